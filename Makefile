@@ -1,0 +1,83 @@
+# kernelsight: `make demo` runs the main job, `make test` passes the tests.
+# Both install what a fresh Debian machine lacks (apt packages as root, a .venv).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMPS := .stamps
+
+# Debian packages: the BPF toolchain, and the real tools the tests measure against.
+APT_PACKAGES := clang llvm bpftool libbpf-dev libbpf1 linux-libc-dev make \
+	prometheus prometheus-node-exporter fio iperf3 stress-ng sqlite3 \
+	nftables iproute2 procps util-linux
+
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -Wall -Wno-unused-function -I bpf
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(BPF_SRCS:.c=.o)
+BPF_HDRS := $(wildcard bpf/*.bpf.h)
+PYTEST_ARGS ?=
+
+.PHONY: all setup apt venv build bpf schema docs test demo bench clean
+
+all: build
+
+## setup: install apt packages (when root) and the .venv; quick when nothing is missing
+setup: apt venv
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if ! $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then missing="$$missing python3-venv"; fi; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "missing packages: $$missing (run make setup as root)"; exit 1; fi; \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+venv: $(STAMPS)/venv
+
+$(STAMPS)/venv: pyproject.toml setup.py
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[test,bench]'
+	@mkdir -p $(STAMPS) && touch $@
+
+## build: the BPF objects and the syscall table (schema.sql and docs/events.md are
+## generated from the registry by `make schema docs` and committed; tests compare them)
+build: bpf
+
+bpf: $(BPF_OBJS) bpf/syscalls.tsv
+
+bpf/vmlinux.h:
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+bpf/%.bpf.o: bpf/%.bpf.c bpf/vmlinux.h $(BPF_HDRS)
+	clang $(BPF_CFLAGS) -c $< -o $@
+
+# This architecture's syscall names, from the kernel UAPI headers at build time.
+bpf/syscalls.tsv:
+	echo '#include <asm/unistd.h>' | cc -dM -E - \
+		| awk '$$2 ~ /^__NR_/ && $$3 ~ /^[0-9]+$$/ {sub("__NR_", "", $$2); print $$3 "\t" $$2}' \
+		| sort -n > $@.tmp && mv $@.tmp $@
+
+schema: $(STAMPS)/venv
+	$(VPY) -m kernelsight.ingest.schema > schema.sql.tmp && mv schema.sql.tmp schema.sql
+
+docs: $(STAMPS)/venv
+	$(VPY) -m kernelsight.ingest.docs > docs/events.md.tmp && mv docs/events.md.tmp docs/events.md
+
+## test: setup + build + pytest
+test: setup build
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## demo: every collector for ~20 s into one database, then the summary and the textfile
+demo: setup build
+	$(VPY) -m kernelsight.query.demo
+
+## bench: benchmarks under bench/, printing ratios against named baselines
+bench: setup build
+	$(VPY) bench/run.py
+
+clean:
+	rm -rf bpf/*.bpf.o bpf/vmlinux.h bpf/syscalls.tsv build dist *.egg-info $(STAMPS)

@@ -1,0 +1,219 @@
+"""What every ks collector shares: JSON-line output, the interval loop, signals, errors.
+
+* Events go to stdout as whole lines, packed into write() calls of at most PIPE_BUF
+  bytes, so two collectors writing into one pipe never interleave inside a line.
+* Ctrl-C, SIGTERM and a closed pipe (``ks-rtt | head -1``) end the run quietly; the
+  caller's ``finally`` blocks detach what they attached.
+* Kernel CLOCK_MONOTONIC timestamps (bpf_ktime_get_ns) become epoch ns here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Annotated, Callable, Optional
+
+import orjson
+import typer
+
+PIPE_BUF = 4096  # POSIX: pipe writes up to this size are atomic
+
+# Exit statuses a script can tell apart.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NOPERM = 77  # sysexits.h EX_NOPERM: run as root, or grant CAP_BPF + CAP_PERFMON
+EXIT_UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE: the kernel lacks what is needed
+
+
+class Stop(Exception):
+    """Raised inside a collector to end the run (signal, closed pipe, count reached)."""
+
+
+class Fatal(Exception):
+    """An error with a one-line message for the user and an exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_ERROR):
+        super().__init__(message)
+        self.status = status
+
+
+def prog() -> str:
+    return os.path.basename(sys.argv[0]) or "ks"
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"{prog()}: {message}\n")
+    sys.stderr.flush()
+
+
+# ---- options shared by every collector (use as parameter annotations) ----------------
+Interval = Annotated[float, typer.Option(
+    "--interval", "-i", min=0.01, help="Seconds between summaries (and between output flushes).")]
+Duration = Annotated[Optional[float], typer.Option(
+    "--duration", "-d", min=0.0, help="Stop after this many seconds (default: run until Ctrl-C).")]
+Count = Annotated[Optional[int], typer.Option(
+    "--count", "-c", min=1, help="Stop after this many intervals.")]
+Verbose = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Say on stderr what is attached, and the counters of every interval.")]
+
+
+@dataclass
+class RunOptions:
+    interval: float
+    duration: float | None = None
+    count: int | None = None
+    verbose: bool = False
+
+
+# ---- clocks --------------------------------------------------------------------------
+class Clock:
+    """Turns kernel CLOCK_MONOTONIC ns into wall-clock epoch ns.
+
+    The offset is re-read every interval, so an NTP step moves later events with it.
+    """
+
+    def __init__(self) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        # Read the monotonic clock between two wall-clock reads to bound the error.
+        a = time.time_ns()
+        m = time.monotonic_ns()
+        b = time.time_ns()
+        self.offset = (a + b) // 2 - m
+
+    def to_epoch(self, mono_ns: int) -> int:
+        return mono_ns + self.offset
+
+
+# ---- output -------------------------------------------------------------------------
+class Emitter:
+    """Buffers events and writes them to a file descriptor as whole JSON lines."""
+
+    def __init__(self, fd: int = 1, host: str | None = None):
+        self.fd = fd
+        self.host = host or socket.gethostname()
+        self._lines: list[bytes] = []
+        self.written = 0
+
+    def emit(self, type_: str, fields: dict, timestamp: int | None = None) -> None:
+        """Queue one event; ``type``, ``timestamp`` (now) and ``host`` are filled in."""
+        event = {"type": type_, "timestamp": timestamp or time.time_ns(), "host": self.host}
+        event.update(fields)
+        self._lines.append(orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE))
+
+    def flush(self) -> None:
+        """Write what is queued; raises Stop when the reader has gone away."""
+        lines, self._lines = self._lines, []
+        chunk: list[bytes] = []
+        size = 0
+        try:
+            for line in lines:
+                if chunk and size + len(line) > PIPE_BUF:
+                    self._write(b"".join(chunk))
+                    chunk, size = [], 0
+                chunk.append(line)
+                size += len(line)
+            if chunk:
+                self._write(b"".join(chunk))
+        except BrokenPipeError:
+            _silence_stdout()
+            raise Stop("output closed") from None
+        self.written += len(lines)
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+
+
+def _silence_stdout() -> None:
+    # Point fd 1 at /dev/null so nothing at interpreter exit trips over the closed pipe.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+# ---- the run loop -------------------------------------------------------------------
+class Runner:
+    """Calls ``sample()`` every interval until duration, count or a signal ends the run.
+
+    ``wait(timeout)`` is how the collector spends the time between samples (a BPF
+    collector polls its ring buffer there); it must return within ``timeout``.
+    On the way out the partial last interval is sampled too, so ``--duration 3``
+    with a 5 s interval still reports its 3 s.
+    """
+
+    def __init__(self, opts: RunOptions, emitter: Emitter):
+        self.opts = opts
+        self.emitter = emitter
+        self.stopping = threading.Event()
+        self.clock = Clock()
+        self.samples = 0
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stopping.set()
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def run(self, sample: Callable[[], None], wait: Callable[[float], None] | None = None) -> None:
+        self.install_signals()
+        wait = wait or self._sleep
+        start = time.monotonic()
+        end = start + self.opts.duration if self.opts.duration is not None else None
+        next_tick = start + self.opts.interval
+        try:
+            while not self.stopping.is_set():
+                now = time.monotonic()
+                deadline = next_tick if end is None else min(next_tick, end)
+                if now < deadline:
+                    wait(min(deadline - now, 0.25))
+                    continue
+                self._sample(sample)
+                if self.opts.count is not None and self.samples >= self.opts.count:
+                    return
+                if end is not None and now >= end:
+                    return
+                next_tick += self.opts.interval
+                if next_tick < now:  # we fell behind (suspended): skip, do not burst
+                    next_tick = now + self.opts.interval
+            self._sample(sample)  # signal: report the partial interval
+        except Stop:
+            return
+
+    def _sample(self, sample: Callable[[], None]) -> None:
+        self.clock.refresh()
+        sample()
+        self.samples += 1
+        self.emitter.flush()
+
+    def _sleep(self, timeout: float) -> None:
+        self.stopping.wait(timeout)
+
+
+def main_guard(fn: Callable[[], int | None]) -> int:
+    """Run a collector body; turn Fatal into its one-line message and exit status."""
+    try:
+        return fn() or EXIT_OK
+    except Fatal as e:
+        warn(f"error: {e}")
+        return e.status
+    except Stop:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OK

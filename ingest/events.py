@@ -1,0 +1,386 @@
+"""The event contract: every ks event type, its table and its columns, declared once.
+
+A ks event is one JSON object per line with ``type``, ``timestamp`` (integer ns since
+the Unix epoch, wall clock) and ``host``; every other field is named exactly as a
+column of the type's table.  schema.sql, ks-ingest, the query layer, ks-promexport
+and docs/events.md all follow from the declarations below (tests hold them to it).
+
+Units are part of a column's declaration.  Histogram columns (unit ``hist_us``) hold
+the sparse bucket list of :mod:`kernelsight.ingest.histogram` as JSON text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+INTEGER, REAL, TEXT = "INTEGER", "REAL", "TEXT"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql: str = INTEGER
+    unit: str = ""
+    doc: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str                 # the JSON "type"
+    table: str                # the SQLite table it lands in
+    doc: str
+    columns: tuple[Column, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()   # besides (timestamp) and (host, timestamp)
+    aliases: tuple[str, ...] = ()               # type names of the original KernelSight tools
+    signature: tuple[str, ...] = ()             # keys that identify a line without "type"
+    producer: str = ""                          # the ks command that emits it
+    since_version: int = 1                      # schema version that introduced the table
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+# Every table starts with these.  `timestamp` is required on every event; `host`
+# defaults to the ingesting machine's hostname when a line lacks it.
+COMMON = (
+    Column("timestamp", INTEGER, "ns", "wall-clock time, ns since the Unix epoch", required=True),
+    Column("host", TEXT, "", "hostname of the machine the event describes"),
+)
+
+
+def C(name, sql=INTEGER, unit="", doc="", required=False):  # noqa: N802 - reads like a table
+    return Column(name, sql, unit, doc, required)
+
+
+def _hist_columns(prefix: str = "") -> tuple[Column, ...]:
+    p = f"{prefix}_" if prefix else ""
+    what = f"{prefix} " if prefix else ""
+    return (
+        C(f"{p}count", INTEGER, "count", f"{what}samples in the interval"),
+        C(f"{p}p50_us", REAL, "us", f"{what}median"),
+        C(f"{p}p90_us", REAL, "us", f"{what}90th percentile"),
+        C(f"{p}p95_us", REAL, "us", f"{what}95th percentile"),
+        C(f"{p}p99_us", REAL, "us", f"{what}99th percentile"),
+        C(f"{p}max_us", REAL, "us", f"{what}largest sample (its bucket's upper bound)"),
+        C(f"{p}buckets", TEXT, "hist_us", f"{what}histogram: JSON [[bucket, count], ...]"),
+    )
+
+
+TYPES: tuple[EventType, ...] = (
+    # ---- eBPF tracers -------------------------------------------------------------
+    EventType(
+        "syscall", "syscall_events",
+        "A system call slower than the tracer's threshold (default 10 ms).",
+        (
+            C("pid", required=True), C("tid"), C("cpu"), C("uid"),
+            C("syscall_nr", doc="this architecture's syscall number"),
+            C("syscall_name", TEXT),
+            C("latency_ns", INTEGER, "ns", required=True),
+            C("ret_value", doc="return value (negative errno on error)"),
+            C("is_error", doc="1 when ret_value is an error"),
+            C("arg0", doc="first argument"),
+            C("comm", TEXT, doc="thread name, at most 16 characters"),
+        ),
+        indexes=(("pid",), ("latency_ns",), ("syscall_name", "timestamp")),
+        signature=("syscall_name", "latency_ms"),
+        producer="ks-syscalls",
+    ),
+    EventType(
+        "syscall_stats", "syscall_stats",
+        "Per interval and syscall: every call counted, not only slow ones (like bcc syscount).",
+        (
+            C("interval_ns", INTEGER, "ns"),
+            C("syscall_nr"), C("syscall_name", TEXT, required=True),
+            C("count", INTEGER, "count"), C("errors", INTEGER, "count"),
+            C("total_ns", INTEGER, "ns"), C("max_ns", INTEGER, "ns"),
+        ),
+        indexes=(("syscall_name", "timestamp"),),
+        producer="ks-syscalls --stats",
+    ),
+    EventType(
+        "page_fault", "page_fault_events",
+        "A page fault slower than the threshold, or sampled; latency from fault entry to accounting.",
+        (
+            C("pid", required=True), C("tid"), C("cpu"),
+            C("address", doc="faulting virtual address"),
+            C("latency_ns", INTEGER, "ns"),
+            C("fault_type", TEXT, doc="minor or major"),
+            C("access_type", TEXT, doc="read, write or exec"),
+            C("user_mode", doc="1 when the fault came from user space"),
+            C("comm", TEXT),
+        ),
+        indexes=(("pid",), ("latency_ns",)),
+        aliases=("pagefault",),
+        producer="ks-pagefaults",
+    ),
+    EventType(
+        "page_fault_stats", "page_fault_stats",
+        "Per interval and process: minor and major fault counts and a latency histogram.",
+        (
+            C("interval_ns", INTEGER, "ns"),
+            C("pid", required=True), C("comm", TEXT),
+            C("minor_count", INTEGER, "count"), C("major_count", INTEGER, "count"),
+            C("latency_sum_ns", INTEGER, "ns"),
+        ) + _hist_columns(),
+        indexes=(("pid",),),
+        producer="ks-pagefaults",
+    ),
+    EventType(
+        "io_latency", "io_latency_stats",
+        "Per interval and block device: I/O counts, bytes and latency percentiles.",
+        (
+            C("device", TEXT, doc="block device name, e.g. vda"),
+            C("interval_ns", INTEGER, "ns"),
+            C("read_count", INTEGER, "count"), C("write_count", INTEGER, "count"),
+            C("read_bytes", INTEGER, "bytes"), C("write_bytes", INTEGER, "bytes"),
+            C("read_p50_us", REAL, "us"), C("read_p95_us", REAL, "us"),
+            C("read_p99_us", REAL, "us"), C("read_max_us", REAL, "us"),
+            C("write_p50_us", REAL, "us"), C("write_p95_us", REAL, "us"),
+            C("write_p99_us", REAL, "us"), C("write_max_us", REAL, "us"),
+            C("read_buckets", TEXT, "hist_us", "read latency histogram"),
+            C("write_buckets", TEXT, "hist_us", "write latency histogram"),
+        ),
+        indexes=(("device", "timestamp"), ("read_p95_us",), ("write_p95_us",)),
+        aliases=("io",),
+        signature=("read_p50_us",),
+        producer="ks-iolat",
+    ),
+    EventType(
+        "sched", "sched_events",
+        "A run-queue wait longer than the threshold (default 10 ms).",
+        (
+            C("pid", required=True), C("tid"), C("cpu"),
+            C("latency_ns", INTEGER, "ns", "time runnable before it ran"),
+            C("prev_state", TEXT, doc="state of the task switched out: R (preempted), S, D, ..."),
+            C("next_pid", doc="the task that got the CPU (the waiter itself)"),
+            C("comm", TEXT),
+        ),
+        indexes=(("pid",), ("latency_ns",)),
+        producer="ks-sched",
+    ),
+    EventType(
+        "sched_stats", "sched_stats",
+        "Per interval and process: scheduler activity (the original tracer's aggregates).",
+        (
+            C("interval_ns", INTEGER, "ns"),
+            C("pid", required=True), C("comm", TEXT),
+            C("context_switches", INTEGER, "count"),
+            C("voluntary_switches", INTEGER, "count"),
+            C("involuntary_switches", INTEGER, "count"),
+            C("wakeups", INTEGER, "count"),
+            C("cpu_time_ms", REAL, "ms"),
+            C("avg_timeslice_us", REAL, "us"),
+        ),
+        indexes=(("pid",),),
+        signature=("context_switches", "voluntary_switches"),
+        producer="ks-sched --per-process",
+    ),
+    EventType(
+        "runqlat", "runqlat_stats",
+        "Per interval: run-queue latency histogram, whole machine (cpu = -1) and per CPU.",
+        (
+            C("interval_ns", INTEGER, "ns"),
+            C("cpu", doc="-1 for the whole machine"),
+            C("sum_us", REAL, "us"),
+        ) + _hist_columns(),
+        indexes=(("cpu", "timestamp"),),
+        producer="ks-sched",
+    ),
+    EventType(
+        "rtt", "rtt_stats",
+        "Per interval and TCP peer: smoothed RTT distribution, retransmits and drops.",
+        (
+            C("node", TEXT, doc="name from --nodes, else the peer address", required=True),
+            C("peer", TEXT, doc="remote IP address"),
+            C("family", doc="4 or 6"),
+            C("interval_ns", INTEGER, "ns"),
+            C("sum_us", INTEGER, "us"),
+            C("mean_us", REAL, "us"),
+            C("retrans_count", INTEGER, "count"),
+            C("drop_count", INTEGER, "count"),
+        ) + _hist_columns(),
+        indexes=(("node", "timestamp"),),
+        producer="ks-rtt",
+    ),
+    EventType(
+        "tcp_event", "tcp_events",
+        "One TCP segment-level event: a sampled RTT, a retransmit or a drop.",
+        (
+            C("kind", TEXT, doc="rtt, retrans or drop", required=True),
+            C("family", doc="4 or 6"),
+            C("saddr", TEXT), C("sport"), C("daddr", TEXT), C("dport"),
+            C("value", INTEGER, doc="srtt in us for rtt; 0 otherwise"),
+            C("reason", TEXT, doc="drop reason name, or TCP state for a retransmit"),
+            C("node", TEXT, doc="name from --nodes, else the remote address"),
+        ),
+        indexes=(("kind", "timestamp"),),
+        producer="ks-rtt",
+    ),
+    # ---- /proc and /sys scrapers --------------------------------------------------
+    EventType(
+        "memory", "memory_metrics",
+        "/proc/meminfo.",
+        (
+            C("mem_total_kb", INTEGER, "kB", required=True), C("mem_free_kb", INTEGER, "kB"),
+            C("mem_available_kb", INTEGER, "kB"), C("buffers_kb", INTEGER, "kB"),
+            C("cached_kb", INTEGER, "kB"), C("swap_total_kb", INTEGER, "kB"),
+            C("swap_free_kb", INTEGER, "kB"), C("active_kb", INTEGER, "kB"),
+            C("inactive_kb", INTEGER, "kB"), C("dirty_kb", INTEGER, "kB"),
+            C("writeback_kb", INTEGER, "kB"),
+        ),
+        aliases=("meminfo",),
+        signature=("mem_total_kb",),
+        producer="ks-procfs",
+    ),
+    EventType(
+        "load", "load_metrics",
+        "/proc/loadavg.",
+        (
+            C("load_1min", REAL, required=True), C("load_5min", REAL), C("load_15min", REAL),
+            C("running_processes", INTEGER, "count"), C("total_processes", INTEGER, "count"),
+            C("last_pid"),
+        ),
+        aliases=("loadavg",),
+        signature=("load_1min",),
+        producer="ks-procfs",
+    ),
+    EventType(
+        "block", "block_stats",
+        "/proc/diskstats, per device; cumulative counters as the kernel keeps them.",
+        (
+            C("device_name", TEXT, required=True),
+            C("read_ios", INTEGER, "count"), C("read_merges", INTEGER, "count"),
+            C("read_sectors", INTEGER, "sectors"), C("read_ticks", INTEGER, "ms"),
+            C("write_ios", INTEGER, "count"), C("write_merges", INTEGER, "count"),
+            C("write_sectors", INTEGER, "sectors"), C("write_ticks", INTEGER, "ms"),
+            C("in_flight", INTEGER, "count"), C("io_ticks", INTEGER, "ms"),
+            C("time_in_queue", INTEGER, "ms"),
+        ),
+        indexes=(("device_name", "timestamp"),),
+        aliases=("blockstats",),
+        signature=("read_ios", "write_ios"),
+        producer="ks-procfs",
+    ),
+    EventType(
+        "network", "network_interface_stats",
+        "/proc/net/dev, per interface; cumulative counters.",
+        (
+            C("interface_name", TEXT, required=True),
+            C("rx_bytes", INTEGER, "bytes"), C("rx_packets", INTEGER, "count"),
+            C("rx_errors", INTEGER, "count"), C("rx_drops", INTEGER, "count"),
+            C("tx_bytes", INTEGER, "bytes"), C("tx_packets", INTEGER, "count"),
+            C("tx_errors", INTEGER, "count"), C("tx_drops", INTEGER, "count"),
+        ),
+        indexes=(("interface_name", "timestamp"),),
+        aliases=("net_interface",),
+        signature=("rx_bytes", "tx_bytes"),
+        producer="ks-procfs",
+    ),
+    EventType(
+        "tcp", "tcp_stats",
+        "TCP sockets by state, IPv4 and IPv6 together.",
+        (
+            C("established", INTEGER, "count", required=True),
+            C("syn_sent", INTEGER, "count"), C("syn_recv", INTEGER, "count"),
+            C("fin_wait1", INTEGER, "count"), C("fin_wait2", INTEGER, "count"),
+            C("time_wait", INTEGER, "count"), C("close", INTEGER, "count"),
+            C("close_wait", INTEGER, "count"), C("last_ack", INTEGER, "count"),
+            C("listen", INTEGER, "count"), C("closing", INTEGER, "count"),
+        ),
+        aliases=("tcp_stats",),
+        signature=("established", "time_wait"),
+        producer="ks-procfs",
+    ),
+    EventType(
+        "tcp_retrans", "tcp_retransmit_stats",
+        "TCP retransmit and drop counters from /proc/net/snmp and /proc/net/netstat; cumulative.",
+        (
+            C("retrans_segs", INTEGER, "count", "Tcp RetransSegs", required=True),
+            C("out_segs", INTEGER, "count", "Tcp OutSegs"),
+            C("in_errs", INTEGER, "count", "Tcp InErrs"),
+            C("timeouts", INTEGER, "count", "TcpExt TCPTimeouts"),
+            C("lost_retransmit", INTEGER, "count", "TcpExt TCPLostRetransmit"),
+            C("fast_retrans", INTEGER, "count", "TcpExt TCPFastRetrans"),
+            C("slow_start_retrans", INTEGER, "count", "TcpExt TCPSlowStartRetrans"),
+            C("syn_retrans", INTEGER, "count", "TcpExt TCPSynRetrans"),
+            C("listen_overflows", INTEGER, "count", "TcpExt ListenOverflows"),
+            C("listen_drops", INTEGER, "count", "TcpExt ListenDrops"),
+        ),
+        aliases=("tcp_retransmits",),
+        signature=("retrans_segs",),
+        producer="ks-procfs",
+    ),
+    EventType(
+        "cpu", "cpu_metrics",
+        "CPU utilisation over the last interval from /proc/stat deltas (cpu = -1: whole machine).",
+        (
+            C("cpu", required=True, doc="-1 for the whole machine"),
+            C("user_pct", REAL, "pct"), C("nice_pct", REAL, "pct"),
+            C("system_pct", REAL, "pct"), C("iowait_pct", REAL, "pct"),
+            C("irq_pct", REAL, "pct"), C("softirq_pct", REAL, "pct"),
+            C("steal_pct", REAL, "pct"), C("idle_pct", REAL, "pct"),
+        ),
+        indexes=(("cpu", "timestamp"),),
+        producer="ks-procfs",
+    ),
+    EventType(
+        "pressure", "pressure_metrics",
+        "Pressure stall information (/proc/pressure) for cpu, memory and io.",
+        (
+            C("resource", TEXT, required=True, doc="cpu, memory or io"),
+            C("some_avg10", REAL, "pct"), C("some_avg60", REAL, "pct"),
+            C("some_avg300", REAL, "pct"), C("some_total_us", INTEGER, "us"),
+            C("full_avg10", REAL, "pct"), C("full_avg60", REAL, "pct"),
+            C("full_avg300", REAL, "pct"), C("full_total_us", INTEGER, "us"),
+        ),
+        indexes=(("resource", "timestamp"),),
+        producer="ks-procfs",
+    ),
+    # ---- perf counters ------------------------------------------------------------
+    EventType(
+        "perf", "perf_counters",
+        "A perf counter's value over the interval (cpu = -1: all CPUs), or a derived ratio.",
+        (
+            C("interval_ns", INTEGER, "ns"),
+            C("counter", TEXT, required=True, doc="e.g. task-clock, context-switches, ipc"),
+            C("cpu", doc="-1 for the total"),
+            C("scope", TEXT, doc="system, pid:N or cgroup:PATH"),
+            C("value", REAL, doc="count in the interval (ns for task-clock; a ratio for derived)"),
+            C("enabled_ns", INTEGER, "ns"), C("running_ns", INTEGER, "ns"),
+        ),
+        indexes=(("counter", "timestamp"),),
+        producer="ks-perf",
+    ),
+)
+
+
+BY_NAME: dict[str, EventType] = {t.name: t for t in TYPES}
+BY_TABLE: dict[str, EventType] = {t.table: t for t in TYPES}
+BY_ALIAS: dict[str, EventType] = {a: t for t in TYPES for a in t.aliases}
+
+# Valid JSON objects whose type nobody knows land here, so nothing is lost.
+UNKNOWN_TABLE = "unknown_events"
+
+# Bumped whenever a table or column is added; ks-ingest upgrades older files in place.
+SCHEMA_VERSION = 2
+
+
+def columns_of(t: EventType) -> tuple[Column, ...]:
+    """All columns of the type's table, common ones first."""
+    return COMMON + t.columns
+
+
+def lookup(type_name: str) -> EventType | None:
+    return BY_NAME.get(type_name) or BY_ALIAS.get(type_name)

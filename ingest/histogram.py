@@ -1,0 +1,151 @@
+"""The one latency histogram scheme of kernelsight: log2 with linear sub-buckets.
+
+The kernel side is ``bpf/hist.bpf.h``; this module decodes, merges and reads
+percentiles from what it fills.  Values are whole microseconds.
+
+* Values below ``2**MANTISSA_BITS`` (32 us) each get their own bucket.
+* Above that, every power of two is split into ``SUB = 2**(MANTISSA_BITS-1)`` (16)
+  equal buckets, so a bucket is at most 1/16 (6.25 %) of its lower bound wide: any
+  percentile read from it is within 6.25 % of the exact value.
+* Bucket ``i`` holds values in ``[lower(i), upper(i))``.  ``upper(i)`` is a true upper
+  bound: a value is never counted in a bucket whose upper bound is below it (the
+  Prometheus ``le`` of bucket i is upper(i)).  A value recorded as whole
+  microseconds, truncated from nanoseconds, is still below upper(i).
+* Values of 2**32 us (71 minutes) and more land in the last bucket, ``OVERFLOW``,
+  whose upper bound is +Inf.
+
+On the wire (JSON events) and in SQLite a histogram is the sparse list
+``[[bucket, count], ...]`` in bucket order.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping, Sequence
+
+import orjson
+
+MANTISSA_BITS = 5
+SUB = 1 << (MANTISSA_BITS - 1)          # buckets per power of two above the exact range
+EXACT = 1 << MANTISSA_BITS              # values below this have a bucket each
+MAX_BITS = 32                           # values >= 2**MAX_BITS overflow
+OVERFLOW = (MAX_BITS - MANTISSA_BITS + 1) * SUB + SUB  # index of the overflow bucket
+NBUCKETS = OVERFLOW + 1                 # size of the kernel's bucket array
+
+Sparse = list[list[int]]
+
+
+def index(value_us: int) -> int:
+    """Bucket of a value in microseconds (the same arithmetic as hist.bpf.h)."""
+    v = int(value_us)
+    if v < EXACT:
+        return max(v, 0)
+    if v >= 1 << MAX_BITS:
+        return OVERFLOW
+    shift = v.bit_length() - MANTISSA_BITS
+    return shift * SUB + (v >> shift)
+
+
+def lower(i: int) -> float:
+    if i < EXACT:
+        return float(i)
+    if i >= OVERFLOW:
+        return float(1 << MAX_BITS)
+    shift, m = divmod(i, SUB)
+    shift -= 1
+    return float((m + SUB) << shift)
+
+
+def upper(i: int) -> float:
+    """Exclusive upper bound in us (+Inf for the overflow bucket)."""
+    if i < EXACT:
+        return float(i + 1)
+    if i >= OVERFLOW:
+        return math.inf
+    shift, m = divmod(i, SUB)
+    shift -= 1
+    return float((m + SUB + 1) << shift)
+
+
+def sparse(counts: Sequence[int] | Mapping[int, int]) -> Sparse:
+    """Dense kernel array (or {bucket: count}) to the sparse wire form."""
+    items = counts.items() if isinstance(counts, Mapping) else enumerate(counts)
+    return [[int(i), int(c)] for i, c in sorted(items) if c]
+
+
+def decode(value) -> dict[int, int]:
+    """Sparse list, its JSON text, or None to {bucket: count}."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, (str, bytes)):
+        value = orjson.loads(value)
+    if isinstance(value, Mapping):
+        return {int(k): int(c) for k, c in value.items() if c}
+    return {int(i): int(c) for i, c in value if c}
+
+
+def encode(h: Mapping[int, int]) -> str:
+    return orjson.dumps(sparse(h)).decode()
+
+
+def merge(hists: Iterable) -> dict[int, int]:
+    """Sum any number of histograms (sparse lists, JSON text or dicts)."""
+    out: dict[int, int] = {}
+    for h in hists:
+        for i, c in decode(h).items():
+            out[i] = out.get(i, 0) + c
+    return out
+
+
+def total(h: Mapping[int, int]) -> int:
+    return sum(h.values())
+
+
+def percentile(h: Mapping[int, int], q: float) -> float | None:
+    """The q-th percentile (0-100) in us, interpolated linearly inside its bucket.
+
+    None for an empty histogram.  The overflow bucket answers with its lower bound.
+    """
+    n = total(h)
+    if n == 0:
+        return None
+    rank = max(q / 100.0 * n, 1e-9)
+    seen = 0
+    for i in sorted(h):
+        c = h[i]
+        if seen + c >= rank:
+            lo, hi = lower(i), upper(i)
+            if math.isinf(hi):
+                return lo
+            return lo + (hi - lo) * (rank - seen) / c
+        seen += c
+    return upper(max(h))
+
+
+def max_value(h: Mapping[int, int]) -> float | None:
+    """Upper bound of the highest non-empty bucket (a value no sample exceeded)."""
+    if not h:
+        return None
+    top = max(i for i, c in h.items() if c)
+    return lower(top) if top >= OVERFLOW else upper(top)
+
+
+def summary(h: Mapping[int, int], quantiles=(50, 90, 95, 99)) -> dict[str, float | int | None]:
+    """count, pNN_us and max_us of a histogram, ready to put into an event."""
+    out: dict[str, float | int | None] = {"count": total(h)}
+    for q in quantiles:
+        p = percentile(h, q)
+        out[f"p{q}_us"] = None if p is None else round(p, 3)
+    out["max_us"] = max_value(h)
+    return out
+
+
+def cumulative(h: Mapping[int, int]) -> list[tuple[float, int]]:
+    """[(upper bound in us, count of samples <= it)], ending with (+Inf, total)."""
+    out, seen = [], 0
+    for i in sorted(h):
+        seen += h[i]
+        out.append((upper(i), seen))
+    if not out or not math.isinf(out[-1][0]):
+        out.append((math.inf, seen))
+    return out

@@ -1,0 +1,181 @@
+"""SQLite schema rendered from the event registry, and in-place upgrades.
+
+``schema.sql`` at the top of the repository is this module's output, committed so it
+can be read and used with the sqlite3 CLI; a test fails if the two disagree
+(regenerate with ``make schema``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from . import events as ev
+
+# Applied on every connection, as the pipeline document asks, plus a busy timeout so
+# concurrent writers wait for each other instead of failing.
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA cache_size=-65536",   # 64 MB (negative: KiB)
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=OFF",
+)
+
+HEADER = """\
+-- kernelsight SQLite schema, generated from ingest/events.py by `make schema`.
+-- Do not edit by hand: change the registry and regenerate (a test compares them).
+-- Timestamps are INTEGER ns since the Unix epoch; units are in each column's comment.
+"""
+
+VIEWS = {
+    "v_recent_slow_syscalls": """\
+SELECT timestamp, host, pid, tid, comm, syscall_name,
+       latency_ns / 1e6 AS latency_ms, ret_value, is_error
+FROM syscall_events
+WHERE timestamp > (CAST(strftime('%s', 'now') AS INTEGER) - 3600) * 1000000000
+ORDER BY latency_ns DESC""",
+    "v_memory_pressure": """\
+SELECT timestamp, host, mem_total_kb, mem_available_kb,
+       (mem_total_kb - mem_available_kb) * 100.0 / NULLIF(mem_total_kb, 0) AS used_pct,
+       swap_total_kb - swap_free_kb AS swap_used_kb,
+       (swap_total_kb - swap_free_kb) * 100.0 / NULLIF(swap_total_kb, 0) AS swap_used_pct,
+       dirty_kb, writeback_kb
+FROM memory_metrics""",
+    "v_io_performance": """\
+SELECT timestamp, host, device,
+       read_count, write_count,
+       read_bytes * 1e9 / COALESCE(NULLIF(interval_ns, 0), 1000000000) AS read_bytes_per_s,
+       write_bytes * 1e9 / COALESCE(NULLIF(interval_ns, 0), 1000000000) AS write_bytes_per_s,
+       read_p95_us, read_p99_us, read_max_us,
+       write_p95_us, write_p99_us, write_max_us
+FROM io_latency_stats""",
+}
+
+
+def _column_sql(c: ev.Column, last: bool) -> str:
+    null = " NOT NULL" if c.name == "timestamp" else ""
+    comma = "" if last else ","
+    note = ": ".join(x for x in (c.unit, c.doc) if x)
+    return f"    {c.name} {c.sql}{null}{comma}" + (f"  -- {note}" if note else "")
+
+
+def table_sql(t: ev.EventType) -> str:
+    cols = ev.columns_of(t)
+    lines = ["    id INTEGER PRIMARY KEY,"]
+    lines += [_column_sql(c, i == len(cols) - 1) for i, c in enumerate(cols)]
+    body = "\n".join(lines)
+    return f"-- {t.name}: {t.doc}\nCREATE TABLE IF NOT EXISTS {t.table} (\n{body}\n);"
+
+
+def index_sql(t: ev.EventType) -> list[str]:
+    out = [f"CREATE INDEX IF NOT EXISTS idx_{t.table}_timestamp ON {t.table}(timestamp);"]
+    for cols in t.indexes:
+        name = f"idx_{t.table}_{'_'.join(cols)}"
+        out.append(f"CREATE INDEX IF NOT EXISTS {name} ON {t.table}({', '.join(cols)});")
+    return out
+
+
+UNKNOWN_SQL = f"""\
+-- Valid JSON objects ks-ingest could not place: kept whole, with when and why.
+CREATE TABLE IF NOT EXISTS {ev.UNKNOWN_TABLE} (
+    id INTEGER PRIMARY KEY,
+    received_ns INTEGER NOT NULL,  -- ns: when ks-ingest read it
+    type TEXT,  -- its "type" field, if any
+    reason TEXT,  -- why it was not placed
+    raw TEXT NOT NULL  -- the line as read
+);"""
+
+VERSION_SQL = """\
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER NOT NULL,  -- kernelsight schema version
+    applied_ns INTEGER NOT NULL  -- ns: when this version was applied
+);"""
+
+
+def ddl() -> str:
+    """The whole schema as SQL text (the content of schema.sql)."""
+    parts = [HEADER, VERSION_SQL, ""]
+    for t in ev.TYPES:
+        parts += [table_sql(t), *index_sql(t), ""]
+    parts += [UNKNOWN_SQL, ""]
+    for name, body in VIEWS.items():
+        parts += [f"CREATE VIEW IF NOT EXISTS {name} AS\n{body};", ""]
+    return "\n".join(parts)
+
+
+def connect(path: str, *, readonly: bool = False, timeout: float = 10.0) -> sqlite3.Connection:
+    """A connection with the project's pragmas (read-only ones skip the writes)."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA cache_size=-65536")
+        return conn
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    for p in PRAGMAS:
+        conn.execute(p)
+    return conn
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    try:
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return row[0] or 0
+
+
+def _existing_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def apply(conn: sqlite3.Connection) -> list[str]:
+    """Create or upgrade the schema in place; returns what was changed (for logging).
+
+    An older file (an earlier kernelsight, or the original KernelSight schema) keeps
+    its rows: missing tables, columns, indexes and views are added around them.
+    """
+    import time
+
+    changes: list[str] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        before = current_version(conn)
+        for t in ev.TYPES:
+            have = _existing_columns(conn, t.table)
+            if have:
+                for c in ev.columns_of(t):
+                    if c.name not in have:
+                        conn.execute(f"ALTER TABLE {t.table} ADD COLUMN {c.name} {c.sql}")
+                        changes.append(f"added column {t.table}.{c.name}")
+        for stmt in _statements(ddl()):
+            conn.execute(stmt)
+        if before < ev.SCHEMA_VERSION:
+            conn.execute(
+                "INSERT INTO schema_version (version, applied_ns) VALUES (?, ?)",
+                (ev.SCHEMA_VERSION, time.time_ns()),
+            )
+            changes.append(f"schema version {before} -> {ev.SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return changes
+
+
+def _statements(sql: str) -> list[str]:
+    """Split the DDL into statements (it has no semicolons inside strings)."""
+    out, buf = [], []
+    for line in sql.splitlines():
+        if line.startswith("--") and not buf:
+            continue
+        buf.append(line)
+        if sqlite3.complete_statement("\n".join(buf)):
+            out.append("\n".join(buf))
+            buf = []
+    return out
+
+
+if __name__ == "__main__":  # `make schema`
+    import sys
+
+    sys.stdout.write(ddl())
