@@ -77,7 +77,7 @@ demo: setup build
 
 ## bench: benchmarks under bench/, printing ratios against named baselines
 bench: setup build
-	$(VPY) bench/run.py
+	BENCH=$(BENCH) $(VPY) bench/run.py
 
 clean:
 	rm -rf bpf/*.bpf.o bpf/vmlinux.h bpf/syscalls.tsv build dist *.egg-info $(STAMPS)

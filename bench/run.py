@@ -1,0 +1,32 @@
+"""`make bench`: runs every bench/bench_*.py in turn; each prints its own ratios.
+
+Run one alone with `.venv/bin/python bench/bench_ingest.py` (or `make bench BENCH=ingest`).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def main() -> int:
+    only = os.environ.get("BENCH")
+    failed = []
+    for script in sorted(HERE.glob("bench_*.py")):
+        name = script.stem.removeprefix("bench_")
+        if only and name not in only.split(","):
+            continue
+        print(f"\n===== {name} =====", flush=True)
+        if subprocess.call([sys.executable, str(script)]) != 0:
+            failed.append(name)
+    if failed:
+        print(f"\nbenchmarks that failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
