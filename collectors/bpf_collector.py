@@ -1,0 +1,114 @@
+"""The life of every eBPF collector: check privileges, load, attach, poll, report, detach.
+
+A collector module supplies its object name, its read-only options (rodata) and a
+``sample()`` that drains its maps into events every interval; this class does the
+rest the same way for all of them:
+
+    bc = BpfCollector("ks-iolat", "iolat", opts, rodata={"targ_dev": dev})
+    with bc:
+        bc.ring("events", on_event)        # optional: per-event records
+        bc.run(sample)                     # until --duration/--count/Ctrl-C/closed pipe
+
+Lost records (ring buffer full, map full) are counted by the BPF side in .bss
+(KS_LOST_COUNTERS in maps.bpf.h) and reported on stderr every interval they grow:
+never silent.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from kernelsight.bpf import libbpf
+from kernelsight.collectors.runtime import Emitter, RunOptions, Runner, warn
+
+LOST_COUNTERS = {
+    "lost_ringbuf": "ring buffer full, per-event records dropped",
+    "lost_map_full": "map full, new keys not counted",
+}
+
+
+class BpfCollector:
+    def __init__(self, tool: str, obj_name: str, opts: RunOptions, *,
+                 rodata: dict[str, int | bytes] | None = None,
+                 autoload: dict[str, bool] | None = None,
+                 max_entries: dict[str, int] | None = None,
+                 emitter: Emitter | None = None):
+        self.tool = tool
+        self.opts = opts
+        self.emitter = emitter or Emitter()
+        self.runner = Runner(opts, self.emitter)
+        self.rings: list[libbpf.RingBuffer] = []
+        self.lost_seen = dict.fromkeys(LOST_COUNTERS, 0)
+        libbpf.LOG.echo = False
+        libbpf.check_privileges(tool)
+        started = time.monotonic()
+        self.obj = libbpf.BpfObject(obj_name, rodata=rodata)
+        try:
+            for prog, on in (autoload or {}).items():
+                self.obj.set_autoload(prog, on)
+            for name, n in (max_entries or {}).items():
+                self.obj.set_max_entries(name, n)
+            self.obj.load()
+            self.obj.attach()
+        except BaseException:
+            self.obj.close()
+            raise
+        self.attach_seconds = time.monotonic() - started
+        if opts.verbose:
+            progs = ", ".join(self.obj.program_fds())
+            warn(f"attached {progs} in {self.attach_seconds * 1000:.0f} ms")
+
+    def map(self, name: str) -> libbpf.Map:
+        return self.obj.map(name)
+
+    def ring(self, map_name: str, callback: Callable[[bytes], None]) -> None:
+        self.rings.append(libbpf.RingBuffer(self.obj.map(map_name), callback))
+
+    def _wait(self, timeout: float) -> None:
+        if not self.rings:
+            self.runner.stopping.wait(timeout)
+            return
+        per_ring = max(1, int(timeout * 1000) // len(self.rings))
+        for rb in self.rings:
+            rb.poll(per_ring)
+
+    def drain_rings(self) -> None:
+        for rb in self.rings:
+            rb.consume()
+
+    def report_lost(self) -> dict[str, int]:
+        """Warn about records lost since the last call; returns the new losses."""
+        new = {}
+        for name, what in LOST_COUNTERS.items():
+            try:
+                total = self.obj.read_u64(name)
+            except (libbpf.BpfError, KeyError):
+                continue
+            delta = total - self.lost_seen[name]
+            if delta > 0:
+                new[name] = delta
+                warn(f"{delta} lost: {what} (total {total})")
+            self.lost_seen[name] = total
+        return new
+
+    def run(self, sample: Callable[[], None]) -> None:
+        """The interval loop; ``sample`` runs after the ring buffers are drained."""
+        def tick() -> None:
+            self.drain_rings()
+            sample()
+            self.report_lost()
+
+        self.runner.run(tick, wait=self._wait)
+
+    def close(self) -> None:
+        for rb in self.rings:
+            rb.close()
+        self.rings.clear()
+        self.obj.close()
+
+    def __enter__(self) -> "BpfCollector":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
