@@ -1,0 +1,258 @@
+"""Pure parsers for the /proc files ks-procfs reads: bytes in, plain values out.
+
+They run every second forever, so each one makes one pass over the file's bytes
+with str methods (split/partition), no regexes per line and no intermediate objects
+beyond what the event needs.  Nothing here touches the file system: the tests feed
+them recorded files, including damaged ones.
+
+Every parser raises ValueError on input it cannot make sense of as a whole; single
+malformed lines are skipped and counted in ``Skipped`` so the caller can say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ---- meminfo ----------------------------------------------------------------------
+MEMINFO_COLUMNS = {
+    b"MemTotal": "mem_total_kb", b"MemFree": "mem_free_kb",
+    b"MemAvailable": "mem_available_kb", b"Buffers": "buffers_kb",
+    b"Cached": "cached_kb", b"SwapTotal": "swap_total_kb", b"SwapFree": "swap_free_kb",
+    b"Active": "active_kb", b"Inactive": "inactive_kb", b"Dirty": "dirty_kb",
+    b"Writeback": "writeback_kb",
+}
+
+
+@dataclass
+class Skipped:
+    """Lines a parser could not read, so that nothing disappears silently."""
+    lines: int = 0
+
+
+def parse_meminfo(data: bytes) -> dict:
+    out = {}
+    want = MEMINFO_COLUMNS
+    for line in data.split(b"\n"):
+        key, _, rest = line.partition(b":")
+        column = want.get(key)
+        if column is not None:
+            out[column] = int(rest.split()[0])
+    if "mem_total_kb" not in out:
+        raise ValueError("no MemTotal line")
+    return out
+
+
+# ---- loadavg ----------------------------------------------------------------------
+def parse_loadavg(data: bytes) -> dict:
+    one, five, fifteen, tasks, last_pid = data.split()[:5]
+    running, _, total = tasks.partition(b"/")
+    return {
+        "load_1min": float(one), "load_5min": float(five), "load_15min": float(fifteen),
+        "running_processes": int(running), "total_processes": int(total),
+        "last_pid": int(last_pid),
+    }
+
+
+# ---- diskstats --------------------------------------------------------------------
+BLOCK_COLUMNS = (
+    "read_ios", "read_merges", "read_sectors", "read_ticks",
+    "write_ios", "write_merges", "write_sectors", "write_ticks",
+    "in_flight", "io_ticks", "time_in_queue",
+)
+# Virtual devices that exist by the dozen and mostly sit unused.
+IDLE_PREFIXES = (b"loop", b"ram", b"zram")
+
+
+def looks_like_partition(name: str) -> bool:
+    """Name-only guess, for when /sys/block cannot be listed: sda1, vda2, nvme0n1p1, mmcblk0p1."""
+    if not name[-1:].isdigit():
+        return False
+    stem = name.rstrip("0123456789")
+    if stem.endswith("p") and stem[:-1][-1:].isdigit():   # nvme0n1p1, mmcblk0p1
+        return True
+    return stem[:2] in ("sd", "vd", "hd", "xv") and stem.isalpha()
+
+
+def parse_diskstats(data: bytes, whole_disks: set[str] | None = None,
+                    all_devices: bool = False, skipped: Skipped | None = None) -> list[dict]:
+    """One dict per device; partitions and idle loop/ram devices left out unless all_devices.
+
+    ``whole_disks`` is the set of names in /sys/block; a name not in it is a partition.
+    Without it, partitions are guessed from the name.
+    """
+    out = []
+    for line in data.split(b"\n"):
+        f = line.split()
+        if len(f) < 14:
+            if f and skipped is not None:
+                skipped.lines += 1
+            continue
+        name = f[2].decode()
+        values = f[3:14]
+        if not all_devices:
+            if whole_disks is not None:
+                if name not in whole_disks:
+                    continue
+            elif looks_like_partition(name):
+                continue
+            if f[2].startswith(IDLE_PREFIXES) and values[0] == b"0" and values[4] == b"0":
+                continue
+        event = {"device_name": name}
+        try:
+            event.update(zip(BLOCK_COLUMNS, map(int, values)))
+        except ValueError:
+            if skipped is not None:
+                skipped.lines += 1
+            continue
+        out.append(event)
+    return out
+
+
+# ---- net/dev ----------------------------------------------------------------------
+def parse_net_dev(data: bytes, skipped: Skipped | None = None) -> list[dict]:
+    out = []
+    for line in data.split(b"\n")[2:]:
+        name, sep, rest = line.partition(b":")
+        if not sep:
+            if line.strip() and skipped is not None:
+                skipped.lines += 1
+            continue
+        v = rest.split()
+        try:
+            out.append({
+                "interface_name": name.strip().decode(),
+                "rx_bytes": int(v[0]), "rx_packets": int(v[1]),
+                "rx_errors": int(v[2]), "rx_drops": int(v[3]),
+                "tx_bytes": int(v[8]), "tx_packets": int(v[9]),
+                "tx_errors": int(v[10]), "tx_drops": int(v[11]),
+            })
+        except (ValueError, IndexError):
+            if skipped is not None:
+                skipped.lines += 1
+    return out
+
+
+# ---- net/snmp and net/netstat -----------------------------------------------------
+SNMP_TCP = {b"RetransSegs": "retrans_segs", b"OutSegs": "out_segs", b"InErrs": "in_errs"}
+NETSTAT_TCPEXT = {
+    b"TCPTimeouts": "timeouts", b"TCPLostRetransmit": "lost_retransmit",
+    b"TCPFastRetrans": "fast_retrans", b"TCPSlowStartRetrans": "slow_start_retrans",
+    b"TCPSynRetrans": "syn_retrans", b"ListenOverflows": "listen_overflows",
+    b"ListenDrops": "listen_drops",
+}
+
+
+def parse_snmp_table(data: bytes, prefix: bytes, wanted: dict[bytes, str]) -> dict:
+    """The two-line 'Prefix: names' / 'Prefix: values' tables of net/snmp and net/netstat."""
+    header = None
+    for line in data.split(b"\n"):
+        if not line.startswith(prefix):
+            continue
+        if header is None:
+            header = line.split()
+            continue
+        values = line.split()
+        if len(values) != len(header):
+            raise ValueError(f"{prefix.decode()} header and values differ in length")
+        return {wanted[k]: int(v) for k, v in zip(header, values) if k in wanted}
+    raise ValueError(f"no {prefix.decode()} table")
+
+
+def parse_tcp_retrans(snmp: bytes, netstat: bytes | None) -> dict:
+    """Tcp counters from net/snmp, plus TcpExt from net/netstat when it could be read."""
+    out = parse_snmp_table(snmp, b"Tcp: ", SNMP_TCP)
+    if "retrans_segs" not in out:
+        raise ValueError("no RetransSegs in the Tcp table")
+    if netstat is not None:
+        out.update(parse_snmp_table(netstat, b"TcpExt: ", NETSTAT_TCPEXT))
+    return out
+
+
+# ---- stat (cpu) -------------------------------------------------------------------
+CPU_COLUMNS = ("user_pct", "nice_pct", "system_pct", "idle_pct", "iowait_pct",
+               "irq_pct", "softirq_pct", "steal_pct")
+
+
+def parse_stat_cpus(data: bytes) -> dict[int, tuple[int, ...]]:
+    """cpu -> the first 8 jiffy counters (user..steal); -1 is the whole machine.
+
+    guest and guest_nice are left out: the kernel already counts them in user and nice.
+    """
+    out = {}
+    for line in data.split(b"\n"):
+        if not line.startswith(b"cpu"):
+            if out:
+                break  # the cpu lines come first and together
+            continue
+        f = line.split()
+        cpu = -1 if f[0] == b"cpu" else int(f[0][3:])
+        out[cpu] = tuple(map(int, f[1:9]))
+    if -1 not in out:
+        raise ValueError("no cpu line")
+    return out
+
+
+def cpu_percentages(prev: tuple[int, ...], cur: tuple[int, ...]) -> dict | None:
+    """Shares of the time between two readings, in percent.
+
+    A counter that went backwards (iowait does, on some kernels; a CPU that went
+    offline and came back restarts from zero) counts as zero, never negative.
+    None when no time passed (two readings in the same jiffy).
+    """
+    deltas = [c - p if c > p else 0 for p, c in zip(prev, cur)]
+    total = sum(deltas)
+    if total <= 0:
+        return None
+    scale = 100.0 / total
+    return {name: round(d * scale, 2) for name, d in zip(CPU_COLUMNS, deltas)}
+
+
+# ---- pressure ---------------------------------------------------------------------
+def parse_pressure(data: bytes) -> dict:
+    """PSI 'some' and 'full' lines; the cpu file has no 'full' line on older kernels."""
+    out = {}
+    for line in data.split(b"\n"):
+        kind, _, rest = line.partition(b" ")
+        if kind not in (b"some", b"full"):
+            continue
+        p = kind.decode()
+        for field in rest.split():
+            key, _, value = field.partition(b"=")
+            if key == b"total":
+                out[f"{p}_total_us"] = int(value)
+            else:
+                out[f"{p}_{key.decode()}"] = float(value)
+    if "some_avg10" not in out:
+        raise ValueError("no 'some' line")
+    return out
+
+
+# ---- net/tcp (the fallback when sock_diag is refused) -----------------------------
+TCP_STATES = (None, "established", "syn_sent", "syn_recv", "fin_wait1", "fin_wait2",
+              "time_wait", "close", "close_wait", "last_ack", "listen", "closing")
+
+
+def empty_tcp_counts() -> dict:
+    return {name: 0 for name in TCP_STATES[1:]}
+
+
+def count_proc_net_tcp(data: bytes, counts: list[int]) -> None:
+    """Add the sockets of one /proc/net/tcp or tcp6 file to ``counts`` (indexed by state).
+
+    The state is the 4th whitespace-separated field, two hex digits.
+    """
+    lines = data.split(b"\n")
+    for line in lines[1:]:
+        f = line.split(None, 4)
+        if len(f) > 3:
+            state = int(f[3], 16)
+            if state < len(counts):
+                counts[state] += 1
+
+
+def tcp_counts_to_event(counts: list[int]) -> dict:
+    out = {name: counts[i] for i, name in enumerate(TCP_STATES) if name}
+    # The kernel's NEW_SYN_RECV (12) is a request socket: a SYN_RECV to the user.
+    if len(counts) > 12:
+        out["syn_recv"] += counts[12]
+    return out

@@ -1,0 +1,234 @@
+"""One sample of every /proc metric ks-procfs reports, as ks events (the library part).
+
+``ProcfsSampler.sample(emit)`` reads each file once, parses it with procfs_parse and
+calls ``emit(type, fields, timestamp)`` per event.  Files stay open between samples
+and are re-read from offset 0 with one pread, so a sample of everything costs about
+one system call per file.  A file that cannot be read or parsed is skipped with one
+warning for its kind; the other kinds go on.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from typing import Callable
+
+from . import procfs_parse as P
+from .sockdiag import SockDiag
+
+KINDS = ("memory", "load", "block", "network", "tcp", "tcp_retrans", "cpu", "pressure")
+PSI_RESOURCES = ("cpu", "memory", "io")
+TCP_SOURCES = ("auto", "netlink", "proc")
+
+Emit = Callable[[str, dict, int], None]
+
+
+class ProcFiles:
+    """Open-once, pread-from-zero access to files under a proc root."""
+
+    def __init__(self, root: str = "/proc"):
+        self.root = root
+        self.fds: dict[str, int] = {}
+        self.sizes: dict[str, int] = {}
+
+    def path(self, rel: str) -> str:
+        return os.path.join(self.root, rel)
+
+    def read(self, rel: str) -> bytes:
+        fd = self.fds.get(rel)
+        if fd is None:
+            fd = self.fds[rel] = os.open(self.path(rel), os.O_RDONLY | os.O_CLOEXEC)
+        size = self.sizes.get(rel, 16384)
+        try:
+            while True:
+                data = os.pread(fd, size, 0)
+                if len(data) < size:  # procfs hands out the whole file when the buffer fits it
+                    return data
+                size = self.sizes[rel] = size * 4
+        except OSError:
+            self.forget(rel)
+            raise
+
+    def forget(self, rel: str) -> None:
+        fd = self.fds.pop(rel, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        for rel in list(self.fds):
+            self.forget(rel)
+
+
+class ProcfsSampler:
+    def __init__(self, kinds=KINDS, proc_root: str = "/proc", all_devices: bool = False,
+                 tcp_source: str = "auto", warn: Callable[[str], None] = print):
+        unknown = set(kinds) - set(KINDS)
+        if unknown:
+            raise ValueError(f"unknown kinds: {', '.join(sorted(unknown))}")
+        self.kinds = tuple(k for k in KINDS if k in kinds)
+        self.files = ProcFiles(proc_root)
+        self.all_devices = all_devices
+        self.warn = warn
+        self.warned: set[str] = set()
+        self.failures: dict[str, int] = {}      # kind -> samples it was skipped
+        self.skipped = P.Skipped()              # malformed lines, all kinds
+        self.prev_cpu: dict[int, tuple[int, ...]] | None = None
+        self.live_proc = os.path.realpath(proc_root) == "/proc"
+        self.whole_disks: set[str] | None = None
+        self.disk_lines = -1
+        self.sockdiag: SockDiag | None = None
+        self.tcp_source = self._pick_tcp_source(tcp_source) if "tcp" in self.kinds else None
+        self._handlers = {
+            "memory": self._memory, "load": self._load, "block": self._block,
+            "network": self._network, "tcp": self._tcp, "tcp_retrans": self._tcp_retrans,
+            "cpu": self._cpu, "pressure": self._pressure,
+        }
+
+    # ---- life cycle ---------------------------------------------------------------
+    def prime(self) -> None:
+        """Take the first /proc/stat reading so that the first cpu sample covers a real interval."""
+        if "cpu" in self.kinds:
+            try:
+                self.prev_cpu = P.parse_stat_cpus(self.files.read("stat"))
+            except (OSError, ValueError, IndexError):
+                pass  # the first sample will warn
+
+    def close(self) -> None:
+        self.files.close()
+        if self.sockdiag is not None:
+            self.sockdiag.close()
+
+    def sample(self, emit: Emit, timestamp: int | None = None) -> None:
+        ts = timestamp or time.time_ns()
+        for kind in self.kinds:
+            try:
+                self._handlers[kind](emit, ts)
+            except (OSError, ValueError, IndexError, KeyError) as e:
+                self._failed(kind, e)
+
+    # ---- problems: said once, counted always --------------------------------------
+    def _failed(self, kind: str, e: Exception, key: str | None = None) -> None:
+        self.failures[kind] = self.failures.get(kind, 0) + 1
+        self.say_once(key or kind, f"{kind}: {_describe(e)}; skipping it")
+
+    def say_once(self, key: str, message: str) -> None:
+        if key not in self.warned:
+            self.warned.add(key)
+            self.warn(message)
+
+    def _read(self, rel: str) -> bytes:
+        try:
+            return self.files.read(rel)
+        except OSError as e:
+            raise OSError(e.errno, f"cannot read {self.files.path(rel)}: {os.strerror(e.errno or 0)}") from None
+
+    # ---- the kinds ----------------------------------------------------------------
+    def _memory(self, emit: Emit, ts: int) -> None:
+        emit("memory", P.parse_meminfo(self._read("meminfo")), ts)
+
+    def _load(self, emit: Emit, ts: int) -> None:
+        emit("load", P.parse_loadavg(self._read("loadavg")), ts)
+
+    def _block(self, emit: Emit, ts: int) -> None:
+        data = self._read("diskstats")
+        if self.live_proc:
+            lines = data.count(b"\n")
+            if lines != self.disk_lines:  # a device came or went: list the whole disks again
+                self.disk_lines = lines
+                try:
+                    self.whole_disks = set(os.listdir("/sys/block"))
+                except OSError:
+                    self.whole_disks = None
+        for event in P.parse_diskstats(data, self.whole_disks, self.all_devices, self.skipped):
+            emit("block", event, ts)
+
+    def _network(self, emit: Emit, ts: int) -> None:
+        for event in P.parse_net_dev(self._read("net/dev"), self.skipped):
+            emit("network", event, ts)
+
+    def _tcp_retrans(self, emit: Emit, ts: int) -> None:
+        snmp = self._read("net/snmp")
+        try:
+            netstat = self._read("net/netstat")
+        except OSError as e:  # the Tcp table alone is still worth reporting
+            self._failed("tcp_retrans", e, key="tcp_retrans:netstat")
+            netstat = None
+        emit("tcp_retrans", P.parse_tcp_retrans(snmp, netstat), ts)
+
+    def _cpu(self, emit: Emit, ts: int) -> None:
+        cur = P.parse_stat_cpus(self._read("stat"))
+        prev, self.prev_cpu = self.prev_cpu, cur
+        if prev is None:
+            return  # nothing to compare with yet
+        for cpu, ticks in cur.items():
+            before = prev.get(cpu)
+            if before is None:
+                continue  # a CPU that just came online
+            pct = P.cpu_percentages(before, ticks)
+            if pct is not None:
+                emit("cpu", {"cpu": cpu, **pct}, ts)
+
+    def _pressure(self, emit: Emit, ts: int) -> None:
+        for resource in PSI_RESOURCES:
+            rel = f"pressure/{resource}"
+            try:
+                fields = P.parse_pressure(self._read(rel))
+            except (OSError, ValueError) as e:
+                if isinstance(e, OSError) and e.errno == errno.ENOENT \
+                        and not os.path.isdir(self.files.path("pressure")):
+                    self.failures["pressure"] = self.failures.get("pressure", 0) + 1
+                    self.say_once("pressure", "pressure: this kernel has no /proc/pressure "
+                                  "(built without CONFIG_PSI, or booted with psi=0); skipping it")
+                    return
+                self._failed("pressure", e, key=rel)
+                continue
+            emit("pressure", {"resource": resource, **fields}, ts)
+
+    # ---- tcp states ---------------------------------------------------------------
+    def _pick_tcp_source(self, wanted: str) -> str:
+        if wanted not in TCP_SOURCES:
+            raise ValueError(f"unknown tcp source {wanted!r}")
+        if wanted == "proc" or (wanted == "auto" and not self.live_proc):
+            return "proc"
+        try:
+            self.sockdiag = SockDiag()
+            return "netlink"
+        except OSError as e:
+            if wanted == "netlink":
+                raise
+            self._netlink_refused(e)
+            return "proc"
+
+    def _netlink_refused(self, e: OSError) -> None:
+        self.say_once("tcp:netlink", f"tcp: sock_diag netlink refused ({_describe(e)}); counting "
+                      "from /proc/net/tcp and tcp6 instead, which is slow with many sockets")
+
+    def _tcp(self, emit: Emit, ts: int) -> None:
+        if self.tcp_source == "netlink":
+            try:
+                counts = self.sockdiag.count()
+            except OSError as e:
+                self.sockdiag.close()
+                self.sockdiag, self.tcp_source = None, "proc"
+                self._netlink_refused(e)
+                counts = self._tcp_from_proc()
+        else:
+            counts = self._tcp_from_proc()
+        emit("tcp", P.tcp_counts_to_event(counts), ts)
+
+    def _tcp_from_proc(self) -> list[int]:
+        counts = [0] * 13
+        P.count_proc_net_tcp(self._read("net/tcp"), counts)
+        try:
+            P.count_proc_net_tcp(self._read("net/tcp6"), counts)
+        except OSError as e:
+            if e.errno != errno.ENOENT:  # no tcp6 file: IPv6 is off, nothing is missing
+                raise
+        return counts
+
+
+def _describe(e: Exception) -> str:
+    if isinstance(e, OSError):
+        return e.strerror or str(e)
+    return f"unexpected contents ({e})"
