@@ -51,6 +51,9 @@ static __always_inline void hist_add(struct hist *h, __u64 value_us)
 {
 	__u32 i = hist_index(value_us);
 
+	/* Hide i's origin from clang, which would otherwise prove the check below
+	 * redundant on some paths and drop it, leaving the verifier without a bound. */
+	asm volatile("" : "+r"(i));
 	if (i < HIST_NBUCKETS)	/* always true; tells the verifier the bound */
 		__sync_fetch_and_add(&h->buckets[i], 1);
 }
