@@ -1,0 +1,203 @@
+/* ks-syscalls: slow system calls, and (with --stats) every call counted per syscall.
+ *
+ * sys_enter stores when the thread entered which syscall; sys_exit computes the
+ * latency.  The threshold is applied here, so only slow calls cross to user space
+ * (ring buffer).  The per-thread start record lives in task local storage: it is
+ * one pointer away from the task, needs no key hashing, and dies with the thread
+ * (a thread that calls exit() never reaches sys_exit, which would leak a hash-map
+ * entry).  Build with -DKS_START_IN_HASH for the hash-map variant the benchmark
+ * compares against.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "maps.bpf.h"
+#include "task_filter.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define MAX_SYSCALL_NR 512	/* x86_64 has < 470; larger numbers are not counted */
+#define MAX_ERRNO 4095
+
+const volatile __u64 min_latency_ns = 10000000;	/* report calls at least this slow */
+const volatile __s32 targ_nr = -1;		/* --syscall: only this number */
+const volatile bool errors_only = false;	/* report only calls that failed */
+const volatile bool stats_on = false;		/* --stats: count every call */
+
+__u64 stats_out_of_range = 0;	/* syscall numbers >= MAX_SYSCALL_NR seen */
+KS_LOST_COUNTERS
+
+struct start {
+	__u64 ts;	/* 0: no call in flight */
+	__u64 arg0;
+	__s64 nr;
+};
+
+#ifdef KS_START_IN_HASH
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct start);
+} starts SEC(".maps");
+#else
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct start);
+} starts SEC(".maps");
+#endif
+
+struct call_stats {
+	__u64 count;
+	__u64 errors;
+	__u64 total_ns;
+	__u64 max_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * MAX_SYSCALL_NR);
+	__type(key, __u32);
+	__type(value, struct call_stats);
+} stats SEC(".maps");
+
+/* Which half of `stats` the programs fill (entry 0): user space flips it every
+ * interval, waits an RCU grace period (membarrier), then reads and clears the other
+ * half.  A map of its own, so writing it never races with the .bss counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} stats_gen SEC(".maps");
+
+struct syscall_event {
+	__u64 ts;		/* bpf_ktime_get_ns at exit */
+	__u64 latency_ns;
+	__s64 ret;
+	__u64 arg0;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 cpu;
+	__s32 nr;
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+static __always_inline struct start *start_get(bool create)
+{
+#ifdef KS_START_IN_HASH
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct start zero = {};
+	struct start *s = bpf_map_lookup_elem(&starts, &tid);
+
+	if (s || !create)
+		return s;
+	if (bpf_map_update_elem(&starts, &tid, &zero, BPF_ANY))
+		return 0;
+	return bpf_map_lookup_elem(&starts, &tid);
+#else
+	return bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+#endif
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	struct start *s;
+
+	if (id < 0)		/* not a syscall (e.g. skipped by seccomp or ptrace) */
+		return 0;
+	if (targ_nr >= 0 && id != targ_nr)
+		return 0;
+	if (!task_wanted(bpf_get_current_pid_tgid()))
+		return 0;
+	s = start_get(true);
+	if (!s) {
+		ks_count(lost_map_full);
+		return 0;
+	}
+	s->nr = id;
+	s->arg0 = regs->di;
+	s->ts = bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline void count_call(__s64 nr, __u64 latency, bool failed)
+{
+	struct call_stats *st;
+	__u32 key = 0, *gen;
+
+	if (nr < 0 || nr >= MAX_SYSCALL_NR) {
+		ks_count(stats_out_of_range);
+		return;
+	}
+	gen = bpf_map_lookup_elem(&stats_gen, &key);
+	if (!gen)
+		return;
+	key = (*gen & 1) * MAX_SYSCALL_NR + (__u32)nr;
+	st = bpf_map_lookup_elem(&stats, &key);
+	if (!st)
+		return;
+	/* Per-CPU, but a preempted program can share the slot with another task's
+	 * run on this CPU: atomics keep the counts exact. */
+	__sync_fetch_and_add(&st->count, 1);
+	__sync_fetch_and_add(&st->total_ns, latency);
+	if (failed)
+		__sync_fetch_and_add(&st->errors, 1);
+	if (latency > st->max_ns)
+		st->max_ns = latency;
+}
+
+static __always_inline void report(struct start *s, __u64 now, __u64 latency, long ret)
+{
+	struct syscall_event *e;
+	__u64 pid_tgid;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		ks_count(lost_ringbuf);
+		return;
+	}
+	pid_tgid = bpf_get_current_pid_tgid();
+	e->ts = now;
+	e->latency_ns = latency;
+	e->ret = ret;
+	e->arg0 = s->arg0;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->cpu = bpf_get_smp_processor_id();
+	e->nr = (__s32)s->nr;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	struct start *s;
+	__u64 now, latency;
+	bool failed;
+
+	s = start_get(false);
+	if (!s || !s->ts)
+		return 0;
+	now = bpf_ktime_get_ns();
+	latency = now - s->ts;
+	s->ts = 0;
+	failed = ret < 0 && ret >= -MAX_ERRNO;
+	if (stats_on)
+		count_call(s->nr, latency, failed);
+	if (latency >= min_latency_ns && (!errors_only || failed))
+		report(s, now, latency, ret);
+	return 0;
+}

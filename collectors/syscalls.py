@@ -1,0 +1,234 @@
+"""ks-syscalls: system calls slower than a threshold, and per-syscall counts (--stats).
+
+The BPF side (bpf/syscalls.bpf.c) times every call between the sys_enter and
+sys_exit tracepoints and sends only the slow ones to user space; with --stats it
+also counts every call per syscall number into a per-CPU array, which this module
+drains every interval.
+"""
+
+from __future__ import annotations
+
+import ctypes as ct
+import os
+import struct
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from kernelsight.collectors import syscall_table
+from kernelsight.collectors.bpf_collector import BpfCollector
+from kernelsight.collectors.runtime import (
+    EXIT_USAGE, Count, Duration, Fatal, Interval, RunOptions, Verbose, main_guard, warn)
+
+TOOL = "ks-syscalls"
+MAX_SYSCALL_NR = 512            # the BPF side's stats array has two halves of this many
+MAX_ERRNO = 4095
+COMM_LEN = 16
+
+# struct syscall_event in bpf/syscalls.bpf.c
+EVENT = struct.Struct("<QQqQIIIIi16s4x")
+# struct call_stats
+CALL_STATS = struct.Struct("<QQQQ")
+
+HELP = f"""Report system calls slower than --min-latency, one `syscall` event per call.
+
+Hooks the raw sys_enter/sys_exit tracepoints (tp_btf) with eBPF; the threshold is
+applied in the kernel, so fast calls cost a few map writes and never reach user
+space. Each event says who (pid, tid, uid, comm), which call (syscall_nr,
+syscall_name from this architecture's table), how long (latency_ns), and how it
+ended (ret_value, is_error, arg0 = its first argument). A call is reported when it
+returns; a thread blocked in a call shows up once the call ends.
+
+With --stats, every interval also prints one `syscall_stats` event per syscall
+that was called: count, errors, total and max latency of ALL calls (like bcc's
+syscount), not only slow ones.
+
+Needs root (or CAP_BPF + CAP_PERFMON); exits 77 without.
+
+Examples:
+
+  ks-syscalls --min-latency 50 --comm postgres | ks-ingest --db-path ks.db
+
+  ks-syscalls --stats --min-latency 1000 --duration 10   # mostly the counts
+"""
+
+
+# ---- decoding --------------------------------------------------------------------------
+def decode_event(raw: bytes) -> tuple[int, dict]:
+    """(kernel timestamp, event fields) of one ring-buffer record."""
+    ts, latency, ret, arg0, pid, tid, uid, cpu, nr, comm = EVENT.unpack_from(raw)
+    return ts, {
+        "pid": pid, "tid": tid, "cpu": cpu, "uid": uid,
+        "syscall_nr": nr, "syscall_name": syscall_table.name_of(nr),
+        "latency_ns": latency, "ret_value": ret, "is_error": int(-MAX_ERRNO <= ret < 0),
+        # SQLite integers are signed 64-bit: -1 stays -1, user pointers stay as they are.
+        "arg0": arg0 - (1 << 64) if arg0 >= 1 << 63 else arg0,
+        "comm": decode_comm(comm),
+    }
+
+
+def decode_comm(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode(errors="replace")
+
+
+def sum_call_stats(per_cpu: list[bytes]) -> tuple[int, int, int, int]:
+    """(count, errors, total_ns, max_ns) over every CPU's slot."""
+    count = errors = total = peak = 0
+    for slot in per_cpu:
+        c, e, t, m = CALL_STATS.unpack_from(slot)
+        count, errors, total, peak = count + c, errors + e, total + t, max(peak, m)
+    return count, errors, total, peak
+
+
+# ---- --stats: the two-halves per-CPU array --------------------------------------------
+_NR_MEMBARRIER = 324            # x86_64
+_MEMBARRIER_CMD_GLOBAL = 1      # waits for an RCU grace period (synchronize_rcu)
+_libc = ct.CDLL(None, use_errno=True)
+
+
+def wait_for_running_programs() -> None:
+    """Return once no BPF program that may have read the old stats_gen still runs.
+
+    tp_btf programs run inside rcu_read_lock(), so an RCU grace period is enough;
+    membarrier(MEMBARRIER_CMD_GLOBAL) waits for one.  Without it, a short sleep
+    makes a straggler very unlikely.
+    """
+    _libc.syscall.restype = ct.c_long
+    if _libc.syscall(_NR_MEMBARRIER, _MEMBARRIER_CMD_GLOBAL, 0, 0) != 0:
+        time.sleep(0.01)
+
+
+class CallStats:
+    """Drains the per-syscall counters of one interval.
+
+    Programs fill half `stats_gen` of the array; each interval we flip the
+    generation, wait out programs still writing the old half, read it and zero it.
+    Nothing is counted twice or lost, and max_ns is the interval's own maximum.
+    """
+
+    def __init__(self, bc: BpfCollector):
+        self.bc = bc
+        self.map = bc.map("stats")
+        self.gen_map = bc.map("stats_gen")
+        self.gen = 0
+        self.since = time.monotonic_ns()
+        self.zero = bytes(self.map.buf_size)
+
+    def _flip(self) -> int:
+        old = self.gen
+        self.gen ^= 1
+        self.gen_map.update(b"\0\0\0\0", self.gen.to_bytes(4, "little"))
+        return old
+
+    def drain(self, emit) -> None:
+        old = self._flip()
+        now = time.monotonic_ns()
+        interval_ns, self.since = now - self.since, now
+        wait_for_running_programs()
+        lo, hi = old * MAX_SYSCALL_NR, (old + 1) * MAX_SYSCALL_NR
+        for key, value in self.map.items():
+            k = int.from_bytes(key, "little")
+            if not lo <= k < hi:
+                continue
+            count, errors, total, peak = sum_call_stats(self.map.per_cpu(value))
+            if not count:
+                continue
+            self.map.update(key, self.zero)
+            nr = k - lo
+            emit("syscall_stats", {
+                "interval_ns": interval_ns, "syscall_nr": nr,
+                "syscall_name": syscall_table.name_of(nr),
+                "count": count, "errors": errors, "total_ns": total, "max_ns": peak,
+            })
+
+
+# ---- options -> rodata -----------------------------------------------------------------
+def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
+                 syscall: str | None, errors_only: bool, stats: bool) -> dict:
+    rodata: dict[str, int | bytes] = {
+        "min_latency_ns": int(min_latency_ms * 1_000_000),
+        "errors_only": int(errors_only),
+        "stats_on": int(stats),
+        "self_tgid": os.getpid(),
+    }
+    if pid is not None:
+        rodata["targ_tgid"] = pid
+    if comm:
+        rodata["targ_comm"] = comm_bytes(comm)
+    if syscall:
+        nr = syscall_table.number_of(syscall)
+        if nr >= MAX_SYSCALL_NR:
+            raise Fatal(f"syscall number {nr} is out of range (0-{MAX_SYSCALL_NR - 1})",
+                        EXIT_USAGE)
+        rodata["targ_nr"] = nr
+    return rodata
+
+
+def comm_bytes(comm: str) -> bytes:
+    """A --comm value as the kernel keeps it: at most 15 bytes (it truncates longer names)."""
+    return comm.encode()[:COMM_LEN - 1] + b"\0"
+
+
+# ---- the run -------------------------------------------------------------------------
+def run(opts: RunOptions, rodata: dict, stats: bool) -> None:
+    with BpfCollector(TOOL, "syscalls", opts, rodata=rodata) as bc:
+        emit = bc.emitter.emit
+        clock = bc.runner.clock
+        seen = {"events": 0}
+
+        def on_event(raw: bytes) -> None:
+            ts, fields = decode_event(raw)
+            seen["events"] += 1
+            emit("syscall", fields, clock.to_epoch(ts))
+
+        bc.ring("events", on_event)
+        call_stats = CallStats(bc) if stats else None
+
+        def sample() -> None:
+            if call_stats:
+                call_stats.drain(emit)
+            if opts.verbose:
+                warn(f"interval {bc.runner.samples + 1}: {seen['events']} slow calls so far")
+
+        bc.run(sample)
+
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+
+@app.command(help=HELP)
+def syscalls(
+    interval: Interval = 1.0,
+    duration: Duration = None,
+    count: Count = None,
+    verbose: Verbose = False,
+    min_latency: Annotated[float, typer.Option(
+        "--min-latency", "-m", metavar="MS", min=0.0,
+        help="Report calls that took at least this many milliseconds (0: every call; "
+        "beware, that is a lot).")] = 10.0,
+    pid: Annotated[Optional[int], typer.Option(
+        "--pid", "-p", min=1, help="Only this process (all its threads).")] = None,
+    comm: Annotated[Optional[str], typer.Option(
+        "--comm", help="Only threads with this name (the kernel keeps 15 characters).")] = None,
+    syscall: Annotated[Optional[str], typer.Option(
+        "--syscall", "-s", metavar="NAME",
+        help="Only this syscall, by name (e.g. clock_nanosleep, read) or number.")] = None,
+    errors_only: Annotated[bool, typer.Option(
+        "--errors-only", "-x", help="Report only slow calls that failed.")] = False,
+    stats: Annotated[bool, typer.Option(
+        "--stats", help="Also print per-syscall counts of all calls every interval "
+        "(syscall_stats events).")] = False,
+) -> None:
+    def body() -> None:
+        rodata = build_rodata(min_latency, pid, comm, syscall, errors_only, stats)
+        run(RunOptions(interval, duration, count, verbose), rodata, stats)
+    raise typer.Exit(main_guard(body))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
