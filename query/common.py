@@ -1,0 +1,98 @@
+"""What the query functions share: the db/time argument handling, histogram
+summaries (through kernelsight.ingest.histogram) and counter rates."""
+
+from __future__ import annotations
+
+import functools
+from typing import Iterable, Sequence
+
+from ..ingest import histogram
+from . import times
+from .db import as_database
+
+NS = times.NS
+
+
+def windowed(fn):
+    """Lets ``fn(db, start, end, ...)`` take a path or Database, and any accepted times.
+
+    Inside, ``db`` is an open Database and start/end are epoch ns.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(db, start="1h", end="now", *args, **kw):
+        now = times.now_ns()
+        start_ns, end_ns = times.to_ns(start, now=now), times.to_ns(end, now=now)
+        database, owned = as_database(db)
+        try:
+            return fn(database, start_ns, end_ns, *args, **kw)
+        finally:
+            if owned:
+                database.close()
+
+    return wrapper
+
+
+def r3(x):
+    """Round for people (3 decimals), keeping None."""
+    return None if x is None else round(x, 3)
+
+
+def hist_fields(hists: Iterable, prefix: str = "", scale: float = 1.0, unit: str = "us",
+                quantiles: Sequence[int] = (50, 90, 99)) -> dict:
+    """Merge stored histograms and read count, percentiles and max off the merged one.
+
+    Percentiles of a window come from the merged buckets, never from averaging the
+    per-interval percentiles.  ``scale`` converts us into ``unit`` (1e-3 for ms).
+    """
+    merged = histogram.merge(h for h in hists if h)
+    p = f"{prefix}_" if prefix else ""
+    out: dict = {f"{p}samples": histogram.total(merged)}
+    for q in quantiles:
+        v = histogram.percentile(merged, q)
+        out[f"{p}p{q}_{unit}"] = None if v is None else r3(v * scale)
+    mx = histogram.max_value(merged)
+    out[f"{p}max_{unit}"] = None if mx is None else r3(mx * scale)
+    return out
+
+
+def counter_deltas(values: Sequence[int | float | None]) -> list[float]:
+    """Increments between consecutive readings of a cumulative counter.
+
+    A reading below the previous one is a reset (reboot, interface re-created): the
+    counter restarted from zero, so the increment is the new reading, never negative.
+    """
+    out: list[float] = []
+    prev = None
+    for v in values:
+        if v is None:
+            continue
+        if prev is not None:
+            out.append(v - prev if v >= prev else v)
+        prev = v
+    return out
+
+
+def counter_rate(ts: Sequence[int], values: Sequence[int | float | None]) -> tuple[float, float]:
+    """(total increase, per second) of a counter read at times ``ts`` (ns)."""
+    pairs = [(t, v) for t, v in zip(ts, values) if v is not None]
+    if len(pairs) < 2:
+        return 0.0, None
+    total = sum(counter_deltas([v for _, v in pairs]))
+    seconds = (pairs[-1][0] - pairs[0][0]) / NS
+    return total, (total / seconds if seconds > 0 else None)
+
+
+def step_of(start: int, end: int, step) -> int:
+    """Step in seconds: the caller's (number or "5m"), or a round one for the window."""
+    if step in (None, "", 0, "auto"):
+        return times.auto_step(start, end)
+    if isinstance(step, (int, float)):
+        return max(int(step), 1)
+    return max(int(times.parse_duration(step)), 1)
+
+
+def bucket_start(ts: int, step_s: int) -> int:
+    """Start (ns) of the step-long bucket that holds ``ts``, aligned to the epoch."""
+    step_ns = step_s * NS
+    return ts - ts % step_ns

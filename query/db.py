@@ -1,0 +1,121 @@
+"""A small read-only handle on a kernelsight database.
+
+Every query function takes ``db`` as a path or a :class:`Database`; both open the
+file read-only (``file:...?mode=ro``), so a query can never change what the
+collectors wrote.  ``DatabaseManager`` is the pipeline document's name for it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import Iterable
+
+from ..ingest import events as ev
+
+DEFAULT_PATH = "data/kernelsight.db"
+
+
+class QueryError(Exception):
+    """A problem the user can fix; its message is one line that says how."""
+
+
+class Database:
+    """Read-only connection plus what the queries need to know about the file."""
+
+    def __init__(self, path: str | os.PathLike = DEFAULT_PATH):
+        self.path = os.fspath(path)
+        self.conn = open_readonly(self.path)
+        self._tables: set[str] | None = None
+
+    # -- context manager, so `with Database(p) as db:` closes it ---------------
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def tables(self) -> set[str]:
+        if self._tables is None:
+            rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+            self._tables = {r[0] for r in rows}
+        return self._tables
+
+    def has(self, table: str) -> bool:
+        return table in self.tables()
+
+    def rows(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
+        try:
+            return self.conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise QueryError(f"{self.path}: {e}") from None
+
+    def one(self, sql: str, params: Iterable = ()) -> sqlite3.Row | None:
+        rows = self.rows(sql, params)
+        return rows[0] if rows else None
+
+    def newest(self) -> int | None:
+        """Timestamp of the newest row of any registered table (ns), None when empty."""
+        best = None
+        for t in ev.TYPES:
+            if self.has(t.table):
+                row = self.one(f"SELECT max(timestamp) FROM {t.table}")
+                if row and row[0] is not None and (best is None or row[0] > best):
+                    best = row[0]
+        return best
+
+
+DatabaseManager = Database
+
+
+def open_readonly(path: str) -> sqlite3.Connection:
+    if not os.path.exists(path):
+        raise QueryError(
+            f"no database at {path}: give --db-path (or set KS_DB), or fill one with "
+            "`ks-procfs | ks-ingest --db-path " + path + "`"
+        )
+    if os.path.isdir(path):
+        raise QueryError(f"{path} is a directory, not a kernelsight database")
+    try:
+        # uri=True so that mode=ro is honoured; quote characters that mean something in a URI.
+        uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=10.0, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as e:
+        raise QueryError(f"cannot read {path} as a SQLite database: {e}") from None
+    return conn
+
+
+def as_database(db) -> tuple[Database, bool]:
+    """(Database, whether we opened it and must close it)."""
+    if isinstance(db, Database):
+        return db, False
+    return Database(db), True
+
+
+def require_data(db: Database) -> None:
+    """A clear message for a file that holds no kernelsight tables or no rows at all."""
+    if not any(db.has(t.table) for t in ev.TYPES):
+        raise QueryError(
+            f"{db.path} has no kernelsight tables: is it a kernelsight database? "
+            "(create one with `ks-ingest --db-path " + db.path + "`)"
+        )
+    if db.newest() is None:
+        raise QueryError(f"{db.path} is empty: no collector has written to it yet")
+
+
+def where(start: int, end: int, host: str | None, extra: str = "") -> tuple[str, list]:
+    """The WHERE clause every windowed query shares (uses the (host, timestamp) index)."""
+    sql = "timestamp >= ? AND timestamp < ?"
+    params: list = [start, end]
+    if host:
+        sql = "host = ? AND " + sql
+        params.insert(0, host)
+    if extra:
+        sql += " AND " + extra
+    return sql, params

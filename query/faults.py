@@ -1,0 +1,39 @@
+"""Page faults per process (page_fault_stats), latency merged from the stored buckets."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .common import NS, hist_fields, r3, windowed
+from .db import where
+
+
+@windowed
+def query_page_faults(db, start, end, limit=10, *, host=None, pid=None):
+    """Processes with the most page faults: minor and major per second, latency
+    percentiles of their faults, busiest first (major faults weigh most)."""
+    if not db.has("page_fault_stats"):
+        return []
+    cond, params = where(start, end, host, "pid = ?" if pid is not None else "")
+    rows = db.rows(
+        f"""SELECT host, pid, comm, minor_count, major_count, latency_sum_ns, buckets
+            FROM page_fault_stats WHERE {cond}""",
+        params + ([int(pid)] if pid is not None else []),
+    )
+    seconds = (end - start) / NS
+    groups: dict = defaultdict(list)
+    for r in rows:
+        groups[(r["host"], r["pid"])].append(r)
+    out = []
+    for (h, p), rs in groups.items():
+        minor = sum(r["minor_count"] or 0 for r in rs)
+        major = sum(r["major_count"] or 0 for r in rs)
+        f = hist_fields(r["buckets"] for r in rs)
+        f.pop("samples")
+        out.append({
+            "host": h, "pid": p, "comm": rs[-1]["comm"], "minor": minor, "major": major,
+            "minor_per_s": r3(minor / seconds), "major_per_s": r3(major / seconds), **f,
+            "latency_total_ms": r3(sum(r["latency_sum_ns"] or 0 for r in rs) / 1e6),
+        })
+    out.sort(key=lambda r: (-r["major"], -r["minor"]))
+    return out[:limit] if limit else out

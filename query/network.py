@@ -1,0 +1,142 @@
+"""Network: interface bandwidth, TCP connection states, retransmits, RTT per node."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from . import times
+from .common import NS, counter_deltas, hist_fields, r3, step_of, windowed
+from .db import where
+
+_IFACE_COUNTERS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets",
+                   "rx_errors", "tx_errors", "rx_drops", "tx_drops")
+
+
+@windowed
+def query_network_bandwidth(db, start, end, *, host=None, interface=None, limit=None):
+    """Per interface over the window: bytes and packets per second, errors and drops,
+    from the kernel's cumulative counters (a counter that goes backwards is a reset)."""
+    if not db.has("network_interface_stats"):
+        return []
+    cond, params = where(start, end, host, "interface_name = ?" if interface else "")
+    rows = db.rows(
+        f"""SELECT timestamp, host, interface_name, {', '.join(_IFACE_COUNTERS)}
+            FROM network_interface_stats WHERE {cond} ORDER BY host, interface_name, timestamp""",
+        params + ([interface] if interface else []),
+    )
+    series: dict = defaultdict(list)
+    for r in rows:
+        series[(r["host"], r["interface_name"])].append(r)
+    out = []
+    for (h, name), rs in series.items():
+        seconds = (rs[-1]["timestamp"] - rs[0]["timestamp"]) / NS if len(rs) > 1 else 0
+        if seconds <= 0:
+            continue
+        inc = {c: sum(counter_deltas([r[c] for r in rs])) for c in _IFACE_COUNTERS}
+        out.append({
+            "host": h, "interface": name,
+            "rx_bytes_per_s": r3(inc["rx_bytes"] / seconds), "tx_bytes_per_s": r3(inc["tx_bytes"] / seconds),
+            "rx_packets_per_s": r3(inc["rx_packets"] / seconds),
+            "tx_packets_per_s": r3(inc["tx_packets"] / seconds),
+            "errors": int(inc["rx_errors"] + inc["tx_errors"]),
+            "drops": int(inc["rx_drops"] + inc["tx_drops"]),
+            "seconds": r3(seconds),
+        })
+    out.sort(key=lambda r: -(r["rx_bytes_per_s"] + r["tx_bytes_per_s"]))
+    return out[:limit] if limit else out
+
+
+_STATES = ("established", "syn_sent", "syn_recv", "fin_wait1", "fin_wait2", "time_wait",
+           "close", "close_wait", "last_ack", "listen", "closing")
+
+
+@windowed
+def query_tcp_connections(db, start, end, step=None, *, host=None, limit=None):
+    """TCP sockets per state, per step: the peak of each state in the step."""
+    if not db.has("tcp_stats"):
+        return []
+    step_ns = step_of(start, end, step) * NS
+    cond, params = where(start, end, host)
+    cols = ", ".join(f"max({s}) AS {s}" for s in _STATES)
+    rows = db.rows(
+        f"""SELECT timestamp - timestamp % ? AS t0, host, {cols}, count(*) AS n
+            FROM tcp_stats WHERE {cond} GROUP BY t0, host ORDER BY t0, host""",
+        [step_ns] + params,
+    )
+    out = [{"time": times.local(r["t0"], ms=False), "host": r["host"],
+            **{s: r[s] for s in _STATES}, "samples": r["n"]} for r in rows]
+    return out[-limit:] if limit else out
+
+
+_RETRANS = ("retrans_segs", "out_segs", "in_errs", "timeouts", "fast_retrans",
+            "syn_retrans", "listen_overflows", "listen_drops")
+
+
+@windowed
+def query_tcp_retransmits(db, start, end, step=None, *, host=None, limit=None):
+    """Per step: retransmitted segments per second and as a share of segments sent,
+    timeouts and listen-queue drops, from cumulative /proc/net counters."""
+    if not db.has("tcp_retransmit_stats"):
+        return []
+    step_ns = step_of(start, end, step) * NS
+    cond, params = where(start, end, host)
+    rows = db.rows(
+        f"""SELECT timestamp, host, {', '.join(_RETRANS)} FROM tcp_retransmit_stats
+            WHERE {cond} ORDER BY host, timestamp""",
+        params,
+    )
+    by_host: dict = defaultdict(list)
+    for r in rows:
+        by_host[r["host"]].append(r)
+    buckets: dict = {}
+    for h, rs in by_host.items():
+        for prev, cur in zip(rs, rs[1:]):
+            t0 = cur["timestamp"] - cur["timestamp"] % step_ns
+            b = buckets.setdefault((t0, h), defaultdict(float))
+            b["seconds"] += (cur["timestamp"] - prev["timestamp"]) / NS
+            for c in _RETRANS:
+                if cur[c] is not None and prev[c] is not None:
+                    b[c] += counter_deltas([prev[c], cur[c]])[0]
+    out = []
+    for (t0, h), b in sorted(buckets.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        s = b["seconds"] or None
+        out.append({
+            "time": times.local(t0, ms=False), "host": h,
+            "retrans_per_s": r3(b["retrans_segs"] / s) if s else None,
+            "retrans_pct": r3(b["retrans_segs"] * 100 / b["out_segs"]) if b["out_segs"] else None,
+            "out_segs_per_s": r3(b["out_segs"] / s) if s else None,
+            "timeouts": int(b["timeouts"]), "fast_retrans": int(b["fast_retrans"]),
+            "syn_retrans": int(b["syn_retrans"]), "listen_drops": int(b["listen_drops"]),
+            "in_errs": int(b["in_errs"]),
+        })
+    return out[-limit:] if limit else out
+
+
+@windowed
+def query_rtt_by_node(db, start, end, *, host=None, node=None, limit=20):
+    """Smoothed TCP RTT per node (peer), percentiles merged from the stored buckets;
+    retransmits and drops counted by ks-rtt.  Busiest nodes (most samples) first."""
+    if not db.has("rtt_stats"):
+        return []
+    cond, params = where(start, end, host, "node = ?" if node else "")
+    rows = db.rows(
+        f"""SELECT host, node, peer, count, sum_us, retrans_count, drop_count, buckets
+            FROM rtt_stats WHERE {cond}""",
+        params + ([node] if node else []),
+    )
+    groups: dict = defaultdict(list)
+    for r in rows:
+        groups[(r["host"], r["node"])].append(r)
+    out = []
+    for (h, name), rs in groups.items():
+        fields = hist_fields((r["buckets"] for r in rs), scale=1e-3, unit="ms")
+        n = sum(r["count"] or 0 for r in rs)
+        total_us = sum(r["sum_us"] or 0 for r in rs)
+        out.append({
+            "host": h, "node": name, "peer": rs[-1]["peer"], **fields,
+            "mean_ms": r3(total_us / n / 1e3) if n and total_us else None,
+            "retransmits": sum(r["retrans_count"] or 0 for r in rs),
+            "drops": sum(r["drop_count"] or 0 for r in rs),
+        })
+    out.sort(key=lambda r: -r["samples"])
+    return out[:limit] if limit else out

@@ -1,0 +1,267 @@
+"""What is in the database (tables) and what happened in a window (summary)."""
+
+from __future__ import annotations
+
+from ..ingest import events as ev
+from . import times
+from .common import NS, r3, windowed
+from .correlate import correlate_rtt_with_cpu, pearson
+from .db import as_database, where
+from .faults import query_page_faults
+from .memory import query_memory_usage
+from .network import query_network_bandwidth, query_rtt_by_node, query_tcp_connections, query_tcp_retransmits
+from .perf import query_perf_counters
+from .sched import query_cpu_usage, query_load, query_long_runqueue_waits, query_runqueue_latency
+from .storage import query_block_io, query_io_latency_percentiles
+from .syscalls import query_syscall_stats, query_syscalls_by_timerange, query_top_processes_by_syscall_latency
+
+
+def query_tables(db, start=None, end=None, *, host=None):
+    """Rows and time span per table and host, in registry order; tables no collector
+    has written to yet are listed with 0 rows and the command that fills them."""
+    database, owned = as_database(db)
+    try:
+        return _tables(database, start, end, host)
+    finally:
+        if owned:
+            database.close()
+
+
+def _tables(db, start, end, host):
+    now = times.now_ns()
+    out = []
+    for t in ev.TYPES:
+        found = []
+        if db.has(t.table):
+            if start is None and end is None and not host:
+                cond, params = "1", []
+            else:
+                cond, params = where(times.to_ns(start or 0, now=now), times.to_ns(end or "now", now=now), host)
+            found = db.rows(f"""SELECT host, count(*) AS n, min(timestamp) AS first, max(timestamp) AS last
+                                FROM {t.table} WHERE {cond} GROUP BY host ORDER BY host""", params)
+        if not found:
+            out.append({"table": t.table, "host": None, "rows": 0, "first": None, "last": None,
+                        "span": None, "newest_age_s": None, "producer": t.producer})
+        for r in found:
+            out.append({
+                "table": t.table, "host": r["host"], "rows": r["n"],
+                "first": times.local(r["first"], ms=False), "last": times.local(r["last"], ms=False),
+                "span": times.span((r["last"] - r["first"]) / NS),
+                "newest_age_s": r3((now - r["last"]) / NS), "producer": t.producer,
+            })
+    if db.has(ev.UNKNOWN_TABLE):
+        n = db.one(f"SELECT count(*) FROM {ev.UNKNOWN_TABLE}")[0]
+        if n:
+            out.append({"table": ev.UNKNOWN_TABLE, "host": None, "rows": n, "first": None, "last": None,
+                        "span": None, "newest_age_s": None, "producer": "ks-ingest (unplaced lines)"})
+    return out
+
+
+# ---- summary ---------------------------------------------------------------------------
+def _fmt(x, unit="", digits=1):
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        x = f"{x:,.{digits}f}" if abs(x) < 1000 or digits == 0 else f"{x:,.0f}"
+    else:
+        x = f"{x:,}"
+    return f"{x} {unit}".rstrip() if unit else x
+
+
+def _bytes(n):
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:,.1f} {unit}" if unit != "B" else f"{n:,.0f} B"
+        n /= 1000.0
+
+
+def _latency_us(us):
+    """A latency in the unit that reads best."""
+    if us is None:
+        return "-"
+    if us < 1000:
+        return f"{us:.0f} µs" if us >= 10 else f"{us:.1f} µs"
+    if us < 1_000_000:
+        return f"{us / 1000:.2f} ms" if us < 10_000 else f"{us / 1000:.1f} ms"
+    return f"{us / 1e6:.2f} s"
+
+
+def _line(section, subject, text, **data):
+    return {"section": section, "subject": subject, "text": text, **data}
+
+
+@windowed
+def summary(db, start, end, *, host=None, top=3):
+    """What happened in the window, across every table: one line per finding,
+    grouped by section (``section``, ``subject``, ``text`` plus the numbers)."""
+    out = []
+    for part in (_syscalls, _sched, _io, _faults, _rtt, _network, _memory, _cpu, _perf, _freshness):
+        out += part(db, start, end, host, top)
+    return out
+
+
+def _syscalls(db, start, end, host, top):
+    out = []
+    slow = query_syscalls_by_timerange(db, start, end, limit=1, host=host)
+    procs = query_top_processes_by_syscall_latency(db, start, end, limit=top, host=host)
+    if slow:
+        total = db.one(f"SELECT count(*) FROM syscall_events WHERE {where(start, end, host)[0]}",
+                       where(start, end, host)[1])[0]
+        s = slow[0]
+        out.append(_line("Slow syscalls", "all", f"{total:,} calls over the threshold; slowest "
+                         f"{s['syscall_name']} {_fmt(s['latency_ms'], 'ms')} in {s['comm']} (pid {s['pid']})",
+                         slow_calls=total, slowest_ms=s["latency_ms"]))
+        for p in procs:
+            out.append(_line("Slow syscalls", f"{p['comm']} ({p['pid']})",
+                             f"{p['slow_calls']:,} slow, {_fmt(p['total_latency_ms'], 'ms')} blocked, "
+                             f"mostly {p['top_syscall']}, worst {_fmt(p['max_latency_ms'], 'ms')}",
+                             total_latency_ms=p["total_latency_ms"]))
+    stats = query_syscall_stats(db, start, end, limit=top, host=host)
+    for s in stats:
+        out.append(_line("Syscalls (all calls)", s["syscall_name"],
+                         f"{_fmt(s['calls_per_s'], '/s')}, {_fmt(s['total_ms'], 'ms')} in total, "
+                         f"avg {_latency_us(s['avg_us'])}, {s['errors'] or 0:,} errors",
+                         calls=s["calls"], total_ms=s["total_ms"]))
+    return out
+
+
+def _pcts(row, unit="us", prefix=""):
+    p = f"{prefix}_" if prefix else ""
+    conv = (lambda v: _latency_us(v)) if unit == "us" else (lambda v: _latency_us(None if v is None else v * 1000))
+    return (f"p50 {conv(row.get(f'{p}p50_{unit}'))}  p99 {conv(row.get(f'{p}p99_{unit}'))}  "
+            f"max {conv(row.get(f'{p}max_{unit}'))}")
+
+
+def _sched(db, start, end, host, top):
+    out = []
+    for r in query_runqueue_latency(db, start, end, host=host):
+        if r["waits"]:
+            out.append(_line("Run-queue latency", "all CPUs", f"{_pcts(r)}  ({r['waits']:,} wake-ups)",
+                             p99_us=r["p99_us"], waits=r["waits"]))
+    for r in query_long_runqueue_waits(db, start, end, limit=top, host=host):
+        out.append(_line("Run-queue latency", f"{r['comm']} ({r['pid']})",
+                         f"{r['long_waits']:,} long waits, worst {_fmt(r['max_wait_ms'], 'ms')}",
+                         max_wait_ms=r["max_wait_ms"]))
+    return out
+
+
+def _io(db, start, end, host, top):
+    out = []
+    for r in query_io_latency_percentiles(db, start, end, host=host)[:top * 2]:
+        for op in ("read", "write"):
+            if r[f"{op}_ops"]:
+                out.append(_line("Block I/O latency", f"{r['device']} {op}",
+                                 f"{_pcts(r, prefix=op).replace('p50', 'p50', 1)}  "
+                                 f"({r[f'{op}_ops']:,} I/Os, {_bytes(r[f'{op}_bytes_per_s'])}/s)",
+                                 p99_us=r[f"{op}_p99_us"], ops=r[f"{op}_ops"]))
+    for r in query_block_io(db, start, end, host=host, limit=top):
+        if r["read_iops"] or r["write_iops"]:
+            out.append(_line("Block devices", r["device"],
+                             f"read {_bytes(r['read_bytes_per_s'])}/s ({_fmt(r['read_iops'], 'IOPS')}), "
+                             f"write {_bytes(r['write_bytes_per_s'])}/s ({_fmt(r['write_iops'], 'IOPS')}), "
+                             f"busy {_fmt(r['util_pct'], '%')}", util_pct=r["util_pct"]))
+    return out
+
+
+def _faults(db, start, end, host, top):
+    out = []
+    for r in query_page_faults(db, start, end, limit=top, host=host):
+        out.append(_line("Page faults", f"{r['comm']} ({r['pid']})",
+                         f"{_fmt(r['minor_per_s'], 'minor/s')}, {r['major']:,} major; latency {_pcts(r)}",
+                         minor=r["minor"], major=r["major"]))
+    return out
+
+
+def _rtt(db, start, end, host, top):
+    out = []
+    rows = query_rtt_by_node(db, start, end, host=host, limit=top)
+    for r in rows:
+        out.append(_line("TCP RTT", r["node"], f"{_pcts(r, unit='ms')}  ({r['samples']:,} samples, "
+                         f"{r['retransmits']:,} retransmits, {r['drops']:,} drops)",
+                         p99_ms=r["p99_ms"], samples=r["samples"]))
+    if rows:
+        cor = correlate_rtt_with_cpu(db, start, end, host=host)
+        c_cpu = pearson([r["rtt_p99_ms"] for r in cor], [r["cpu_busy_pct"] for r in cor])
+        c_runq = pearson([r["rtt_p99_ms"] for r in cor], [r["runq_p99_us"] for r in cor])
+        if c_cpu is not None or c_runq is not None:
+            out.append(_line("TCP RTT", "vs CPU", f"correlation of RTT p99 with CPU busy {_fmt(c_cpu, digits=2)}, "
+                             f"with run-queue p99 {_fmt(c_runq, digits=2)} (per {len(cor)} steps)",
+                             r_cpu=c_cpu, r_runq=c_runq))
+    for r in query_tcp_retransmits(db, start, end, step=(end - start) // NS or 1, host=host)[-1:]:
+        out.append(_line("TCP", "retransmits", f"{_fmt(r['retrans_per_s'], '/s', 2)} "
+                         f"({_fmt(r['retrans_pct'], '%', 3)} of segments sent), {r['timeouts']:,} timeouts, "
+                         f"{r['listen_drops']:,} listen drops", retrans_per_s=r["retrans_per_s"]))
+    conns = query_tcp_connections(db, start, end, step=(end - start) // NS or 1, host=host)
+    if conns:
+        c = conns[-1]
+        out.append(_line("TCP", "connections", f"established up to {c['established']:,}, "
+                         f"time_wait {c['time_wait'] or 0:,}, close_wait {c['close_wait'] or 0:,}, "
+                         f"listen {c['listen'] or 0:,}", established=c["established"]))
+    return out
+
+
+def _network(db, start, end, host, top):
+    return [
+        _line("Network", r["interface"], f"rx {_bytes(r['rx_bytes_per_s'])}/s, tx {_bytes(r['tx_bytes_per_s'])}/s, "
+              f"{r['errors']:,} errors, {r['drops']:,} drops",
+              rx_bytes_per_s=r["rx_bytes_per_s"], tx_bytes_per_s=r["tx_bytes_per_s"])
+        for r in query_network_bandwidth(db, start, end, host=host, limit=top)
+    ]
+
+
+def _memory(db, start, end, host, top):
+    rows = query_memory_usage(db, start, end, step=(end - start) // NS or 1, host=host)
+    out = []
+    for r in rows[-1:]:
+        psi = r["psi_some_avg10_max_pct"]
+        out.append(_line("Memory", "used", f"{_fmt(r['used_pct'], '%')} on average, peak "
+                         f"{_fmt(r['used_peak_pct'], '%')} of {_bytes((r['mem_total_kb'] or 0) * 1024)}; "
+                         f"swap in use up to {_bytes((r['swap_used_max_kb'] or 0) * 1024)}"
+                         + (f"; PSI some up to {psi:.1f} %" if psi is not None else ""),
+                         used_pct=r["used_pct"], used_peak_pct=r["used_peak_pct"]))
+    return out
+
+
+def _cpu(db, start, end, host, top):
+    out = []
+    whole = (end - start) // NS or 1
+    for r in query_cpu_usage(db, start, end, step=whole, host=host)[-1:]:
+        out.append(_line("CPU", "all", f"busy {_fmt(r['busy_pct'], '%')} on average (user "
+                         f"{_fmt(r['user_pct'], '%')}, system {_fmt(r['system_pct'], '%')}, iowait "
+                         f"{_fmt(r['iowait_pct'], '%')}), peak {_fmt(r['busy_peak_pct'], '%')}",
+                         busy_pct=r["busy_pct"]))
+    for r in query_load(db, start, end, step=whole, host=host)[-1:]:
+        out.append(_line("CPU", "load", f"1-min load {_fmt(r['load_1min'], digits=2)} on average, peak "
+                         f"{_fmt(r['load_1min_peak'], digits=2)}; up to {r['processes_max'] or 0:,} processes",
+                         load_1min=r["load_1min"]))
+    return out
+
+
+def _perf(db, start, end, host, top):
+    return [
+        _line("perf counters", f"{r['counter']}" + (f" [{r['scope']}]" if r["scope"] != "system" else ""),
+              f"{_fmt(r['per_s'], '/s')} (mean {_fmt(r['mean'], digits=2)} per interval)",
+              per_s=r["per_s"])
+        for r in query_perf_counters(db, start, end, host=host)[: top * 3]
+    ]
+
+
+def _freshness(db, start, end, host, top):
+    """Tables that got no rows in the window although they have some: a dead collector?"""
+    out = []
+    quiet = []
+    for t in ev.TYPES:
+        if not db.has(t.table):
+            continue
+        cond, params = where(start, end, host)
+        if db.one(f"SELECT 1 FROM {t.table} WHERE {cond} LIMIT 1", params):
+            continue
+        last = db.one(f"SELECT max(timestamp) FROM {t.table}" + (" WHERE host = ?" if host else ""),
+                      [host] if host else [])[0]
+        if last is not None:
+            quiet.append(f"{t.table} (newest row {times.local(last, ms=False)})")
+    if quiet:
+        out.append(_line("Quiet tables", "no rows in window", "; ".join(quiet), tables=len(quiet)))
+    return out

@@ -1,0 +1,87 @@
+"""Block I/O: latency distributions (io_latency_stats) and /proc/diskstats rates (block_stats)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from . import times
+from .common import NS, bucket_start, counter_deltas, hist_fields, r3, step_of, windowed
+from .db import where
+
+SECTOR = 512  # /proc/diskstats counts 512-byte sectors whatever the device's block size
+
+
+@windowed
+def query_io_latency_percentiles(db, start, end, step=None, *, host=None, device=None, limit=None):
+    """Read and write latency percentiles per device, merged from the stored buckets.
+
+    ``step=None`` gives one row per device for the whole window; ``step`` (seconds
+    or "1m") one row per device and step.
+    """
+    if not db.has("io_latency_stats"):
+        return []
+    cond, params = where(start, end, host, "device = ?" if device else "")
+    rows = db.rows(
+        f"""SELECT timestamp, host, device, read_count, write_count, read_bytes, write_bytes,
+                   read_buckets, write_buckets FROM io_latency_stats WHERE {cond} ORDER BY timestamp""",
+        params + ([device] if device else []),
+    )
+    step_s = None if step is None else step_of(start, end, step)
+    groups: dict = defaultdict(list)
+    for r in rows:
+        t0 = start if step_s is None else bucket_start(r["timestamp"], step_s)
+        groups[(t0, r["host"], r["device"])].append(r)
+    out = []
+    for (t0, h, dev), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), str(kv[0][2]))):
+        seconds = ((end - start) if step_s is None else step_s * NS) / NS
+        row = {"time": times.local(t0, ms=False), "host": h, "device": dev}
+        for op in ("read", "write"):
+            ops = sum(r[f"{op}_count"] or 0 for r in rs)
+            row[f"{op}_ops"] = ops
+            row[f"{op}_bytes_per_s"] = r3(sum(r[f"{op}_bytes"] or 0 for r in rs) / seconds)
+            fields = hist_fields((r[f"{op}_buckets"] for r in rs), op, quantiles=(50, 95, 99))
+            fields.pop(f"{op}_samples")
+            row.update(fields)
+        out.append(row)
+    return out[:limit] if limit else out
+
+
+@windowed
+def query_block_io(db, start, end, *, host=None, device=None, limit=None):
+    """Per device over the window, from the kernel's cumulative diskstats counters:
+    IOPS, throughput, mean time per I/O and utilisation; counter resets handled."""
+    if not db.has("block_stats"):
+        return []
+    cond, params = where(start, end, host, "device_name = ?" if device else "")
+    rows = db.rows(
+        f"""SELECT timestamp, host, device_name, read_ios, write_ios, read_sectors, write_sectors,
+                   read_ticks, write_ticks, io_ticks, in_flight
+            FROM block_stats WHERE {cond} ORDER BY host, device_name, timestamp""",
+        params + ([device] if device else []),
+    )
+    series: dict = defaultdict(list)
+    for r in rows:
+        series[(r["host"], r["device_name"])].append(r)
+    out = []
+    for (h, dev), rs in series.items():
+        if len(rs) < 2:
+            continue
+        seconds = (rs[-1]["timestamp"] - rs[0]["timestamp"]) / NS
+        if seconds <= 0:
+            continue
+        inc = {c: sum(counter_deltas([r[c] for r in rs]))
+               for c in ("read_ios", "write_ios", "read_sectors", "write_sectors",
+                         "read_ticks", "write_ticks", "io_ticks")}
+        out.append({
+            "host": h, "device": dev,
+            "read_iops": r3(inc["read_ios"] / seconds),
+            "write_iops": r3(inc["write_ios"] / seconds),
+            "read_bytes_per_s": r3(inc["read_sectors"] * SECTOR / seconds),
+            "write_bytes_per_s": r3(inc["write_sectors"] * SECTOR / seconds),
+            "read_avg_ms": r3(inc["read_ticks"] / inc["read_ios"]) if inc["read_ios"] else None,
+            "write_avg_ms": r3(inc["write_ticks"] / inc["write_ios"]) if inc["write_ios"] else None,
+            "util_pct": r3(min(100.0, inc["io_ticks"] / (seconds * 1000) * 100)),
+            "max_in_flight": max((r["in_flight"] or 0) for r in rs),
+        })
+    out.sort(key=lambda r: -(r["read_bytes_per_s"] + r["write_bytes_per_s"]))
+    return out[:limit] if limit else out

@@ -1,0 +1,110 @@
+"""Slow system calls (syscall_events) and every call counted (syscall_stats)."""
+
+from __future__ import annotations
+
+from . import times
+from .common import NS, r3, windowed
+from .db import where
+
+
+@windowed
+def query_syscalls_by_timerange(db, start, end, min_latency_ms=None, limit=100, *, host=None,
+                                syscall=None, pid=None):
+    """The slowest system calls of the window, slowest first."""
+    if not db.has("syscall_events"):
+        return []
+    extra, params = [], []
+    if min_latency_ms is not None:
+        extra.append("latency_ns >= ?")
+        params.append(int(min_latency_ms * 1e6))
+    if syscall:
+        extra.append("syscall_name = ?")
+        params.append(syscall)
+    if pid is not None:
+        extra.append("pid = ?")
+        params.append(int(pid))
+    cond, wparams = where(start, end, host, " AND ".join(extra))
+    rows = db.rows(
+        f"""SELECT timestamp, host, pid, tid, comm, syscall_name, latency_ns, ret_value, is_error
+            FROM syscall_events WHERE {cond} ORDER BY latency_ns DESC LIMIT ?""",
+        wparams + params + [limit],
+    )
+    return [
+        {
+            "time": times.local(r["timestamp"]), "host": r["host"], "pid": r["pid"],
+            "tid": r["tid"], "comm": r["comm"], "syscall_name": r["syscall_name"],
+            "latency_ms": r3(r["latency_ns"] / 1e6), "ret_value": r["ret_value"],
+            "is_error": bool(r["is_error"]) if r["is_error"] is not None else None,
+            "timestamp_ns": r["timestamp"],
+        }
+        for r in rows
+    ]
+
+
+@windowed
+def query_top_processes_by_syscall_latency(db, start, end, limit=10, *, host=None):
+    """Processes ranked by the time they spent blocked in slow system calls."""
+    if not db.has("syscall_events"):
+        return []
+    cond, params = where(start, end, host)
+    rows = db.rows(
+        f"""SELECT host, pid, max(comm) AS comm, count(*) AS n, sum(latency_ns) AS total,
+                   max(latency_ns) AS worst
+            FROM syscall_events WHERE {cond}
+            GROUP BY host, pid ORDER BY total DESC LIMIT ?""",
+        params + [limit],
+    )
+    top = _top_syscall_per_process(db, cond, params, [(r["host"], r["pid"]) for r in rows])
+    return [
+        {
+            "host": r["host"], "pid": r["pid"], "comm": r["comm"], "slow_calls": r["n"],
+            "total_latency_ms": r3(r["total"] / 1e6), "avg_latency_ms": r3(r["total"] / r["n"] / 1e6),
+            "max_latency_ms": r3(r["worst"] / 1e6), "top_syscall": top.get((r["host"], r["pid"])),
+        }
+        for r in rows
+    ]
+
+
+def _top_syscall_per_process(db, cond, params, keys) -> dict:
+    """The syscall each of these processes lost the most time in."""
+    if not keys:
+        return {}
+    pids = sorted({pid for _, pid in keys})
+    marks = ",".join("?" * len(pids))
+    rows = db.rows(
+        f"""SELECT host, pid, syscall_name, sum(latency_ns) AS total FROM syscall_events
+            WHERE {cond} AND pid IN ({marks}) GROUP BY host, pid, syscall_name""",
+        params + pids,
+    )
+    best: dict = {}
+    for r in rows:
+        k = (r["host"], r["pid"])
+        if k not in best or r["total"] > best[k][1]:
+            best[k] = (r["syscall_name"], r["total"])
+    return {k: v[0] for k, v in best.items()}
+
+
+@windowed
+def query_syscall_stats(db, start, end, limit=20, *, host=None):
+    """Every call counted (ks-syscalls --stats): busiest system calls by total time."""
+    if not db.has("syscall_stats"):
+        return []
+    cond, params = where(start, end, host)
+    rows = db.rows(
+        f"""SELECT host, syscall_name, sum(count) AS calls, sum(errors) AS errors,
+                   sum(total_ns) AS total, max(max_ns) AS worst
+            FROM syscall_stats WHERE {cond}
+            GROUP BY host, syscall_name ORDER BY total DESC LIMIT ?""",
+        params + [limit],
+    )
+    seconds = (end - start) / NS
+    return [
+        {
+            "host": r["host"], "syscall_name": r["syscall_name"], "calls": r["calls"],
+            "calls_per_s": r3((r["calls"] or 0) / seconds), "errors": r["errors"],
+            "total_ms": r3((r["total"] or 0) / 1e6),
+            "avg_us": r3((r["total"] or 0) / r["calls"] / 1e3) if r["calls"] else None,
+            "max_ms": r3(r["worst"] / 1e6) if r["worst"] is not None else None,
+        }
+        for r in rows
+    ]
