@@ -1,0 +1,172 @@
+"""ks-ingest: JSON event lines from ks collectors (or the original KernelSight tools)
+into SQLite, batched, with nothing lost on the way."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from . import events as ev
+from .parse import Parser
+from .pipeline import Ingester, Options, RejectLog, Stats, StopSignals, warn
+from .reader import LineSource
+from .sink import SinkFailed, SQLiteSink
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+HELP = """\
+Store JSON event lines in SQLite, one table per event type.
+
+Reads standard input, or the FILES named, one JSON object per line; commits every
+--batch-size rows of a table, and at the latest --batch-timeout seconds after the
+oldest pending event, even while the input is idle.  SIGTERM, Ctrl-C and the end of
+input commit what is pending.
+
+\b
+  ks-procfs | ks-ingest --db-path data/kernelsight.db
+  ks-syscalls --threshold 10ms | ks-ingest --reject-file rejects.ndjson
+  ks-ingest --batch-size 10000 recorded/*.ndjson        # bulk load: few commits
+  ks-ingest --init-only --db-path data/kernelsight.db   # create or upgrade the schema
+
+Lines of the original KernelSight tools are accepted too (their type names, nested
+"data" objects, lines without "type", timestamps counted since boot).  A valid JSON
+object of an unknown type goes to the unknown_events table; a bad line is counted,
+told on stderr with its line number, and kept in --reject-file.  Exit status: 0 when
+all input was read (even with rejects), 1 when the database failed, 2 on bad usage.
+"""
+
+
+def ingest(
+    files: Annotated[Optional[list[pathlib.Path]], typer.Argument(
+        help="Files of JSON lines to read in turn ('-' is standard input). Default: standard input.",
+        show_default=False)] = None,
+    db_path: Annotated[pathlib.Path, typer.Option(
+        "--db-path", help="SQLite database file; created (with its parent folders) when missing.")]
+        = pathlib.Path("data/kernelsight.db"),
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", min=1, help="Commit when a table has this many rows pending.")] = 100,
+    batch_timeout: Annotated[float, typer.Option(
+        "--batch-timeout", min=0.0, help="Commit at the latest this many seconds after the oldest pending event.")] = 1.0,
+    init_only: Annotated[bool, typer.Option(
+        "--init-only", help="Create or upgrade the schema, then exit.")] = False,
+    reject_file: Annotated[Optional[pathlib.Path], typer.Option(
+        "--reject-file", help='Append each rejected line here as {"source","line","reason","raw"} JSON.')] = None,
+    progress: Annotated[bool, typer.Option(
+        "--progress", help="Show a live rate on stderr (when it is a terminal).")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Say what the schema upgrade did, and which unknown fields were dropped.")] = False,
+) -> None:
+    stats = Stats()
+    try:
+        rejects = RejectLog(str(reject_file) if reject_file else None, stats)
+    except OSError as e:
+        warn(f"cannot open reject file {reject_file}: {e.strerror}")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        sink = SQLiteSink(db_path, on_wait=warn if verbose else (lambda m: None))
+    except SinkFailed as e:
+        warn(str(e))
+        raise typer.Exit(EXIT_ERROR)
+    for change in sink.changes:
+        if verbose or not change.startswith("schema version 0"):
+            warn(f"{db_path}: {change}")
+    if init_only:
+        sink.close()
+        rejects.close()
+        if verbose:
+            warn(f"{db_path}: schema version {ev.SCHEMA_VERSION}, {len(ev.TYPES)} event tables")
+        return
+
+    options = Options(batch_size, batch_timeout, verbose, progress and _isatty(2))
+    ingester = Ingester(sink, Parser(), options, rejects, stats)
+    status = EXIT_OK
+    try:
+        with StopSignals(ingester) as signals:
+            sources = _open_sources(files, signals.read_fd)
+            try:
+                ingester.run(sources)
+            except SinkFailed as e:
+                status = _database_failed(ingester, rejects, db_path, str(e))
+            finally:
+                for src in sources:
+                    if src.fd != 0:
+                        os.close(src.fd)
+    except _NoInput as e:
+        warn(str(e))
+        status = EXIT_USAGE
+    finally:
+        sink.close()
+        if options.progress:
+            sys.stderr.write("\n")
+        rejects.close()
+    if verbose and ingester.parser.dropped:
+        dropped = ", ".join(f"{k} ({n})" for k, n in sorted(ingester.parser.dropped.items()))
+        warn(f"unknown fields dropped: {dropped}")
+    warn(stats.summary())
+    raise typer.Exit(status)
+
+
+class _NoInput(Exception):
+    pass
+
+
+def _open_sources(files: list[pathlib.Path] | None, wake_fd: int) -> list[LineSource]:
+    if not files:
+        return [LineSource(0, "-", wake_fd=wake_fd)]
+    sources = []
+    for f in files:
+        if str(f) == "-":
+            sources.append(LineSource(0, "-", wake_fd=wake_fd))
+            continue
+        try:
+            fd = os.open(f, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            for s in sources:
+                if s.fd != 0:
+                    os.close(s.fd)
+            raise _NoInput(f"cannot read {f}: {e.strerror}") from None
+        sources.append(LineSource(fd, str(f), wake_fd=wake_fd))
+    return sources
+
+
+def _database_failed(ingester: Ingester, rejects: RejectLog, db_path, cause: str) -> int:
+    """The database cannot take rows any more: say why once, keep the pending lines."""
+    pending = list(ingester.pending_lines())
+    reason = f"not stored: {cause}"
+    if rejects.file is not None:
+        for source, lineno, line in pending:
+            rejects.keep(source, lineno, line, reason)
+        where = f"written to {rejects.path}"
+    else:
+        for source, lineno, line in pending:
+            try:
+                sys.stderr.buffer.write(bytes(line) + b"\n")
+            except (OSError, ValueError):
+                break
+        where = "written to stderr"
+    ingester.stats.rejected += len(pending)
+    warn(f"cannot write to {db_path}: {cause}; {len(pending)} pending lines {where}")
+    return EXIT_ERROR
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+app = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+app.command(help=HELP, no_args_is_help=False)(ingest)
+
+
+def main() -> None:
+    app(prog_name="ks-ingest")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""The ingestion loop: lines in, parsed rows batched per table, committed on time.
+
+Batching rule (from the pipeline document): commit when a table's batch reaches
+``batch_size`` rows, or when ``batch_timeout`` seconds have passed since the oldest
+pending event, whether or not more input arrives.  A commit writes every table's
+pending rows in one transaction (one commit is the expensive part, not the rows).
+
+Nothing disappears: a line is either a row, an ``unknown_events`` row, a counted blank,
+or a rejected line (counted, reported on stderr, written to the reject file).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+import orjson
+
+from .parse import UNKNOWN_TARGET, Parser, Rejected, Target, Unknown
+from .reader import LineSource, Overlong
+from .sink import Busy, Sink, SinkFailed
+
+# Rejects reported one by one on stderr before we go quiet and only count them.
+REPORT_FIRST = 10
+REPORT_EVERY_S = 5.0
+# How long SIGTERM waits for a busy database before giving up on it.
+STOP_BUSY_GRACE_S = 10.0
+
+
+def warn(message: str) -> None:
+    try:
+        sys.stderr.write(f"ks-ingest: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass   # stderr gone: nothing better to do
+
+
+@dataclass
+class Options:
+    batch_size: int = 100
+    batch_timeout: float = 1.0
+    verbose: bool = False
+    progress: bool = False
+
+
+@dataclass
+class Stats:
+    lines: int = 0
+    blank: int = 0
+    rejected: int = 0
+    unknown: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    commits: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def summary(self) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rows = {t: n for t, n in self.rows.items() if t != UNKNOWN_TARGET.table and n}
+        tables = ", ".join(f"{t} {n}" for t, n in sorted(rows.items())) or "none"
+        blank = f", {self.blank} blank" if self.blank else ""
+        return (f"{self.lines} lines read, {sum(rows.values())} rows stored ({tables}), "
+                f"{self.rejected} rejected, {self.unknown} unknown{blank}, "
+                f"{self.lines / elapsed:,.0f} lines/s over {elapsed:.1f} s")
+
+
+class RejectLog:
+    """Rejected lines: counted, told on stderr (rate-limited), kept in a file."""
+
+    def __init__(self, path: str | None, stats: Stats):
+        self.stats = stats
+        self.file = open(path, "ab") if path else None
+        self.path = path
+        self._quiet_since = 0.0
+        self._quiet_count = 0
+        self._last = ""
+
+    def reject(self, source: str, lineno: int, line: bytes, reason: str) -> None:
+        self.stats.rejected += 1
+        where = f"{source}:{lineno}" if source != "-" else f"line {lineno}"
+        if self.stats.rejected <= REPORT_FIRST:
+            warn(f"{where}: rejected: {reason}")
+        else:
+            self._quiet_count += 1
+            self._last = where
+            now = time.monotonic()
+            if self.stats.rejected == REPORT_FIRST + 1:
+                self._quiet_since = now
+            elif now - self._quiet_since >= REPORT_EVERY_S:
+                self.tell_quiet()
+                self._quiet_since = now
+        if self.file is not None:
+            self.keep(source, lineno, line, reason)
+
+    def keep(self, source: str, lineno: int, line: bytes, reason: str) -> None:
+        """One JSON line in the reject file: where, why, and the line as read."""
+        record = {"source": source, "line": lineno, "reason": reason,
+                  "raw": bytes(line).decode("utf-8", "backslashreplace")}
+        if isinstance(line, Overlong):
+            record["truncated"] = True
+        self.file.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+
+    def tell_quiet(self) -> None:
+        if self._quiet_count:
+            warn(f"{self._quiet_count} more lines rejected (last at {self._last})")
+            self._quiet_count = 0
+
+    def close(self) -> None:
+        self.tell_quiet()
+        if self.file is not None:
+            self.file.close()
+
+
+class _Batch:
+    __slots__ = ("target", "rows", "meta")
+
+    def __init__(self, target: Target):
+        self.target = target
+        self.rows: list[tuple] = []
+        self.meta: list[tuple] = []   # (source, lineno, raw line) of each row
+
+
+class Ingester:
+    def __init__(self, sink: Sink, parser: Parser, options: Options, rejects: RejectLog, stats: Stats):
+        self.sink = sink
+        self.parser = parser
+        self.opt = options
+        self.rejects = rejects
+        self.stats = stats
+        self.pending: dict[str, _Batch] = {}
+        self.npending = 0
+        self.oldest = 0.0            # monotonic time of the oldest pending event
+        self.stopping = False
+        self.said_boot = False
+        self._progress_at = 0.0
+
+    # -- input ----------------------------------------------------------------------------
+    def run(self, sources: list[LineSource]) -> None:
+        """Read every source to its end (or until stopped), committing on time."""
+        for src in sources:
+            while not self.stopping and not src.eof:
+                timeout = self._time_left()
+                base = src.lineno
+                lines = src.read(timeout)
+                if lines:
+                    self.feed(src.name, base, lines)
+                if self.npending and (src.eof or time.monotonic() >= self.oldest + self.opt.batch_timeout):
+                    self.flush()
+                if self.opt.progress:
+                    self._show_progress()
+        self.flush()
+
+    def _time_left(self) -> float | None:
+        if not self.npending:
+            return 0.5 if self.opt.progress else None
+        left = self.oldest + self.opt.batch_timeout - time.monotonic()
+        return max(left, 0.0)
+
+    def feed(self, source: str, base: int, lines: list[bytes]) -> None:
+        """Parse lines into pending rows; commits whenever a table's batch is full."""
+        parse = self.parser.parse
+        pending = self.pending
+        size = self.opt.batch_size
+        self.stats.lines += len(lines)
+        if not self.npending:
+            self.oldest = time.monotonic()
+        lineno = base
+        for line in lines:
+            lineno += 1
+            try:
+                target, row = parse(line)
+            except Rejected as e:
+                self._bad(source, lineno, line, str(e))
+                continue
+            except Unknown as e:
+                target, row = UNKNOWN_TARGET, self._unknown_row(line, e)
+                self.stats.unknown += 1
+            batch = pending.get(target.table)
+            if batch is None:
+                batch = pending[target.table] = _Batch(target)
+            batch.rows.append(row)
+            batch.meta.append((source, lineno, line))
+            self.npending += 1
+            if len(batch.rows) >= size:
+                self.flush()
+                self.oldest = time.monotonic()
+
+    def _bad(self, source: str, lineno: int, line: bytes, reason: str) -> None:
+        if isinstance(line, Overlong):
+            reason = f"line of {line.length} bytes is longer than the limit of {len(line)} bytes"
+        elif not line.strip():
+            self.stats.blank += 1        # an empty line is no event, and no error
+            return
+        self.rejects.reject(source, lineno, line, reason)
+
+    @staticmethod
+    def _unknown_row(line: bytes, e: Unknown) -> tuple:
+        return (time.time_ns(), e.type_name, str(e), line.decode("utf-8").strip())
+
+    # -- output ---------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write every pending row in one transaction and commit it."""
+        if not self.npending:
+            return
+        batches = [b for b in self.pending.values() if b.rows]
+        busy_since = None
+        while True:
+            try:
+                stored = self._write(batches)
+                self.sink.commit()
+                break
+            except Busy:
+                self.sink.rollback()
+                now = time.monotonic()
+                busy_since = busy_since or now
+                if self.stopping and now - busy_since > STOP_BUSY_GRACE_S:
+                    raise SinkFailed("the database stayed locked by another writer") from None
+                if self.opt.verbose:
+                    warn("database busy, retrying")
+                time.sleep(0.05)
+        self.stats.commits += 1
+        for table, n in stored.items():
+            self.stats.rows[table] = self.stats.rows.get(table, 0) + n
+        for b in batches:
+            b.rows.clear()
+            b.meta.clear()
+        self.npending = 0
+        if self.parser.boot_relative and not self.said_boot:
+            self.said_boot = True
+            boot = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.parser.norm.boot_ns / 1e9))
+            warn(f"timestamps counted since boot were moved to wall-clock time with this "
+                 f"machine's boot time ({boot}); right only for events from this boot")
+
+    def _write(self, batches: list[_Batch]) -> dict[str, int]:
+        """Rows of every batch into the open transaction; rows the database refuses
+        go once more through the general parser (it converts what the fast path
+        passed through as is), and are rejected if they fail again."""
+        stored: dict[str, int] = {}
+        retry = []
+        for b in batches:
+            refused = self.sink.write(b.target.table, b.target.insert_sql, b.rows)
+            stored[b.target.table] = len(b.rows) - len(refused)
+            retry += [(b.meta[i], reason) for i, reason in refused]
+        for (source, lineno, line), reason in retry:
+            try:
+                target, row = self.parser.parse_general(line)
+            except Rejected as e:
+                self.rejects.reject(source, lineno, line, str(e))
+                continue
+            except Unknown as e:
+                target, row = UNKNOWN_TARGET, self._unknown_row(line, e)
+            if self.sink.write(target.table, target.insert_sql, [row]):
+                self.rejects.reject(source, lineno, line, reason)
+            else:
+                stored[target.table] = stored.get(target.table, 0) + 1
+        return stored
+
+    def pending_lines(self):
+        for b in self.pending.values():
+            yield from b.meta
+
+    # -- progress -------------------------------------------------------------------------
+    def _show_progress(self) -> None:
+        now = time.monotonic()
+        if now - self._progress_at < 0.5:
+            return
+        self._progress_at = now
+        elapsed = max(now - self.stats.started, 1e-9)
+        stored = sum(self.stats.rows.values())
+        try:
+            sys.stderr.write(f"\r{self.stats.lines:,} lines, {stored:,} rows, "
+                             f"{self.stats.rejected:,} rejected, {self.stats.lines / elapsed:,.0f} lines/s  ")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            self.opt.progress = False
+
+
+class StopSignals:
+    """SIGTERM/SIGINT set a flag and wake select() through a pipe, so the loop commits
+    what is pending and ends, even while no input arrives."""
+
+    def __init__(self, ingester: Ingester):
+        self.ingester = ingester
+        self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.signum = 0
+
+    def __enter__(self) -> "StopSignals":
+        signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
+        self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM, signal.SIGINT)}
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.signum = signum
+        self.ingester.stopping = True
+
+    def __exit__(self, *exc) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        signal.set_wakeup_fd(-1)
+        os.close(self.read_fd)
+        os.close(self.write_fd)
