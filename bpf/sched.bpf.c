@@ -1,0 +1,289 @@
+/* ks-sched: run-queue latency (time runnable before running), per CPU and per process.
+ *
+ * A task enters the run queue when it is woken (sched_wakeup, sched_wakeup_new) or
+ * when it is switched out while still runnable (preempted: sched_switch with
+ * preempt set or prev_state == TASK_RUNNING); it leaves when sched_switch gives it
+ * the CPU.  That is the same span /proc/<pid>/schedstat's run_delay adds up.
+ *
+ * The enqueue time lives in task local storage (freed with the task, no map to
+ * fill up); a hash keyed by tid is kept as --start-map hash for comparison and
+ * for kernels without task storage.  Histograms are cumulative per-CPU arrays
+ * (no atomics, nothing lost while user space reads): user space takes deltas.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "hist.bpf.h"
+#include "maps.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define TASK_RUNNING 0
+#define COMM_LEN 16
+
+const volatile __u32 targ_tgid = 0;		/* 0: every process */
+const volatile char targ_comm[COMM_LEN] = {};	/* "": every command */
+const volatile __u64 min_latency_ns = 10000000;	/* per-wait events at or above this */
+const volatile bool per_process = false;	/* fill proc_stats */
+const volatile bool use_hash = false;		/* start times in a hash, not task storage */
+
+KS_LOST_COUNTERS
+
+struct task_times {
+	__u64 queued_ts;	/* entered the run queue; 0 when not queued */
+	__u64 oncpu_ts;		/* got the CPU; 0 when unknown (per_process only) */
+};
+
+struct proc_stats {
+	char comm[COMM_LEN];
+	__u64 switches;
+	__u64 voluntary;
+	__u64 involuntary;
+	__u64 wakeups;
+	__u64 cpu_ns;
+	__u64 runq_wait_ns;
+	__u64 runq_waits;
+};
+
+struct rq_hist {
+	__u64 sum_us;
+	struct hist h;
+};
+
+struct wait_event {
+	__u64 ts;		/* when it got the CPU (CLOCK_MONOTONIC) */
+	__u64 latency_ns;
+	__u32 tgid;
+	__u32 tid;
+	__u32 cpu;
+	__u32 prev_state;
+	__u32 prev_preempt;
+	char comm[COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_times);
+} task_starts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct task_times);
+} hash_starts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rq_hist);
+} rq_hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct proc_stats);
+} proc_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 18);
+} events SEC(".maps");
+
+static __always_inline bool task_wanted(struct task_struct *t)
+{
+	int i;
+
+	if (targ_tgid && BPF_CORE_READ(t, tgid) != targ_tgid)
+		return false;
+	if (!targ_comm[0])
+		return true;
+#pragma unroll
+	for (i = 0; i < COMM_LEN; i++) {
+		char c = BPF_CORE_READ(t, comm[i]);
+
+		if (c != targ_comm[i])
+			return false;
+		if (!c)
+			break;
+	}
+	return true;
+}
+
+/* This task's times; created when create is set (NULL if that fails: counted). */
+static __always_inline struct task_times *times_of(struct task_struct *t, bool create)
+{
+	struct task_times *tt, zero = {};
+	__u32 tid;
+
+	if (!use_hash) {
+		tt = bpf_task_storage_get(&task_starts, t, 0,
+					  create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	} else {
+		tid = BPF_CORE_READ(t, pid);
+		tt = create ? map_lookup_or_try_init(&hash_starts, &tid, &zero)
+			    : bpf_map_lookup_elem(&hash_starts, &tid);
+	}
+	if (!tt && create)
+		ks_count(lost_map_full);
+	return tt;
+}
+
+static __always_inline struct proc_stats *stats_of(struct task_struct *t)
+{
+	struct proc_stats *st, zero = {};
+	__u32 tgid = BPF_CORE_READ(t, tgid);
+
+	st = bpf_map_lookup_elem(&proc_stats, &tgid);
+	if (st)
+		return st;
+	BPF_CORE_READ_STR_INTO(&zero.comm, t, group_leader, comm);
+	st = map_lookup_or_try_init(&proc_stats, &tgid, &zero);
+	if (!st)
+		ks_count(lost_map_full);
+	return st;
+}
+
+static __always_inline void enqueued(struct task_struct *t, __u64 now)
+{
+	struct task_times *tt = times_of(t, true);
+
+	if (tt)
+		tt->queued_ts = now;
+}
+
+static __always_inline int on_wakeup(struct task_struct *p, bool counted)
+{
+	struct proc_stats *st;
+
+	if (!BPF_CORE_READ(p, pid) || !task_wanted(p))
+		return 0;
+	enqueued(p, bpf_ktime_get_ns());
+	if (per_process && counted && (st = stats_of(p)))
+		__sync_fetch_and_add(&st->wakeups, 1);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(sched_wakeup, struct task_struct *p)
+{
+	return on_wakeup(p, true);
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(sched_wakeup_new, struct task_struct *p)
+{
+	return on_wakeup(p, false);
+}
+
+static __always_inline void switched_out(struct task_struct *prev, bool runnable, __u64 now)
+{
+	struct task_times *tt = NULL;
+	struct proc_stats *st;
+
+	if (runnable || per_process)
+		tt = times_of(prev, true);
+	if (tt && runnable)
+		tt->queued_ts = now;
+	if (!per_process || !(st = stats_of(prev)))
+		return;
+	__sync_fetch_and_add(&st->switches, 1);
+	__sync_fetch_and_add(runnable ? &st->involuntary : &st->voluntary, 1);
+	if (tt && tt->oncpu_ts && now > tt->oncpu_ts) {
+		__sync_fetch_and_add(&st->cpu_ns, now - tt->oncpu_ts);
+		tt->oncpu_ts = 0;
+	}
+}
+
+static __always_inline void record_wait(struct task_struct *next, struct task_struct *prev,
+					bool preempt, unsigned int prev_state, __u64 now, __u64 delta)
+{
+	struct wait_event *e;
+	struct rq_hist *rh;
+	struct proc_stats *st;
+	__u32 zero = 0;
+	__u64 us = delta / 1000;
+
+	rh = bpf_map_lookup_elem(&rq_hists, &zero);
+	if (rh) {
+		/* Per-CPU value, and sched_switch runs with the run queue locked and
+		 * interrupts off: plain increments are safe. */
+		__u32 i = hist_index(us);
+
+		asm volatile("" : "+r"(i));
+		rh->sum_us += us;
+		if (i < HIST_NBUCKETS)
+			rh->h.buckets[i]++;
+	}
+	if (per_process && (st = stats_of(next))) {
+		__sync_fetch_and_add(&st->runq_wait_ns, delta);
+		__sync_fetch_and_add(&st->runq_waits, 1);
+	}
+	if (delta < min_latency_ns)
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		ks_count(lost_ringbuf);
+		return;
+	}
+	e->ts = now;
+	e->latency_ns = delta;
+	e->tgid = BPF_CORE_READ(next, tgid);
+	e->tid = BPF_CORE_READ(next, pid);
+	e->cpu = bpf_get_smp_processor_id();
+	e->prev_state = prev_state;
+	e->prev_preempt = preempt;
+	BPF_CORE_READ_STR_INTO(&e->comm, next, comm);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void switched_in(struct task_struct *next, struct task_struct *prev,
+					bool preempt, unsigned int prev_state, __u64 now)
+{
+	struct task_times *tt;
+	__u64 queued;
+
+	/* Only tasks that passed the filter when enqueued have a start time; per-process
+	 * CPU time needs an entry for every wanted task. */
+	tt = times_of(next, per_process && task_wanted(next));
+	if (!tt)
+		return;
+	if (per_process)
+		tt->oncpu_ts = now;
+	queued = tt->queued_ts;
+	if (!queued)
+		return;
+	tt->queued_ts = 0;
+	if (now <= queued)	/* never a negative wait counted as a huge one */
+		return;
+	record_wait(next, prev, preempt, prev_state, now, now - queued);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	if (BPF_CORE_READ(prev, pid) && task_wanted(prev))
+		switched_out(prev, preempt || prev_state == TASK_RUNNING, now);
+	if (BPF_CORE_READ(next, pid))
+		switched_in(next, prev, preempt, prev_state, now);
+	return 0;
+}
+
+/* Hash mode only: a thread's entry goes when the thread does. */
+SEC("tp_btf/sched_process_free")
+int BPF_PROG(sched_process_free, struct task_struct *p)
+{
+	__u32 tid = BPF_CORE_READ(p, pid);
+
+	if (use_hash)
+		bpf_map_delete_elem(&hash_starts, &tid);
+	return 0;
+}

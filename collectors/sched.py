@@ -1,0 +1,228 @@
+"""ks-sched: run-queue latency, as `runqlat`, `sched` and (optionally) `sched_stats` events.
+
+The BPF side (bpf/sched.bpf.c) notes when a task becomes runnable (woken, or
+preempted) and, when it gets a CPU, counts the wait into a cumulative per-CPU
+histogram; waits of at least --min-latency also go through the ring buffer one by
+one.  Every interval this module turns the histogram's growth into `runqlat` events
+(the machine as cpu -1, then each CPU) and, with --per-process, drains the
+per-process counters into `sched_stats` events.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from kernelsight.collectors.bpf_collector import BpfCollector
+from kernelsight.collectors.runtime import (
+    EXIT_USAGE, Count, Duration, Fatal, Interval, RunOptions, Verbose, main_guard, warn)
+from kernelsight.ingest import histogram
+
+TOOL = "ks-sched"
+COMM_LEN = 16
+START_MAPS = ("task", "hash")
+
+HELP = """\
+Run-queue latency: how long runnable tasks waited for a CPU.
+
+Hooks tp_btf/sched_wakeup, sched_wakeup_new and sched_switch.  A wait starts when a
+task is woken or preempted and ends when it runs (the span /proc/PID/schedstat's
+run_delay adds up).  Prints every interval:
+
+\b
+  runqlat      histogram and percentiles of all waits, machine-wide (cpu -1)
+               and per CPU
+  sched        each wait of at least --min-latency (pid, tid, cpu, latency_ns,
+               prev_state of the task it replaced, comm)
+  sched_stats  with --per-process: context switches (voluntary/involuntary),
+               wakeups, CPU time, average timeslice and total run-queue wait
+               per process
+
+\b
+Examples:
+  ks-sched --min-latency 5 --comm postgres
+  ks-sched --per-process --duration 60 | ks-ingest --db-path ks.db
+"""
+
+# ---- records from the kernel ---------------------------------------------------------
+WAIT_EVENT = struct.Struct("<QQ5I16s")  # struct wait_event
+PROC_STATS = struct.Struct("<16s7Q")    # struct proc_stats
+
+# Task state bits as sched_switch reports them (include/linux/sched.h), in the order
+# the kernel's own state letters take them.
+STATE_LETTERS = ((0x0001, "S"), (0x0002, "D"), (0x0004, "T"), (0x0008, "t"),
+                 (0x0010, "X"), (0x0020, "Z"), (0x0040, "P"))
+TASK_NOLOAD, TASK_UNINTERRUPTIBLE = 0x0400, 0x0002
+
+
+def state_letter(state: int, preempt: bool) -> str:
+    """R for a task switched out runnable (preempted); else S, D, I (idle), T, ..."""
+    if preempt or state == 0:
+        return "R"
+    if state & TASK_NOLOAD and state & TASK_UNINTERRUPTIBLE:
+        return "I"
+    for bit, letter in STATE_LETTERS:
+        if state & bit:
+            return letter
+    return f"0x{state:x}"
+
+
+def comm_text(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode(errors="replace")
+
+
+def decode_wait(raw: bytes) -> tuple[int, dict]:
+    """(monotonic ns when the waiter got the CPU, the `sched` event's fields)."""
+    ts, latency, tgid, tid, cpu, prev_state, preempt, comm = WAIT_EVENT.unpack_from(raw)
+    return ts, {"pid": tgid, "tid": tid, "cpu": cpu, "latency_ns": latency,
+            "prev_state": state_letter(prev_state, bool(preempt)), "next_pid": tid,
+            "comm": comm_text(comm)}
+
+
+def decode_stats(key: bytes, raw: bytes, interval_ns: int) -> dict:
+    comm, switches, vol, invol, wakeups, cpu_ns, wait_ns, waits = PROC_STATS.unpack_from(raw)
+    return {
+        "interval_ns": interval_ns, "pid": int.from_bytes(key, "little"),
+        "comm": comm_text(comm), "context_switches": switches,
+        "voluntary_switches": vol, "involuntary_switches": invol, "wakeups": wakeups,
+        "cpu_time_ms": round(cpu_ns / 1e6, 3),
+        "avg_timeslice_us": round(cpu_ns / 1e3 / switches, 3) if switches else None,
+        "runq_wait_ns": wait_ns, "runq_waits": waits,
+    }
+
+
+# ---- the cumulative per-CPU histogram, as interval deltas ------------------------------
+class RunqHistogram:
+    """Reads the never-reset per-CPU histogram and reports what each interval added."""
+
+    def __init__(self, bc: BpfCollector):
+        self.map = bc.map("rq_hists")
+        self.key = b"\0\0\0\0"
+        self.prev = self._read()
+
+    def _read(self) -> list[tuple[int, list[int]]]:
+        out = []
+        for value in self.map.per_cpu(self.map.lookup(self.key) or b""):
+            words = memoryview(value).cast("Q")
+            out.append((words[0], list(words[1:1 + histogram.NBUCKETS])))
+        return out
+
+    def interval(self) -> list[tuple[int, int, dict[int, int]]]:
+        """[(cpu, sum_us, {bucket: count})] of the last interval, for every CPU."""
+        now = self._read()
+        out = []
+        for cpu, ((s1, b1), (s0, b0)) in enumerate(zip(now, self.prev)):
+            out.append((cpu, s1 - s0, {i: c1 - c0 for i, (c1, c0) in enumerate(zip(b1, b0))
+                                       if c1 != c0}))
+        self.prev = now
+        return out
+
+
+def runqlat_fields(cpu: int, sum_us: int, h: dict[int, int], interval_ns: int) -> dict:
+    fields = {"interval_ns": interval_ns, "cpu": cpu, "sum_us": float(sum_us)}
+    fields.update(histogram.summary(h))
+    fields["buckets"] = histogram.sparse(h)
+    return fields
+
+
+def runqlat_events(per_cpu: list[tuple[int, int, dict[int, int]]], interval_ns: int) -> list[dict]:
+    """The machine (cpu -1) always, then each CPU that had waits."""
+    machine = histogram.merge(h for _, _, h in per_cpu)
+    total_us = sum(s for _, s, _ in per_cpu)
+    out = [runqlat_fields(-1, total_us, machine, interval_ns)]
+    out += [runqlat_fields(cpu, s, h, interval_ns) for cpu, s, h in per_cpu if h]
+    return out
+
+
+# ---- options -> rodata -----------------------------------------------------------------
+def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
+                 per_process: bool, start_map: str) -> dict:
+    rodata: dict[str, int | bytes] = {
+        "min_latency_ns": int(min_latency_ms * 1_000_000),
+        "per_process": int(per_process),
+        "use_hash": int(start_map == "hash"),
+    }
+    if pid is not None:
+        rodata["targ_tgid"] = pid
+    if comm:
+        rodata["targ_comm"] = comm.encode()[:COMM_LEN - 1] + b"\0"
+    return rodata
+
+
+# ---- the run -------------------------------------------------------------------------
+def run(opts: RunOptions, rodata: dict, per_process: bool) -> None:
+    use_hash = bool(rodata["use_hash"])
+    with BpfCollector(TOOL, "sched", opts, rodata=rodata,
+                      autoload={"sched_process_free": use_hash},
+                      max_entries={} if use_hash else {"hash_starts": 1}) as bc:
+        emit, clock = bc.emitter.emit, bc.runner.clock
+        waits = {"n": 0}
+
+        def on_wait(raw: bytes) -> None:
+            waits["n"] += 1
+            ts, fields = decode_wait(raw)
+            emit("sched", fields, clock.to_epoch(ts))
+
+        bc.ring("events", on_wait)
+        hist = RunqHistogram(bc)
+        stats = bc.map("proc_stats")
+        last = time.monotonic_ns()
+
+        def sample() -> None:
+            nonlocal last
+            now = time.monotonic_ns()
+            interval_ns, last = now - last, now
+            ts = clock.to_epoch(now)
+            for fields in runqlat_events(hist.interval(), interval_ns):
+                emit("runqlat", fields, ts)
+            if per_process:
+                for key, raw in stats.items(delete=True):
+                    emit("sched_stats", decode_stats(key, raw, interval_ns), ts)
+            if opts.verbose:
+                warn(f"interval {bc.runner.samples + 1}: {waits['n']} long waits so far")
+
+        bc.run(sample)
+
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+
+@app.command(help=HELP)
+def sched(
+    interval: Interval = 1.0,
+    duration: Duration = None,
+    count: Count = None,
+    verbose: Verbose = False,
+    min_latency: Annotated[float, typer.Option(
+        "--min-latency", "-m", metavar="MS", min=0.0,
+        help="Print a `sched` event for every wait of at least this many milliseconds "
+        "(0: every wait; that is a lot).")] = 10.0,
+    per_process: Annotated[bool, typer.Option(
+        "--per-process", "-P", help="Also print per-process scheduler counters "
+        "(sched_stats events) every interval.")] = False,
+    pid: Annotated[Optional[int], typer.Option(
+        "--pid", "-p", min=1, help="Only this process (all its threads).")] = None,
+    comm: Annotated[Optional[str], typer.Option(
+        "--comm", help="Only threads with this name (the kernel keeps 15 characters).")] = None,
+    start_map: Annotated[str, typer.Option(
+        "--start-map", metavar="task|hash",
+        help="Where enqueue times are kept: task local storage (default) or a hash by "
+        "thread id (for kernels before 5.11).")] = "task",
+) -> None:
+    def body() -> None:
+        if start_map not in START_MAPS:
+            raise Fatal(f"--start-map must be task or hash, not {start_map!r}", EXIT_USAGE)
+        rodata = build_rodata(min_latency, pid, comm, per_process, start_map)
+        run(RunOptions(interval, duration, count, verbose), rodata, per_process)
+    raise typer.Exit(main_guard(body))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
