@@ -143,7 +143,9 @@ CREATE TABLE IF NOT EXISTS sched_stats (
     involuntary_switches INTEGER,  -- count
     wakeups INTEGER,  -- count
     cpu_time_ms REAL,  -- ms
-    avg_timeslice_us REAL  -- us
+    avg_timeslice_us REAL,  -- us
+    runq_wait_ns INTEGER,  -- ns: time its threads were runnable but waiting for a CPU
+    runq_waits INTEGER  -- count: run-queue waits that ended in the interval
 );
 CREATE INDEX IF NOT EXISTS idx_sched_stats_timestamp ON sched_stats(timestamp);
 CREATE INDEX IF NOT EXISTS idx_sched_stats_pid ON sched_stats(pid);

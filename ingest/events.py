@@ -182,6 +182,8 @@ TYPES: tuple[EventType, ...] = (
             C("wakeups", INTEGER, "count"),
             C("cpu_time_ms", REAL, "ms"),
             C("avg_timeslice_us", REAL, "us"),
+            C("runq_wait_ns", INTEGER, "ns", "time its threads were runnable but waiting for a CPU"),
+            C("runq_waits", INTEGER, "count", "run-queue waits that ended in the interval"),
         ),
         indexes=(("pid",),),
         signature=("context_switches", "voluntary_switches"),
