@@ -1,0 +1,155 @@
+"""ks-perf: perf counters (hardware where there is a PMU, software always) as JSON lines.
+
+A thin CLI over perf_session.PerfSession.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from .perf_events import COUNTERS, DEFAULT_COUNTERS
+from .perf_session import PerfSession, Scope
+from .runtime import (EXIT_USAGE, Count, Duration, Emitter, Fatal, Interval, RunOptions,
+                      Runner, Verbose, main_guard, warn)
+
+HELP = f"""Count perf events every interval and print one JSON event per line.
+
+System-wide by default: a `perf` event per counter per CPU, a total (cpu = -1),
+and the ratios ipc (instructions / cycles) and cache_miss_rate when their inputs
+were counted.  value is the count in the interval (task-clock in ns), scaled by
+time enabled / time running when the kernel multiplexed the hardware counters.
+Hardware counters that this machine cannot count are reported once on stderr;
+the software ones go on.
+
+--pid counts one process, its threads and the children it starts from now on
+(inherit), as totals only; it stops when the process exits.  --cgroup counts a
+cgroup v2 directory per CPU.  System-wide and --cgroup need root or CAP_PERFMON
+(or kernel.perf_event_paranoid <= 0).
+
+Counters: {', '.join(COUNTERS)}.
+Default: {', '.join(DEFAULT_COUNTERS)}.
+
+\b
+Examples:
+  ks-perf | ks-ingest --db-path ks.db                    # every second, whole machine
+  ks-perf --pid $(pidof postgres | cut -d' ' -f1) -i 5 --events task-clock,page-faults
+  ks-perf --cgroup system.slice/nginx.service --duration 60 > nginx.ndjson
+"""
+
+
+def _events(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return DEFAULT_COUNTERS
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    bad = [n for n in names if n not in COUNTERS]
+    if bad:
+        raise Fatal(f"--events: unknown counter {', '.join(bad)} (known: {', '.join(COUNTERS)})",
+                    EXIT_USAGE)
+    if not names:
+        raise Fatal("--events: empty list", EXIT_USAGE)
+    return names
+
+
+def _scope(pid: int | None, cgroup: str | None) -> Scope:
+    if pid is not None and cgroup is not None:
+        raise Fatal("--pid and --cgroup exclude each other", EXIT_USAGE)
+    if pid is not None:
+        return Scope("pid", pid=pid)
+    if cgroup is not None:
+        return Scope("cgroup", cgroup=cgroup)
+    return Scope("system")
+
+
+class ProcessWatch:
+    """Ends the run when the --pid process exits (its pidfd becomes readable)."""
+
+    def __init__(self, pid: int):
+        try:
+            self.fd = os.pidfd_open(pid)
+        except OSError:
+            self.fd = None  # very old kernel: poll with kill(pid, 0) instead
+        self.pid = pid
+
+    def gone(self, timeout: float) -> bool:
+        if self.fd is not None:
+            return bool(select.select([self.fd], [], [], timeout)[0])
+        time.sleep(timeout)
+        try:
+            os.kill(self.pid, 0)
+            return False
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+def run(opts: RunOptions, names: tuple[str, ...], scope: Scope) -> None:
+    emitter = Emitter()
+    session = PerfSession(names, scope, warn=warn)
+    watch = ProcessWatch(scope.pid) if scope.kind == "pid" else None
+    try:
+        session.open()
+        if opts.verbose:
+            counted = list(dict.fromkeys(s.counter.name for s in session.slots))
+            where = (f"{len(session.cpus)} CPUs" if scope.per_cpu
+                     else f"{len(session.slots) // len(counted)} threads")
+            warn(f"attached: {', '.join(counted)} for {scope.label} on {where}")
+        runner = Runner(opts, emitter)
+        last = time.monotonic_ns()
+
+        def sample() -> None:
+            nonlocal last
+            now = time.monotonic_ns()
+            session.read(emitter.emit, time.time_ns(), now - last)
+            last = now
+
+        def wait(timeout: float) -> None:
+            if watch.gone(timeout):
+                if opts.verbose:
+                    warn(f"pid {scope.pid} exited")
+                runner.stopping.set()
+
+        runner.run(sample, wait if watch else None)
+    finally:
+        session.close()
+        if watch:
+            watch.close()
+
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+
+@app.command(help=HELP)
+def perf(
+    interval: Interval = 1.0,
+    duration: Duration = None,
+    count: Count = None,
+    verbose: Verbose = False,
+    events: Annotated[Optional[str], typer.Option(
+        "--events", "-e", metavar="A,B", help="Comma-separated counters to count.")] = None,
+    pid: Annotated[Optional[int], typer.Option(
+        "--pid", "-p", min=1, help="Count this process (its threads and new children).")] = None,
+    cgroup: Annotated[Optional[str], typer.Option(
+        "--cgroup", "-G", metavar="PATH",
+        help="Count this cgroup v2 directory (absolute, or relative to /sys/fs/cgroup).")] = None,
+) -> None:
+    def body() -> None:
+        run(RunOptions(interval, duration, count, verbose), _events(events), _scope(pid, cgroup))
+    raise typer.Exit(main_guard(body))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
