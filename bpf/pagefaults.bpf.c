@@ -1,0 +1,232 @@
+/* ks-pagefaults: page faults with their latency, without kprobes.
+ *
+ * Start: the page_fault_user / page_fault_kernel tracepoints (x86 exceptions), which
+ * fire on entry to the fault handler with the address and the error code.
+ * End: the PAGE_FAULTS_MIN / PAGE_FAULTS_MAJ software perf events, which the kernel
+ * raises from mm_account_fault() once the fault is handled; a BPF program on each
+ * (sample period 1, one perf event per CPU) sees the same thread, so the difference
+ * is the fault's latency and which event fired says minor or major.
+ *
+ * Not every start has an end: faults on kernel addresses, faults that fail
+ * (SIGSEGV) and GUP faults are not accounted by the perf events.  So the start is
+ * per thread, overwritten by the next start, and an end only counts when its address
+ * is the one the start recorded.  A fault retried after dropping mmap_lock
+ * (VM_FAULT_RETRY) is accounted once, at the end of the last try: the latency spans
+ * every try, and the kernel calls such a fault major.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "hist.bpf.h"
+#include "maps.bpf.h"
+#include "task_filter.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* x86 page fault error code bits (arch/x86/include/asm/trap_pf.h) */
+#define X86_PF_WRITE (1 << 1)
+#define X86_PF_INSTR (1 << 4)
+
+const volatile __u64 min_latency_ns = 1000000;	/* report faults at least this slow */
+const volatile __u32 sample_every = 0;		/* and 1 in N of the others (0: none) */
+
+__u64 unmatched_ends = 0;	/* an accounted fault without its start (address differs) */
+KS_LOST_COUNTERS
+
+struct fault_start {
+	__u64 ts;		/* 0: no fault in flight */
+	__u64 address;
+	__u32 error_code;
+	__u32 user;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct fault_start);
+} starts SEC(".maps");
+
+/* Per process, drained (lookup-and-delete) every interval. */
+struct proc_faults {
+	__u64 minor;
+	__u64 major;
+	__u64 latency_sum_ns;
+	char comm[16];
+	struct hist latency;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* ~3.8 KiB each: only live processes */
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct proc_faults);
+} procs SEC(".maps");
+
+static struct proc_faults zero_proc;	/* initial value: too big for the stack */
+
+/* 1 in N sampling: a per-CPU counter, no shared cache line. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} sample_counter SEC(".maps");
+
+struct fault_event {
+	__u64 ts;		/* bpf_ktime_get_ns when the fault was accounted */
+	__u64 latency_ns;
+	__u64 address;
+	__u32 pid;
+	__u32 tid;
+	__u32 cpu;
+	__u32 error_code;
+	__u8 major;
+	__u8 user;
+	__u8 pad[6];
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+static __always_inline int fault_begin(__u64 address, __u64 error_code, __u32 user)
+{
+	struct fault_start *s;
+
+	if (!task_wanted(bpf_get_current_pid_tgid()))
+		return 0;
+	s = bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s) {
+		ks_count(lost_map_full);
+		return 0;
+	}
+	s->address = address;
+	s->error_code = (__u32)error_code;
+	s->user = user;
+	s->ts = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs,
+	     unsigned long error_code)
+{
+	return fault_begin(address, error_code, 1);
+}
+
+SEC("tp_btf/page_fault_kernel")
+int BPF_PROG(page_fault_kernel, unsigned long address, struct pt_regs *regs,
+	     unsigned long error_code)
+{
+	return fault_begin(address, error_code, 0);
+}
+
+static __always_inline void count_fault(__u32 tgid, __u64 latency, bool major)
+{
+	struct proc_faults *p;
+
+	p = map_lookup_or_try_init(&procs, &tgid, &zero_proc);
+	if (!p) {
+		ks_count(lost_map_full);
+		return;
+	}
+	if (!p->comm[0])
+		bpf_get_current_comm(p->comm, sizeof(p->comm));
+	if (major)
+		__sync_fetch_and_add(&p->major, 1);
+	else
+		__sync_fetch_and_add(&p->minor, 1);
+	__sync_fetch_and_add(&p->latency_sum_ns, latency);
+	hist_add(&p->latency, latency / 1000);
+}
+
+static __always_inline bool sampled(void)
+{
+	__u32 zero = 0, *n;
+
+	if (!sample_every)
+		return false;
+	n = bpf_map_lookup_elem(&sample_counter, &zero);
+	if (!n)
+		return false;
+	if (++*n < sample_every)
+		return false;
+	*n = 0;
+	return true;
+}
+
+static __always_inline void report(struct fault_start *s, __u64 pid_tgid, __u64 now,
+				   __u64 latency, bool major)
+{
+	struct fault_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		ks_count(lost_ringbuf);
+		return;
+	}
+	e->ts = now;
+	e->latency_ns = latency;
+	e->address = s->address;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->cpu = bpf_get_smp_processor_id();
+	e->error_code = s->error_code;
+	e->major = major;
+	e->user = s->user;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline int fault_end(struct bpf_perf_event_data *ctx, bool major)
+{
+	struct fault_start *s;
+	__u64 now, latency, pid_tgid;
+
+	s = bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0, 0);
+	if (!s || !s->ts)
+		return 0;
+	if (s->address != ctx->addr) {
+		ks_count(unmatched_ends);
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	latency = now - s->ts;
+	s->ts = 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	count_fault(pid_tgid >> 32, latency, major);
+	if (latency >= min_latency_ns || sampled())
+		report(s, pid_tgid, now, latency, major);
+	return 0;
+}
+
+/* A process's first fault is usually before its exec (in the forked shell or
+ * runtime): keep the name it runs under afterwards. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_faults *v = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (v)
+		bpf_get_current_comm(v->comm, sizeof(v->comm));
+	return 0;
+}
+
+SEC("perf_event")
+int fault_minor(struct bpf_perf_event_data *ctx)
+{
+	return fault_end(ctx, false);
+}
+
+SEC("perf_event")
+int fault_major(struct bpf_perf_event_data *ctx)
+{
+	return fault_end(ctx, true);
+}
