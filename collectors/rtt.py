@@ -1,0 +1,287 @@
+"""ks-rtt: TCP smoothed RTT per peer, with retransmits and drops, as `rtt` and `tcp_event`.
+
+The BPF side (bpf/rtt.bpf.c) counts every segment an established socket receives
+into its peer's histogram (the socket's srtt, whole us) and node metrics; it counts
+retransmits and dropped TCP packets per peer too.  Every interval this module drains
+both maps (lookup-and-delete) into one `rtt` event per peer seen, and turns the ring
+buffer's records (sampled segments; every retransmit and drop with --events) into
+`tcp_event` events.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from kernelsight.bpf import libbpf
+from kernelsight.collectors.bpf_collector import BpfCollector
+from kernelsight.collectors.rtt_peers import (
+    NodeNames, decode_addr, decode_peer, lpm_key, parse_cidr)
+from kernelsight.collectors.runtime import (
+    EXIT_USAGE, Count, Duration, Fatal, Interval, RunOptions, Verbose, main_guard, warn)
+from kernelsight.ingest import histogram
+
+TOOL = "ks-rtt"
+PINNED_MAPS = ("rtt_hist_map", "node_metrics_map", "events")
+
+HELP = """\
+TCP round-trip time per peer, from the kernel's own smoothed RTT (srtt).
+
+Hooks tp_btf/tcp_probe (every segment an established socket receives),
+tp_btf/tcp_retransmit_skb and tp_btf/kfree_skb (dropped TCP packets, with the
+kernel's drop reason).  Prints every interval:
+
+\b
+  rtt        one per peer (remote address) seen in the interval: count, sum_us,
+             mean_us, p50/p90/p95/p99/max_us, retrans_count, drop_count and the
+             histogram buckets (re-mergeable over any window)
+  tcp_event  1 in --sample segments (kind rtt, value = srtt in us), and with
+             --events every retransmit (reason = TCP state) and drop (reason =
+             the kernel's drop reason name)
+
+\b
+A nodes file names peers (longest prefix wins; else the address is the name):
+  10.0.0.0/8    cluster1
+  10.1.2.0/24   cluster1-rack2
+
+\b
+Examples:
+  ks-rtt --nodes nodes.txt | ks-ingest --db-path ks.db
+  ks-rtt --peer 10.0.0.0/8 --port 443 --sample 0 --interval 10
+  ks-rtt --pin /sys/fs/bpf/ks-rtt &  bpftool map dump name rtt_hist_map
+"""
+
+# ---- records from the kernel ---------------------------------------------------------
+METRICS = struct.Struct("<4Q")                 # struct node_metrics
+TCP_EVENT = struct.Struct("<Q16s16sIIHHBB2x")  # struct tcp_event
+KINDS = {1: "rtt", 2: "retrans", 3: "drop"}
+
+# TCP states (include/net/tcp_states.h; the same names /proc/net/tcp users know).
+TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
+              6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
+              11: "CLOSING", 12: "NEW_SYN_RECV", 13: "BOUND_INACTIVE"}
+
+
+class DropReasons:
+    """skb_drop_reason names from the running kernel's BTF, read once when first needed."""
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] | None = None
+
+    def name(self, value: int) -> str:
+        if self._names is None:
+            try:
+                self._names = libbpf.btf_enum("skb_drop_reason", "SKB_DROP_REASON_")
+            except libbpf.BpfError as e:
+                warn(f"drop reasons are numbers: {e}")
+                self._names = {}
+        return self._names.get(value, str(value))
+
+
+def decode_event(raw: bytes, drops: DropReasons) -> tuple[int, dict]:
+    """(monotonic ns, the `tcp_event` fields without node) of one ring-buffer record."""
+    ts, saddr, daddr, value, reason, sport, dport, kind, family = TCP_EVENT.unpack_from(raw)
+    name = KINDS.get(kind, str(kind))
+    why = (drops.name(reason) if name == "drop" else
+           TCP_STATES.get(reason, str(reason)) if name == "retrans" else None)
+    return ts, {
+        "kind": name, "family": family,
+        "saddr": str(decode_addr(saddr, family)), "sport": sport,
+        "daddr": str(decode_addr(daddr, family)), "dport": dport,
+        "value": value if name == "rtt" else 0, "reason": why,
+    }
+
+
+def rtt_fields(node: str, peer: str, family: int, interval_ns: int,
+               hist: dict[int, int], metrics: tuple[int, int, int, int]) -> dict:
+    rtt_sum, rtt_count, retrans, drops = metrics
+    fields = {"node": node, "peer": peer, "family": family, "interval_ns": interval_ns,
+              "sum_us": rtt_sum,
+              "mean_us": round(rtt_sum / rtt_count, 3) if rtt_count else None}
+    fields.update(histogram.summary(hist))
+    fields.update(retrans_count=retrans, drop_count=drops, buckets=histogram.sparse(hist))
+    return fields
+
+
+# ---- per-interval draining -------------------------------------------------------------
+class PeerMaps:
+    """Drains rtt_hist_map and node_metrics_map, and notices peers the LRU evicted.
+
+    An LRU map never refuses a key: when more peers than --max-peers show up in one
+    interval it silently drops the least recent.  The kernel counts the keys it
+    creates; keys created minus keys drained is what was evicted (read the counter
+    before draining, so a key created during the drain can only lower the estimate).
+    """
+
+    def __init__(self, bc: BpfCollector):
+        self.bc = bc
+        self.hists = bc.map("rtt_hist_map")
+        self.metrics = bc.map("node_metrics_map")
+        self.drained = {"hist": 0, "metrics": 0}
+        self.evicted = {"hist": 0, "metrics": 0}
+
+    def drain(self) -> dict[bytes, tuple[dict[int, int], tuple[int, ...]]]:
+        created = {k: self.bc.obj.read_u64(f"new_peers_{k}") for k in self.drained}
+        hists = self.hists.items(delete=True)
+        metrics = self.metrics.items(delete=True)
+        self._count_evicted("hist", created["hist"], len(hists))
+        self._count_evicted("metrics", created["metrics"], len(metrics))
+        out: dict[bytes, tuple[dict[int, int], tuple[int, ...]]] = {}
+        for key, raw in hists:
+            counts = memoryview(raw).cast("Q")
+            out[key] = ({i: c for i, c in enumerate(counts) if c}, (0, 0, 0, 0))
+        for key, raw in metrics:
+            out[key] = (out.get(key, ({}, None))[0], METRICS.unpack_from(raw))
+        return out
+
+    def _count_evicted(self, which: str, created: int, drained: int) -> None:
+        self.drained[which] += drained
+        lost = created - self.drained[which]
+        if lost > self.evicted[which]:
+            warn(f"{lost - self.evicted[which]} peers evicted from the full "
+                 f"{'rtt_hist_map' if which == 'hist' else 'node_metrics_map'} "
+                 f"(total {lost}): raise --max-peers")
+            self.evicted[which] = lost
+
+
+# ---- pinning -------------------------------------------------------------------------
+class Pins:
+    """--pin DIR: the maps as files, for bpftool and other readers; removed on exit
+    unless --keep-pinned (a kept pin holds the last values after ks-rtt is gone)."""
+
+    def __init__(self, bc: BpfCollector, directory: str | None, keep: bool):
+        self.paths: list[tuple[libbpf.Map, str]] = []
+        self.keep = keep
+        if not directory:
+            return
+        if os.path.abspath(directory).startswith("/sys/fs/bpf"):
+            libbpf.ensure_bpffs()
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as e:
+            raise Fatal(f"--pin {directory}: {e.strerror}", EXIT_USAGE) from None
+        for name in PINNED_MAPS:
+            m = bc.map(name)
+            path = os.path.join(directory, name)
+            m.pin(path)
+            self.paths.append((m, path))
+
+    def close(self) -> None:
+        if not self.keep:
+            for m, path in self.paths:
+                m.unpin(path)
+
+
+# ---- options -> rodata -----------------------------------------------------------------
+def build_rodata(family: int, port: int | None, peers: bool, sample: int,
+                 events: bool) -> dict[str, int]:
+    return {"targ_family": family, "targ_port": port or 0, "filter_peers": int(peers),
+            "sample_every": sample, "emit_events": int(events)}
+
+
+def family_option(ipv4: bool, ipv6: bool) -> int:
+    if ipv4 and ipv6:
+        raise Fatal("-4 and -6 exclude each other (give neither for both)", EXIT_USAGE)
+    return 4 if ipv4 else 6 if ipv6 else 0
+
+
+# ---- the run -------------------------------------------------------------------------
+def run(opts: RunOptions, rodata: dict, peers: list, nodes: NodeNames, max_peers: int,
+        pin: str | None, keep_pinned: bool) -> None:
+    sizes = {"rtt_hist_map": max_peers, "node_metrics_map": max_peers}
+    with BpfCollector(TOOL, "rtt", opts, rodata=rodata, max_entries=sizes) as bc:
+        emit, clock = bc.emitter.emit, bc.runner.clock
+        trie = bc.map("peer_filter")
+        for net in peers:
+            trie.update(lpm_key(net), b"\x01")
+        drops = DropReasons()
+        seen = {"events": 0}
+
+        def on_event(raw: bytes) -> None:
+            ts, fields = decode_event(raw, drops)
+            fields["node"] = nodes.name(decode_addr(raw[24:40], fields["family"]))
+            seen["events"] += 1
+            emit("tcp_event", fields, clock.to_epoch(ts))
+
+        if rodata["sample_every"] or rodata["emit_events"]:
+            bc.ring("events", on_event)
+        maps = PeerMaps(bc)
+        pins = Pins(bc, pin, keep_pinned)
+        last = time.monotonic_ns()
+
+        def sample() -> None:
+            nonlocal last
+            now = time.monotonic_ns()
+            interval_ns, last = now - last, now
+            ts = clock.to_epoch(now)
+            peers_seen = maps.drain()
+            for key, (hist, metrics) in sorted(peers_seen.items()):
+                addr, family = decode_peer(key)
+                emit("rtt", rtt_fields(nodes.name(addr), str(addr), family, interval_ns,
+                                       hist, metrics), ts)
+            if opts.verbose:
+                warn(f"interval {bc.runner.samples + 1}: {len(peers_seen)} peers, "
+                     f"{seen['events']} tcp events so far")
+
+        try:
+            bc.run(sample)
+        finally:
+            pins.close()
+
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+
+@app.command(help=HELP)
+def rtt(
+    interval: Interval = 5.0,
+    duration: Duration = None,
+    count: Count = None,
+    verbose: Verbose = False,
+    nodes: Annotated[Optional[str], typer.Option(
+        "--nodes", "-n", metavar="FILE",
+        help="Name peers: lines of `CIDR NAME`, longest prefix wins (else the address).")] = None,
+    sample: Annotated[int, typer.Option(
+        "--sample", "-s", metavar="N", min=0,
+        help="Print 1 in N received segments as a tcp_event (kind rtt); 0: none.")] = 100,
+    events: Annotated[bool, typer.Option(
+        "--events", "-e", help="Print every retransmit and drop as a tcp_event.")] = False,
+    peer: Annotated[Optional[list[str]], typer.Option(
+        "--peer", "-p", metavar="CIDR",
+        help="Only peers in this network (repeatable), e.g. 10.0.0.0/8.")] = None,
+    port: Annotated[Optional[int], typer.Option(
+        "--port", "-P", min=1, max=65535, help="Only connections with this local or remote port.")] = None,
+    ipv4: Annotated[bool, typer.Option("-4", "--ipv4", help="Only IPv4 peers.")] = False,
+    ipv6: Annotated[bool, typer.Option("-6", "--ipv6", help="Only IPv6 peers.")] = False,
+    max_peers: Annotated[int, typer.Option(
+        "--max-peers", min=16, max=1 << 20,
+        help="Peers kept per interval (LRU maps; evictions are reported).")] = 1024,
+    pin: Annotated[Optional[str], typer.Option(
+        "--pin", metavar="DIR",
+        help="Pin rtt_hist_map, node_metrics_map and events under DIR (bpffs is mounted "
+        "at /sys/fs/bpf when missing); removed on exit.")] = None,
+    keep_pinned: Annotated[bool, typer.Option(
+        "--keep-pinned", help="Leave the pinned maps after exit (rm DIR/* frees them).")] = False,
+) -> None:
+    def body() -> None:
+        family = family_option(ipv4, ipv6)
+        nets = [parse_cidr(p) for p in peer or []]
+        if len(nets) > 64:
+            raise Fatal("--peer: at most 64 networks", EXIT_USAGE)
+        names = NodeNames.load(nodes) if nodes else NodeNames()
+        rodata = build_rodata(family, port, bool(nets), sample, events)
+        run(RunOptions(interval, duration, count, verbose), rodata, nets, names,
+            max_peers, pin, keep_pinned)
+    raise typer.Exit(main_guard(body))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
