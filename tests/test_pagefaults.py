@@ -1,0 +1,195 @@
+"""ks-pagefaults against getrusage(): the kernel's own per-process fault counters.
+
+A child process maps memory, waits until the tracer is attached, touches every
+page once and reports its ru_minflt / ru_majflt delta around the loop.  The tracer
+(--pid child, --min-latency 0: every fault as an event) must see exactly those
+faults at those addresses.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import textwrap
+
+import orjson
+import pytest
+
+from conftest import ks, needs_root, rows, run_ks
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# Maps N anonymous pages (or a file), prints "ready BASE NPAGES", waits for a line on
+# stdin, touches each page once, prints "MINFLT MAJFLT" deltas, waits to be killed.
+CHILD = textwrap.dedent("""
+    import ctypes, mmap, os, resource, sys
+    PAGE = mmap.PAGESIZE
+    if sys.argv[1] == "anon":
+        n = int(sys.argv[2])
+        m = mmap.mmap(-1, n * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        m.madvise(mmap.MADV_NOHUGEPAGE)   # one fault per 4 KiB page, not per 2 MiB
+    else:
+        f = open(sys.argv[2], "rb")
+        n = os.fstat(f.fileno()).st_size // PAGE
+        m = mmap.mmap(f.fileno(), n * PAGE, access=mmap.ACCESS_COPY)
+        m.madvise(mmap.MADV_RANDOM)       # no readahead: every page from the disk
+    base = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    print("ready", base, n, flush=True)
+    sys.stdin.readline()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    if sys.argv[1] == "anon":
+        for off in range(0, n * PAGE, PAGE):
+            m[off] = 1
+    else:
+        total = 0
+        for off in range(0, n * PAGE, PAGE):
+            total += m[off]
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    print(r1.ru_minflt - r0.ru_minflt, r1.ru_majflt - r0.ru_majflt, flush=True)
+    sys.stdin.readline()
+""")
+
+
+class Tracer:
+    """A ks-pagefaults run in the background, ready once its perf events are attached."""
+
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen([ks("ks-pagefaults"), "-v", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.stderr: list[str] = []
+        for line in self.proc.stderr:
+            self.stderr.append(line.decode())
+            if "fault ends counted" in self.stderr[-1]:
+                return
+        raise AssertionError(f"ks-pagefaults did not start: {''.join(self.stderr)}")
+
+    def stop(self) -> list[dict]:
+        self.proc.send_signal(signal.SIGINT)
+        out, err = self.proc.communicate(timeout=30)
+        self.stderr.append(err.decode())
+        assert self.proc.returncode == 0, "".join(self.stderr)
+        assert "Traceback" not in "".join(self.stderr)
+        return [orjson.loads(line) for line in out.splitlines()]
+
+
+def touch_pages(tmp_path: pathlib.Path, *child_args: str) -> tuple[list[dict], dict]:
+    """Run the child under the tracer; (events, the child's report)."""
+    script = tmp_path / "touch.py"
+    script.write_text(CHILD)
+    child = subprocess.Popen([sys.executable, str(script), *child_args],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        _, base, npages = child.stdout.readline().split()
+        tracer = Tracer("--pid", str(child.pid), "--min-latency", "0", "--interval", "0.5")
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        minflt, majflt = map(int, child.stdout.readline().split())
+        events = tracer.stop()
+    finally:
+        child.kill()
+        child.wait()
+    report = {"pid": child.pid, "base": int(base), "npages": int(npages),
+              "minflt": minflt, "majflt": majflt}
+    return events, report
+
+
+def in_region(events: list[dict], report: dict) -> list[dict]:
+    lo = report["base"]
+    hi = lo + report["npages"] * PAGE
+    return [e for e in events if e["type"] == "page_fault" and lo <= e["address"] < hi]
+
+
+def stats_total(events: list[dict], pid: int, field: str) -> int:
+    return sum(e[field] for e in events if e["type"] == "page_fault_stats" and e["pid"] == pid)
+
+
+@needs_root
+def test_minor_faults_match_getrusage(tmp_path):
+    n = 3000
+    events, report = touch_pages(tmp_path, "anon", str(n))
+    assert report["minflt"] == n and report["majflt"] == 0, report  # the workload itself
+    faults = in_region(events, report)
+    assert len(faults) == report["minflt"]
+    assert {e["address"] // PAGE for e in faults} == {report["base"] // PAGE + i
+                                                       for i in range(n)}
+    assert {(e["pid"], e["fault_type"], e["access_type"], e["user_mode"])
+            for e in faults} == {(report["pid"], "minor", "write", 1)}
+    assert all(e["latency_ns"] > 0 for e in faults)
+    # The per-process summary counts the same faults as the events (all of them).
+    mine = [e for e in events if e["type"] == "page_fault" and e["pid"] == report["pid"]]
+    assert stats_total(events, report["pid"], "minor_count") == len(mine)
+    assert stats_total(events, report["pid"], "count") == len(mine)
+    assert {e["pid"] for e in events} == {report["pid"]}  # --pid filters
+
+
+def real_disk_dir() -> pathlib.Path:
+    """A directory on a block device (not tmpfs), so dropping caches means disk reads."""
+    d = pathlib.Path("/var/tmp")
+    fstype = subprocess.run(["stat", "-f", "-c", "%T", str(d)], capture_output=True,
+                            text=True).stdout.strip()
+    if fstype in ("tmpfs", "ramfs"):
+        pytest.skip(f"{d} is {fstype}: no disk to read from")
+    return d
+
+
+@needs_root
+def test_major_faults_match_getrusage(tmp_path):
+    data = real_disk_dir() / f"ks-pagefaults-test-{os.getpid()}.dat"
+    try:
+        data.write_bytes(os.urandom(400 * PAGE))
+        os.sync()
+        pathlib.Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        events, report = touch_pages(tmp_path, "file", str(data))
+    finally:
+        data.unlink(missing_ok=True)
+    assert report["majflt"] > 0, "the page cache was not dropped: no major faults"
+    faults = in_region(events, report)
+    major = [e for e in faults if e["fault_type"] == "major"]
+    assert len(major) == report["majflt"]
+    assert len(faults) - len(major) <= report["minflt"]
+    assert {e["access_type"] for e in faults} == {"read"}
+    assert stats_total(events, report["pid"], "major_count") == report["majflt"]
+
+
+@needs_root
+def test_ctrl_c_and_closed_pipe_are_quiet():
+    tracer = Tracer()
+    assert tracer.stop() is not None  # SIGINT: exit 0, no traceback (checked in stop)
+    head = subprocess.run(f"{ks('ks-pagefaults')} --interval 0.2 | head -1", shell=True,
+                          capture_output=True, timeout=30)
+    assert head.returncode == 0
+    assert orjson.loads(head.stdout)["type"] in ("page_fault_stats", "page_fault")
+    assert b"Traceback" not in head.stderr and b"Broken pipe" not in head.stderr
+
+
+@needs_root
+def test_without_privileges_one_line_and_exit_77():
+    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                        ks("ks-pagefaults"), "--duration", "1"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 77
+    assert len(r.stderr.decode().strip().splitlines()) == 1, r.stderr
+    assert b"root" in r.stderr and r.stdout == b""
+
+
+@needs_root
+def test_pipeline_into_ks_ingest(db_path):
+    collect = subprocess.Popen([ks("ks-pagefaults"), "--duration", "3", "--sample", "100"],
+                               stdout=subprocess.PIPE)
+    ingest = run_ks("ks-ingest", "--db-path", str(db_path), stdin=collect.stdout)
+    collect.stdout.close()
+    assert collect.wait(timeout=30) == 0
+    assert ingest.returncode == 0, ingest.stderr
+    got = rows(db_path, "SELECT SUM(minor_count) AS n, COUNT(DISTINCT pid) AS procs "
+               "FROM page_fault_stats")[0]
+    assert got["n"] > 0 and got["procs"] > 0
+    assert rows(db_path, "SELECT COUNT(*) AS n FROM page_fault_events")[0]["n"] > 0
+
+
+def test_help_teaches():
+    r = run_ks("ks-pagefaults", "--help")
+    assert r.returncode == 0
+    assert b"ks-ingest" in r.stdout and b"--min-latency" in r.stdout
