@@ -233,8 +233,13 @@ def _check(t: ev.EventType, c: ev.Column, v):
     if c.sql == ev.INTEGER:
         if kind is bool:
             return int(v)
-        if kind is float and v.is_integer():
-            v, kind = int(v), int
+        if kind is float:
+            # orjson reads integers beyond 64 bits as floats; those, and any float
+            # past 2**53, are no exact integer any more.
+            if abs(v) >= 2**53:
+                raise Rejected(f"{c.name} out of the exact 64-bit integer range: {v!r}")
+            if v.is_integer():
+                v, kind = int(v), int
         if kind is str and c.name in WRAP_U64:
             try:
                 v, kind = int(v, 0), int
