@@ -96,3 +96,9 @@ def bucket_start(ts: int, step_s: int) -> int:
     """Start (ns) of the step-long bucket that holds ``ts``, aligned to the epoch."""
     step_ns = step_s * NS
     return ts - ts % step_ns
+
+
+def covered_seconds(first_ns: int, last_ns: int, interval_ns: int | None) -> float:
+    """Seconds that interval rows stamped from first to last describe: each row
+    reports the interval that ends at its timestamp, so the first one adds its own."""
+    return (last_ns - first_ns + (interval_ns or NS)) / NS

@@ -125,7 +125,7 @@ def correlate_rtt_with_cpu(db, start, end, step=None, *, host=None, limit=None):
 def pearson(xs, ys) -> float | None:
     """Correlation coefficient of the pairs where both are known (None if too few)."""
     pairs = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
-    if len(pairs) < 3:
+    if len(pairs) < 5:
         return None
     n = len(pairs)
     mx = sum(p[0] for p in pairs) / n

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .common import NS, hist_fields, r3, windowed
+from .common import NS, covered_seconds, hist_fields, r3, windowed
 from .db import where
 
 
@@ -17,10 +17,11 @@ def query_page_faults(db, start, end, limit=10, *, host=None, pid=None):
     cond, params = where(start, end, host, "pid = ?" if pid is not None else "")
     rows = db.rows(
         f"""SELECT host, pid, comm, minor_count, major_count, latency_sum_ns, buckets
-            FROM page_fault_stats WHERE {cond}""",
+                   , timestamp, interval_ns
+            FROM page_fault_stats WHERE {cond} ORDER BY timestamp""",
         params + ([int(pid)] if pid is not None else []),
     )
-    seconds = (end - start) / NS
+    seconds = covered_seconds(rows[0]["timestamp"], rows[-1]["timestamp"], rows[-1]["interval_ns"]) if rows else 1
     groups: dict = defaultdict(list)
     for r in rows:
         groups[(r["host"], r["pid"])].append(r)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from . import times
-from .common import NS, bucket_start, counter_deltas, hist_fields, r3, step_of, windowed
+from .common import NS, bucket_start, counter_deltas, covered_seconds, hist_fields, r3, step_of, windowed
 from .db import where
 
 SECTOR = 512  # /proc/diskstats counts 512-byte sectors whatever the device's block size
@@ -23,7 +23,7 @@ def query_io_latency_percentiles(db, start, end, step=None, *, host=None, device
     cond, params = where(start, end, host, "device = ?" if device else "")
     rows = db.rows(
         f"""SELECT timestamp, host, device, read_count, write_count, read_bytes, write_bytes,
-                   read_buckets, write_buckets FROM io_latency_stats WHERE {cond} ORDER BY timestamp""",
+                   read_buckets, write_buckets, interval_ns FROM io_latency_stats WHERE {cond} ORDER BY timestamp""",
         params + ([device] if device else []),
     )
     step_s = None if step is None else step_of(start, end, step)
@@ -33,7 +33,8 @@ def query_io_latency_percentiles(db, start, end, step=None, *, host=None, device
         groups[(t0, r["host"], r["device"])].append(r)
     out = []
     for (t0, h, dev), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), str(kv[0][2]))):
-        seconds = ((end - start) if step_s is None else step_s * NS) / NS
+        # Rates over the time the rows describe, not over a window the collector missed.
+        seconds = covered_seconds(rs[0]["timestamp"], rs[-1]["timestamp"], rs[-1]["interval_ns"])
         row = {"time": times.local(t0, ms=False), "host": h, "device": dev}
         for op in ("read", "write"):
             ops = sum(r[f"{op}_count"] or 0 for r in rs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import times
-from .common import NS, r3, windowed
+from .common import NS, covered_seconds, r3, windowed
 from .db import where
 
 
@@ -97,7 +97,9 @@ def query_syscall_stats(db, start, end, limit=20, *, host=None):
             GROUP BY host, syscall_name ORDER BY total DESC LIMIT ?""",
         params + [limit],
     )
-    seconds = (end - start) / NS
+    span = db.one(f"SELECT min(timestamp), max(timestamp), max(interval_ns) FROM syscall_stats WHERE {cond}",
+                  params)
+    seconds = covered_seconds(*span) if span[0] is not None else (end - start) / NS
     return [
         {
             "host": r["host"], "syscall_name": r["syscall_name"], "calls": r["calls"],

@@ -1,0 +1,374 @@
+"""ks-query: the kernelsight database back out, for people and for pipes.
+
+A thin CLI over kernelsight.query (each subcommand is one library function).
+Heavy modules are imported inside the commands so that a query answers fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Callable, Optional
+
+import typer
+
+from . import fastcli, render, times
+from .db import DEFAULT_PATH, QueryError
+
+HELP = """Ask the kernelsight database what happened.
+
+\b
+Examples:
+  ks-query summary                      # the last hour, across every table
+  ks-query syscalls --since 15m --min-latency-ms 50
+  ks-query rtt --since 2026-11-23T18:00 --until 2026-11-23T19:00
+  ks-query io --step 1m --format csv > io.csv
+  ks-query runqlat -f json | jq .p99_us
+  ks-query sql "SELECT comm, count(*) FROM syscall_events GROUP BY comm"
+
+Times: --since/--until take a duration back from now (90s, 15m, 1h, 2d), ISO 8601
+(local time unless it carries a zone) or epoch seconds. Output is an aligned table
+on a terminal and JSON lines in a pipe (--format table|json|csv). Times print in
+local time with the zone; column names carry their units (latency_ms, p99_us).
+"""
+
+# name -> (function, help).  Typer inspects the signature of every registered command
+# each time it starts (~2 ms a command), so main() registers only the one asked for.
+COMMANDS: dict[str, tuple[Callable, str]] = {}
+
+# ---- the options every subcommand shares ---------------------------------------------
+DbPath = Annotated[str, typer.Option("--db-path", "-d", envvar="KS_DB", show_envvar=True,
+                                     help="The SQLite file ks-ingest writes.")]
+Since = Annotated[str, typer.Option("--since", "-s", help="Start of the window: 1h, 15m, ISO 8601, epoch s.")]
+Until = Annotated[str, typer.Option("--until", "-u", help="End of the window (default: now).")]
+Host = Annotated[Optional[str], typer.Option("--host", help="Only rows of this host.")]
+Limit = Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many rows.")]
+Format = Annotated[Optional[str], typer.Option(
+    "--format", "-f", help="table, json (one object per line) or csv [default: table on a terminal, else json].")]
+Step = Annotated[Optional[str], typer.Option("--step", help="One row per step (30s, 1m, 1h); default: a round step.")]
+
+
+class Window:
+    """The resolved shared options of one invocation."""
+
+    def __init__(self, db_path, since, until, host, limit, fmt):
+        self.fmt = fmt or render.default_format()
+        if self.fmt not in render.FORMATS:
+            raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="'--format'")
+        self.start, self.end = times.window(since, until)
+        self.since, self.until = since, until
+        self.host, self.limit, self.db_path = host, limit, db_path
+
+    def open(self):
+        from .db import Database, require_data
+
+        db = Database(self.db_path)
+        require_data(db)
+        return db
+
+
+def _emit(w: Window, db, rows: list[dict], what: str) -> None:
+    if rows:
+        render.write(rows, w.fmt)
+        return
+    newest = db.newest()
+    hint = f"; the newest row of any table is from {times.local(newest, ms=False)}" if newest else ""
+    sys.stderr.write(f"ks-query: no {what} between {times.local(w.start, ms=False)} and "
+                     f"{times.local(w.end, ms=False)}{hint}\n")
+
+
+def _run(w: Window, what: str, query: Callable) -> None:
+    db = w.open()
+    try:
+        _emit(w, db, query(db), what)
+    finally:
+        db.close()
+
+
+def _cmd(name: str, help: str):
+    def register(fn):
+        COMMANDS[name] = (fn, help)
+        return fn
+
+    return register
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The typer app with every subcommand, or with just ``only`` (same behaviour)."""
+    app = fastcli.app(help=HELP, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+
+    @app.callback()
+    def _group():  # a callback keeps subcommand mode even when one command is registered
+        pass
+
+    for name, (fn, help) in COMMANDS.items():
+        if only is None or name == only:
+            fastcli.command(app, name, help=help)(fn)
+    return app
+
+
+# ---- subcommands -----------------------------------------------------------------------
+@_cmd("summary", "What happened in the window, across every table (start here).")
+def summary_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
+                host: Host = None, limit: Limit = 3, fmt: Format = None):
+    from .overview import summary
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    db = w.open()
+    try:
+        rows = summary(db, w.start, w.end, host=host, top=limit)
+        if w.fmt != "table":
+            render.write(rows, w.fmt)
+            return
+        title = (f"kernelsight summary of {db.path}" + (f", host {host}" if host else "") + "\n"
+                 f"{times.local(w.start, ms=False)} -> {times.local(w.end, ms=False)} "
+                 f"({times.span((w.end - w.start) / times.NS)})")
+        if not rows:
+            newest = db.newest()
+            title += (f"\n\nnothing in this window; the newest row is from {times.local(newest, ms=False)}"
+                      f" (try --since {times.span((times.now_ns() - newest) / times.NS + 60).replace(' ', '')})")
+            sys.stdout.write(title + "\n")
+            return
+        sys.stdout.write(render.summary_text(rows, title))
+    finally:
+        db.close()
+
+
+@_cmd("tables", "Rows and time span per table and host (all time unless --since is given).")
+def tables_cmd(db_path: DbPath = DEFAULT_PATH, since: Annotated[Optional[str], typer.Option(
+                   "--since", "-s", help="Count only rows from this time on.")] = None,
+               until: Until = "now", host: Host = None, limit: Limit = 1000, fmt: Format = None):
+    from .db import Database
+    from .overview import query_tables
+
+    w = Window(db_path, since or "0", until, host, limit, fmt)
+    with Database(db_path) as db:
+        rows = query_tables(db, since and w.start, w.end if since or until != "now" else None, host=host)
+        render.write(rows[:limit], w.fmt)
+
+
+@_cmd("sql", "Run one read-only SELECT (writes, ATTACH, write pragmas and extensions are refused).")
+def sql_cmd(query: Annotated[str, typer.Argument(help="One SQL statement, e.g. \"SELECT * FROM load_metrics\".")],
+            db_path: DbPath = DEFAULT_PATH,
+            limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="At most this many rows.")] = None,
+            fmt: Format = None):
+    from . import sqlguard
+    from .db import Database
+
+    w = Window(db_path, "1h", "now", None, limit, fmt)
+    with Database(db_path) as db:
+        cols, rows = sqlguard.run(db.conn, query, limit)
+        render.write([dict(zip(cols, tuple(r))) for r in rows], w.fmt, columns=cols)
+
+
+@_cmd("syscalls", "The slowest system calls of the window (ks-syscalls), slowest first.")
+def syscalls_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
+                 limit: Limit = 20, fmt: Format = None,
+                 min_latency_ms: Annotated[Optional[float], typer.Option(help="Only calls at least this slow.")] = None,
+                 syscall: Annotated[Optional[str], typer.Option(help="Only this syscall (name).")] = None,
+                 pid: Annotated[Optional[int], typer.Option(help="Only this process.")] = None):
+    from .syscalls import query_syscalls_by_timerange as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "slow syscalls", lambda db: q(db, w.start, w.end, min_latency_ms, limit, host=host,
+                                          syscall=syscall, pid=pid))
+
+
+@_cmd("syscall-procs", "Processes ranked by time blocked in slow system calls.")
+def syscall_procs_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
+                      host: Host = None, limit: Limit = 10, fmt: Format = None):
+    from .syscalls import query_top_processes_by_syscall_latency as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "slow syscalls", lambda db: q(db, w.start, w.end, limit, host=host))
+
+
+@_cmd("syscall-stats", "Every call counted (ks-syscalls --stats): busiest syscalls by total time.")
+def syscall_stats_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
+                      host: Host = None, limit: Limit = 20, fmt: Format = None):
+    from .syscalls import query_syscall_stats as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "syscall counts", lambda db: q(db, w.start, w.end, limit, host=host))
+
+
+@_cmd("io", "Block I/O latency percentiles per device, merged from the stored histograms (ks-iolat).")
+def io_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
+           limit: Limit = 100, fmt: Format = None, step: Annotated[Optional[str], typer.Option(
+               "--step", help="One row per device and step (30s, 1m); default: the whole window.")] = None,
+           device: Annotated[Optional[str], typer.Option(help="Only this device, e.g. vda.")] = None):
+    from .storage import query_io_latency_percentiles as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "I/O latency rows", lambda db: q(db, w.start, w.end, step, host=host, device=device, limit=limit))
+
+
+@_cmd("block", "Per device: IOPS, throughput, time per I/O, utilisation (/proc/diskstats, ks-procfs).")
+def block_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
+              limit: Limit = 20, fmt: Format = None,
+              device: Annotated[Optional[str], typer.Option(help="Only this device.")] = None):
+    from .storage import query_block_io as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "block device samples", lambda db: q(db, w.start, w.end, host=host, device=device, limit=limit))
+
+
+@_cmd("memory", "Memory use per step: used %, least available, swap, dirty, memory PSI.")
+def memory_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
+               limit: Limit = 100, fmt: Format = None, step: Step = None):
+    from .memory import query_memory_usage as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "memory samples", lambda db: q(db, w.start, w.end, step, host=host, limit=limit))
+
+
+@_cmd("network", "Per interface: bytes and packets per second, errors, drops (counter resets handled).")
+def network_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
+                limit: Limit = 20, fmt: Format = None,
+                interface: Annotated[Optional[str], typer.Option(help="Only this interface.")] = None):
+    from .network import query_network_bandwidth as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "interface samples", lambda db: q(db, w.start, w.end, host=host, interface=interface, limit=limit))
+
+
+@_cmd("tcp", "TCP sockets per state, per step (peak of each state).")
+def tcp_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
+            limit: Limit = 100, fmt: Format = None, step: Step = None):
+    from .network import query_tcp_connections as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "TCP state samples", lambda db: q(db, w.start, w.end, step, host=host, limit=limit))
+
+
+@_cmd("retransmits", "TCP retransmits per second and as a share of segments sent, per step.")
+def retransmits_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
+                    host: Host = None, limit: Limit = 100, fmt: Format = None, step: Step = None):
+    from .network import query_tcp_retransmits as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "TCP counter samples", lambda db: q(db, w.start, w.end, step, host=host, limit=limit))
+
+
+@_cmd("rtt", "TCP RTT per node: percentiles merged from the stored histograms, retransmits, drops (ks-rtt).")
+def rtt_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
+            limit: Limit = 20, fmt: Format = None,
+            node: Annotated[Optional[str], typer.Option(help="Only this node.")] = None):
+    from .network import query_rtt_by_node as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "RTT rows", lambda db: q(db, w.start, w.end, host=host, node=node, limit=limit))
+
+
+@_cmd("runqlat", "Run-queue latency percentiles merged from the stored histograms (ks-sched).")
+def runqlat_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
+                limit: Limit = 100, fmt: Format = None, step: Annotated[Optional[str], typer.Option(
+                    "--step", help="One row per step; default: the whole window.")] = None,
+                per_cpu: Annotated[bool, typer.Option("--per-cpu", help="One row per CPU.")] = False):
+    from .sched import query_runqueue_latency as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "run-queue rows", lambda db: q(db, w.start, w.end, step, host=host, per_cpu=per_cpu, limit=limit))
+
+
+@_cmd("sched-waits", "Processes that waited longest for a CPU (run-queue waits over the threshold).")
+def sched_waits_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
+                    host: Host = None, limit: Limit = 10, fmt: Format = None):
+    from .sched import query_long_runqueue_waits as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "long run-queue waits", lambda db: q(db, w.start, w.end, limit, host=host))
+
+
+@_cmd("cpu", "CPU utilisation per step, whole machine (mean per mode, peak busy %).")
+def cpu_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
+            limit: Limit = 100, fmt: Format = None, step: Step = None):
+    from .sched import query_cpu_usage as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "CPU samples", lambda db: q(db, w.start, w.end, step, host=host, limit=limit))
+
+
+@_cmd("load", "Load averages per step.")
+def load_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
+             limit: Limit = 100, fmt: Format = None, step: Step = None):
+    from .sched import query_load as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "load samples", lambda db: q(db, w.start, w.end, step, host=host, limit=limit))
+
+
+@_cmd("pagefaults", "Processes with the most page faults, with fault latency percentiles (ks-pagefaults).")
+def pagefaults_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
+                   host: Host = None, limit: Limit = 10, fmt: Format = None,
+                   pid: Annotated[Optional[int], typer.Option(help="Only this process.")] = None):
+    from .faults import query_page_faults as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "page-fault rows", lambda db: q(db, w.start, w.end, limit, host=host, pid=pid))
+
+
+@_cmd("perf", "perf counters per counter and scope: total, per second, mean per interval (ks-perf).")
+def perf_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
+             limit: Limit = 50, fmt: Format = None,
+             counter: Annotated[Optional[str], typer.Option(help="Only this counter, e.g. context-switches.")] = None):
+    from .perf import query_perf_counters as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "perf counter rows", lambda db: q(db, w.start, w.end, host=host, counter=counter, limit=limit))
+
+
+@_cmd("correlate-memory", "Slow syscalls against memory: available memory at those moments vs the window's mean.")
+def correlate_memory_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
+                         host: Host = None, limit: Limit = 20, fmt: Format = None,
+                         min_latency_ms: Annotated[Optional[float], typer.Option(
+                             help="Only calls at least this slow.")] = None,
+                         tolerance: Annotated[float, typer.Option(
+                             min=0.0, help="Seconds between a call and its memory sample, at most.")] = 1.0):
+    from .correlate import correlate_syscalls_with_memory as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "slow syscalls with memory samples",
+         lambda db: q(db, w.start, w.end, min_latency_ms, limit, host=host, tolerance_s=tolerance))
+
+
+@_cmd("correlate-rtt", "Per step: TCP RTT p99 and retransmits next to CPU busy % and run-queue p99.")
+def correlate_rtt_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
+                      host: Host = None, limit: Limit = 100, fmt: Format = None, step: Step = None):
+    from .correlate import correlate_rtt_with_cpu as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "RTT or CPU rows", lambda db: q(db, w.start, w.end, step, host=host, limit=limit))
+
+
+# ---- entry point -------------------------------------------------------------------------
+def _fail(message: str, status: int = 1) -> int:
+    sys.stderr.write(f"ks-query: error: {message}\n")
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .sqlguard import Refused
+
+    args = sys.argv[1:] if argv is None else argv
+    only = args[0] if args and args[0] in COMMANDS else None
+    try:
+        build_app(only)(args=args, prog_name="ks-query")
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else _fail(str(e.code)))
+    except (QueryError, Refused) as e:
+        return _fail(str(e))
+    except times.BadTime as e:
+        return _fail(str(e), 2)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`ks-query ... | head -1`): nothing more to say.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
