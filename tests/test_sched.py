@@ -1,0 +1,208 @@
+"""ks-sched against the kernel's own bookkeeping: /proc/PID/schedstat's run_delay.
+
+More CPU-bound processes than CPUs wait for each other in the run queue; the kernel
+adds every such wait to the second field of /proc/PID/schedstat.  ks-sched's
+per-process total (sched_stats.runq_wait_ns) over the same span must agree within
+10 %, and its histograms and long-wait events must be consistent with that total.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import orjson
+import pytest
+
+from conftest import ks, needs_root, rows, run_ks
+
+BUSY_COMM = "ksbusy"
+BUSY_SECONDS = 3.0
+MIN_LATENCY_MS = 5
+
+# A child that names itself, says it is ready, waits for "go" on stdin, spins for
+# BUSY_SECONDS, says "done" and sleeps on stdin until it is killed.
+CHILD = f"""
+import ctypes, os, time
+ctypes.CDLL(None).prctl(15, b"{BUSY_COMM}", 0, 0, 0)   # PR_SET_NAME
+os.write(1, b"ready\\n")
+os.read(0, 1)
+end = time.monotonic() + {BUSY_SECONDS}
+while time.monotonic() < end:
+    pass
+os.write(1, b"done\\n")
+os.read(0, 1)
+"""
+
+
+def run_delay(pid: int) -> int:
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[1])
+
+
+def wait_for(path, needle: str, proc: subprocess.Popen, timeout: float = 20) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if needle in path.read_text():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"ks-sched exited early: {path.read_text()}")
+        time.sleep(0.05)
+    pytest.fail(f"ks-sched did not say {needle!r} in {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def busy_run(tmp_path_factory):
+    """ks-sched --per-process --comm ksbusy around 2 x ncpu busy children."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    tmp = tmp_path_factory.mktemp("sched")
+    out, err = tmp / "out.ndjson", tmp / "err.txt"
+    tracer = subprocess.Popen(
+        [ks("ks-sched"), "--per-process", "--comm", BUSY_COMM, "--interval", "0.5",
+         "--min-latency", str(MIN_LATENCY_MS), "--verbose"],
+        stdout=out.open("wb"), stderr=err.open("wb"))
+    children = []
+    try:
+        wait_for(err, "attached", tracer)
+        n = 2 * len(os.sched_getaffinity(0))
+        children = [subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE) for _ in range(n)]
+        for c in children:
+            assert c.stdout.readline() == b"ready\n"
+        before = {c.pid: run_delay(c.pid) for c in children}
+        for c in children:
+            c.stdin.write(b"g")
+            c.stdin.flush()
+        for c in children:
+            assert c.stdout.readline() == b"done\n"
+        time.sleep(0.3)  # every child is asleep on stdin again: no wait in progress
+        delay = {c.pid: run_delay(c.pid) - before[c.pid] for c in children}
+    finally:
+        for c in children:
+            c.kill()
+            c.wait()
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=20)
+    events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    return {"delay": delay, "events": events, "status": tracer.returncode,
+            "stderr": err.read_text()}
+
+
+def of_type(run, name):
+    return [e for e in run["events"] if e["type"] == name]
+
+
+@needs_root
+def test_clean_exit_on_ctrl_c(busy_run):
+    assert busy_run["status"] == 0
+    assert "Traceback" not in busy_run["stderr"]
+
+
+@needs_root
+def test_per_process_wait_matches_schedstat_run_delay(busy_run):
+    totals: dict[int, int] = {}
+    for e in of_type(busy_run, "sched_stats"):
+        totals[e["pid"]] = totals.get(e["pid"], 0) + e["runq_wait_ns"]
+    for pid, truth in busy_run["delay"].items():
+        assert truth > 100_000_000, "the children should have waited: more of them than CPUs"
+        ours = totals.get(pid, 0)
+        assert ours == pytest.approx(truth, rel=0.10), f"pid {pid}: ours {ours} ns, schedstat {truth} ns"
+
+
+@needs_root
+def test_comm_filter_keeps_only_the_busy_children(busy_run):
+    stats = of_type(busy_run, "sched_stats")
+    assert stats and {e["comm"] for e in stats} == {BUSY_COMM}
+    assert set(busy_run["delay"]) <= {e["pid"] for e in stats}
+
+
+@needs_root
+def test_busy_children_are_preempted_not_sleeping(busy_run):
+    per_pid: dict[int, dict[str, float]] = {}
+    for e in of_type(busy_run, "sched_stats"):
+        acc = per_pid.setdefault(e["pid"], {"invol": 0, "cpu_ms": 0.0})
+        acc["invol"] += e["involuntary_switches"]
+        acc["cpu_ms"] += e["cpu_time_ms"]
+    for pid in busy_run["delay"]:
+        assert per_pid[pid]["invol"] > 10
+        # n children on n/2 CPUs for BUSY_SECONDS: each gets about half of that.
+        assert 0.2 * BUSY_SECONDS * 1000 < per_pid[pid]["cpu_ms"] <= 1.05 * BUSY_SECONDS * 1000
+
+
+@needs_root
+def test_histogram_sums_agree_with_the_per_process_totals(busy_run):
+    machine = [e for e in of_type(busy_run, "runqlat") if e["cpu"] == -1]
+    per_cpu = [e for e in of_type(busy_run, "runqlat") if e["cpu"] >= 0]
+    waits = sum(e["runq_waits"] for e in of_type(busy_run, "sched_stats"))
+    wait_us = sum(e["runq_wait_ns"] for e in of_type(busy_run, "sched_stats")) / 1000
+    assert sum(e["count"] for e in machine) == waits
+    # Each wait is truncated to whole microseconds in the histogram's sum.
+    assert wait_us - waits <= sum(e["sum_us"] for e in machine) <= wait_us
+    assert sum(e["count"] for e in per_cpu) == waits
+    for e in machine:
+        if e["count"]:
+            assert e["p50_us"] <= e["p99_us"] <= e["max_us"]
+
+
+@needs_root
+def test_long_wait_events_are_over_the_threshold_and_within_the_totals(busy_run):
+    long_waits = of_type(busy_run, "sched")
+    assert long_waits, "2 x ncpu spinning children wait more than 5 ms now and then"
+    for e in long_waits:
+        assert e["latency_ns"] >= MIN_LATENCY_MS * 1_000_000
+        assert e["comm"] == BUSY_COMM and e["next_pid"] == e["tid"]
+        assert e["prev_state"] in {"R", "S", "D", "I", "T", "t", "X", "Z", "P"}
+    # the children spin: whoever they replace on the CPU is mostly another spinner
+    assert sum(e["prev_state"] == "R" for e in long_waits) >= len(long_waits) // 2
+    totals: dict[int, int] = {}
+    for e in of_type(busy_run, "sched_stats"):
+        totals[e["pid"]] = totals.get(e["pid"], 0) + e["runq_wait_ns"]
+    for pid in {e["pid"] for e in long_waits}:
+        assert sum(e["latency_ns"] for e in long_waits if e["pid"] == pid) <= totals[pid]
+
+
+@needs_root
+def test_closed_pipe_ends_quietly():
+    p = subprocess.Popen([ks("ks-sched"), "--interval", "0.2"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    first = p.stdout.readline()
+    p.stdout.close()
+    assert p.wait(timeout=20) == 0
+    assert orjson.loads(first)["type"] == "runqlat"
+    assert p.stderr.read() == b""
+
+
+@needs_root
+def test_output_lands_in_sqlite(db_path):
+    tracer = subprocess.Popen([ks("ks-sched"), "--duration", "3", "--per-process"],
+                              stdout=subprocess.PIPE)
+    ingest = run_ks("ks-ingest", "--db-path", str(db_path), stdin=tracer.stdout)
+    tracer.stdout.close()
+    assert tracer.wait(timeout=20) == 0
+    assert ingest.returncode == 0, ingest.stderr
+    machine = rows(db_path, "SELECT * FROM runqlat_stats WHERE cpu = -1")
+    assert len(machine) >= 3 and sum(r["count"] for r in machine) > 0
+    assert rows(db_path, "SELECT count(*) AS n FROM sched_stats")[0]["n"] > 0
+    assert rows(db_path, "SELECT count(*) AS n FROM sched_stats WHERE runq_wait_ns > 0")[0]["n"] > 0
+
+
+def test_without_privileges_one_line_and_status_77():
+    if os.geteuid() != 0:
+        r = run_ks("ks-sched", "--duration", "1")
+    else:
+        r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                            ks("ks-sched"), "--duration", "1"], capture_output=True, timeout=30)
+    assert r.returncode == 77
+    assert len(r.stderr.decode().strip().splitlines()) == 1
+    assert b"CAP_BPF" in r.stderr and r.stdout == b""
+
+
+def test_bad_start_map_is_a_usage_error():
+    r = run_ks("ks-sched", "--start-map", "array")
+    assert r.returncode == 2
+    assert r.stderr.decode().strip().splitlines() == [
+        "ks-sched: error: --start-map must be task or hash, not 'array'"]
