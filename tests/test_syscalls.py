@@ -1,0 +1,205 @@
+"""ks-syscalls against a child whose slow and fast calls are known in advance.
+
+The child waits until the tracers are attached, then makes K nanosleep(20 ms) calls
+(the raw syscall, so no libc picks another one), N getppid calls, a select() with
+a 30 ms timeout on an empty pipe followed by a non-blocking read (fast EAGAIN), and
+a read on a socket with a 30 ms receive timeout (slow EAGAIN).  The tracers run
+with --pid child, so everything they report is the child's own doing.
+"""
+
+from __future__ import annotations
+
+import platform
+import signal
+import subprocess
+import sys
+import textwrap
+
+import orjson
+import pytest
+
+from conftest import ks, needs_root, rows, run_ks
+
+K_SLEEPS = 5
+N_GETPPID = 20000
+SLEEP_NS = 20_000_000
+EAGAIN = 11
+
+CHILD = textwrap.dedent(f"""
+    import ctypes, os, select, socket, struct, sys
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    class Timespec(ctypes.Structure):
+        _fields_ = [("sec", ctypes.c_long), ("nsec", ctypes.c_long)]
+
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    a, b = socket.socketpair()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 30000))
+    ts = Timespec(0, {SLEEP_NS})
+    print("ready", r, a.fileno(), flush=True)
+    sys.stdin.readline()           # blocked here before the tracers start: not reported
+    for _ in range({N_GETPPID}):
+        os.getppid()
+    for _ in range({K_SLEEPS}):
+        libc.syscall(35, ctypes.byref(ts), None)    # x86_64 nanosleep(2)
+    select.select([r], [], [], 0.03)                # slow, returns 0: no error
+    try:
+        os.read(r, 1)                               # fast EAGAIN: under the threshold
+    except BlockingIOError:
+        pass
+    try:
+        os.read(a.fileno(), 1)                      # slow EAGAIN after SO_RCVTIMEO
+    except BlockingIOError:
+        pass
+    print("done", flush=True)
+    sys.stdin.readline()
+""")
+
+pytestmark = pytest.mark.skipif(platform.machine() != "x86_64",
+                                reason="the child calls x86_64 syscall numbers")
+
+
+class Tracer:
+    """A ks-syscalls run in the background, ready once its programs are attached."""
+
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen([ks("ks-syscalls"), "-v", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.stderr: list[str] = []
+        for line in self.proc.stderr:
+            self.stderr.append(line.decode())
+            if "attached" in self.stderr[-1]:
+                return
+        raise AssertionError(f"ks-syscalls did not start: {''.join(self.stderr)}")
+
+    def stop(self) -> list[dict]:
+        self.proc.send_signal(signal.SIGINT)
+        out, err = self.proc.communicate(timeout=30)
+        self.stderr.append(err.decode())
+        assert self.proc.returncode == 0, "".join(self.stderr)
+        assert "Traceback" not in "".join(self.stderr)
+        return [orjson.loads(line) for line in out.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory):
+    """One child run watched by three tracers with different filters."""
+    script = tmp_path_factory.mktemp("syscalls") / "child.py"
+    script.write_text(CHILD)
+    child = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        _, pipe_fd, sock_fd = child.stdout.readline().split()
+        pid = str(child.pid)
+        tracers = {
+            "default": Tracer("--pid", pid, "--stats", "--interval", "0.5"),
+            "nanosleep": Tracer("--pid", pid, "--syscall", "nanosleep", "--min-latency", "5"),
+            "errors": Tracer("--pid", pid, "--errors-only"),
+        }
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "done"
+        events = {name: t.stop() for name, t in tracers.items()}
+    finally:
+        child.kill()
+        child.wait()
+    return {"pid": child.pid, "pipe_fd": int(pipe_fd), "sock_fd": int(sock_fd),
+            "events": events}
+
+
+def slow_calls(events: list[dict]) -> list[dict]:
+    # The child's first read of stdin began before the tracers: never reported, but
+    # if the child were slow to block in it, it could be; leave it out.
+    return [e for e in events if e["type"] == "syscall"
+            and not (e["syscall_name"] == "read" and e["arg0"] == 0)]
+
+
+@needs_root
+def test_exactly_the_slow_calls_with_names_and_latency(traced):
+    got = slow_calls(traced["events"]["default"])
+    assert {e["pid"] for e in got} == {traced["pid"]}
+    sleeps = [e for e in got if e["syscall_name"] == "nanosleep"]
+    assert len(sleeps) == K_SLEEPS
+    for e in sleeps:
+        assert e["syscall_nr"] == 35 and e["ret_value"] == 0 and e["is_error"] == 0
+        assert SLEEP_NS <= e["latency_ns"] < SLEEP_NS + 10_000_000
+        assert e["tid"] == traced["pid"] and e["uid"] == 0
+    selects = [e for e in got if e["syscall_name"] in ("select", "pselect6")]
+    assert len(selects) == 1 and selects[0]["ret_value"] == 0 and not selects[0]["is_error"]
+    reads = [e for e in got if e["syscall_name"] == "read"]
+    assert [(e["arg0"], e["ret_value"], e["is_error"]) for e in reads] == \
+        [(traced["sock_fd"], -EAGAIN, 1)]
+    # Nothing else: the getppid loop and the fast EAGAIN read stayed in the kernel.
+    assert len(got) == K_SLEEPS + 2
+    assert all(e["latency_ns"] >= 10_000_000 for e in got)
+
+
+@needs_root
+def test_syscall_and_errors_only_filters(traced):
+    only_sleeps = slow_calls(traced["events"]["nanosleep"])
+    assert [e["syscall_name"] for e in only_sleeps] == ["nanosleep"] * K_SLEEPS
+    errors = slow_calls(traced["events"]["errors"])
+    assert [(e["syscall_name"], e["arg0"], e["ret_value"]) for e in errors] == \
+        [("read", traced["sock_fd"], -EAGAIN)]
+
+
+@needs_root
+def test_stats_count_every_call(traced):
+    stats: dict[str, dict[str, int]] = {}
+    for e in traced["events"]["default"]:
+        if e["type"] == "syscall_stats":
+            s = stats.setdefault(e["syscall_name"], {"count": 0, "errors": 0, "max_ns": 0})
+            s["count"] += e["count"]
+            s["errors"] += e["errors"]
+            s["max_ns"] = max(s["max_ns"], e["max_ns"])
+    assert stats["getppid"]["count"] == N_GETPPID and stats["getppid"]["errors"] == 0
+    assert stats["nanosleep"] == {"count": K_SLEEPS, "errors": 0,
+                                  "max_ns": stats["nanosleep"]["max_ns"]}
+    assert stats["nanosleep"]["max_ns"] >= SLEEP_NS
+    assert stats["read"]["errors"] == 2  # the fast and the slow EAGAIN
+
+
+@needs_root
+def test_ctrl_c_and_closed_pipe_are_quiet():
+    Tracer().stop()  # SIGINT: exit 0, no traceback (checked in stop)
+    head = subprocess.run(f"{ks('ks-syscalls')} --stats --interval 0.2 | head -1",
+                          shell=True, capture_output=True, timeout=30)
+    assert head.returncode == 0
+    assert orjson.loads(head.stdout)["type"] in ("syscall_stats", "syscall")
+    assert b"Traceback" not in head.stderr and b"Broken pipe" not in head.stderr
+
+
+@needs_root
+def test_without_privileges_one_line_and_exit_77():
+    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                        ks("ks-syscalls"), "--duration", "1"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 77
+    assert len(r.stderr.decode().strip().splitlines()) == 1, r.stderr
+    assert b"root" in r.stderr and r.stdout == b""
+
+
+@needs_root
+def test_pipeline_into_ks_ingest(db_path):
+    collect = subprocess.Popen([ks("ks-syscalls"), "--duration", "3", "--stats",
+                                "--min-latency", "5"], stdout=subprocess.PIPE)
+    ingest = run_ks("ks-ingest", "--db-path", str(db_path), stdin=collect.stdout)
+    collect.stdout.close()
+    assert collect.wait(timeout=30) == 0
+    assert ingest.returncode == 0, ingest.stderr
+    assert rows(db_path, "SELECT SUM(count) AS n FROM syscall_stats")[0]["n"] > 0
+    # The ingest side's own blocking reads of the pipe are slow calls of their own.
+    assert rows(db_path, "SELECT COUNT(*) AS n FROM syscall_events")[0]["n"] > 0
+
+
+def test_unknown_syscall_is_a_usage_error():
+    r = run_ks("ks-syscalls", "--syscall", "nanoslep")
+    assert r.returncode == 2
+    assert b"did you mean nanosleep" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_help_teaches():
+    r = run_ks("ks-syscalls", "--help")
+    assert r.returncode == 0
+    assert b"ks-ingest" in r.stdout and b"--min-latency" in r.stderr + r.stdout
