@@ -39,13 +39,21 @@ class ProcFiles:
         fd = self.fds.get(rel)
         if fd is None:
             fd = self.fds[rel] = os.open(self.path(rel), os.O_RDONLY | os.O_CLOEXEC)
-        size = self.sizes.get(rel, 16384)
+        # seq_file hands out about a page of records per read whatever the buffer size
+        # (/proc/net/tcp, diskstats with many devices), so read on to the empty read.
+        size = self.sizes.get(rel, 65536)
         try:
-            while True:
-                data = os.pread(fd, size, 0)
-                if len(data) < size:  # procfs hands out the whole file when the buffer fits it
-                    return data
-                size = self.sizes[rel] = size * 4
+            data = os.pread(fd, size, 0)
+            if not data:
+                return data
+            chunks = [data]
+            offset = len(data)
+            while chunk := os.pread(fd, size, offset):
+                chunks.append(chunk)
+                offset += len(chunk)
+            if len(chunks) > 1:
+                data = b"".join(chunks)
+            return data
         except OSError:
             self.forget(rel)
             raise
