@@ -10,9 +10,10 @@ from __future__ import annotations
 import sqlite3
 
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
-# Pragmas that only report, when called without a value.
+# Pragmas whose argument names what to describe (a table, an index): always reading.
+_DESCRIBE_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list"}
+# Pragmas that only report when called without a value (with one, they set it).
 _READ_PRAGMAS = {
-    "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list",
     "table_list", "database_list", "function_list", "pragma_list", "collation_list",
     "compile_options", "user_version", "schema_version", "page_count", "page_size",
     "freelist_count", "journal_mode", "encoding", "application_id",
@@ -29,8 +30,10 @@ def authorizer(action, arg1, arg2, dbname, source):
         return sqlite3.SQLITE_DENY if (arg2 or "").lower() in _DENIED_FUNCTIONS else sqlite3.SQLITE_OK
     if action in _ALLOWED:
         return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _READ_PRAGMAS and arg2 is None:
-        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA:
+        name = (arg1 or "").lower()
+        if name in _DESCRIBE_PRAGMAS or (name in _READ_PRAGMAS and arg2 is None):
+            return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_DENY
 
 
