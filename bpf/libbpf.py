@@ -370,10 +370,16 @@ class RingBuffer:
     def __init__(self, m: Map, callback: Callable[[bytes], None]):
         self._callback = callback
         self._error: BaseException | None = None
+        self._records = 0
         self._cb = SAMPLE_FN(self._sample)  # keep a reference: libbpf calls it later
         self.rb = lib.ring_buffer__new(m.fd, self._cb, None, None)
         if not self.rb:
             raise _errno_error(f"ring buffer on map {m.name}")
+
+    # libbpf 1.1 keeps reading while the producer keeps writing: a producer faster than
+    # the callback would hold poll() forever (no flush, no signal seen).  Stop a call
+    # after this many records; the next poll() or consume() picks up the rest.
+    MAX_RECORDS_PER_CALL = 16384
 
     def _sample(self, ctx, data, size) -> int:
         try:
@@ -381,19 +387,23 @@ class RingBuffer:
         except BaseException as e:  # an exception cannot cross the C frame: carry it
             self._error = e
             return -1
-        return 0
+        self._records += 1
+        # libbpf has consumed this record already; a negative return only stops the loop
+        return -1 if self._records >= self.MAX_RECORDS_PER_CALL else 0
 
     def poll(self, timeout_ms: int) -> int:
+        self._records = 0
         n = lib.ring_buffer__poll(self.rb, int(timeout_ms))
         self._reraise()
-        if n < 0 and -n != errno.EINTR:
+        if n < 0 and -n != errno.EINTR and self._records < self.MAX_RECORDS_PER_CALL:
             raise _errno_error("ring buffer poll", -n)
-        return max(n, 0)
+        return self._records if n < 0 else n
 
     def consume(self) -> int:
+        self._records = 0
         n = lib.ring_buffer__consume(self.rb)
         self._reraise()
-        return max(n, 0)
+        return self._records if n < 0 else n
 
     def _reraise(self) -> None:
         if self._error is not None:
