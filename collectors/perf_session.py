@@ -196,9 +196,29 @@ def _threads(pid: int) -> list[int]:
 
 
 def _cgroup_path(cgroup: str) -> str:
+    """An existing directory as given, else relative to the hierarchy perf events live in."""
     if os.path.isabs(cgroup) and os.path.isdir(cgroup):
         return cgroup
-    return os.path.join("/sys/fs/cgroup", cgroup.lstrip("/"))
+    return os.path.join(cgroup_root(), cgroup.lstrip("/"))
+
+
+def cgroup_root(mounts: str = "/proc/self/mounts") -> str:
+    """The v1 perf_event hierarchy if one is mounted, else the cgroup2 mount.
+
+    Hybrid systems mount cgroup2 at /sys/fs/cgroup/unified, pure v2 ones at /sys/fs/cgroup.
+    """
+    v2 = None
+    try:
+        with open(mounts) as f:
+            for line in f:
+                _, where, fstype, options = line.split()[:4]
+                if fstype == "cgroup" and "perf_event" in options.split(","):
+                    return where
+                if fstype == "cgroup2" and v2 is None:
+                    v2 = where
+    except OSError:
+        pass
+    return v2 or "/sys/fs/cgroup"
 
 
 def _paranoid() -> str:
