@@ -279,14 +279,15 @@ _PLAIN_TYPES = {ev.INTEGER: (int,), ev.REAL: (int, float), ev.TEXT: (str,)}
 
 
 def _plan(t: ev.EventType, keys: tuple[str, ...], types: tuple[type, ...]):
-    """An itemgetter over (values..., None, host) for a layout that needs no
-    conversion, or None when the layout must take the general path."""
+    """(itemgetter over (values..., None, host), row positions of histogram lists)
+    for a layout that needs no other conversion, or None when the layout must take
+    the general path."""
     cols = ev.columns_of(t)
     names = _COLUMN_SETS[t.name]
     if any(k not in names and k != "type" for k in keys):
         return None                      # renames or dropped keys: general path
     pos = {k: i for i, k in enumerate(keys)}
-    picks = []
+    picks, hists = [], []
     for c in cols:
         i = pos.get(c.name)
         if i is None:
@@ -294,10 +295,19 @@ def _plan(t: ev.EventType, keys: tuple[str, ...], types: tuple[type, ...]):
                 return None
             picks.append(-1 if c.name == "host" else -2)
             continue
-        if c.unit == "hist_us" or types[i] not in _PLAIN_TYPES[c.sql]:
-            return None                  # null, bool, list, ...: general path
+        if c.unit == "hist_us" and types[i] is list:
+            hists.append(len(picks))
+        elif c.unit == "hist_us" or types[i] not in _PLAIN_TYPES[c.sql]:
+            return None                  # null, bool, ...: general path
         picks.append(i)
-    return operator.itemgetter(*picks)
+    return operator.itemgetter(*picks), tuple(hists)
+
+
+def _encode_hists(row: tuple, positions: tuple[int, ...]) -> tuple:
+    out = list(row)
+    for i in positions:
+        out[i] = orjson.dumps(out[i]).decode()
+    return tuple(out)
 
 
 def _json_error(line: bytes, e: Exception) -> Rejected:
@@ -341,12 +351,12 @@ class Parser:
         if plan is None:
             plan = self._new_plan(obj, key)
         if plan is not False:
-            target, getter, comm = plan
+            target, getter, comm, hists = plan
             row = getter((*vals, None, self.host))
             # Value checks the layout cannot tell: boot-relative or negative
             # timestamps, and long thread names, go the general way.
             if row[0] >= EPOCH_MIN_NS and (comm is None or len(row[comm]) <= COMM_LEN):
-                return target, row
+                return target, (_encode_hists(row, hists) if hists else row)
         t, row = self.norm.normalize(obj)
         return TARGETS[t.name], row
 
@@ -370,12 +380,12 @@ class Parser:
         plan = False
         if t is not None:
             n = (len(key) - 1) // 2
-            getter = _plan(t, key[1 : 1 + n], key[1 + n :])
-            if getter is not None:
+            found = _plan(t, key[1 : 1 + n], key[1 + n :])
+            if found is not None:
                 comm = self._comm_index[t.name]
                 if comm is not None and "comm" not in obj:
                     comm = None
-                plan = (TARGETS[t.name], getter, comm)
+                plan = (TARGETS[t.name], found[0], comm, found[1])
         if len(self._plans) < PLAN_CACHE_MAX:
             self._plans[key] = plan
         return plan

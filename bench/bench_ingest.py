@@ -1,0 +1,237 @@
+"""ks-ingest throughput and memory against sqlite-utils and the sqlite3 CLI.
+
+One run, the same 1M mixed events (``--quick``: 100k), each time into a fresh
+database with the full kernelsight schema (all indexes), WAL on:
+
+* ks-ingest at its default flags (batch 100: a commit every 100 rows of a table),
+* ks-ingest --batch-size 10000,
+* ``sqlite-utils insert --nl`` (one run per table, its default batch of 100),
+* the sqlite3 CLI ``.import`` of the same rows as CSV (C, one transaction per table):
+  the near-limit reference.
+
+Prints events/s, peak RSS of the child (ru_maxrss from wait4) and ratios.
+Target for ks-ingest: >= 250k events/s and <= 50 MB RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import pathlib
+import random
+import shutil
+import subprocess
+import sys
+import time
+
+import orjson
+
+from kernelsight.ingest import events as ev
+from kernelsight.ingest import schema
+
+HERE = pathlib.Path(__file__).resolve().parent
+BIN = pathlib.Path(sys.executable).parent
+TS0 = 1_795_455_835_925_270_528
+
+# The mix: eBPF events dominate, as on a busy machine; scrapers add their rows.
+MIX = {
+    "syscall": 30, "page_fault": 10, "sched": 10, "io_latency": 5, "memory": 5, "load": 5,
+    "block": 15, "network": 10, "tcp": 5, "tcp_retrans": 5,
+}
+WORDS = ["futex", "read", "write", "epoll_wait", "openat", "nanosleep", "poll", "recvfrom"]
+COMMS = [f"worker-{i}" for i in range(50)] + ["postgres", "nginx", "kworker/1:1", "memfd:sealed-91"]
+
+
+def value(rng: random.Random, c: ev.Column, i: int):
+    if c.unit == "hist_us":
+        return [[b, rng.randint(1, 50)] for b in sorted(rng.sample(range(120), 4))]
+    if c.sql == ev.TEXT:
+        if c.name == "comm":
+            return rng.choice(COMMS)
+        if c.name in ("device", "device_name"):
+            return rng.choice(["vda", "vdb", "loop0", "nvme0n1"])
+        if c.name == "interface_name":
+            return rng.choice(["lo", "eth0", "veth1"])
+        return rng.choice(WORDS)
+    if c.sql == ev.REAL:
+        return round(rng.random() * 1000, 3)
+    if c.name in ("latency_ns",):
+        return rng.randint(10**6, 10**9)
+    if c.name in ("address", "arg0"):
+        return rng.randint(0, 2**47)
+    return rng.randint(0, 1 << 20)
+
+
+def generate(n: int, path: pathlib.Path) -> dict[str, list[dict]]:
+    """n events as JSON lines into path (deterministic); returns them per type."""
+    rng = random.Random(20261123)
+    names = list(MIX)
+    weights = [MIX[k] for k in names]
+    per_type: dict[str, list[dict]] = {k: [] for k in names}
+    with open(path, "wb") as f:
+        for i, name in enumerate(rng.choices(names, weights, k=n)):
+            t = ev.BY_NAME[name]
+            e = {"type": name, "timestamp": TS0 + i * 1000, "host": "bench"}
+            for c in t.columns:
+                e[c.name] = value(rng, c, i)
+            per_type[name].append(e)
+            f.write(orjson.dumps(e, option=orjson.OPT_APPEND_NEWLINE))
+    return per_type
+
+
+def fresh_db(path: pathlib.Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        pathlib.Path(f"{path}{suffix}").unlink(missing_ok=True)
+    conn = schema.connect(str(path))
+    schema.apply(conn)
+    conn.close()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of a running process: its peak RSS since exec, in MB.
+
+    Not ru_maxrss from wait4: that counts the memory of the forking parent (this
+    script, holding every event) from before the child's exec.
+    """
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run(argv: list[str], stdin_path: pathlib.Path | None = None, stdin_bytes: bytes | None = None):
+    """Run a child; returns (seconds, peak RSS in MB).  The peak is sampled every
+    10 ms until the child exits; VmHWM only grows, so the last sample is the peak of
+    all but its last few milliseconds."""
+    os.sync()   # the files we just wrote must not be flushed inside the timed run
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.PIPE if stdin_bytes is not None else None
+    err = open(HERE / "out" / "ingest" / "stderr.txt", "w+b")
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err)
+    if stdin_bytes is not None:
+        p.stdin.write(stdin_bytes)
+        p.stdin.close()
+    peak = 0.0
+    while True:
+        pid, status = os.waitpid(p.pid, os.WNOHANG)
+        if pid:
+            break
+        peak = max(peak, peak_rss_mb(p.pid))
+        time.sleep(0.01)
+    dt = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if stdin_path:
+        stdin.close()
+    err.seek(0)
+    if p.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({p.returncode}): {err.read().decode()[-500:]}")
+    return dt, peak
+
+
+def count_rows(db: pathlib.Path) -> int:
+    conn = schema.connect(str(db), readonly=True)
+    n = sum(conn.execute(f"SELECT count(*) FROM {t.table}").fetchone()[0] for t in ev.TYPES)
+    conn.close()
+    return n
+
+
+def bench_ks_ingest(events: pathlib.Path, db: pathlib.Path, n: int, *flags: str):
+    fresh_db(db)
+    dt, rss = run([str(BIN / "ks-ingest"), "--db-path", str(db), *flags], stdin_path=events)
+    assert count_rows(db) == n, "ks-ingest lost events"
+    return dt, rss
+
+
+def bench_sqlite_utils(per_type, db: pathlib.Path, work: pathlib.Path, n: int):
+    exe = shutil.which("sqlite-utils", path=str(BIN)) or shutil.which("sqlite-utils")
+    if not exe:
+        return None
+    fresh_db(db)
+    total, peak = 0.0, 0.0
+    for name, evs in per_type.items():
+        f = work / f"{name}.ndjson"
+        with open(f, "wb") as out:
+            for e in evs:
+                row = {k: v for k, v in e.items() if k != "type"}
+                for c in ev.BY_NAME[name].columns:
+                    if c.unit == "hist_us":
+                        row[c.name] = orjson.dumps(row[c.name]).decode()
+                out.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+        dt, rss = run([exe, "insert", str(db), ev.BY_NAME[name].table, str(f), "--nl"])
+        total += dt
+        peak = max(peak, rss)
+    assert count_rows(db) == n, "sqlite-utils lost events"
+    return total, peak
+
+
+def bench_sqlite3_import(per_type, db: pathlib.Path, work: pathlib.Path, n: int):
+    exe = shutil.which("sqlite3")
+    if not exe:
+        return None
+    fresh_db(db)
+    script = io.StringIO()
+    script.write("PRAGMA journal_mode=WAL;\nPRAGMA synchronous=NORMAL;\nPRAGMA cache_size=-65536;\n")
+    for name, evs in per_type.items():
+        t = ev.BY_NAME[name]
+        cols = [c.name for c in ev.columns_of(t)]
+        f = work / f"{name}.csv"
+        with open(f, "w", newline="") as out:
+            w = csv.writer(out)
+            for i, e in enumerate(evs, 1):   # explicit ids: .import fills every column
+                w.writerow([i] + [orjson.dumps(e[c]).decode() if isinstance(e[c], list) else e[c]
+                                  for c in cols])
+        script.write(f".import --csv {f} {t.table}\n")
+    dt, rss = run([exe, str(db)], stdin_bytes=script.getvalue().encode())
+    assert count_rows(db) == n, "sqlite3 .import lost events"
+    return dt, rss
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="100k events instead of 1M")
+    ap.add_argument("--events", type=int, help="number of events (overrides --quick)")
+    args = ap.parse_args()
+    n = args.events or (100_000 if args.quick else 1_000_000)
+    work = HERE / "out" / "ingest"
+    work.mkdir(parents=True, exist_ok=True)
+    events = work / "events.ndjson"
+    db = work / "bench.db"
+    print(f"generating {n:,} mixed events ...", flush=True)
+    per_type = generate(n, events)
+    mb = events.stat().st_size / 1e6
+    print(f"{mb:.0f} MB of JSON lines, {len(per_type)} types, into a fresh database with all indexes\n")
+
+    results = {}
+    results["ks-ingest (default: batch 100)"] = bench_ks_ingest(events, db, n)
+    results["ks-ingest --batch-size 10000"] = bench_ks_ingest(events, db, n, "--batch-size", "10000")
+    results["sqlite-utils insert --nl (WAL)"] = bench_sqlite_utils(per_type, db, work, n)
+    results["sqlite3 CLI .import CSV"] = bench_sqlite3_import(per_type, db, work, n)
+
+    print(f"{'':34} {'events/s':>10} {'peak RSS':>9}")
+    for name, r in results.items():
+        if r is None:
+            print(f"{name:34} {'(not installed)':>20}")
+            continue
+        print(f"{name:34} {n / r[0]:>10,.0f} {r[1]:>7.1f}MB")
+    ks_default = n / results["ks-ingest (default: batch 100)"][0]
+    ks_big = n / results["ks-ingest --batch-size 10000"][0]
+    print()
+    for base in ("sqlite-utils insert --nl (WAL)", "sqlite3 CLI .import CSV"):
+        r = results[base]
+        if r:
+            rate = n / r[0]
+            print(f"ratio vs {base}: default {ks_default / rate:.2f}x, batch 10000 {ks_big / rate:.2f}x")
+    best_rss = max(results["ks-ingest --batch-size 10000"][1], results["ks-ingest (default: batch 100)"][1])
+    print(f"target >= 250,000 events/s: best ks-ingest {max(ks_default, ks_big):,.0f}/s "
+          f"({max(ks_default, ks_big) / 250_000:.2f}x of target); peak RSS {best_rss:.1f} MB (target <= 50 MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
