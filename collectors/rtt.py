@@ -156,12 +156,15 @@ class Pins:
     def __init__(self, bc: BpfCollector, directory: str | None, keep: bool):
         self.paths: list[tuple[libbpf.Map, str]] = []
         self.keep = keep
+        self.made_dir = None
         if not directory:
             return
         if os.path.abspath(directory).startswith("/sys/fs/bpf"):
             libbpf.ensure_bpffs()
         try:
-            os.makedirs(directory, exist_ok=True)
+            if not os.path.isdir(directory):
+                os.makedirs(directory)
+                self.made_dir = directory
         except OSError as e:
             raise Fatal(f"--pin {directory}: {e.strerror}", EXIT_USAGE) from None
         for name in PINNED_MAPS:
@@ -169,11 +172,19 @@ class Pins:
             path = os.path.join(directory, name)
             m.pin(path)
             self.paths.append((m, path))
+        if bc.opts.verbose:
+            warn(f"pinned {', '.join(PINNED_MAPS)} in {directory}")
 
     def close(self) -> None:
-        if not self.keep:
-            for m, path in self.paths:
-                m.unpin(path)
+        if self.keep:
+            return
+        for m, path in self.paths:
+            m.unpin(path)
+        if self.made_dir:
+            try:
+                os.rmdir(self.made_dir)
+            except OSError:
+                pass  # something else was put there: leave it
 
 
 # ---- options -> rodata -----------------------------------------------------------------
