@@ -95,12 +95,12 @@ struct {
 
 static __always_inline int fault_begin(__u64 address, __u64 error_code, __u32 user)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct fault_start *s;
 
-	if (!task_wanted(bpf_get_current_pid_tgid()))
+	if (!task_wanted(task))
 		return 0;
-	s = bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	s = bpf_task_storage_get(&starts, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s) {
 		ks_count(lost_map_full);
 		return 0;
@@ -160,8 +160,8 @@ static __always_inline bool sampled(void)
 	return true;
 }
 
-static __always_inline void report(struct fault_start *s, __u64 pid_tgid, __u64 now,
-				   __u64 latency, bool major)
+static __always_inline void report(struct task_struct *task, struct fault_start *s,
+				   __u64 now, __u64 latency, bool major)
 {
 	struct fault_event *e;
 
@@ -173,8 +173,8 @@ static __always_inline void report(struct fault_start *s, __u64 pid_tgid, __u64 
 	e->ts = now;
 	e->latency_ns = latency;
 	e->address = s->address;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
+	e->pid = task->tgid;
+	e->tid = task->pid;
 	e->cpu = bpf_get_smp_processor_id();
 	e->error_code = s->error_code;
 	e->major = major;
@@ -185,10 +185,11 @@ static __always_inline void report(struct fault_start *s, __u64 pid_tgid, __u64 
 
 static __always_inline int fault_end(struct bpf_perf_event_data *ctx, bool major)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct fault_start *s;
-	__u64 now, latency, pid_tgid;
+	__u64 now, latency;
 
-	s = bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0, 0);
+	s = bpf_task_storage_get(&starts, task, 0, 0);
 	if (!s || !s->ts)
 		return 0;
 	if (s->address != ctx->addr) {
@@ -198,10 +199,9 @@ static __always_inline int fault_end(struct bpf_perf_event_data *ctx, bool major
 	now = bpf_ktime_get_ns();
 	latency = now - s->ts;
 	s->ts = 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	count_fault(pid_tgid >> 32, latency, major);
+	count_fault(task->tgid, latency, major);
 	if (latency >= min_latency_ns || sampled())
-		report(s, pid_tgid, now, latency, major);
+		report(task, s, now, latency, major);
 	return 0;
 }
 

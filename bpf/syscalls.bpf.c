@@ -24,11 +24,17 @@ const volatile __s32 targ_nr = -1;		/* --syscall: only this number */
 const volatile bool errors_only = false;	/* report only calls that failed */
 const volatile bool stats_on = false;		/* --stats: count every call */
 
+/* The tick length, to rule out most fast calls without reading the clock at exit
+ * (bpf_ktime_get_ns is a chain of calls; bpf_jiffies64 is inlined).  0 when the
+ * kernel config cannot be read: then every exit reads the clock. */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
 __u64 stats_out_of_range = 0;	/* syscall numbers >= MAX_SYSCALL_NR seen */
 KS_LOST_COUNTERS
 
 struct start {
 	__u64 ts;	/* 0: no call in flight */
+	__u64 jiffies;
 	__u64 arg0;
 	__s64 nr;
 };
@@ -91,10 +97,10 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-static __always_inline struct start *start_get(bool create)
+static __always_inline struct start *start_get(struct task_struct *task, bool create)
 {
 #ifdef KS_START_IN_HASH
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 tid = task->pid;
 	struct start zero = {};
 	struct start *s = bpf_map_lookup_elem(&starts, &tid);
 
@@ -104,7 +110,7 @@ static __always_inline struct start *start_get(bool create)
 		return 0;
 	return bpf_map_lookup_elem(&starts, &tid);
 #else
-	return bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0,
+	return bpf_task_storage_get(&starts, task, 0,
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 #endif
 }
@@ -112,21 +118,24 @@ static __always_inline struct start *start_get(bool create)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
+	struct task_struct *task;
 	struct start *s;
 
 	if (id < 0)		/* not a syscall (e.g. skipped by seccomp or ptrace) */
 		return 0;
 	if (targ_nr >= 0 && id != targ_nr)
 		return 0;
-	if (!task_wanted(bpf_get_current_pid_tgid()))
+	task = bpf_get_current_task_btf();
+	if (!task_wanted(task))
 		return 0;
-	s = start_get(true);
+	s = start_get(task, true);
 	if (!s) {
 		ks_count(lost_map_full);
 		return 0;
 	}
 	s->nr = id;
 	s->arg0 = regs->di;
+	s->jiffies = bpf_jiffies64();
 	s->ts = bpf_ktime_get_ns();
 	return 0;
 }
@@ -157,23 +166,22 @@ static __always_inline void count_call(__s64 nr, __u64 latency, bool failed)
 		st->max_ns = latency;
 }
 
-static __always_inline void report(struct start *s, __u64 now, __u64 latency, long ret)
+static __always_inline void report(struct task_struct *task, struct start *s, __u64 now,
+				   __u64 latency, long ret)
 {
 	struct syscall_event *e;
-	__u64 pid_tgid;
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		ks_count(lost_ringbuf);
 		return;
 	}
-	pid_tgid = bpf_get_current_pid_tgid();
 	e->ts = now;
 	e->latency_ns = latency;
 	e->ret = ret;
 	e->arg0 = s->arg0;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
+	e->pid = task->tgid;
+	e->tid = task->pid;
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	e->cpu = bpf_get_smp_processor_id();
 	e->nr = (__s32)s->nr;
@@ -181,16 +189,35 @@ static __always_inline void report(struct start *s, __u64 now, __u64 latency, lo
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* Whether a call that began at s->jiffies cannot have reached the threshold.  Its
+ * true length is below (ticks + 1) ticks; one more tick of margin covers jiffies
+ * lagging behind (a tick handled late).  Only calls within the same tick or so
+ * qualify, which is nearly all of them at the default 10 ms. */
+static __always_inline bool surely_fast(struct start *s)
+{
+	__u64 ticks;
+
+	if (!CONFIG_HZ)
+		return false;
+	ticks = bpf_jiffies64() - s->jiffies;
+	return (ticks + 2) * 1000000000ULL < min_latency_ns * CONFIG_HZ;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct start *s;
 	__u64 now, latency;
 	bool failed;
 
-	s = start_get(false);
+	s = start_get(task, false);
 	if (!s || !s->ts)
 		return 0;
+	if (!stats_on && surely_fast(s)) {
+		s->ts = 0;
+		return 0;
+	}
 	now = bpf_ktime_get_ns();
 	latency = now - s->ts;
 	s->ts = 0;
@@ -198,6 +225,6 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (stats_on)
 		count_call(s->nr, latency, failed);
 	if (latency >= min_latency_ns && (!errors_only || failed))
-		report(s, now, latency, ret);
+		report(task, s, now, latency, ret);
 	return 0;
 }

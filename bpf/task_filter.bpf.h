@@ -16,34 +16,35 @@ const volatile __u32 targ_tgid = 0;			/* 0: every process */
 const volatile char targ_comm[KS_COMM_LEN] = {};	/* "": every command */
 const volatile __u32 self_tgid = 0;	/* the collector itself: its own polling is noise */
 
-static __always_inline bool comm_matches(void)
+/* Reads go through the task pointer (direct BTF loads), not helper calls: on the
+ * hottest hooks (every syscall, every fault) a helper call is a measurable cost. */
+static __always_inline bool comm_matches(struct task_struct *task)
 {
-	char comm[KS_COMM_LEN];
 	int i;
 
 	if (!targ_comm[0])
 		return true;
-	bpf_get_current_comm(comm, sizeof(comm));
 #pragma unroll
 	for (i = 0; i < KS_COMM_LEN; i++) {
-		if (comm[i] != targ_comm[i])
+		if (task->comm[i] != targ_comm[i])
 			return false;
-		if (!comm[i])
+		if (!targ_comm[i])
 			break;
 	}
 	return true;
 }
 
-/* Whether the current thread is one the user asked about (pid_tgid: the helper's). */
-static __always_inline bool task_wanted(__u64 pid_tgid)
+/* Whether the current thread (task = bpf_get_current_task_btf()) is one the user
+ * asked about. */
+static __always_inline bool task_wanted(struct task_struct *task)
 {
-	__u32 tgid = pid_tgid >> 32;
+	__u32 tgid = task->tgid;
 
 	if (targ_tgid && tgid != targ_tgid)
 		return false;
 	if (self_tgid && tgid == self_tgid)
 		return false;
-	return comm_matches();
+	return comm_matches(task);
 }
 
 #endif /* KS_TASK_FILTER_BPF_H */
