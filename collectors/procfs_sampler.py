@@ -15,7 +15,7 @@ import time
 from typing import Callable
 
 from . import procfs_parse as P
-from .sockdiag import SockDiag
+from .sockdiag import SockDiag, count_with_currestab
 
 KINDS = ("memory", "load", "block", "network", "tcp", "tcp_retrans", "cpu", "pressure")
 PSI_RESOURCES = ("cpu", "memory", "io")
@@ -85,6 +85,7 @@ class ProcfsSampler:
         self.live_proc = os.path.realpath(proc_root) == "/proc"
         self.whole_disks: set[str] | None = None
         self.disk_lines = -1
+        self._snmp: bytes | None = None
         self.sockdiag: SockDiag | None = None
         self.tcp_source = self._pick_tcp_source(tcp_source) if "tcp" in self.kinds else None
         self._handlers = {
@@ -109,6 +110,7 @@ class ProcfsSampler:
 
     def sample(self, emit: Emit, timestamp: int | None = None) -> None:
         ts = timestamp or time.time_ns()
+        self._snmp = None  # read at most once a sample, shared by tcp and tcp_retrans
         for kind in self.kinds:
             try:
                 self._handlers[kind](emit, ts)
@@ -155,8 +157,13 @@ class ProcfsSampler:
         for event in P.parse_net_dev(self._read("net/dev"), self.skipped):
             emit("network", event, ts)
 
+    def _read_snmp(self) -> bytes:
+        if self._snmp is None:
+            self._snmp = self._read("net/snmp")
+        return self._snmp
+
     def _tcp_retrans(self, emit: Emit, ts: int) -> None:
-        snmp = self._read("net/snmp")
+        snmp = self._read_snmp()
         try:
             netstat = self._read("net/netstat")
         except OSError as e:  # the Tcp table alone is still worth reporting
@@ -213,17 +220,28 @@ class ProcfsSampler:
                       "from /proc/net/tcp and tcp6 instead, which is slow with many sockets")
 
     def _tcp(self, emit: Emit, ts: int) -> None:
-        if self.tcp_source == "netlink":
-            try:
-                counts = self.sockdiag.count()
-            except OSError as e:
-                self.sockdiag.close()
-                self.sockdiag, self.tcp_source = None, "proc"
-                self._netlink_refused(e)
-                counts = self._tcp_from_proc()
-        else:
+        counts = self._tcp_from_netlink() if self.tcp_source == "netlink" else None
+        if counts is None:
             counts = self._tcp_from_proc()
         emit("tcp", P.tcp_counts_to_event(counts), ts)
+
+    def _tcp_from_netlink(self) -> list[int] | None:
+        try:
+            curr_estab = self._curr_estab()
+        except (OSError, ValueError, KeyError):
+            curr_estab = None  # no Tcp CurrEstab: dump the established sockets too
+        try:
+            if curr_estab is None:
+                return self.sockdiag.count()
+            return count_with_currestab(self.sockdiag, curr_estab)
+        except OSError as e:
+            self.sockdiag.close()
+            self.sockdiag, self.tcp_source = None, "proc"
+            self._netlink_refused(e)
+            return None
+
+    def _curr_estab(self) -> int:
+        return P.parse_snmp_table(self._read_snmp(), b"Tcp: ", {b"CurrEstab": "n"})["n"]
 
     def _tcp_from_proc(self) -> list[int]:
         counts = [0] * 13

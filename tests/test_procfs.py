@@ -317,14 +317,14 @@ def test_interface_bytes_match_the_traffic_sent_over_a_veth(veth_pair):
 
 
 TCP_OPENER = """
-import json, socket, subprocess, sys
-ks, n = sys.argv[1], int(sys.argv[2])
+import json, socket, subprocess, sys, time
+ks, n, half = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 def sample(source):
     out = subprocess.run([ks, "--once", "--only", "tcp", "--tcp-source", source],
                          capture_output=True, check=True).stdout
     return json.loads(out)
-def ss():
-    out = subprocess.run(["ss", "-Htan", "state", "established"], capture_output=True,
+def ss(state):
+    out = subprocess.run(["ss", "-Htan", "state", state], capture_output=True,
                          text=True, check=True).stdout
     return len(out.splitlines())
 before = sample("netlink")
@@ -333,8 +333,13 @@ listener.bind(("127.0.0.1", 0))
 listener.listen(n)
 clients = [socket.create_connection(listener.getsockname()) for _ in range(n)]
 servers = [listener.accept()[0] for _ in range(n)]
-print(json.dumps({"before": before, "after": sample("netlink"), "proc": sample("proc"),
-                  "ss": ss()}))
+opened, ss_opened = sample("netlink"), ss("established")
+for c in clients[:half]:   # their peers go to CLOSE_WAIT, they to FIN_WAIT2
+    c.shutdown(socket.SHUT_WR)
+time.sleep(0.2)
+print(json.dumps({"before": before, "opened": opened, "ss_opened": ss_opened,
+                  "half": sample("netlink"), "proc": sample("proc"),
+                  "ss": {s: ss(s) for s in ("established", "close-wait", "fin-wait-2")}}))
 """
 
 
@@ -351,15 +356,20 @@ def quiet_netns():
 
 @needs_root
 def test_established_count_rises_by_two_per_loopback_connection(quiet_netns):
-    n = 200
+    n, half = 200, 15
     out = json.loads(ns_exec(quiet_netns, sys.executable, "-c", TCP_OPENER, ks("ks-procfs"),
-                             str(n)).stdout)
-    assert out["after"]["established"] - out["before"]["established"] == 2 * n
-    assert out["after"]["established"] == out["ss"]
-    assert out["after"]["listen"] - out["before"]["listen"] == 1
+                             str(n), str(half)).stdout)
+    assert out["opened"]["established"] - out["before"]["established"] == 2 * n
+    assert out["opened"]["established"] == out["ss_opened"]
+    assert out["opened"]["listen"] - out["before"]["listen"] == 1
+    # half-closed connections: ESTABLISHED, CLOSE_WAIT and FIN_WAIT2 each as ss counts them
+    half_closed = out["half"]
+    assert half_closed["established"] == 2 * n - 2 * half == out["ss"]["established"]
+    assert half_closed["close_wait"] == half == out["ss"]["close-wait"]
+    assert half_closed["fin_wait2"] == half == out["ss"]["fin-wait-2"]
     # /proc/net/tcp, the fallback, counts the same sockets
-    assert {k: v for k, v in out["proc"].items() if k != "timestamp"} == \
-        {k: v for k, v in out["after"].items() if k != "timestamp"}
+    strip = lambda e: {k: v for k, v in e.items() if k != "timestamp"}  # noqa: E731
+    assert strip(out["proc"]) == strip(half_closed)
 
 
 RETRANS_SINK = """
