@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
     applied_ns INTEGER NOT NULL  -- ns: when this version was applied
 );
 
--- syscall: A system call slower than the tracer's threshold (default 10 ms).
+-- syscall: A system call slower than the tracer's threshold (default 10 ms), stamped when it returned.
 CREATE TABLE IF NOT EXISTS syscall_events (
     id INTEGER PRIMARY KEY,
     timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS syscall_events (
     latency_ns INTEGER,  -- ns
     ret_value INTEGER,  -- return value (negative errno on error)
     is_error INTEGER,  -- 1 when ret_value is an error
-    arg0 INTEGER,  -- first argument
+    arg0 INTEGER,  -- first argument, the raw register as signed 64-bit
     comm TEXT  -- thread name, at most 16 characters
 );
 CREATE INDEX IF NOT EXISTS idx_syscall_events_timestamp ON syscall_events(timestamp);
@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS syscall_stats (
 CREATE INDEX IF NOT EXISTS idx_syscall_stats_timestamp ON syscall_stats(timestamp);
 CREATE INDEX IF NOT EXISTS idx_syscall_stats_syscall_name_timestamp ON syscall_stats(syscall_name, timestamp);
 
--- page_fault: A page fault slower than the threshold, or sampled; latency from fault entry to accounting.
+-- page_fault: A page fault slower than the threshold, or sampled; latency from fault entry to accounting, stamped when the fault was accounted.
 CREATE TABLE IF NOT EXISTS page_fault_events (
     id INTEGER PRIMARY KEY,
     timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS page_fault_events (
     pid INTEGER,
     tid INTEGER,
     cpu INTEGER,
-    address INTEGER,  -- faulting virtual address
+    address INTEGER,  -- faulting virtual address (as signed 64-bit: kernel ones are < 0)
     latency_ns INTEGER,  -- ns
     fault_type TEXT,  -- minor or major
     access_type TEXT,  -- read, write or exec

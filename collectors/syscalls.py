@@ -38,7 +38,10 @@ applied in the kernel, so fast calls cost a few map writes and never reach user
 space. Each event says who (pid, tid, uid, comm), which call (syscall_nr,
 syscall_name from this architecture's table), how long (latency_ns), and how it
 ended (ret_value, is_error, arg0 = its first argument). A call is reported when it
-returns; a thread blocked in a call shows up once the call ends.
+returns; a thread blocked in a call shows up once the call ends. ret_value is what
+the kernel returned at sys_exit: a call cut short by a signal shows the kernel's
+restart codes (-512 to -516) that signal delivery then turns into -EINTR or a
+restart.
 
 With --stats, every interval also prints one `syscall_stats` event per syscall
 that was called: count, errors, total and max latency of ALL calls (like bcc's

@@ -82,7 +82,8 @@ TYPES: tuple[EventType, ...] = (
     # ---- eBPF tracers -------------------------------------------------------------
     EventType(
         "syscall", "syscall_events",
-        "A system call slower than the tracer's threshold (default 10 ms).",
+        "A system call slower than the tracer's threshold (default 10 ms), stamped when it "
+        "returned.",
         (
             C("pid", required=True), C("tid"), C("cpu"), C("uid"),
             C("syscall_nr", doc="this architecture's syscall number"),
@@ -90,7 +91,7 @@ TYPES: tuple[EventType, ...] = (
             C("latency_ns", INTEGER, "ns", required=True),
             C("ret_value", doc="return value (negative errno on error)"),
             C("is_error", doc="1 when ret_value is an error"),
-            C("arg0", doc="first argument"),
+            C("arg0", doc="first argument, the raw register as signed 64-bit"),
             C("comm", TEXT, doc="thread name, at most 16 characters"),
         ),
         indexes=(("pid",), ("latency_ns",), ("syscall_name", "timestamp")),
@@ -111,10 +112,11 @@ TYPES: tuple[EventType, ...] = (
     ),
     EventType(
         "page_fault", "page_fault_events",
-        "A page fault slower than the threshold, or sampled; latency from fault entry to accounting.",
+        "A page fault slower than the threshold, or sampled; latency from fault entry to "
+        "accounting, stamped when the fault was accounted.",
         (
             C("pid", required=True), C("tid"), C("cpu"),
-            C("address", doc="faulting virtual address"),
+            C("address", doc="faulting virtual address (as signed 64-bit: kernel ones are < 0)"),
             C("latency_ns", INTEGER, "ns"),
             C("fault_type", TEXT, doc="minor or major"),
             C("access_type", TEXT, doc="read, write or exec"),
