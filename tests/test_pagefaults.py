@@ -193,3 +193,33 @@ def test_help_teaches():
     r = run_ks("ks-pagefaults", "--help")
     assert r.returncode == 0
     assert b"ks-ingest" in r.stdout and b"--min-latency" in r.stdout
+
+
+# ---- the pieces, without the kernel tracer -------------------------------------------------
+def test_access_type_from_x86_error_code():
+    from kernelsight.collectors.pagefaults import access_type
+
+    assert access_type(0b00100) == "read"      # user, read, not present
+    assert access_type(0b00110) == "write"
+    assert access_type(0b10100) == "exec"      # instruction fetch
+    assert access_type(0b10111) == "exec"
+
+
+def test_event_and_summary_decoding():
+    from kernelsight.collectors.pagefaults import (EVENT, PROC_HEAD, PROC_HIST, decode_event,
+                                                   decode_proc)
+    from kernelsight.ingest import histogram
+
+    raw = EVENT.pack(5, 1500, 0xFFFF_8880_0000_0000, 10, 11, 1, 0b10, 1, 0, b"db\0" + b"\0" * 13)
+    ts, e = decode_event(raw)
+    assert ts == 5 and e["address"] < 0 and e["fault_type"] == "major"
+    assert e["access_type"] == "write" and e["user_mode"] == 0 and e["comm"] == "db"
+    buckets = [0] * histogram.NBUCKETS
+    buckets[histogram.index(3)] = 2
+    buckets[histogram.index(900)] = 1
+    value = PROC_HEAD.pack(2, 1, 906_000, b"db") + PROC_HIST.pack(*buckets)
+    s = decode_proc((42).to_bytes(4, "little"), value, 1_000_000_000)
+    assert (s["pid"], s["comm"], s["minor_count"], s["major_count"], s["count"]) == \
+        (42, "db", 2, 1, 3)
+    assert s["buckets"] == [[3, 2], [histogram.index(900), 1]]
+    assert s["p50_us"] < 4 <= 900 <= s["max_us"]

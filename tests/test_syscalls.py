@@ -203,3 +203,42 @@ def test_help_teaches():
     r = run_ks("ks-syscalls", "--help")
     assert r.returncode == 0
     assert b"ks-ingest" in r.stdout and b"--min-latency" in r.stderr + r.stdout
+
+
+# ---- the pieces, without the kernel tracer -------------------------------------------------
+def test_syscall_table_numbers_are_the_kernels():
+    """Calling a syscall by the table's number does what its name says."""
+    import ctypes
+    import os
+
+    from kernelsight.collectors import syscall_table
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.syscall(syscall_table.number_of("getpid")) == os.getpid()
+    assert libc.syscall(syscall_table.number_of("getppid")) == os.getppid()
+    assert libc.syscall(syscall_table.number_of("getuid")) == os.getuid()
+    assert syscall_table.name_of(syscall_table.number_of("clock_nanosleep")) == "clock_nanosleep"
+    assert syscall_table.number_of("sys_read") == syscall_table.number_of("read")
+    assert syscall_table.name_of(100_000) == "syscall_100000"
+    assert len(syscall_table.names()) > 300
+
+
+def test_syscall_table_parse_skips_junk():
+    from kernelsight.collectors.syscall_table import parse
+
+    assert parse("0\tread\n\nx\ty\n1\twrite\n2\t\n") == {0: "read", 1: "write"}
+
+
+def test_event_decoding():
+    from kernelsight.collectors.syscalls import EVENT, decode_event
+
+    raw = EVENT.pack(123, 25_000_000, -11, (1 << 64) - 1, 10, 11, 1000, 1, 0,
+                     b"worker\0\0\0\0\0\0\0\0\0\0")
+    ts, fields = decode_event(raw)
+    assert ts == 123
+    assert fields == {"pid": 10, "tid": 11, "cpu": 1, "uid": 1000, "syscall_nr": 0,
+                      "syscall_name": "read", "latency_ns": 25_000_000, "ret_value": -11,
+                      "is_error": 1, "arg0": -1, "comm": "worker"}
+    _, ok = decode_event(EVENT.pack(1, 1, -5000, 7, 1, 1, 0, 0, 0, b"x" * 16))
+    # Only -4095..-1 are errors; a full 16-byte comm has no NUL and is kept whole.
+    assert ok["is_error"] == 0 and ok["comm"] == "x" * 16
