@@ -283,7 +283,7 @@ CREATE TABLE IF NOT EXISTS network_interface_stats (
 CREATE INDEX IF NOT EXISTS idx_network_interface_stats_timestamp ON network_interface_stats(timestamp);
 CREATE INDEX IF NOT EXISTS idx_network_interface_stats_interface_name_timestamp ON network_interface_stats(interface_name, timestamp);
 
--- tcp: TCP sockets by state, IPv4 and IPv6 together.
+-- tcp: TCP sockets by state, IPv4 and IPv6 together, from a sock_diag dump of every state but ESTABLISHED; established is Tcp CurrEstab minus close_wait (cheap with 10,000s of sockets).
 CREATE TABLE IF NOT EXISTS tcp_stats (
     id INTEGER PRIMARY KEY,
     timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
@@ -363,8 +363,8 @@ CREATE TABLE IF NOT EXISTS perf_counters (
     host TEXT,  -- hostname of the machine the event describes
     interval_ns INTEGER,  -- ns
     counter TEXT,  -- e.g. task-clock, context-switches, ipc
-    cpu INTEGER,  -- -1 for the total
-    scope TEXT,  -- system, pid:N or cgroup:PATH
+    cpu INTEGER,  -- -1 for the total (the only row for scope pid:N)
+    scope TEXT,  -- system, pid:N (with its threads and new children) or cgroup:PATH
     value REAL,  -- count in the interval (ns for task-clock; a ratio for derived)
     enabled_ns INTEGER,  -- ns
     running_ns INTEGER  -- ns

@@ -72,12 +72,19 @@ def run(opts: RunOptions, kinds: tuple[str, ...], once: bool, all_devices: bool,
         runner = Runner(opts, emitter)
 
         def sample() -> None:
+            if not opts.verbose:
+                sampler.sample(emitter.emit)
+                return
+            made = 0
+
+            def counted(type_: str, fields: dict, ts: int) -> None:
+                nonlocal made
+                made += 1
+                emitter.emit(type_, fields, ts)
             cpu0 = time.process_time()
-            before = len(emitter._lines)
-            sampler.sample(emitter.emit)
-            if opts.verbose:
-                warn(f"sample {runner.samples + 1}: {len(emitter._lines) - before} events, "
-                     f"{(time.process_time() - cpu0) * 1e3:.1f} ms CPU")
+            sampler.sample(counted)
+            warn(f"sample {runner.samples + 1}: {made} events, "
+                 f"{(time.process_time() - cpu0) * 1e3:.2f} ms CPU")
         runner.run(sample)
     finally:
         sampler.close()

@@ -294,7 +294,8 @@ TYPES: tuple[EventType, ...] = (
     ),
     EventType(
         "tcp", "tcp_stats",
-        "TCP sockets by state, IPv4 and IPv6 together.",
+        "TCP sockets by state, IPv4 and IPv6 together, from a sock_diag dump of every state but "
+        "ESTABLISHED; established is Tcp CurrEstab minus close_wait (cheap with 10,000s of sockets).",
         (
             C("established", INTEGER, "count", required=True),
             C("syn_sent", INTEGER, "count"), C("syn_recv", INTEGER, "count"),
@@ -359,8 +360,8 @@ TYPES: tuple[EventType, ...] = (
         (
             C("interval_ns", INTEGER, "ns"),
             C("counter", TEXT, required=True, doc="e.g. task-clock, context-switches, ipc"),
-            C("cpu", doc="-1 for the total"),
-            C("scope", TEXT, doc="system, pid:N or cgroup:PATH"),
+            C("cpu", doc="-1 for the total (the only row for scope pid:N)"),
+            C("scope", TEXT, doc="system, pid:N (with its threads and new children) or cgroup:PATH"),
             C("value", REAL, doc="count in the interval (ns for task-clock; a ratio for derived)"),
             C("enabled_ns", INTEGER, "ns"), C("running_ns", INTEGER, "ns"),
         ),

@@ -263,3 +263,37 @@ def test_pipeline_lands_rows_in_perf_counters(db_path):
                         "GROUP BY counter")
     assert {g["counter"] for g in got} >= set(SOFTWARE)
     assert all(g["n"] >= 3 for g in got)
+
+
+# ==== the arithmetic, on made-up readings (no PMU here to multiplex) ================
+def test_scaling_by_time_enabled_over_running():
+    from kernelsight.collectors.perf_events import scaled
+    assert scaled(1000, 2_000_000, 2_000_000) == 1000           # never multiplexed: as is
+    assert scaled(1000, 2_000_000, 500_000) == pytest.approx(4000)  # counted a quarter of the time
+    assert scaled(0, 1_000_000, 0) is None                      # never on the PMU: unknown, not 0
+    assert scaled(0, 0, 0) == 0                                 # not enabled at all: nothing happened
+
+
+def test_interval_values_totals_and_derived_ratios(monkeypatch):
+    from kernelsight.collectors import perf_session as S
+    readings = {  # fd -> successive cumulative (value, enabled, running)
+        10: [(0, 0, 0), (1000, 100, 50)],      # cycles cpu0, multiplexed half the time
+        11: [(0, 0, 0), (500, 100, 100)],      # cycles cpu1
+        20: [(0, 0, 0), (3000, 100, 50)],      # instructions cpu0
+        21: [(0, 0, 0), (250, 100, 100)],      # instructions cpu1
+    }
+    monkeypatch.setattr(S, "read_counter", lambda fd: readings[fd].pop(0))
+    session = S.PerfSession(("cycles", "instructions"), S.Scope("system"), cpus=[0, 1])
+    session.slots = [S.Slot(COUNTERS[name], cpu, fd) for name, cpu, fd in (
+        ("cycles", 0, 10), ("cycles", 1, 11), ("instructions", 0, 20), ("instructions", 1, 21))]
+    for slot in session.slots:
+        slot.last = S.read_counter(slot.fd)
+    out = []
+    session.read(lambda t, fields, ts: out.append(fields), 1, 1_000_000_000)
+    got = {(e["counter"], e["cpu"]): e["value"] for e in out}
+    assert got[("cycles", 0)] == 2000 and got[("cycles", 1)] == 500
+    assert got[("cycles", -1)] == 2500 and got[("instructions", -1)] == 6250
+    assert got[("ipc", 0)] == 3.0 and got[("ipc", 1)] == 0.5
+    assert got[("ipc", -1)] == pytest.approx(6250 / 2500)
+    assert ("cache_miss_rate", -1) not in got  # its inputs were not counted
+    assert all(e["scope"] == "system" and e["interval_ns"] == 1_000_000_000 for e in out)
