@@ -15,6 +15,7 @@ from .parse import Parser
 from .pipeline import Ingester, Options, RejectLog, Stats, StopSignals, warn
 from .reader import LineSource
 from .sink import SinkFailed, SQLiteSink
+from .writer import InlineCommitter, ProcessCommitter
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -59,6 +60,8 @@ def ingest(
         "--progress", help="Show a live rate on stderr (when it is a terminal).")] = False,
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Say what the schema upgrade did, and which unknown fields were dropped.")] = False,
+    single_process: Annotated[bool, typer.Option(
+        "--single-process", help="Write to SQLite from this process, not from a writer process on another core (slower).")] = False,
 ) -> None:
     stats = Stats()
     try:
@@ -66,23 +69,29 @@ def ingest(
     except OSError as e:
         warn(f"cannot open reject file {reject_file}: {e.strerror}")
         raise typer.Exit(EXIT_USAGE)
+    def make_sink():
+        return SQLiteSink(db_path, on_wait=warn if verbose else (lambda m: None))
+
     try:
-        sink = SQLiteSink(db_path, on_wait=warn if verbose else (lambda m: None))
+        if init_only or single_process:
+            committer = InlineCommitter(make_sink())
+        else:
+            committer = ProcessCommitter(make_sink)
     except SinkFailed as e:
         warn(str(e))
         raise typer.Exit(EXIT_ERROR)
-    for change in sink.changes:
+    for change in committer.changes:
         if verbose or not change.startswith("schema version 0"):
             warn(f"{db_path}: {change}")
     if init_only:
-        sink.close()
+        committer.close()
         rejects.close()
         if verbose:
             warn(f"{db_path}: schema version {ev.SCHEMA_VERSION}, {len(ev.TYPES)} event tables")
         return
 
     options = Options(batch_size, batch_timeout, verbose, progress and _isatty(2))
-    ingester = Ingester(sink, Parser(), options, rejects, stats)
+    ingester = Ingester(committer, Parser(), options, rejects, stats)
     status = EXIT_OK
     try:
         with StopSignals(ingester) as signals:
@@ -99,7 +108,7 @@ def ingest(
         warn(str(e))
         status = EXIT_USAGE
     finally:
-        sink.close()
+        committer.close()
         if options.progress:
             sys.stderr.write("\n")
         rejects.close()

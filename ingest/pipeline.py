@@ -21,7 +21,7 @@ import orjson
 
 from .parse import UNKNOWN_TARGET, Parser, Rejected, Target, Unknown
 from .reader import LineSource, Overlong
-from .sink import Busy, Sink, SinkFailed
+from .sink import SinkFailed
 
 # Rejects reported one by one on stderr before we go quiet and only count them.
 REPORT_FIRST = 10
@@ -123,8 +123,9 @@ class _Batch:
 
 
 class Ingester:
-    def __init__(self, sink: Sink, parser: Parser, options: Options, rejects: RejectLog, stats: Stats):
-        self.sink = sink
+    def __init__(self, committer, parser: Parser, options: Options, rejects: RejectLog, stats: Stats):
+        self.committer = committer   # InlineCommitter or ProcessCommitter (writer.py)
+        self.inflight: list | None = None
         self.parser = parser
         self.opt = options
         self.rejects = rejects
@@ -148,15 +149,21 @@ class Ingester:
                     self.feed(src.name, base, lines)
                 if self.npending and (src.eof or time.monotonic() >= self.oldest + self.opt.batch_timeout):
                     self.flush()
+                if self.inflight is not None and self.committer.ready():
+                    self.settle()
                 if self.opt.progress:
                     self._show_progress()
         self.flush()
+        self.settle()
 
     def _time_left(self) -> float | None:
+        # A transaction in flight is settled soon after it is done, so that its
+        # errors are told while the input is idle.
+        soon = 0.05 if self.inflight is not None else 0.5 if self.opt.progress else None
         if not self.npending:
-            return 0.5 if self.opt.progress else None
-        left = self.oldest + self.opt.batch_timeout - time.monotonic()
-        return max(left, 0.0)
+            return soon
+        left = max(self.oldest + self.opt.batch_timeout - time.monotonic(), 0.0)
+        return left if soon is None else min(left, soon)
 
     def feed(self, source: str, base: int, lines: list[bytes]) -> None:
         """Parse lines into pending rows; commits whenever a table's batch is full."""
@@ -201,49 +208,63 @@ class Ingester:
 
     # -- output ---------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write every pending row in one transaction and commit it."""
+        """Hand every pending row to the committer as one transaction.
+
+        The previous transaction is settled first, so at most one is in flight: with
+        the writer process, this batch is written while the next one is parsed."""
         if not self.npending:
             return
+        self.settle()
         batches = [b for b in self.pending.values() if b.rows]
-        busy_since = None
-        while True:
-            try:
-                stored = self._write(batches)
-                self.sink.commit()
-                break
-            except Busy:
-                self.sink.rollback()
-                now = time.monotonic()
-                busy_since = busy_since or now
-                if self.stopping and now - busy_since > STOP_BUSY_GRACE_S:
-                    raise SinkFailed("the database stayed locked by another writer") from None
-                if self.opt.verbose:
-                    warn("database busy, retrying")
-                time.sleep(0.05)
-        self.stats.commits += 1
-        for table, n in stored.items():
-            self.stats.rows[table] = self.stats.rows.get(table, 0) + n
-        for b in batches:
-            b.rows.clear()
-            b.meta.clear()
+        self.committer.submit([(b.target.table, b.target.insert_sql, b.rows) for b in batches])
+        self.inflight = [(b.target, b.rows, b.meta) for b in batches]
+        for b in batches:          # fresh lists: the old ones are in flight
+            b.rows, b.meta = [], []
         self.npending = 0
+
+    def settle(self) -> None:
+        """Wait for the transaction in flight and account for it; raises SinkFailed."""
+        if self.inflight is None:
+            return
+        result = self._wait()
+        if result[0] == "failed":
+            raise SinkFailed(result[1])
+        _, stored, refused = result
+        inflight, self.inflight = self.inflight, None
+        self.stats.commits += 1
+        self._count(stored)
+        if refused:
+            self._retry_refused([(inflight[j][2][i], reason) for j, i, reason in refused])
         if self.parser.boot_relative and not self.said_boot:
             self.said_boot = True
             boot = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.parser.norm.boot_ns / 1e9))
             warn(f"timestamps counted since boot were moved to wall-clock time with this "
                  f"machine's boot time ({boot}); right only for events from this boot")
 
-    def _write(self, batches: list[_Batch]) -> dict[str, int]:
-        """Rows of every batch into the open transaction; rows the database refuses
-        go once more through the general parser (it converts what the fast path
-        passed through as is), and are rejected if they fail again."""
-        stored: dict[str, int] = {}
-        retry = []
-        for b in batches:
-            refused = self.sink.write(b.target.table, b.target.insert_sql, b.rows)
-            stored[b.target.table] = len(b.rows) - len(refused)
-            retry += [(b.meta[i], reason) for i, reason in refused]
-        for (source, lineno, line), reason in retry:
+    def _wait(self) -> tuple:
+        """The committer's result; a database locked by another writer is waited out,
+        except after SIGTERM/SIGINT, when we give it STOP_BUSY_GRACE_S."""
+        stop_seen = None
+        while True:
+            result = self.committer.result(timeout=0.2)
+            if result is not None:
+                return result
+            if self.stopping:
+                stop_seen = stop_seen or time.monotonic()
+                if time.monotonic() - stop_seen > STOP_BUSY_GRACE_S:
+                    self.committer.abandon()
+                    return ("failed", "the database stayed locked by another writer")
+
+    def _count(self, stored: dict[str, int]) -> None:
+        for table, n in stored.items():
+            self.stats.rows[table] = self.stats.rows.get(table, 0) + n
+
+    def _retry_refused(self, refused: list[tuple[tuple, str]]) -> None:
+        """Rows the database refused go once more through the general parser (it
+        converts what the fast path passed through as is, e.g. an unsigned 64-bit
+        address); whatever fails again is rejected with its reason."""
+        job, metas = [], []
+        for (source, lineno, line), reason in refused:
             try:
                 target, row = self.parser.parse_general(line)
             except Rejected as e:
@@ -251,13 +272,25 @@ class Ingester:
                 continue
             except Unknown as e:
                 target, row = UNKNOWN_TARGET, self._unknown_row(line, e)
-            if self.sink.write(target.table, target.insert_sql, [row]):
-                self.rejects.reject(source, lineno, line, reason)
-            else:
-                stored[target.table] = stored.get(target.table, 0) + 1
-        return stored
+            job.append((target.table, target.insert_sql, [row]))
+            metas.append(((source, lineno, line), reason))
+        if not job:
+            return
+        self.committer.submit(job)
+        self.inflight = [(None, None, [m]) for m, _ in metas]
+        result = self._wait()
+        if result[0] == "failed":
+            raise SinkFailed(result[1])
+        self.inflight = None
+        self._count(result[1])
+        for j, _, _ in result[2]:
+            (source, lineno, line), reason = metas[j]
+            self.rejects.reject(source, lineno, line, reason)
 
     def pending_lines(self):
+        """Lines not yet committed: the transaction in flight, then the pending rows."""
+        for _, _, meta in self.inflight or ():
+            yield from meta
         for b in self.pending.values():
             yield from b.meta
 

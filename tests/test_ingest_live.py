@@ -209,3 +209,22 @@ def test_disk_full_fails_clearly_and_keeps_the_pending_lines(tmp_path):
         assert kept and json.loads(kept[0])["pid"] == stored
     finally:
         subprocess.run(["umount", "-l", str(mnt)])
+
+
+@pytest.mark.parametrize("mode", [[], ["--single-process"]])
+def test_locked_database_is_waited_for_and_nothing_is_lost(db_path, mode):
+    subprocess.run([ks("ks-ingest"), "--init-only", "--db-path", str(db_path)], check=True)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")        # another writer, holding the lock
+    try:
+        p = start(db_path, "--batch-size", "10", *mode)
+        p.stdin.write(b"".join(event(i) for i in range(25)))
+        p.stdin.flush()
+        time.sleep(1.5)
+        assert p.poll() is None               # waiting, not failing
+        p.stdin.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert p.wait(30) == 0, p.stderr.read()
+    assert count(db_path) == 25
