@@ -1,17 +1,19 @@
 /* ks-rtt: TCP smoothed RTT per remote address, with retransmits and drops.
  *
  * Hooks (tracepoints only: this kernel family may lack kprobes and fentry):
- *   tp_btf/tcp_probe                 every segment received by an established socket:
- *                                    its srtt goes into the peer's histogram
- *   tp_btf/tcp_retransmit_skb        a retransmitted segment: counted per peer
- *   tp_btf/kfree_skb                 a dropped TCP packet: counted per peer, reason kept
+ *   tp_btf/tcp_probe           every segment an established socket receives: its srtt
+ *                              goes into the peer's histogram
+ *   tp_btf/tcp_retransmit_skb  a retransmitted segment: counted per peer
+ *   tp_btf/kfree_skb           a dropped TCP packet: counted per peer, reason kept
  *
- * Per remote address (struct peer_key) two LRU maps, named as in the design seed:
- *   rtt_hist_map      struct hist (hist.bpf.h, whole us)
- *   node_metrics_map  rtt_sum, rtt_count, retrans_count, drop_count
- * User space drains both every interval (lookup-and-delete), so a value is "this
- * interval".  Sampled segment events, and every retransmit/drop when asked, go through
- * the `events` ring buffer.
+ * The hot path (tcp_probe, every received segment) does one lookup: peer_stats, an
+ * LRU per-CPU hash whose value holds the peer's node metrics and histogram together,
+ * so no atomics and no cache line bouncing between CPUs.  User space drains it every
+ * interval (lookup-and-delete), sums the CPUs and publishes the interval under the
+ * design seed's names, rtt_hist_map (struct hist) and node_metrics_map (rtt_sum,
+ * rtt_count, retrans_count, drop_count), for `bpftool map dump name rtt_hist_map`.
+ * Sampled segment events, and every retransmit/drop when asked, go through the
+ * `events` ring buffer.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -49,9 +51,11 @@ const volatile bool filter_peers = false;	/* only peers in peer_filter */
 const volatile __u32 sample_every = 0;	/* 1 in N segments to the ring buffer; 0 = none */
 const volatile bool emit_events = false;	/* every retransmit and drop to the ring buffer */
 
+/* A kfunc the verifier turns into a plain move: read tcp_sock fields of a sock. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
 KS_LOST_COUNTERS
-__u64 new_peers_hist = 0;	/* keys created, to tell evictions from drains */
-__u64 new_peers_metrics = 0;
+__u64 new_peers = 0;	/* keys created in peer_stats, to tell evictions from drains */
 
 /* The remote address: IPv6, or IPv4 as ::ffff:a.b.c.d (so one LPM trie filters both). */
 struct peer_key {
@@ -85,16 +89,32 @@ struct lpm_key {
 	__u8 addr[16];
 };
 
+/* What the kernel counts per peer and CPU; drained by user space every interval. */
+struct peer_stats {
+	struct node_metrics metrics;
+	struct hist hist;
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
 	__uint(max_entries, MAX_PEERS);
+	__type(key, struct peer_key);
+	__type(value, struct peer_stats);
+} peer_stats SEC(".maps");
+
+/* The last interval, summed over CPUs, written by user space (the seed's maps). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PEERS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct peer_key);
 	__type(value, struct hist);
 } rtt_hist_map SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_PEERS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct peer_key);
 	__type(value, struct node_metrics);
 } node_metrics_map SEC(".maps");
@@ -112,14 +132,21 @@ struct {
 	__type(value, __u8);
 } peer_filter SEC(".maps");
 
-/* Zero-filled initial values live in .bss-like per-CPU scratch: a struct hist is too
- * big for the 512-byte BPF stack. */
+/* A zero peer_stats to create keys from: too big for the 512-byte BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct hist);
-} zero_hist SEC(".maps");
+	__type(value, struct peer_stats);
+} zero_stats SEC(".maps");
+
+/* Segments since the last sampled one, per CPU: 1 in N without a division. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} sample_count SEC(".maps");
 
 /* The local and remote ends of a connection, normalized. */
 struct conn {
@@ -182,35 +209,21 @@ static __always_inline bool conn_from_sock(struct sock *sk, struct conn *c)
 	return true;
 }
 
-static __always_inline struct node_metrics *metrics_of(const struct peer_key *key)
+static __always_inline struct peer_stats *stats_of(const struct peer_key *key)
 {
-	static const struct node_metrics zero;
-	struct node_metrics *m = bpf_map_lookup_elem(&node_metrics_map, key);
-
-	if (m)
-		return m;
-	ks_count(new_peers_metrics);
-	m = map_lookup_or_try_init(&node_metrics_map, key, &zero);
-	if (!m)
-		ks_count(lost_map_full);
-	return m;
-}
-
-static __always_inline struct hist *hist_of(const struct peer_key *key)
-{
+	struct peer_stats *ps = bpf_map_lookup_elem(&peer_stats, key), *zero;
 	__u32 idx = 0;
-	struct hist *h = bpf_map_lookup_elem(&rtt_hist_map, key), *zero;
 
-	if (h)
-		return h;
-	zero = bpf_map_lookup_elem(&zero_hist, &idx);
+	if (ps)
+		return ps;
+	zero = bpf_map_lookup_elem(&zero_stats, &idx);
 	if (!zero)
 		return 0;
-	ks_count(new_peers_hist);
-	h = map_lookup_or_try_init(&rtt_hist_map, key, zero);
-	if (!h)
+	ks_count(new_peers);
+	ps = map_lookup_or_try_init(&peer_stats, key, zero);
+	if (!ps)
 		ks_count(lost_map_full);
-	return h;
+	return ps;
 }
 
 static __always_inline void submit(const struct conn *c, __u8 kind, __u32 value, __u32 reason)
@@ -237,33 +250,66 @@ static __always_inline void submit(const struct conn *c, __u8 kind, __u32 value,
 	bpf_ringbuf_submit(e, flags);
 }
 
-/* The hot path: every segment an established socket receives. */
+/* 1 in sample_every calls, counted per CPU. */
+static __always_inline bool sample_now(void)
+{
+	__u32 idx = 0, *n = bpf_map_lookup_elem(&sample_count, &idx);
+
+	if (!n)
+		return false;
+	if (++*n < sample_every)
+		return false;
+	*n = 0;
+	return true;
+}
+
+/* Only the peer's key: the local end is read when an event needs it. */
+static __always_inline bool peer_of_sock(struct sock_common *skc, struct peer_key *key)
+{
+	if (skc->skc_family == AF_INET) {
+		v4_mapped(key->addr, skc->skc_daddr);
+		key->family = 4;
+	} else if (skc->skc_family == AF_INET6) {
+		__builtin_memcpy(key->addr, &skc->skc_v6_daddr, 16);
+		key->family = is_v4_mapped(key->addr) ? 4 : 6;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* The hot path: every segment an established socket receives.  Kept to one map
+ * lookup and plain (per-CPU) additions; the tp_btf arguments are typed kernel
+ * pointers, read with plain loads. */
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(on_tcp_probe, struct sock *sk, struct sk_buff *skb)
 {
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-	struct node_metrics *m;
+	struct tcp_sock *tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+	struct peer_stats *ps;
 	struct conn c;
-	struct hist *h;
-	__u32 srtt;
+	__u32 srtt, i;
 
-	if (!tp)
-		return 0;
 	srtt = tp->srtt_us;
 	if (!srtt)	/* no RTT sample yet on this socket */
 		return 0;
 	srtt >>= 3;	/* the kernel keeps it in 1/8 us */
-	if (!conn_from_sock(sk, &c) || !wanted(&c))
+	if (!peer_of_sock(&sk->__sk_common, &c.peer))
 		return 0;
-	h = hist_of(&c.peer);
-	if (h)
-		hist_add(h, srtt);
-	m = metrics_of(&c.peer);
-	if (m) {
-		__sync_fetch_and_add(&m->rtt_sum, srtt);
-		__sync_fetch_and_add(&m->rtt_count, 1);
+	if (targ_port) {
+		c.lport = sk->__sk_common.skc_num;
+		c.rport = bpf_ntohs(sk->__sk_common.skc_dport);
 	}
-	if (sample_every && bpf_get_prandom_u32() % sample_every == 0)
+	if (!wanted(&c))
+		return 0;
+	ps = stats_of(&c.peer);
+	if (!ps)
+		return 0;
+	i = hist_index(srtt);
+	if (i < HIST_NBUCKETS)	/* always; tells the verifier the bound */
+		ps->hist.buckets[i]++;
+	ps->metrics.rtt_sum += srtt;
+	ps->metrics.rtt_count++;
+	if (sample_every && sample_now() && conn_from_sock(sk, &c))
 		submit(&c, KIND_RTT, srtt, 0);
 	return 0;
 }
@@ -272,16 +318,16 @@ int BPF_PROG(on_tcp_probe, struct sock *sk, struct sk_buff *skb)
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(on_tcp_retransmit, struct sock *sk, struct sk_buff *skb, int err)
 {
-	struct node_metrics *m;
+	struct peer_stats *ps;
 	struct conn c;
 
 	/* A failed retransmit (e.g. -EBUSY from the qdisc) is not in the kernel's
 	 * RetransSegs either. */
 	if (err || !conn_from_sock(sk, &c) || !wanted(&c))
 		return 0;
-	m = metrics_of(&c.peer);
-	if (m)
-		__sync_fetch_and_add(&m->retrans_count, 1);
+	ps = stats_of(&c.peer);
+	if (ps)
+		ps->metrics.retrans_count++;
 	if (emit_events)
 		submit(&c, KIND_RETRANS, 0, sk->__sk_common.skc_state);
 	return 0;
@@ -341,7 +387,7 @@ int BPF_PROG(on_kfree_skb, struct sk_buff *skb, void *location,
 	     enum skb_drop_reason reason, struct sock *rx_sk)
 {
 	struct sock *sk = rx_sk ? rx_sk : skb->sk;
-	struct node_metrics *m;
+	struct peer_stats *ps;
 	struct conn c = {};
 
 	if (sk && is_tcp_sock(sk)) {
@@ -352,9 +398,9 @@ int BPF_PROG(on_kfree_skb, struct sk_buff *skb, void *location,
 	}
 	if (!wanted(&c))
 		return 0;
-	m = metrics_of(&c.peer);
-	if (m)
-		__sync_fetch_and_add(&m->drop_count, 1);
+	ps = stats_of(&c.peer);
+	if (ps)
+		ps->metrics.drop_count++;
 	if (emit_events)
 		submit(&c, KIND_DROP, 0, reason);
 	return 0;

@@ -1,15 +1,17 @@
 """ks-rtt: TCP smoothed RTT per peer, with retransmits and drops, as `rtt` and `tcp_event`.
 
 The BPF side (bpf/rtt.bpf.c) counts every segment an established socket receives
-into its peer's histogram (the socket's srtt, whole us) and node metrics; it counts
-retransmits and dropped TCP packets per peer too.  Every interval this module drains
-both maps (lookup-and-delete) into one `rtt` event per peer seen, and turns the ring
-buffer's records (sampled segments; every retransmit and drop with --events) into
-`tcp_event` events.
+into its peer's histogram (the socket's srtt, whole us) and node metrics, in one
+per-CPU LRU map (peer_stats); it counts retransmits and dropped TCP packets per peer
+too.  Every interval this module drains that map (lookup-and-delete), sums the CPUs,
+prints one `rtt` event per peer seen and publishes the interval in rtt_hist_map and
+node_metrics_map (the design seed's maps, for bpftool).  The ring buffer's records
+(sampled segments; every retransmit and drop with --events) become `tcp_event`s.
 """
 
 from __future__ import annotations
 
+import array
 import os
 import struct
 import time
@@ -26,7 +28,7 @@ from kernelsight.collectors.runtime import (
 from kernelsight.ingest import histogram
 
 TOOL = "ks-rtt"
-PINNED_MAPS = ("rtt_hist_map", "node_metrics_map", "events")
+PINNED_MAPS = ("rtt_hist_map", "node_metrics_map", "peer_stats", "events")
 
 HELP = """\
 TCP round-trip time per peer, from the kernel's own smoothed RTT (srtt).
@@ -53,10 +55,14 @@ Examples:
   ks-rtt --nodes nodes.txt | ks-ingest --db-path ks.db
   ks-rtt --peer 10.0.0.0/8 --port 443 --sample 0 --interval 10
   ks-rtt --pin /sys/fs/bpf/ks-rtt &  bpftool map dump name rtt_hist_map
+  (rtt_hist_map and node_metrics_map hold the last interval, summed over CPUs)
 """
 
 # ---- records from the kernel ---------------------------------------------------------
 METRICS = struct.Struct("<4Q")                 # struct node_metrics
+STATS_HIST_OFFSET = 4                          # struct peer_stats: metrics, then hist (u64s)
+PEER_STATS_SIZE = METRICS.size + 8 * histogram.NBUCKETS
+MAX_PEER_MEMORY = 64 << 20
 TCP_EVENT = struct.Struct("<Q16s16sIIHHBB2x")  # struct tcp_event
 KINDS = {1: "rtt", 2: "retrans", 3: "drop"}
 
@@ -109,7 +115,8 @@ def rtt_fields(node: str, peer: str, family: int, interval_ns: int,
 
 # ---- per-interval draining -------------------------------------------------------------
 class PeerMaps:
-    """Drains rtt_hist_map and node_metrics_map, and notices peers the LRU evicted.
+    """Drains peer_stats (per CPU) every interval, sums the CPUs, and publishes the result
+    in rtt_hist_map and node_metrics_map, so bpftool shows the last whole interval.
 
     An LRU map never refuses a key: when more peers than --max-peers show up in one
     interval it silently drops the least recent.  The kernel counts the keys it
@@ -119,33 +126,58 @@ class PeerMaps:
 
     def __init__(self, bc: BpfCollector):
         self.bc = bc
+        self.stats = bc.map("peer_stats")
         self.hists = bc.map("rtt_hist_map")
         self.metrics = bc.map("node_metrics_map")
-        self.drained = {"hist": 0, "metrics": 0}
-        self.evicted = {"hist": 0, "metrics": 0}
+        self.drained = 0
+        self.evicted = 0
+        self.published: set[bytes] = set()
 
     def drain(self) -> dict[bytes, tuple[dict[int, int], tuple[int, ...]]]:
-        created = {k: self.bc.obj.read_u64(f"new_peers_{k}") for k in self.drained}
-        hists = self.hists.items(delete=True)
-        metrics = self.metrics.items(delete=True)
-        self._count_evicted("hist", created["hist"], len(hists))
-        self._count_evicted("metrics", created["metrics"], len(metrics))
-        out: dict[bytes, tuple[dict[int, int], tuple[int, ...]]] = {}
-        for key, raw in hists:
-            counts = memoryview(raw).cast("Q")
-            out[key] = ({i: c for i, c in enumerate(counts) if c}, (0, 0, 0, 0))
-        for key, raw in metrics:
-            out[key] = (out.get(key, ({}, None))[0], METRICS.unpack_from(raw))
+        created = self.bc.obj.read_u64("new_peers")
+        entries = self.stats.items(delete=True)
+        self._count_evicted(created, len(entries))
+        out = {key: self._sum_cpus(raw) for key, raw in entries}
+        self._publish(out)
         return out
 
-    def _count_evicted(self, which: str, created: int, drained: int) -> None:
-        self.drained[which] += drained
-        lost = created - self.drained[which]
-        if lost > self.evicted[which]:
-            warn(f"{lost - self.evicted[which]} peers evicted from the full "
-                 f"{'rtt_hist_map' if which == 'hist' else 'node_metrics_map'} "
+    def _sum_cpus(self, raw: bytes) -> tuple[dict[int, int], tuple[int, ...]]:
+        metrics = [0, 0, 0, 0]
+        hist: dict[int, int] = {}
+        for value in self.stats.per_cpu(raw):
+            words = memoryview(value).cast("Q")
+            for i in range(4):
+                metrics[i] += words[i]
+            for i, c in enumerate(words[STATS_HIST_OFFSET:]):
+                if c:
+                    hist[i] = hist.get(i, 0) + c
+        return hist, tuple(metrics)
+
+    def _publish(self, peers: dict[bytes, tuple[dict[int, int], tuple[int, ...]]]) -> None:
+        for key in self.published - peers.keys():
+            self.hists.delete(key)
+            self.metrics.delete(key)
+        for key, (hist, metrics) in peers.items():
+            dense = array.array("Q", bytes(8 * histogram.NBUCKETS))
+            for i, c in hist.items():
+                dense[i] = c
+            self.hists.update(key, dense.tobytes())
+            self.metrics.update(key, METRICS.pack(*metrics))
+        self.published = set(peers)
+
+    def _count_evicted(self, created: int, drained: int) -> None:
+        self.drained += drained
+        lost = created - self.drained
+        if lost > self.evicted:
+            warn(f"{lost - self.evicted} peers evicted from the full peer_stats map "
                  f"(total {lost}): raise --max-peers")
-            self.evicted[which] = lost
+            self.evicted = lost
+
+
+def default_max_peers() -> int:
+    """1024 peers, fewer on machines with many CPUs: the per-CPU map is preallocated
+    (a peer costs PEER_STATS_SIZE bytes per possible CPU); keep it under 64 MiB."""
+    return max(16, min(1024, MAX_PEER_MEMORY // (PEER_STATS_SIZE * libbpf.possible_cpus())))
 
 
 # ---- pinning -------------------------------------------------------------------------
@@ -201,9 +233,10 @@ def family_option(ipv4: bool, ipv6: bool) -> int:
 
 
 # ---- the run -------------------------------------------------------------------------
-def run(opts: RunOptions, rodata: dict, peers: list, nodes: NodeNames, max_peers: int,
+def run(opts: RunOptions, rodata: dict, peers: list, nodes: NodeNames, max_peers: int | None,
         pin: str | None, keep_pinned: bool) -> None:
-    sizes = {"rtt_hist_map": max_peers, "node_metrics_map": max_peers}
+    max_peers = max_peers or default_max_peers()
+    sizes = {"peer_stats": max_peers, "rtt_hist_map": max_peers, "node_metrics_map": max_peers}
     with BpfCollector(TOOL, "rtt", opts, rodata=rodata, max_entries=sizes) as bc:
         emit, clock = bc.emitter.emit, bc.runner.clock
         trie = bc.map("peer_filter")
@@ -268,13 +301,15 @@ def rtt(
         "--port", "-P", min=1, max=65535, help="Only connections with this local or remote port.")] = None,
     ipv4: Annotated[bool, typer.Option("-4", "--ipv4", help="Only IPv4 peers.")] = False,
     ipv6: Annotated[bool, typer.Option("-6", "--ipv6", help="Only IPv6 peers.")] = False,
-    max_peers: Annotated[int, typer.Option(
+    max_peers: Annotated[Optional[int], typer.Option(
         "--max-peers", min=16, max=1 << 20,
-        help="Peers kept per interval (LRU maps; evictions are reported).")] = 1024,
+        help="Peers kept per interval (an LRU map; evictions are reported).  Default 1024, "
+        "fewer on machines with many CPUs (the map is per CPU; kept under 64 MiB).")] = None,
     pin: Annotated[Optional[str], typer.Option(
         "--pin", metavar="DIR",
-        help="Pin rtt_hist_map, node_metrics_map and events under DIR (bpffs is mounted "
-        "at /sys/fs/bpf when missing); removed on exit.")] = None,
+        help="Pin rtt_hist_map and node_metrics_map (the last interval), peer_stats (the "
+        "current one) and events under DIR (bpffs is mounted at /sys/fs/bpf when "
+        "missing); removed on exit.")] = None,
     keep_pinned: Annotated[bool, typer.Option(
         "--keep-pinned", help="Leave the pinned maps after exit (rm DIR/* frees them).")] = False,
 ) -> None:

@@ -447,19 +447,24 @@ def test_two_collectors_into_one_pipe_never_interleave(lo_server):
 @needs_root
 def test_pinned_maps_are_readable_by_bpftool_and_removed_on_exit(lo_server, tmp_path):
     pin = "/sys/fs/bpf/ks-rtt-test"
-    col = Collector("--pin", pin, "--interval", "30", "--sample", "0", ready=" pinned ")
+    col = Collector("--pin", pin, "--interval", "0.3", "--sample", "0", ready=" pinned ")
+    traffic = client(None, "127.0.0.1", lo_server.port, 2)
     try:
-        assert sorted(os.listdir(pin)) == ["events", "node_metrics_map", "rtt_hist_map"]
-        client_report(client(None, "127.0.0.1", lo_server.port, 0.5))
+        assert sorted(os.listdir(pin)) == ["events", "node_metrics_map", "peer_stats",
+                                           "rtt_hist_map"]
+        time.sleep(1)  # rtt_hist_map holds the last whole interval
         dump = json.loads(sh("bpftool", "map", "dump", "pinned", f"{pin}/rtt_hist_map",
                              "-j").stdout)
         # With BTF, bpftool shows the key and value by their field names.
         entry = next(e["formatted"] for e in dump if e["formatted"]["key"]["family"] == 4
                      and e["formatted"]["key"]["addr"][10:] == [255, 255, 127, 0, 0, 1])
         assert sum(entry["value"]["buckets"]) > 0
-        by_name = sh("bpftool", "map", "dump", "name", "rtt_hist_map").stdout
-        assert "buckets" in by_name
+        assert "buckets" in sh("bpftool", "map", "dump", "name", "rtt_hist_map").stdout
+        # The kernel keeps 15 characters of a map name: bpftool finds this one by its pin.
+        assert "rtt_count" in sh("bpftool", "map", "dump", "pinned",
+                                 f"{pin}/node_metrics_map").stdout
     finally:
+        client_report(traffic)
         col.stop()
     assert not os.path.exists(pin)  # the pins, and the directory ks-rtt made
 
