@@ -102,3 +102,32 @@ def covered_seconds(first_ns: int, last_ns: int, interval_ns: int | None) -> flo
     """Seconds that interval rows stamped from first to last describe: each row
     reports the interval that ends at its timestamp, so the first one adds its own."""
     return (last_ns - first_ns + (interval_ns or NS)) / NS
+
+
+def counter_increases(db, table: str, keys: tuple[str, ...], cols: tuple[str, ...], cond: str,
+                      params: list, bucket_ns: int | None = None) -> list:
+    """Per key (and per time bucket when ``bucket_ns``): first and last timestamp and
+    the increase of each cumulative counter column, computed in SQLite.
+
+    The same rule as counter_deltas, in a window function so that an hour of
+    per-second samples never crosses into Python row by row: the increase between
+    two readings is their difference, or the new reading after a reset.
+    """
+    part = ", ".join(keys)
+    lagged = ", ".join(f"{c} - lag({c}) OVER w AS d_{c}, {c} AS v_{c}" for c in cols)
+    sums = ", ".join(f"sum(CASE WHEN d_{c} IS NULL THEN 0 WHEN d_{c} >= 0 THEN d_{c} ELSE v_{c} END) AS {c}"
+                     for c in cols)
+    group = part
+    t0 = ""
+    if bucket_ns:
+        t0 = f"timestamp - timestamp % {int(bucket_ns)} AS t0, "
+        group += ", t0"
+    return db.rows(
+        f"""SELECT {part}, {t0}min(prev_ts) AS first, max(timestamp) AS last, {sums}
+            FROM (SELECT {part}, timestamp, lag(timestamp) OVER w AS prev_ts, {lagged}
+                  FROM {table} WHERE {cond}
+                  WINDOW w AS (PARTITION BY {part} ORDER BY timestamp))
+            WHERE prev_ts IS NOT NULL
+            GROUP BY {group} ORDER BY {group}""",
+        params,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from . import times
-from .common import NS, counter_deltas, hist_fields, r3, step_of, windowed
+from .common import NS, counter_increases, hist_fields, r3, step_of, windowed
 from .db import where
 
 _IFACE_COUNTERS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets",
@@ -19,22 +19,14 @@ def query_network_bandwidth(db, start, end, *, host=None, interface=None, limit=
     if not db.has("network_interface_stats"):
         return []
     cond, params = where(start, end, host, "interface_name = ?" if interface else "")
-    rows = db.rows(
-        f"""SELECT timestamp, host, interface_name, {', '.join(_IFACE_COUNTERS)}
-            FROM network_interface_stats WHERE {cond} ORDER BY host, interface_name, timestamp""",
-        params + ([interface] if interface else []),
-    )
-    series: dict = defaultdict(list)
-    for r in rows:
-        series[(r["host"], r["interface_name"])].append(r)
     out = []
-    for (h, name), rs in series.items():
-        seconds = (rs[-1]["timestamp"] - rs[0]["timestamp"]) / NS if len(rs) > 1 else 0
+    for inc in counter_increases(db, "network_interface_stats", ("host", "interface_name"), _IFACE_COUNTERS,
+                                 cond, params + ([interface] if interface else [])):
+        seconds = (inc["last"] - inc["first"]) / NS
         if seconds <= 0:
             continue
-        inc = {c: sum(counter_deltas([r[c] for r in rs])) for c in _IFACE_COUNTERS}
         out.append({
-            "host": h, "interface": name,
+            "host": inc["host"], "interface": inc["interface_name"],
             "rx_bytes_per_s": r3(inc["rx_bytes"] / seconds), "tx_bytes_per_s": r3(inc["tx_bytes"] / seconds),
             "rx_packets_per_s": r3(inc["rx_packets"] / seconds),
             "tx_packets_per_s": r3(inc["tx_packets"] / seconds),
@@ -80,23 +72,12 @@ def query_tcp_retransmits(db, start, end, step=None, *, host=None, limit=None):
         return []
     step_ns = step_of(start, end, step) * NS
     cond, params = where(start, end, host)
-    rows = db.rows(
-        f"""SELECT timestamp, host, {', '.join(_RETRANS)} FROM tcp_retransmit_stats
-            WHERE {cond} ORDER BY host, timestamp""",
-        params,
-    )
-    by_host: dict = defaultdict(list)
-    for r in rows:
-        by_host[r["host"]].append(r)
     buckets: dict = {}
-    for h, rs in by_host.items():
-        for prev, cur in zip(rs, rs[1:]):
-            t0 = cur["timestamp"] - cur["timestamp"] % step_ns
-            b = buckets.setdefault((t0, h), defaultdict(float))
-            b["seconds"] += (cur["timestamp"] - prev["timestamp"]) / NS
-            for c in _RETRANS:
-                if cur[c] is not None and prev[c] is not None:
-                    b[c] += counter_deltas([prev[c], cur[c]])[0]
+    for inc in counter_increases(db, "tcp_retransmit_stats", ("host",), _RETRANS, cond, params, step_ns):
+        b = {c: inc[c] or 0 for c in _RETRANS}
+        # seconds between the readings whose increases landed in this step
+        b["seconds"] = (inc["last"] - inc["first"]) / NS
+        buckets[(inc["t0"], inc["host"])] = b
     out = []
     for (t0, h), b in sorted(buckets.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         s = b["seconds"] or None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from ..ingest import events as ev
 from . import times
 from .common import NS, r3, windowed
-from .correlate import correlate_rtt_with_cpu, pearson
 from .db import as_database, where
 from .faults import query_page_faults
 from .memory import query_memory_usage
@@ -181,14 +180,6 @@ def _rtt(db, start, end, host, top):
         out.append(_line("TCP RTT", r["node"], f"{_pcts(r, unit='ms')}  ({r['samples']:,} samples, "
                          f"{r['retransmits']:,} retransmits, {r['drops']:,} drops)",
                          p99_ms=r["p99_ms"], samples=r["samples"]))
-    if rows:
-        cor = correlate_rtt_with_cpu(db, start, end, host=host)
-        c_cpu = pearson([r["rtt_p99_ms"] for r in cor], [r["cpu_busy_pct"] for r in cor])
-        c_runq = pearson([r["rtt_p99_ms"] for r in cor], [r["runq_p99_us"] for r in cor])
-        if c_cpu is not None or c_runq is not None:
-            out.append(_line("TCP RTT", "vs CPU", f"correlation of RTT p99 with CPU busy {_fmt(c_cpu, digits=2)}, "
-                             f"with run-queue p99 {_fmt(c_runq, digits=2)} (per {len(cor)} steps)",
-                             r_cpu=c_cpu, r_runq=c_runq))
     for r in query_tcp_retransmits(db, start, end, step=(end - start) // NS or 1, host=host)[-1:]:
         out.append(_line("TCP", "retransmits", f"{_fmt(r['retrans_per_s'], '/s', 2)} "
                          f"({_fmt(r['retrans_pct'], '%', 3)} of segments sent), {r['timeouts']:,} timeouts, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from . import times
-from .common import NS, bucket_start, counter_deltas, covered_seconds, hist_fields, r3, step_of, windowed
+from .common import NS, bucket_start, counter_increases, covered_seconds, hist_fields, r3, step_of, windowed
 from .db import where
 
 SECTOR = 512  # /proc/diskstats counts 512-byte sectors whatever the device's block size
@@ -54,27 +54,19 @@ def query_block_io(db, start, end, *, host=None, device=None, limit=None):
     if not db.has("block_stats"):
         return []
     cond, params = where(start, end, host, "device_name = ?" if device else "")
-    rows = db.rows(
-        f"""SELECT timestamp, host, device_name, read_ios, write_ios, read_sectors, write_sectors,
-                   read_ticks, write_ticks, io_ticks, in_flight
-            FROM block_stats WHERE {cond} ORDER BY host, device_name, timestamp""",
-        params + ([device] if device else []),
-    )
-    series: dict = defaultdict(list)
-    for r in rows:
-        series[(r["host"], r["device_name"])].append(r)
+    counters = ("read_ios", "write_ios", "read_sectors", "write_sectors", "read_ticks", "write_ticks", "io_ticks")
+    rows = counter_increases(db, "block_stats", ("host", "device_name"), counters, cond,
+                             params + ([device] if device else []))
+    peaks = {(r["host"], r["device_name"]): r["peak"] for r in db.rows(
+        f"SELECT host, device_name, max(in_flight) AS peak FROM block_stats WHERE {cond} GROUP BY host, device_name",
+        params + ([device] if device else []))}
     out = []
-    for (h, dev), rs in series.items():
-        if len(rs) < 2:
-            continue
-        seconds = (rs[-1]["timestamp"] - rs[0]["timestamp"]) / NS
+    for inc in rows:
+        seconds = (inc["last"] - inc["first"]) / NS
         if seconds <= 0:
             continue
-        inc = {c: sum(counter_deltas([r[c] for r in rs]))
-               for c in ("read_ios", "write_ios", "read_sectors", "write_sectors",
-                         "read_ticks", "write_ticks", "io_ticks")}
         out.append({
-            "host": h, "device": dev,
+            "host": inc["host"], "device": inc["device_name"],
             "read_iops": r3(inc["read_ios"] / seconds),
             "write_iops": r3(inc["write_ios"] / seconds),
             "read_bytes_per_s": r3(inc["read_sectors"] * SECTOR / seconds),
@@ -82,7 +74,7 @@ def query_block_io(db, start, end, *, host=None, device=None, limit=None):
             "read_avg_ms": r3(inc["read_ticks"] / inc["read_ios"]) if inc["read_ios"] else None,
             "write_avg_ms": r3(inc["write_ticks"] / inc["write_ios"]) if inc["write_ios"] else None,
             "util_pct": r3(min(100.0, inc["io_ticks"] / (seconds * 1000) * 100)),
-            "max_in_flight": max((r["in_flight"] or 0) for r in rs),
+            "max_in_flight": peaks.get((inc["host"], inc["device_name"])),
         })
     out.sort(key=lambda r: -(r["read_bytes_per_s"] + r["write_bytes_per_s"]))
     return out[:limit] if limit else out
