@@ -26,19 +26,17 @@ import argparse
 import contextlib
 import os
 import pathlib
-import statistics
 import subprocess
 import sys
 import textwrap
+
+from kernelsight.bpf import libbpf  # the venv's editable install
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
 BPF = REPO / "bpf"
 BPF_CFLAGS = ["-g", "-O2", "-target", "bpf", "-mcpu=v3", "-D__TARGET_ARCH_x86", "-Wall",
               "-Wno-unused-function", "-I", str(BPF)]
-
-sys.path.insert(0, str(REPO))
-from kernelsight.bpf import libbpf  # noqa: E402
 
 
 # ---- helpers shared with the other tracer benches ---------------------------------------
