@@ -37,15 +37,15 @@ local time with the zone; column names carry their units (latency_ms, p99_us).
 COMMANDS: dict[str, tuple[Callable, str]] = {}
 
 # ---- the options every subcommand shares ---------------------------------------------
-DbPath = Annotated[str, typer.Option("--db-path", "-d", envvar="KS_DB", show_envvar=True,
+DbPath = Annotated[str, typer.Option("--db-path", "-d", envvar="KS_DB", show_envvar=True, metavar="PATH",
                                      help="The SQLite file ks-ingest writes.")]
-Since = Annotated[str, typer.Option("--since", "-s", help="Start of the window: 1h, 15m, ISO 8601, epoch s.")]
-Until = Annotated[str, typer.Option("--until", "-u", help="End of the window (default: now).")]
-Host = Annotated[Optional[str], typer.Option("--host", help="Only rows of this host.")]
-Limit = Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many rows.")]
+Since = Annotated[str, typer.Option("--since", "-s", metavar="TIME", help="Start of the window: 1h, 15m, ISO 8601, epoch s.")]
+Until = Annotated[str, typer.Option("--until", "-u", metavar="TIME", help="End of the window (default: now).")]
+Host = Annotated[Optional[str], typer.Option("--host", metavar="NAME", help="Only rows of this host.")]
+Limit = Annotated[int, typer.Option("--limit", "-n", min=1, metavar="N", help="At most this many rows.")]
 Format = Annotated[Optional[str], typer.Option(
-    "--format", "-f", help="table, json (one object per line) or csv [default: table on a terminal, else json].")]
-Step = Annotated[Optional[str], typer.Option("--step", help="One row per step (30s, 1m, 1h); default: a round step.")]
+    "--format", "-f", metavar="FORMAT", help="table, json (one object per line) or csv [default: table on a terminal, else json].")]
+Step = Annotated[Optional[str], typer.Option("--step", metavar="DURATION", help="One row per step (30s, 1m, 1h); default: a round step.")]
 
 
 class Window:
@@ -136,7 +136,7 @@ def summary_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Unti
 
 @_cmd("tables", "Rows and time span per table and host (all time unless --since is given).")
 def tables_cmd(db_path: DbPath = DEFAULT_PATH, since: Annotated[Optional[str], typer.Option(
-                   "--since", "-s", help="Count only rows from this time on.")] = None,
+                   "--since", "-s", metavar="TIME", help="Count only rows from this time on.")] = None,
                until: Until = "now", host: Host = None, limit: Limit = 1000, fmt: Format = None):
     from .db import Database
     from .overview import query_tables
@@ -150,7 +150,7 @@ def tables_cmd(db_path: DbPath = DEFAULT_PATH, since: Annotated[Optional[str], t
 @_cmd("sql", "Run one read-only SELECT (writes, ATTACH, write pragmas and extensions are refused).")
 def sql_cmd(query: Annotated[str, typer.Argument(help="One SQL statement, e.g. \"SELECT * FROM load_metrics\".")],
             db_path: DbPath = DEFAULT_PATH,
-            limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="At most this many rows.")] = None,
+            limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, metavar="N", help="At most this many rows.")] = None,
             fmt: Format = None):
     from . import sqlguard
     from .db import Database
@@ -164,9 +164,9 @@ def sql_cmd(query: Annotated[str, typer.Argument(help="One SQL statement, e.g. \
 @_cmd("syscalls", "The slowest system calls of the window (ks-syscalls), slowest first.")
 def syscalls_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
                  limit: Limit = 20, fmt: Format = None,
-                 min_latency_ms: Annotated[Optional[float], typer.Option(help="Only calls at least this slow.")] = None,
-                 syscall: Annotated[Optional[str], typer.Option(help="Only this syscall (name).")] = None,
-                 pid: Annotated[Optional[int], typer.Option(help="Only this process.")] = None):
+                 min_latency_ms: Annotated[Optional[float], typer.Option(metavar="MS", help="Only calls at least this slow.")] = None,
+                 syscall: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this syscall (name).")] = None,
+                 pid: Annotated[Optional[int], typer.Option(metavar="PID", help="Only this process.")] = None):
     from .syscalls import query_syscalls_by_timerange as q
 
     w = Window(db_path, since, until, host, limit, fmt)
@@ -195,8 +195,8 @@ def syscall_stats_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until
 @_cmd("io", "Block I/O latency percentiles per device, merged from the stored histograms (ks-iolat).")
 def io_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
            limit: Limit = 100, fmt: Format = None, step: Annotated[Optional[str], typer.Option(
-               "--step", help="One row per device and step (30s, 1m); default: the whole window.")] = None,
-           device: Annotated[Optional[str], typer.Option(help="Only this device, e.g. vda.")] = None):
+               "--step", metavar="DURATION", help="One row per device and step (30s, 1m); default: the whole window.")] = None,
+           device: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this device, e.g. vda.")] = None):
     from .storage import query_io_latency_percentiles as q
 
     w = Window(db_path, since, until, host, limit, fmt)
@@ -206,7 +206,7 @@ def io_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "
 @_cmd("block", "Per device: IOPS, throughput, time per I/O, utilisation (/proc/diskstats, ks-procfs).")
 def block_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
               limit: Limit = 20, fmt: Format = None,
-              device: Annotated[Optional[str], typer.Option(help="Only this device.")] = None):
+              device: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this device.")] = None):
     from .storage import query_block_io as q
 
     w = Window(db_path, since, until, host, limit, fmt)
@@ -225,7 +225,7 @@ def memory_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until
 @_cmd("network", "Per interface: bytes and packets per second, errors, drops (counter resets handled).")
 def network_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
                 limit: Limit = 20, fmt: Format = None,
-                interface: Annotated[Optional[str], typer.Option(help="Only this interface.")] = None):
+                interface: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this interface.")] = None):
     from .network import query_network_bandwidth as q
 
     w = Window(db_path, since, until, host, limit, fmt)
@@ -253,7 +253,7 @@ def retransmits_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: 
 @_cmd("rtt", "TCP RTT per node: percentiles merged from the stored histograms, retransmits, drops (ks-rtt).")
 def rtt_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
             limit: Limit = 20, fmt: Format = None,
-            node: Annotated[Optional[str], typer.Option(help="Only this node.")] = None):
+            node: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this node.")] = None):
     from .network import query_rtt_by_node as q
 
     w = Window(db_path, since, until, host, limit, fmt)
@@ -263,7 +263,7 @@ def rtt_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = 
 @_cmd("runqlat", "Run-queue latency percentiles merged from the stored histograms (ks-sched).")
 def runqlat_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
                 limit: Limit = 100, fmt: Format = None, step: Annotated[Optional[str], typer.Option(
-                    "--step", help="One row per step; default: the whole window.")] = None,
+                    "--step", metavar="DURATION", help="One row per step; default: the whole window.")] = None,
                 per_cpu: Annotated[bool, typer.Option("--per-cpu", help="One row per CPU.")] = False):
     from .sched import query_runqueue_latency as q
 
@@ -301,7 +301,7 @@ def load_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until =
 @_cmd("pagefaults", "Processes with the most page faults, with fault latency percentiles (ks-pagefaults).")
 def pagefaults_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
                    host: Host = None, limit: Limit = 10, fmt: Format = None,
-                   pid: Annotated[Optional[int], typer.Option(help="Only this process.")] = None):
+                   pid: Annotated[Optional[int], typer.Option(metavar="PID", help="Only this process.")] = None):
     from .faults import query_page_faults as q
 
     w = Window(db_path, since, until, host, limit, fmt)
@@ -311,7 +311,7 @@ def pagefaults_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: U
 @_cmd("perf", "perf counters per counter and scope: total, per second, mean per interval (ks-perf).")
 def perf_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
              limit: Limit = 50, fmt: Format = None,
-             counter: Annotated[Optional[str], typer.Option(help="Only this counter, e.g. context-switches.")] = None):
+             counter: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this counter, e.g. context-switches.")] = None):
     from .perf import query_perf_counters as q
 
     w = Window(db_path, since, until, host, limit, fmt)
@@ -322,9 +322,9 @@ def perf_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until =
 def correlate_memory_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
                          host: Host = None, limit: Limit = 20, fmt: Format = None,
                          min_latency_ms: Annotated[Optional[float], typer.Option(
-                             help="Only calls at least this slow.")] = None,
+                             metavar="MS", help="Only calls at least this slow.")] = None,
                          tolerance: Annotated[float, typer.Option(
-                             min=0.0, help="Seconds between a call and its memory sample, at most.")] = 1.0):
+                             min=0.0, metavar="SECONDS", help="Seconds between a call and its memory sample, at most.")] = 1.0):
     from .correlate import correlate_syscalls_with_memory as q
 
     w = Window(db_path, since, until, host, limit, fmt)

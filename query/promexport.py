@@ -48,14 +48,14 @@ a state file next to the textfile (.kernelsight.prom.state), so each run only
 reads the rows added since the previous one.
 """
 
-app = fastcli.app(help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
+app = fastcli.app(context_settings={"help_option_names": ["-h", "--help"]})
 FILENAME = "kernelsight.prom"
 
 
-@fastcli.command(app)
+@fastcli.command(app, help=HELP)
 def export(
     dest: Annotated[Optional[str], typer.Argument(
-        metavar="[-|DIR]", help="'-' for stdout, or the textfile directory (same as --textfile-dir).")] = None,
+        metavar="DEST", help="'-' for stdout, or the textfile directory (same as --textfile-dir).")] = None,
     textfile_dir: Annotated[str, typer.Option(
         "--textfile-dir", "-o", metavar="DIR",
         help=f"Write DIR/{FILENAME} atomically (temp file + rename); '-' writes to stdout.")] = "-",
@@ -65,10 +65,10 @@ def export(
                                         help="Window of the ebpf_rtt_p50/p99 gauges.")] = "5m",
     stale_after: Annotated[str, typer.Option(metavar="DURATION",
                                              help="Gauges and kernel counters come from rows younger than this.")] = "5m",
-    top: Annotated[int, typer.Option(min=1, help="Series per open-ended label (node, syscall, interface, device).")] = 10,
+    top: Annotated[int, typer.Option(min=1, metavar="N", help="Series per open-ended label (node, syscall, interface, device).")] = 10,
     le_per_octave: Annotated[int, typer.Option(
-        min=1, max=16, help="Histogram le bounds per power of two: 1, 2, 4, 8 or 16.")] = 4,
-    host: Annotated[Optional[str], typer.Option(help="Only rows of this host.")] = None,
+        min=1, max=16, metavar="N", help="Histogram le bounds per power of two: 1, 2, 4, 8 or 16.")] = 4,
+    host: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only rows of this host.")] = None,
     rtt_gauges: Annotated[bool, typer.Option(
         "--rtt-gauges/--no-rtt-gauges",
         help="Write the RTT design's ebpf_rtt_p50/p99_milliseconds gauges (their names are the only "
