@@ -177,11 +177,11 @@ CREATE TABLE IF NOT EXISTS rtt_stats (
     node TEXT,  -- name from --nodes, else the peer address
     peer TEXT,  -- remote IP address
     family INTEGER,  -- 4 or 6
-    interval_ns INTEGER,  -- ns
-    sum_us INTEGER,  -- us
-    mean_us REAL,  -- us
-    retrans_count INTEGER,  -- count
-    drop_count INTEGER,  -- count
+    interval_ns INTEGER,  -- ns: length of the interval
+    sum_us INTEGER,  -- us: sum of the srtt seen by every segment received
+    mean_us REAL,  -- us: sum_us / segments received
+    retrans_count INTEGER,  -- count: segments retransmitted to the peer (as RetransSegs counts them)
+    drop_count INTEGER,  -- count: TCP packets from or to the peer the kernel dropped, any reason
     count INTEGER,  -- count: samples in the interval
     p50_us REAL,  -- us: median
     p90_us REAL,  -- us: 90th percentile

@@ -209,11 +209,13 @@ TYPES: tuple[EventType, ...] = (
             C("node", TEXT, doc="name from --nodes, else the peer address", required=True),
             C("peer", TEXT, doc="remote IP address"),
             C("family", doc="4 or 6"),
-            C("interval_ns", INTEGER, "ns"),
-            C("sum_us", INTEGER, "us"),
-            C("mean_us", REAL, "us"),
-            C("retrans_count", INTEGER, "count"),
-            C("drop_count", INTEGER, "count"),
+            C("interval_ns", INTEGER, "ns", "length of the interval"),
+            C("sum_us", INTEGER, "us", "sum of the srtt seen by every segment received"),
+            C("mean_us", REAL, "us", "sum_us / segments received"),
+            C("retrans_count", INTEGER, "count", "segments retransmitted to the peer "
+              "(as RetransSegs counts them)"),
+            C("drop_count", INTEGER, "count", "TCP packets from or to the peer the kernel "
+              "dropped, any reason"),
         ) + _hist_columns(),
         indexes=(("node", "timestamp"),),
         producer="ks-rtt",
