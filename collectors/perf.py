@@ -24,7 +24,9 @@ and the ratios ipc (instructions / cycles) and cache_miss_rate when their inputs
 were counted.  value is the count in the interval (task-clock in ns), scaled by
 time enabled / time running when the kernel multiplexed the hardware counters.
 Hardware counters that this machine cannot count are reported once on stderr;
-the software ones go on.
+the software ones go on.  task-clock is time on a CPU by the clock: it includes
+interrupts served and, in a VM, steal time while the task ran (getrusage leaves
+both out); system-wide it is the whole interval on every CPU.
 
 --pid counts one process, its threads and the children it starts from now on
 (inherit), as totals only; it stops when the process exits.  --cgroup counts a
