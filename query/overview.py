@@ -87,6 +87,26 @@ def _latency_us(us):
     return f"{us / 1e6:.2f} s"
 
 
+def _coverage(db, start, end, host):
+    """The rows the window holds and the time they span: is this the data I meant?"""
+    cond, params = where(start, end, host)
+    first = last = None
+    rows = tables = 0
+    for t in ev.TYPES:
+        if not db.has(t.table):
+            continue
+        r = db.one(f"SELECT count(*), min(timestamp), max(timestamp) FROM {t.table} WHERE {cond}", params)
+        if r[0]:
+            rows += r[0]
+            tables += 1
+            first = r[1] if first is None else min(first, r[1])
+            last = r[2] if last is None else max(last, r[2])
+    if not rows:
+        return []
+    return [_line("Data", "in window", f"{rows:,} rows in {tables} tables, {times.local(first, ms=False)} -> "
+                  f"{times.local(last, ms=False)} ({times.span((last - first) / NS)})", rows=rows, tables=tables)]
+
+
 def _line(section, subject, text, **data):
     return {"section": section, "subject": subject, "text": text, **data}
 
@@ -95,7 +115,7 @@ def _line(section, subject, text, **data):
 def summary(db, start, end, *, host=None, top=3):
     """What happened in the window, across every table: one line per finding,
     grouped by section (``section``, ``subject``, ``text`` plus the numbers)."""
-    out = []
+    out = _coverage(db, start, end, host)
     for part in (_syscalls, _sched, _io, _faults, _rtt, _network, _memory, _cpu, _perf, _freshness):
         out += part(db, start, end, host, top)
     return out
@@ -194,12 +214,17 @@ def _rtt(db, start, end, host, top):
 
 
 def _network(db, start, end, host, top):
-    return [
+    rows = query_network_bandwidth(db, start, end, host=host)
+    busy = [r for r in rows if r["rx_bytes_per_s"] or r["tx_bytes_per_s"] or r["errors"] or r["drops"]]
+    out = [
         _line("Network", r["interface"], f"rx {_bytes(r['rx_bytes_per_s'])}/s, tx {_bytes(r['tx_bytes_per_s'])}/s, "
               f"{r['errors']:,} errors, {r['drops']:,} drops",
               rx_bytes_per_s=r["rx_bytes_per_s"], tx_bytes_per_s=r["tx_bytes_per_s"])
-        for r in query_network_bandwidth(db, start, end, host=host, limit=top)
+        for r in busy[:top]
     ]
+    if len(rows) > len(busy):
+        out.append(_line("Network", "idle", ", ".join(r["interface"] for r in rows if r not in busy)))
+    return out
 
 
 def _memory(db, start, end, host, top):
@@ -230,13 +255,22 @@ def _cpu(db, start, end, host, top):
     return out
 
 
+# ks-perf's derived counters (collectors/perf_session.py): ratios, not counts.
+RATIOS = ("ipc", "cache_miss_rate")
+
+
 def _perf(db, start, end, host, top):
-    return [
-        _line("perf counters", f"{r['counter']}" + (f" [{r['scope']}]" if r["scope"] != "system" else ""),
-              f"{_fmt(r['per_s'], '/s')} (mean {_fmt(r['mean'], digits=2)} per interval)",
-              per_s=r["per_s"])
-        for r in query_perf_counters(db, start, end, host=host)[: top * 3]
-    ]
+    out = []
+    for r in query_perf_counters(db, start, end, host=host)[: top * 3]:
+        subject = r["counter"] + (f" [{r['scope']}]" if r["scope"] != "system" else "")
+        if r["counter"] in ("task-clock", "cpu-clock") and r["per_s"] is not None:
+            text = f"{r['per_s'] / 1e9:.2f} CPUs busy"  # ns of CPU time per second of wall time
+        elif r["counter"] in RATIOS:
+            text = f"{_fmt(r['mean'], digits=3)} on average"  # a ratio: its total means nothing
+        else:
+            text = f"{_fmt(r['per_s'], '/s')}"
+        out.append(_line("perf counters", subject, text, per_s=r["per_s"], mean=r["mean"]))
+    return out
 
 
 def _freshness(db, start, end, host, top):
