@@ -27,7 +27,7 @@ import sys
 
 from bench_syscalls import (BPF, compile_bpf, compile_c, libbpf, measure_attached, report,
                             require_root, rounds)
-from kernelsight.collectors.pagefaults import FaultEnds
+from kernelsight.collectors.pagefaults import FaultEnds, build_rodata
 
 TOUCH_C = """
     #include <stdio.h>
@@ -107,11 +107,11 @@ def main() -> int:
     exe = compile_c("touch_pages", TOUCH_C)
     empty = compile_bpf("empty_pagefaults", EMPTY_BPF)
     shipped = BPF / "pagefaults.bpf.o"
-    scenarios = {
+    scenarios = {  # read-only options exactly as the collector sets them
         "alone": (None, {}),
         "empty programs (floor)": (empty, {}),
-        "ks-pagefaults": (shipped, {}),
-        "ks --sample 100": (shipped, {"sample_every": 100}),
+        "ks-pagefaults": (shipped, build_rodata(1.0, 0, None, None)),
+        "ks --sample 100": (shipped, build_rodata(1.0, 100, None, None)),
     }
     results = rounds(scenarios,
                      lambda spec: run_scenario(*spec, lambda: time_touch(exe, pages, maps)),

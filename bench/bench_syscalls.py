@@ -31,6 +31,7 @@ import sys
 import textwrap
 
 from kernelsight.bpf import libbpf  # the venv's editable install
+from kernelsight.collectors.syscalls import build_rodata
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
@@ -172,12 +173,15 @@ def scenario_objects() -> dict[str, tuple[pathlib.Path | None, dict]]:
     empty = compile_bpf("empty_syscalls", EMPTY_BPF)
     hashed = compile_bpf("syscalls_hash", BPF / "syscalls.bpf.c", "-DKS_START_IN_HASH")
     shipped = BPF / "syscalls.bpf.o"
+    # The read-only options exactly as `ks-syscalls [--stats]` sets them.
+    default = build_rodata(10.0, None, None, None, errors_only=False, stats=False)
+    stats = build_rodata(10.0, None, None, None, errors_only=False, stats=True)
     return {
         "alone": (None, {}),
         "empty programs (floor)": (empty, {}),
-        "ks-syscalls": (shipped, {}),
-        "ks-syscalls --stats": (shipped, {"stats_on": 1}),
-        "start in a hash map": (hashed, {}),
+        "ks-syscalls": (shipped, default),
+        "ks-syscalls --stats": (shipped, stats),
+        "start in a hash map": (hashed, default),
     }
 
 

@@ -24,10 +24,12 @@ const volatile __s32 targ_nr = -1;		/* --syscall: only this number */
 const volatile bool errors_only = false;	/* report only calls that failed */
 const volatile bool stats_on = false;		/* --stats: count every call */
 
-/* The tick length, to rule out most fast calls without reading the clock at exit
- * (bpf_ktime_get_ns is a chain of calls; bpf_jiffies64 is inlined).  0 when the
- * kernel config cannot be read: then every exit reads the clock. */
-extern unsigned int CONFIG_HZ __kconfig __weak;
+/* The kernel's tick rate (CONFIG_HZ, found by user space), to rule out most fast
+ * calls without reading the clock at exit: bpf_ktime_get_ns is a chain of calls,
+ * bpf_jiffies64 is inlined.  0 when unknown: then every exit reads the clock.
+ * (Not a __kconfig extern: libbpf refuses to load those without a kernel config
+ * file, even weak ones.) */
+const volatile __u32 kernel_hz = 0;
 
 __u64 stats_out_of_range = 0;	/* syscall numbers >= MAX_SYSCALL_NR seen */
 KS_LOST_COUNTERS
@@ -197,10 +199,10 @@ static __always_inline bool surely_fast(struct start *s)
 {
 	__u64 ticks;
 
-	if (!CONFIG_HZ)
+	if (!kernel_hz)
 		return false;
 	ticks = bpf_jiffies64() - s->jiffies;
-	return (ticks + 2) * 1000000000ULL < min_latency_ns * CONFIG_HZ;
+	return (ticks + 2) * 1000000000ULL < min_latency_ns * kernel_hz;
 }
 
 SEC("tp_btf/sys_exit")

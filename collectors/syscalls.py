@@ -9,6 +9,7 @@ drains every interval.
 from __future__ import annotations
 
 import ctypes as ct
+import gzip
 import os
 import struct
 import time
@@ -146,6 +147,49 @@ class CallStats:
             })
 
 
+# ---- the tick rate: lets sys_exit skip the clock for calls that are surely fast -----------
+STANDARD_HZ = (100, 250, 300, 1000)
+
+
+def kernel_hz() -> int:
+    """CONFIG_HZ from the kernel's config (/boot/config-RELEASE or /proc/config.gz),
+    else measured from /proc/timer_list; 0 when neither can be read."""
+    release = os.uname().release
+    for path in (f"/boot/config-{release}", "/proc/config.gz"):
+        opener = gzip.open if path.endswith(".gz") else open
+        try:
+            with opener(path, "rt") as f:
+                for line in f:
+                    if line.startswith("CONFIG_HZ="):
+                        return int(line.split("=", 1)[1])
+        except (OSError, EOFError, ValueError):
+            continue
+    return measured_hz()
+
+
+def _jiffies() -> int:
+    with open("/proc/timer_list") as f:
+        for line in f:
+            if line.startswith("jiffies:"):
+                return int(line.split()[1])
+    raise ValueError("no jiffies in /proc/timer_list")
+
+
+def measured_hz(window: float = 0.1) -> int:
+    """The jiffies rate over a short window, rounded to a standard HZ no faster than
+    measured: assuming too slow a tick only makes the kernel side read the clock more
+    often, too fast a one could make it miss slow calls."""
+    try:
+        j0, t0 = _jiffies(), time.monotonic()
+        time.sleep(window)
+        j1, t1 = _jiffies(), time.monotonic()
+    except (OSError, ValueError):
+        return 0
+    rate = (j1 - j0) / (t1 - t0)
+    fitting = [hz for hz in STANDARD_HZ if hz <= rate * 1.15]
+    return max(fitting) if fitting else 0
+
+
 # ---- options -> rodata -----------------------------------------------------------------
 def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
                  syscall: str | None, errors_only: bool, stats: bool) -> dict:
@@ -154,6 +198,7 @@ def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
         "errors_only": int(errors_only),
         "stats_on": int(stats),
         "self_tgid": os.getpid(),
+        "kernel_hz": kernel_hz(),
     }
     if pid is not None:
         rodata["targ_tgid"] = pid

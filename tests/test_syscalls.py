@@ -242,3 +242,12 @@ def test_event_decoding():
     _, ok = decode_event(EVENT.pack(1, 1, -5000, 7, 1, 1, 0, 0, 0, b"x" * 16))
     # Only -4095..-1 are errors; a full 16-byte comm has no NUL and is kept whole.
     assert ok["is_error"] == 0 and ok["comm"] == "x" * 16
+
+
+@needs_root  # /proc/timer_list is root's
+def test_kernel_hz_matches_the_measured_tick():
+    from kernelsight.collectors.syscalls import STANDARD_HZ, kernel_hz, measured_hz
+
+    hz = kernel_hz()
+    assert hz in STANDARD_HZ
+    assert measured_hz() == hz
