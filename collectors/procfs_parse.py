@@ -12,6 +12,7 @@ malformed lines are skipped and counted in ``Skipped`` so the caller can say so.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 # ---- meminfo ----------------------------------------------------------------------
 MEMINFO_COLUMNS = {
@@ -73,12 +74,12 @@ def looks_like_partition(name: str) -> bool:
     return stem[:2] in ("sd", "vd", "hd", "xv") and stem.isalpha()
 
 
-def parse_diskstats(data: bytes, whole_disks: set[str] | None = None,
+def parse_diskstats(data: bytes, is_partition: Callable[[str], bool] = looks_like_partition,
                     all_devices: bool = False, skipped: Skipped | None = None) -> list[dict]:
     """One dict per device; partitions and idle loop/ram devices left out unless all_devices.
 
-    ``whole_disks`` is the set of names in /sys/block; a name not in it is a partition.
-    Without it, partitions are guessed from the name.
+    ``is_partition`` answers from /sys/class/block on a live system; the default guesses
+    from the name.
     """
     out = []
     for line in data.split(b"\n"):
@@ -90,12 +91,9 @@ def parse_diskstats(data: bytes, whole_disks: set[str] | None = None,
         name = f[2].decode()
         values = f[3:14]
         if not all_devices:
-            if whole_disks is not None:
-                if name not in whole_disks:
-                    continue
-            elif looks_like_partition(name):
-                continue
             if f[2].startswith(IDLE_PREFIXES) and values[0] == b"0" and values[4] == b"0":
+                continue
+            if is_partition(name):
                 continue
         event = {"device_name": name}
         try:

@@ -2,8 +2,8 @@
 
 ``ProcfsSampler.sample(emit)`` reads each file once, parses it with procfs_parse and
 calls ``emit(type, fields, timestamp)`` per event.  Files stay open between samples
-and are re-read from offset 0 with one pread, so a sample of everything costs about
-one system call per file.  A file that cannot be read or parsed is skipped with one
+and are re-read from offset 0 with pread, so a sample of everything costs about two
+system calls per file (the data, then the empty read that says it ended).  A file that cannot be read or parsed is skipped with one
 warning for its kind; the other kinds go on.
 """
 
@@ -22,6 +22,7 @@ PSI_RESOURCES = ("cpu", "memory", "io")
 TCP_SOURCES = ("auto", "netlink", "proc")
 
 Emit = Callable[[str, dict, int], None]
+READ_SIZE = 1 << 16  # /proc/stat of a 256-CPU machine fits; bigger files take more reads
 
 
 class ProcFiles:
@@ -30,7 +31,6 @@ class ProcFiles:
     def __init__(self, root: str = "/proc"):
         self.root = root
         self.fds: dict[str, int] = {}
-        self.sizes: dict[str, int] = {}
 
     def path(self, rel: str) -> str:
         return os.path.join(self.root, rel)
@@ -41,7 +41,7 @@ class ProcFiles:
             fd = self.fds[rel] = os.open(self.path(rel), os.O_RDONLY | os.O_CLOEXEC)
         # seq_file hands out about a page of records per read whatever the buffer size
         # (/proc/net/tcp, diskstats with many devices), so read on to the empty read.
-        size = self.sizes.get(rel, 65536)
+        size = READ_SIZE
         try:
             data = os.pread(fd, size, 0)
             if not data:
@@ -83,8 +83,7 @@ class ProcfsSampler:
         self.skipped = P.Skipped()              # malformed lines, all kinds
         self.prev_cpu: dict[int, tuple[int, ...]] | None = None
         self.live_proc = os.path.realpath(proc_root) == "/proc"
-        self.whole_disks: set[str] | None = None
-        self.disk_lines = -1
+        self.partitions: dict[str, bool] = {}   # device name -> is a partition
         self._snmp: bytes | None = None
         self.sockdiag: SockDiag | None = None
         self.tcp_source = self._pick_tcp_source(tcp_source) if "tcp" in self.kinds else None
@@ -131,7 +130,8 @@ class ProcfsSampler:
         try:
             return self.files.read(rel)
         except OSError as e:
-            raise OSError(e.errno, f"cannot read {self.files.path(rel)}: {os.strerror(e.errno or 0)}") from None
+            raise OSError(e.errno, f"cannot read {self.files.path(rel)}: "
+                          f"{os.strerror(e.errno or 0)}") from None
 
     # ---- the kinds ----------------------------------------------------------------
     def _memory(self, emit: Emit, ts: int) -> None:
@@ -142,16 +142,19 @@ class ProcfsSampler:
 
     def _block(self, emit: Emit, ts: int) -> None:
         data = self._read("diskstats")
-        if self.live_proc:
-            lines = data.count(b"\n")
-            if lines != self.disk_lines:  # a device came or went: list the whole disks again
-                self.disk_lines = lines
-                try:
-                    self.whole_disks = set(os.listdir("/sys/block"))
-                except OSError:
-                    self.whole_disks = None
-        for event in P.parse_diskstats(data, self.whole_disks, self.all_devices, self.skipped):
+        is_partition = self._is_partition if self.live_proc else P.looks_like_partition
+        for event in P.parse_diskstats(data, is_partition, self.all_devices, self.skipped):
             emit("block", event, ts)
+
+    def _is_partition(self, name: str) -> bool:
+        """Asked of sysfs once per device name (a name never changes between disk and partition)."""
+        known = self.partitions.get(name)
+        if known is None:
+            sysdir = f"/sys/class/block/{name.replace('/', '!')}"
+            known = (os.path.exists(f"{sysdir}/partition") if os.path.isdir(sysdir)
+                     else P.looks_like_partition(name))
+            self.partitions[name] = known
+        return known
 
     def _network(self, emit: Emit, ts: int) -> None:
         for event in P.parse_net_dev(self._read("net/dev"), self.skipped):
@@ -193,8 +196,9 @@ class ProcfsSampler:
                 if isinstance(e, OSError) and e.errno == errno.ENOENT \
                         and not os.path.isdir(self.files.path("pressure")):
                     self.failures["pressure"] = self.failures.get("pressure", 0) + 1
-                    self.say_once("pressure", "pressure: this kernel has no /proc/pressure "
-                                  "(built without CONFIG_PSI, or booted with psi=0); skipping it")
+                    self.say_once("pressure", f"pressure: no {self.files.path('pressure')} "
+                                  "(a kernel built without CONFIG_PSI, or booted with psi=0); "
+                                  "skipping it")
                     return
                 self._failed("pressure", e, key=rel)
                 continue
