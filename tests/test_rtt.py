@@ -481,3 +481,46 @@ def test_pipeline_into_ks_ingest_lands_rows(lo_server, db_path):
     assert all(row["node"] == "127.0.0.1" and row["family"] == 4 for row in got)
     assert histogram.percentile(histogram.merge(row["buckets"] for row in got), 50) < 1000
     assert rows(db_path, "SELECT count(*) AS n FROM tcp_events WHERE kind = 'rtt'")[0]["n"] > 0
+
+
+MANY_PEERS = textwrap.dedent("""
+    import socket, sys
+    port, n = int(sys.argv[1]), int(sys.argv[2])
+    for k in range(n):   # one connection to each of 127.0.0.2 ... : a peer each
+        c = socket.create_connection((f"127.0.0.{k + 2}", port))
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(20):
+            c.sendall(b"x" * 16)
+            c.recv(16)
+        c.close()
+""")
+
+
+@needs_root
+def test_more_peers_than_the_map_holds_are_reported_not_silent():
+    server = Server(None, "0.0.0.0")
+    col = Collector("--max-peers", "16", "--sample", "0", "--interval", "30")
+    try:
+        subprocess.run([sys.executable, "-c", MANY_PEERS, str(server.port), "40"], check=True,
+                       timeout=60)
+        events = col.stop()
+    finally:
+        server.stop()
+    seen = {e["peer"] for e in events if e["peer"].startswith("127.0.0.")} - {"127.0.0.1"}
+    evicted = sum(int(m) for m in __import__("re").findall(r"(\d+) peers evicted", col.stderr))
+    assert len(seen) <= 16 < 40
+    assert evicted > 0 and len(seen) + evicted >= 40 - 2, (len(seen), evicted, col.stderr)
+
+
+@needs_root
+def test_keep_pinned_leaves_the_maps_for_later_readers(lo_server):
+    pin = "/sys/fs/bpf/ks-rtt-keep"
+    col = Collector("--pin", pin, "--keep-pinned", "--interval", "0.3", ready=" pinned ")
+    client_report(client(None, "127.0.0.1", lo_server.port, 1))
+    col.stop()
+    try:
+        dump = json.loads(sh("bpftool", "map", "dump", "pinned", f"{pin}/node_metrics_map",
+                             "-j").stdout)
+        assert all("rtt_count" in e["formatted"]["value"] for e in dump)
+    finally:
+        subprocess.run(["rm", "-rf", pin])
