@@ -91,11 +91,11 @@ class PerfSession:
                 self._cannot_open(counter, e)
                 continue
             self.slots.extend(opened)
-        self._report_unavailable()
+        said = self._unavailable_lines()
         if not self.slots:
-            raise Fatal("none of the chosen counters can be opened here "
-                        f"({'; '.join(f'{n}: {r}' for n, r in self.unavailable.items())})",
-                        EXIT_UNAVAILABLE)
+            raise Fatal(f"nothing to count: {'; '.join(said)}", EXIT_UNAVAILABLE)
+        for line in said:
+            self.warn(f"{line}; the others go on")
         for slot in self.slots:  # the first interval starts now
             slot.last = read_counter(slot.fd)
 
@@ -118,23 +118,29 @@ class PerfSession:
                         "CAP_PERFMON, or lower that sysctl", EXIT_NOPERM)
         if e.errno == errno.ESRCH:
             raise Fatal(f"--pid {self.scope.pid}: no such process")
+        if self.scope.kind == "cgroup" and not counter.hardware and e.errno in (errno.EBADF,
+                                                                                 errno.ENOENT):
+            raise Fatal(f"--cgroup {self.scope.cgroup}: not a cgroup perf can count "
+                        f"({errno.errorcode[e.errno]}); give a directory of the cgroup v2 "
+                        f"hierarchy ({cgroup_root()}) or of a v1 perf_event mount")
         if e.errno in (errno.EMFILE, errno.ENFILE):
             raise Fatal("perf_event_open: out of file descriptors; raise `ulimit -n` "
                         "or choose fewer --events")
         self.unavailable[counter.name] = f"{errno.errorcode.get(e.errno, e.errno)}: {e.strerror}"
 
-    def _report_unavailable(self) -> None:
-        """One line per distinct reason, once per run."""
+    def _unavailable_lines(self) -> list[str]:
+        """One line per distinct reason, said once per run."""
         by_reason: dict[str, list[str]] = {}
         for name, reason in self.unavailable.items():
             by_reason.setdefault(reason, []).append(name)
+        lines = []
         for reason, names in by_reason.items():
             hardware = all(COUNTERS[n].hardware for n in names)
             hint = (" (no hardware PMU on this machine: a VM without a virtual PMU?)"
                     if hardware and reason.startswith(("ENOENT", "EOPNOTSUPP", "ENODEV")) else "")
             kind = "hardware counters" if hardware else "counters"
-            self.warn(f"{kind} unavailable: {', '.join(names)}: {reason}{hint}; "
-                      "the others go on")
+            lines.append(f"{kind} unavailable: {', '.join(names)}: {reason}{hint}")
+        return lines
 
     def close(self) -> None:
         for slot in self.slots:

@@ -267,6 +267,14 @@ def test_unknown_counter_and_missing_pid_are_one_line_errors():
     assert r.returncode != 0 and len(r.stderr.splitlines()) == 1 and b"no such process" in r.stderr
 
 
+@needs_root
+def test_a_directory_that_is_no_cgroup_is_a_one_line_error(tmp_path):
+    r = run_ks("ks-perf", "--cgroup", str(tmp_path), "--count", "1")
+    assert r.returncode == 1 and r.stdout == b""
+    lines = r.stderr.decode().splitlines()
+    assert len(lines) == 1 and "not a cgroup perf can count" in lines[0]
+
+
 def test_help_teaches_a_pipeline():
     r = run_ks("ks-perf", "--help")
     assert r.returncode == 0 and b"ks-perf | ks-ingest" in r.stdout
