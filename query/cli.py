@@ -59,11 +59,13 @@ class Window:
         self.since, self.until = since, until
         self.host, self.limit, self.db_path = host, limit, db_path
 
-    def open(self):
+    def open(self, check_empty: bool = False):
+        """The database, refused with one line unless it is a kernelsight one.  Whether
+        it is empty is checked only when a query finds nothing (it reads every table)."""
         from .db import Database, require_data
 
         db = Database(self.db_path)
-        require_data(db)
+        require_data(db, check_empty=check_empty)
         return db
 
 
@@ -71,6 +73,9 @@ def _emit(w: Window, db, rows: list[dict], what: str) -> None:
     if rows:
         render.write(rows, w.fmt)
         return
+    from .db import require_data
+
+    require_data(db)  # an empty database is an error, not an empty answer
     newest = db.newest()
     hint = f"; the newest row of any table is from {times.local(newest, ms=False)}" if newest else ""
     sys.stderr.write(f"ks-query: no {what} between {times.local(w.start, ms=False)} and "
@@ -114,7 +119,7 @@ def summary_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Unti
     from .overview import summary
 
     w = Window(db_path, since, until, host, limit, fmt)
-    db = w.open()
+    db = w.open(check_empty=True)
     try:
         rows = summary(db, w.start, w.end, host=host, top=limit)
         if w.fmt != "table":
@@ -348,15 +353,13 @@ def _fail(message: str, status: int = 1) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .sqlguard import Refused
-
     args = sys.argv[1:] if argv is None else argv
     only = args[0] if args and args[0] in COMMANDS else None
     try:
         build_app(only)(args=args, prog_name="ks-query")
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else _fail(str(e.code)))
-    except (QueryError, Refused) as e:
+    except QueryError as e:  # sqlguard.Refused too
         return _fail(str(e))
     except times.BadTime as e:
         return _fail(str(e), 2)

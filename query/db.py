@@ -11,8 +11,6 @@ import os
 import sqlite3
 from typing import Iterable
 
-from ..ingest import events as ev
-
 DEFAULT_PATH = "data/kernelsight.db"
 
 
@@ -59,6 +57,8 @@ class Database:
 
     def newest(self) -> int | None:
         """Timestamp of the newest row of any registered table (ns), None when empty."""
+        from ..ingest import events as ev
+
         best = None
         for t in ev.TYPES:
             if self.has(t.table):
@@ -98,14 +98,21 @@ def as_database(db) -> tuple[Database, bool]:
     return Database(db), True
 
 
-def require_data(db: Database) -> None:
-    """A clear message for a file that holds no kernelsight tables or no rows at all."""
-    if not any(db.has(t.table) for t in ev.TYPES):
-        raise QueryError(
-            f"{db.path} has no kernelsight tables: is it a kernelsight database? "
-            "(create one with `ks-ingest --db-path " + db.path + "`)"
-        )
-    if db.newest() is None:
+def require_data(db: Database, *, check_empty: bool = True) -> None:
+    """A clear message for a file that holds no kernelsight tables or no rows at all.
+
+    A file ks-ingest created has a schema_version table; only files without one
+    are checked against the registry (whose import costs start-up time).
+    """
+    if not db.has("schema_version"):
+        from ..ingest import events as ev
+
+        if not any(db.has(t.table) for t in ev.TYPES):
+            raise QueryError(
+                f"{db.path} has no kernelsight tables: is it a kernelsight database? "
+                "(create one with `ks-ingest --db-path " + db.path + "`)"
+            )
+    if check_empty and db.newest() is None:
         raise QueryError(f"{db.path} is empty: no collector has written to it yet")
 
 

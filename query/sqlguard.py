@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from .db import QueryError
+
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 # Pragmas whose argument names what to describe (a table, an index): always reading.
 _DESCRIBE_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list"}
@@ -21,8 +23,8 @@ _READ_PRAGMAS = {
 _DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
 
 
-class Refused(Exception):
-    pass
+class Refused(QueryError):
+    """The statement writes, attaches or loads: refused."""
 
 
 def authorizer(action, arg1, arg2, dbname, source):
