@@ -186,24 +186,33 @@ static __always_inline bool wanted(const struct conn *c)
 	return true;
 }
 
-/* Both ends from a socket (full, request or timewait: all share sock_common). */
-static __always_inline bool conn_from_sock(struct sock *sk, struct conn *c)
+/* The peer's key (the hot path needs no more; tp_btf hands us typed kernel pointers,
+ * read with plain loads rather than probe_read calls). */
+static __always_inline bool peer_of_sock(struct sock_common *skc, struct peer_key *key)
 {
-	/* tp_btf hands us typed kernel pointers: plain loads, no probe_read calls */
-	struct sock_common *skc = &sk->__sk_common;
-	__u16 family = skc->skc_family;
-
-	if (family == AF_INET) {
-		v4_mapped(c->peer.addr, skc->skc_daddr);
-		v4_mapped(c->laddr, skc->skc_rcv_saddr);
-		c->peer.family = 4;
-	} else if (family == AF_INET6) {
-		__builtin_memcpy(c->peer.addr, &skc->skc_v6_daddr, 16);
-		__builtin_memcpy(c->laddr, &skc->skc_v6_rcv_saddr, 16);
-		c->peer.family = is_v4_mapped(c->peer.addr) ? 4 : 6;
+	if (skc->skc_family == AF_INET) {
+		v4_mapped(key->addr, skc->skc_daddr);
+		key->family = 4;
+	} else if (skc->skc_family == AF_INET6) {
+		__builtin_memcpy(key->addr, &skc->skc_v6_daddr, 16);
+		key->family = is_v4_mapped(key->addr) ? 4 : 6;
 	} else {
 		return false;
 	}
+	return true;
+}
+
+/* Both ends from a socket (full, request or timewait: all share sock_common). */
+static __always_inline bool conn_from_sock(struct sock *sk, struct conn *c)
+{
+	struct sock_common *skc = &sk->__sk_common;
+
+	if (!peer_of_sock(skc, &c->peer))
+		return false;
+	if (skc->skc_family == AF_INET)
+		v4_mapped(c->laddr, skc->skc_rcv_saddr);
+	else
+		__builtin_memcpy(c->laddr, &skc->skc_v6_rcv_saddr, 16);
 	c->lport = skc->skc_num;
 	c->rport = bpf_ntohs(skc->skc_dport);
 	return true;
@@ -260,21 +269,6 @@ static __always_inline bool sample_now(void)
 	if (++*n < sample_every)
 		return false;
 	*n = 0;
-	return true;
-}
-
-/* Only the peer's key: the local end is read when an event needs it. */
-static __always_inline bool peer_of_sock(struct sock_common *skc, struct peer_key *key)
-{
-	if (skc->skc_family == AF_INET) {
-		v4_mapped(key->addr, skc->skc_daddr);
-		key->family = 4;
-	} else if (skc->skc_family == AF_INET6) {
-		__builtin_memcpy(key->addr, &skc->skc_v6_daddr, 16);
-		key->family = is_v4_mapped(key->addr) ? 4 : 6;
-	} else {
-		return false;
-	}
 	return true;
 }
 
