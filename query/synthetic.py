@@ -105,6 +105,10 @@ def scenario(start_ns: int, seconds: int = 300, host: str = "testhost", seed: in
                count=1000, errors=2, total_ns=5_000_000, max_ns=60_000_000)
         sc.add("syscall_stats", ts, host, interval_ns=NS, syscall_name="futex", syscall_nr=202,
                count=300, errors=0, total_ns=90_000_000, max_ns=50_000_000)
+        # --- long run-queue waits: "batch" (pid 400) waits 15-24 ms every 10 s
+        if s % 10 == 0:
+            sc.add("sched", ts + 3000, host, pid=400, tid=400, cpu=0, latency_ns=(15 + s % 10) * 1_000_000,
+                   prev_state="R", next_pid=400, comm="batch")
         # --- cumulative counters, reset half-way (a reboot): rates stay steady
         if s == reset_at:
             rx = tx = reads = writes = retrans = out_segs = 0

@@ -16,7 +16,10 @@ from kernelsight.query import (
     correlate_rtt_with_cpu,
     correlate_syscalls_with_memory,
     query_block_io,
+    query_cpu_usage,
     query_io_latency_percentiles,
+    query_load,
+    query_long_runqueue_waits,
     query_memory_usage,
     query_network_bandwidth,
     query_page_faults,
@@ -220,7 +223,7 @@ def test_rtt_against_cpu_per_step(data):
 def test_tables_count_every_row(data):
     rows = {r["table"]: r for r in query_tables(data["path"])}
     assert rows["rtt_stats"]["rows"] == 3 * SECONDS
-    assert rows["sched_events"]["rows"] == 0 and rows["sched_events"]["producer"] == "ks-sched"
+    assert rows["tcp_events"]["rows"] == 0 and rows["tcp_events"]["producer"] == "ks-rtt"
 
 
 def test_summary_covers_every_table_with_data(data):
@@ -264,3 +267,15 @@ def test_times_accepts_what_people_write():
         times.to_ns("yesterday-ish", now=now)
     with pytest.raises(times.BadTime, match="empty"):
         times.window("1h", "2h", now=now)
+
+
+def test_cpu_load_and_long_waits(data):
+    cpu = query_cpu_usage(data["path"], data["start"], data["end"], step=SECONDS * 2)
+    assert sum(r["busy_pct"] * r["samples"] for r in cpu) / sum(r["samples"] for r in cpu) == pytest.approx(50, rel=1e-3)
+    assert max(r["busy_peak_pct"] for r in cpu) == pytest.approx(80)
+    load = query_load(data["path"], data["start"], data["end"], step=SECONDS * 2)
+    assert max(r["load_1min_peak"] for r in load) == 4.0
+    (w,) = query_long_runqueue_waits(data["path"], data["start"], data["end"])
+    waits = [e["latency_ns"] for e in data["sc"].events if e["type"] == "sched"]
+    assert (w["comm"], w["long_waits"], w["max_wait_ms"]) == ("batch", len(waits), max(waits) / 1e6)
+    assert w["total_wait_ms"] == pytest.approx(sum(waits) / 1e6)
