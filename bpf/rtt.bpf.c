@@ -222,17 +222,23 @@ static __always_inline struct peer_stats *stats_of(const struct peer_key *key)
 {
 	struct peer_stats *ps = bpf_map_lookup_elem(&peer_stats, key), *zero;
 	__u32 idx = 0;
+	long err;
 
 	if (ps)
 		return ps;
 	zero = bpf_map_lookup_elem(&zero_stats, &idx);
 	if (!zero)
 		return 0;
-	ks_count(new_peers);
-	ps = map_lookup_or_try_init(&peer_stats, key, zero);
-	if (!ps)
+	/* Count only the keys this CPU created (not a lost race), so that user space's
+	 * created - drained is the number of keys the LRU evicted. */
+	err = bpf_map_update_elem(&peer_stats, key, zero, BPF_NOEXIST);
+	if (!err) {
+		ks_count(new_peers);
+	} else if (err != -17 /* -EEXIST: another CPU created it first */) {
 		ks_count(lost_map_full);
-	return ps;
+		return 0;
+	}
+	return bpf_map_lookup_elem(&peer_stats, key);
 }
 
 static __always_inline void submit(const struct conn *c, __u8 kind, __u32 value, __u32 reason)
