@@ -152,6 +152,30 @@ def test_proc_net_tcp_states_counted_over_v4_and_v6():
     assert (ev["close_wait"], ev["fin_wait2"], ev["syn_sent"]) == (1, 1, 0)
 
 
+def renumbered_tcp(n: int, numbering=lambda k: b"%4d" % k) -> bytes:
+    """n lines of the recorded /proc/net/tcp, with sl counting as the kernel does."""
+    header, *body = [ln for ln in sample("tcp").split(b"\n") if ln]
+    rows = [numbering(k) + body[k % len(body)][body[k % len(body)].index(b":"):]
+            for k in range(n)]
+    return b"\n".join([header, *rows]) + b"\n"
+
+
+def naive_states(data: bytes) -> list[int]:
+    counts = [0] * 13
+    for line in data.decode().splitlines()[1:]:
+        counts[int(line.split()[3], 16)] += 1
+    return counts
+
+
+@pytest.mark.parametrize("numbering", [lambda k: b"%4d" % k, lambda k: b"   7"],
+                         ids=["kernel", "unexpected"])
+def test_proc_net_tcp_past_ten_thousand_lines(numbering):
+    data = renumbered_tcp(10_050, numbering)  # sl gets a fifth digit at 10000
+    counts = [0] * 13
+    P.count_proc_net_tcp(data, counts)
+    assert counts == naive_states(data) and sum(counts) == 10_050
+
+
 # ==== the command: missing files, options, signals ================================
 @pytest.fixture
 def fake_proc(tmp_path) -> pathlib.Path:
