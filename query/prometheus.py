@@ -235,12 +235,13 @@ class Exporter:
             cols |= {s.label, s.column} - {""}
         cols = sorted(cols)
         hc, hp = self._host_cond()
-        rows = self.db.rows(f"SELECT {', '.join(cols)} FROM {table} WHERE id > ? AND {hc} ORDER BY id",
-                            [st.last_id] + hp)
-        if not rows:
-            return
-        self._name_bounded(st, rows, hists, counters)
-        for r in rows:
+        self._name_bounded(st, table, hists, counters)
+        # Streamed: a first run folds in every row the table has ever stored.
+        cur = self.db.conn.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE id > ? AND {hc} ORDER BY id",
+                                   [st.last_id] + hp)
+        last = None
+        for r in cur:
+            last = r
             for s in hists:
                 if s.where and not _matches(s.where, r):
                     continue
@@ -266,22 +267,23 @@ class Exporter:
                 label = self._bounded(st, s.label, r[s.label]) if s.label else None
                 key = json.dumps([s.name, r["host"], label, *[v for _, v in s.extra]])
                 st.counts[key] = st.counts.get(key, 0) + value
-        st.last_id, st.last_ts = rows[-1]["id"], rows[-1]["timestamp"]
+        if last is not None:
+            st.last_id, st.last_ts = last["id"], last["timestamp"]
 
-    def _name_bounded(self, st: TableState, rows, hists, counters) -> None:
-        """Give series to the busiest new values of each bounded column while there is room."""
+    def _name_bounded(self, st: TableState, table: str, hists, counters) -> None:
+        """Give series to the busiest new values (most rows since the last run) of each
+        bounded column while there is room."""
         bounded = {c for s in hists for c in s.bounded} | {s.label for s in counters if s.label}
-        for col in bounded:
+        hc, hp = self._host_cond()
+        for col in sorted(bounded):
             named = st.named.setdefault(col, [])
             if len(named) >= self.top:
                 continue
-            traffic: dict = {}
-            for r in rows:
-                v = r[col]
-                if v is not None and v not in named:
-                    traffic[v] = traffic.get(v, 0) + 1
-            for v, _ in sorted(traffic.items(), key=lambda kv: (-kv[1], str(kv[0])))[: self.top - len(named)]:
-                named.append(v)
+            rows = self.db.rows(f"""SELECT {col} AS v, count(*) AS n FROM {table}
+                                    WHERE id > ? AND {hc} AND {col} IS NOT NULL GROUP BY {col}""",
+                                [st.last_id] + hp)
+            fresh = sorted(((r["v"], r["n"]) for r in rows if r["v"] not in named), key=lambda vn: (-vn[1], str(vn[0])))
+            named += [v for v, _ in fresh[: self.top - len(named)]]
 
     def _bounded(self, st: TableState, col: str, value):
         return value if value in st.named.get(col, ()) else OTHER
