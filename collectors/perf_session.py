@@ -8,6 +8,9 @@ Scopes and what is opened:
               per-CPU split is left out here.  inherit = 1: threads and child processes
               started after attach are counted too, like getrusage(RUSAGE_SELF) plus
               RUSAGE_CHILDREN of the target would be (children count from their fork).
+              Like `perf stat -p`, a thread or child started in the few milliseconds
+              between listing /proc/PID/task and opening the counters is missed
+              (adding threads found later could count inherited ones twice).
   cgroup:PATH one fd per counter per online CPU, the kernel's cgroup mode: per-CPU rows
               and a total.
 """
