@@ -12,8 +12,11 @@ node_metrics_map (the design seed's maps, for bpftool).  The ring buffer's recor
 from __future__ import annotations
 
 import array
+import contextlib
 import os
+import signal
 import struct
+import threading
 import time
 from typing import Annotated, Optional
 
@@ -199,6 +202,11 @@ class Pins:
                 self.made_dir = directory
         except OSError as e:
             raise Fatal(f"--pin {directory}: {e.strerror}", EXIT_USAGE) from None
+        taken = [n for n in PINNED_MAPS if os.path.exists(os.path.join(directory, n))]
+        if taken:
+            raise Fatal(f"--pin {directory}: {', '.join(taken)} already pinned there (another "
+                        f"ks-rtt, or one run with --keep-pinned): remove them or pin elsewhere",
+                        EXIT_USAGE)
         for name in PINNED_MAPS:
             m = bc.map(name)
             path = os.path.join(directory, name)
@@ -233,11 +241,30 @@ def family_option(ipv4: bool, ipv6: bool) -> int:
 
 
 # ---- the run -------------------------------------------------------------------------
+@contextlib.contextmanager
+def early_signals():
+    """Ctrl-C or SIGTERM while the programs load: remember it, and end the run after
+    its first (empty) report, instead of a KeyboardInterrupt that skips the report of
+    what was counted between "attached" and the start of the interval loop."""
+    asked = threading.Event()
+    old = {sig: signal.signal(sig, lambda *_: asked.set())
+           for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield asked
+    except BaseException:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        raise
 def run(opts: RunOptions, rodata: dict, peers: list, nodes: NodeNames, max_peers: int | None,
         pin: str | None, keep_pinned: bool) -> None:
     max_peers = max_peers or default_max_peers()
     sizes = {"peer_stats": max_peers, "rtt_hist_map": max_peers, "node_metrics_map": max_peers}
-    with BpfCollector(TOOL, "rtt", opts, rodata=rodata, max_entries=sizes) as bc:
+    with early_signals() as stop_asked:
+        bc = BpfCollector(TOOL, "rtt", opts, rodata=rodata, max_entries=sizes)
+        bc.runner.install_signals()
+    if stop_asked.is_set():
+        bc.runner.stopping.set()
+    with bc:
         emit, clock = bc.emitter.emit, bc.runner.clock
         trie = bc.map("peer_filter")
         for net in peers:

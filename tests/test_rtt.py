@@ -142,8 +142,8 @@ class Collector:
                 return
         raise AssertionError(f"ks-rtt did not start: {self.stderr}")
 
-    def stop(self) -> list[dict]:
-        self.proc.send_signal(signal.SIGINT)
+    def stop(self, sig: int = signal.SIGINT) -> list[dict]:
+        self.proc.send_signal(sig)
         out, err = self.proc.communicate(timeout=30)
         self.stderr += err.decode()
         assert self.proc.returncode == 0, self.stderr
@@ -397,12 +397,13 @@ def loaded_prog_ids() -> dict[int, str]:
 
 
 @needs_root
-def test_ctrl_c_exits_0_quietly_and_detaches():
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_exit_0_quietly_and_detach(sig):
     col = Collector("--sample", "0")
     ours = prog_ids_held_by(col.proc.pid)
     assert {loaded_prog_ids()[i] for i in ours} == {"on_tcp_probe", "on_tcp_retransmit",
                                                     "on_kfree_skb"}
-    col.stop()  # SIGINT: exit 0, no traceback (asserted there)
+    col.stop(sig)  # exit 0, no traceback (asserted there)
     assert not ours & set(loaded_prog_ids())
 
 
@@ -463,6 +464,9 @@ def test_pinned_maps_are_readable_by_bpftool_and_removed_on_exit(lo_server, tmp_
         # The kernel keeps 15 characters of a map name: bpftool finds this one by its pin.
         assert "rtt_count" in sh("bpftool", "map", "dump", "pinned",
                                  f"{pin}/node_metrics_map").stdout
+        # A second collector must not take the pins over.
+        r = run_ks("ks-rtt", "--pin", pin, "--duration", "1")
+        assert r.returncode == 2 and b"already pinned" in r.stderr, r.stderr
     finally:
         client_report(traffic)
         col.stop()
@@ -524,3 +528,24 @@ def test_keep_pinned_leaves_the_maps_for_later_readers(lo_server):
         assert all("rtt_count" in e["formatted"]["value"] for e in dump)
     finally:
         subprocess.run(["rm", "-rf", pin])
+
+
+@needs_root
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_drop_without_a_socket_is_read_from_the_packet(host):
+    """A SYN to a closed port is dropped (NO_SOCKET) before any socket is found: the
+    peer and ports come from the IP and TCP headers."""
+    import socket
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam) as probe:  # a port nobody listens on
+        probe.bind((host, 0))
+        closed = probe.getsockname()[1]
+    col = Collector("--events", "--sample", "0", "--port", str(closed))
+    with socket.socket(fam) as s, pytest.raises(ConnectionRefusedError):
+        s.connect((host, closed))
+    events = col.stop()
+    drops = [e for e in events if e["type"] == "tcp_event" and e["kind"] == "drop"]
+    assert drops and drops[0]["reason"] == "NO_SOCKET", drops
+    assert (drops[0]["saddr"], drops[0]["sport"], drops[0]["daddr"], drops[0]["family"]) == \
+        (host, closed, host, 6 if fam == socket.AF_INET6 else 4)
+    assert per_peer(events)[host]["drops"] >= 1
