@@ -57,8 +57,11 @@ A nodes file names peers (longest prefix wins; else the address is the name):
 Examples:
   ks-rtt --nodes nodes.txt | ks-ingest --db-path ks.db
   ks-rtt --peer 10.0.0.0/8 --port 443 --sample 0 --interval 10
-  ks-rtt --pin /sys/fs/bpf/ks-rtt &  bpftool map dump name rtt_hist_map
-  (rtt_hist_map and node_metrics_map hold the last interval, summed over CPUs)
+  ks-rtt --events -4 | grep '"kind":"drop"'     # every drop, with its reason
+  ks-rtt --pin /sys/fs/bpf/ks-rtt > rtt.ndjson &
+  bpftool map dump name rtt_hist_map            # the last interval, per peer
+
+Needs root, or CAP_BPF and CAP_PERFMON (exit status 77 without them).
 """
 
 # ---- records from the kernel ---------------------------------------------------------
@@ -325,7 +328,7 @@ def rtt(
         "--peer", "-p", metavar="CIDR",
         help="Only peers in this network (repeatable), e.g. 10.0.0.0/8.")] = None,
     port: Annotated[Optional[int], typer.Option(
-        "--port", "-P", min=1, max=65535, help="Only connections with this local or remote port.")] = None,
+        "--port", "-P", metavar="N", min=1, max=65535, help="Only connections with this local or remote port.")] = None,
     ipv4: Annotated[bool, typer.Option("-4", "--ipv4", help="Only IPv4 peers.")] = False,
     ipv6: Annotated[bool, typer.Option("-6", "--ipv6", help="Only IPv6 peers.")] = False,
     max_peers: Annotated[Optional[int], typer.Option(
