@@ -231,6 +231,22 @@ def test_only_and_skip_choose_kinds_and_reject_typos():
     assert r.returncode == 2 and b"memroy" in r.stderr and len(r.stderr.splitlines()) == 1
 
 
+def test_refused_netlink_falls_back_to_proc_net_tcp_with_one_warning(monkeypatch):
+    from kernelsight.collectors import procfs_sampler
+
+    class Refused:
+        def __init__(self):
+            raise PermissionError(1, "Operation not permitted")
+    said, out = [], []
+    monkeypatch.setattr(procfs_sampler, "SockDiag", Refused)
+    sampler = procfs_sampler.ProcfsSampler(("tcp",), warn=said.append)
+    for _ in range(3):
+        sampler.sample(lambda t, fields, ts: out.append(fields))
+    assert sampler.tcp_source == "proc" and len(out) == 3
+    assert len(said) == 1 and "sock_diag netlink refused" in said[0]
+    assert set(out[-1]) == set(P.empty_tcp_counts())
+
+
 def test_help_teaches_a_pipeline():
     r = run_ks("ks-procfs", "--help")
     assert r.returncode == 0 and b"ks-procfs | ks-ingest" in r.stdout
