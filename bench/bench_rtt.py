@@ -1,23 +1,30 @@
 """What ks-rtt costs TCP, against the floor of any program on its hook.
 
-Side by side, in one run, a TCP request/response loop on loopback (a C client and a
-C server process, 32-byte messages, TCP_NODELAY, a fixed number of round trips):
+A TCP request/response loop on loopback: a C client and a C server process, 32-byte
+messages, TCP_NODELAY, run in chunks of round trips on request, each chunk reporting
+its wall time, the CPU time of both processes and the segments the client's socket
+received (TCP_INFO; the exchange is symmetric, so twice that reach tcp_probe).  CPU
+time measures what the loop costs rather than who else had the CPU: benches and
+tests of other work may share the machine.
 
-* alone        - no BPF program on tcp_probe
-* empty        - the floor: bench/empty_tcp_probe.bpf.c, a tp_btf/tcp_probe program
-                 that returns at once (the kernel's tracepoint-to-BPF path is paid)
-* ks-rtt       - the real command (default options: --sample 100), output to /dev/null
+Three passes over the same loop, side by side:
 
-Runs alternate between the modes (--repeat times) so drift hits them alike; the
-median of each is reported.  For each: round trips per second, the throughput ratio
-against "alone", the added ns per received segment (from the time per round trip,
-divided by the segments tcp_probe saw per round trip) and that as a multiple of the
-floor's (targets: <= 2x the floor, <= 3 % throughput).  A separate pass with
-kernel.bpf_stats_enabled=1 gives each program's own run_time_ns / run_cnt (the stats
-cost time themselves, so the throughput pass runs without them).  Attach time is
-what ks-rtt --verbose says, and the time from exec to that line (target <= 0.3 s).
+1. per segment, finely interleaved: every round runs one chunk in each of
+     alone   no program on tcp_probe
+     empty   the floor, bench/empty_tcp_probe.bpf.c: a tp_btf/tcp_probe program that
+             returns at once (the tracepoint-to-BPF path any program pays)
+     ks-rtt  bpf/rtt.bpf.o with ks-rtt's defaults (--sample 100), its ring consumed
+   in a shuffled order, attaching and detaching between chunks, so drift hits all
+   three alike.  Reported: CPU ns per round trip (medians), the added ns per
+   received segment, and ks-rtt's as a multiple of the floor's (target <= 2x).
+2. the real command: blocks of chunks alternate between no program and `ks-rtt`
+   (started, attached, output to /dev/null, stopped): the throughput ratio (target:
+   <= 3 % lost) and the attach time, both as --verbose says (load + attach) and from
+   exec to attached (Python start-up included; target <= 0.3 s).
+3. kernel.bpf_stats_enabled=1: each program's own run_time_ns / run_cnt (the stats
+   cost time themselves, so passes 1 and 2 run without them).
 
-    .venv/bin/python bench/bench_rtt.py [--quick] [--repeat N] [--count N]
+    .venv/bin/python bench/bench_rtt.py [--quick]
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import argparse
 import contextlib
 import os
 import pathlib
+import random
 import re
 import statistics
 import subprocess
@@ -40,24 +48,40 @@ BPF_CFLAGS = ["-g", "-O2", "-target", "bpf", "-mcpu=v3", "-D__TARGET_ARCH_x86", 
 
 sys.path.insert(0, str(REPO))
 from kernelsight.bpf import libbpf  # noqa: E402
+from kernelsight.collectors import rtt as ks_rtt  # noqa: E402
 
-# Forks a server; the client does COUNT round trips of 32 bytes and prints the wall ns,
-# the segments its socket received (TCP_INFO; the server's are as many: the exchange is
-# symmetric) and the CPU ns both processes spent on them (the server's share of its total, which
-# includes 1000 warm-up round trips).  CPU time counts what the loop itself costs, not
-# the time other load on the machine held the CPU: this bench shares the machine.
+# Forks an echo server, connects, then for each line N on stdin does N round trips and
+# prints "wall_ns cpu_ns segs": CPU of client and server (clock_getcpuclockid), and the
+# segments the client received (TCP_INFO tcpi_segs_in).  EOF ends both.
 PINGPONG_C = r"""
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <linux/tcp.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+static void full(int fd, char *buf, int n, int rd)
+{
+	for (int got = 0; got < n;) {
+		int r = rd ? read(fd, buf + got, n - got) : write(fd, buf + got, n - got);
+		if (r <= 0)
+			exit(rd ? 0 : 1);
+		got += r;
+	}
+}
+
+static long ns(clockid_t clk)
+{
+	struct timespec t;
+
+	clock_gettime(clk, &t);
+	return t.tv_sec * 1000000000L + t.tv_nsec;
+}
 
 static unsigned segs_in(int fd)
 {
@@ -67,24 +91,14 @@ static unsigned segs_in(int fd)
 	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) ? 0 : ti.tcpi_segs_in;
 }
 
-static void full(int fd, char *buf, int n, int rd)
+int main(void)
 {
-	for (int got = 0; got < n;) {
-		int r = rd ? read(fd, buf + got, n - got) : write(fd, buf + got, n - got);
-		if (r <= 0) exit(rd ? 0 : 1);
-		got += r;
-	}
-}
-
-int main(int argc, char **argv)
-{
-	long count = atol(argv[1]);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
 	int one = 1, srv = socket(AF_INET, SOCK_STREAM, 0);
 	char buf[32] = { 0 };
-	struct timespec t0, t1, c0, c1;
-	struct rusage ru;
+	clockid_t server_clk;
+	long n;
 
 	if (bind(srv, (void *)&a, sizeof(a)) || listen(srv, 1) || getsockname(srv, (void *)&a, &len))
 		return 1;
@@ -92,33 +106,31 @@ int main(int argc, char **argv)
 	if (pid == 0) {
 		int c = accept(srv, 0, 0);
 		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		for (;;) { full(c, buf, sizeof(buf), 1); full(c, buf, sizeof(buf), 0); }
+		for (;;) {
+			full(c, buf, sizeof(buf), 1);
+			full(c, buf, sizeof(buf), 0);
+		}
 	}
 	int c = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(c, (void *)&a, sizeof(a)))
+	if (connect(c, (void *)&a, sizeof(a)) || clock_getcpuclockid(pid, &server_clk))
 		return 1;
-	for (int i = 0; i < 1000; i++) { full(c, buf, sizeof(buf), 0); full(c, buf, sizeof(buf), 1); }
-	unsigned s0 = segs_in(c);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
-	for (long i = 0; i < count; i++) { full(c, buf, sizeof(buf), 0); full(c, buf, sizeof(buf), 1); }
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	unsigned s1 = segs_in(c);
+	while (scanf("%ld", &n) == 1) {
+		unsigned s0 = segs_in(c);
+		long w0 = ns(CLOCK_MONOTONIC), c0 = ns(CLOCK_PROCESS_CPUTIME_ID), v0 = ns(server_clk);
+		for (long i = 0; i < n; i++) {
+			full(c, buf, sizeof(buf), 0);
+			full(c, buf, sizeof(buf), 1);
+		}
+		long cpu = ns(CLOCK_PROCESS_CPUTIME_ID) - c0 + ns(server_clk) - v0;
+		printf("%ld %ld %u\n", ns(CLOCK_MONOTONIC) - w0, cpu, segs_in(c) - s0);
+		fflush(stdout);
+	}
 	close(c);
 	waitpid(pid, 0, 0);
-	getrusage(RUSAGE_CHILDREN, &ru);
-	double server = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e9 +
-			(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e3;
-	double client = (c1.tv_sec - c0.tv_sec) * 1e9 + (c1.tv_nsec - c0.tv_nsec);
-	printf("%ld %.0f %u\n", (t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec),
-	       client + server * count / (count + 1000), s1 - s0);
 	return 0;
 }
 """
-
-MODES = ("alone", "empty", "ks-rtt")
 
 
 def build() -> tuple[pathlib.Path, pathlib.Path]:
@@ -134,6 +146,64 @@ def build() -> tuple[pathlib.Path, pathlib.Path]:
     return exe, obj
 
 
+class PingPong:
+    """The C loop, run a chunk at a time: (wall ns, CPU ns, segments) per round trip."""
+
+    def __init__(self, exe: pathlib.Path):
+        self.proc = subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        self.run(1000)  # warm-up: handshake done, srtt settled
+
+    def run(self, n: int) -> tuple[float, float, float]:
+        self.proc.stdin.write(f"{n}\n")
+        self.proc.stdin.flush()
+        wall, cpu, segs = self.proc.stdout.readline().split()
+        return int(wall) / n, int(cpu) / n, 2 * int(segs) / n
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+class Program:
+    """A loaded BPF object attached and detached on demand (links only; maps stay)."""
+
+    def __init__(self, obj: libbpf.BpfObject, probe: str):
+        self.obj, self.probe = obj, probe
+        obj.load()
+        self.ring = None
+
+    def on(self) -> None:
+        self.obj.attach()
+
+    def off(self) -> None:
+        for link in self.obj.links:
+            libbpf.lib.bpf_link__destroy(link)
+        self.obj.links.clear()
+        if self.ring:
+            self.ring.consume()
+
+    def stats(self) -> dict[str, int]:
+        return fd_stats("self", self.obj.program_fds()[self.probe])
+
+    def close(self) -> None:
+        if self.ring:
+            self.ring.close()
+        self.obj.close()
+
+
+def load_programs(empty_obj: pathlib.Path) -> dict[str, Program]:
+    empty = Program(libbpf.BpfObject("empty_tcp_probe", path=empty_obj), "empty_tcp_probe")
+    opts = ks_rtt.build_rodata(family=0, port=None, peers=False, sample=100, events=False)
+    obj = libbpf.BpfObject("rtt", rodata=opts)
+    peers = ks_rtt.default_max_peers()
+    for name in ("peer_stats", "rtt_hist_map", "node_metrics_map"):
+        obj.set_max_entries(name, peers)
+    rtt = Program(obj, "on_tcp_probe")
+    rtt.ring = libbpf.RingBuffer(obj.map("events"), lambda raw: None)
+    return {"empty": empty, "ks-rtt": rtt}
+
+
 @contextlib.contextmanager
 def bpf_stats(enabled: bool):
     """kernel.bpf_stats_enabled for the duration; restored after."""
@@ -146,23 +216,14 @@ def bpf_stats(enabled: bool):
         path.write_text(before + "\n")
 
 
-def fdinfo_stats(pid: int | str) -> dict[int, dict[str, int]]:
-    """prog_id -> {run_time_ns, run_cnt} of the BPF programs a process holds."""
-    out: dict[int, dict[str, int]] = {}
-    base = f"/proc/{pid}/fdinfo"
-    for fd in os.listdir(base):
-        try:
-            with open(f"{base}/{fd}") as f:
-                fields = dict(l.split(":", 1) for l in f if ":" in l)
-        except OSError:
-            continue
-        if "prog_id" in fields and "run_cnt" in fields:
-            out[int(fields["prog_id"])] = {k: int(fields[k]) for k in ("run_time_ns", "run_cnt")}
-    return out
+def fd_stats(pid: int | str, fd: int) -> dict[str, int]:
+    with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    return {k: int(fields.get(k, 0)) for k in ("run_time_ns", "run_cnt")}
 
 
-class KsRtt:
-    """ks-rtt in the background; started once its programs are attached."""
+class KsRttCommand:
+    """The real ks-rtt in the background, once its programs are attached."""
 
     def __init__(self):
         t0 = time.monotonic()
@@ -175,138 +236,132 @@ class KsRtt:
                 return
         raise SystemExit(f"bench_rtt: ks-rtt did not start (exit {self.proc.wait()})")
 
-    def probe_stats(self) -> dict[str, int]:
-        names = {p["id"]: p["name"] for p in bpftool_progs()}
-        for pid_, st in fdinfo_stats(self.proc.pid).items():
-            if names.get(pid_) == "on_tcp_probe":
-                return st
-        return {"run_time_ns": 0, "run_cnt": 0}
-
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.communicate(timeout=30)
 
 
-def bpftool_progs() -> list[dict]:
-    import json
-    return json.loads(subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True,
-                                     text=True, check=True).stdout)
+# ---- the passes ----------------------------------------------------------------------
+def interleaved(pp: PingPong, progs: dict[str, Program], rounds: int, chunk: int):
+    """{mode: [CPU ns per round trip of each chunk]}, and the segments per round trip."""
+    cpu: dict[str, list[float]] = {"alone": [], "empty": [], "ks-rtt": []}
+    segs = []
+    order = list(cpu)
+    for _ in range(rounds):
+        random.shuffle(order)
+        for mode in order:
+            prog = progs.get(mode)
+            if prog:
+                prog.on()
+            try:
+                _, c, s = pp.run(chunk)
+            finally:
+                if prog:
+                    prog.off()
+            cpu[mode].append(c)
+            segs.append(s)
+    return cpu, statistics.median(segs)
 
 
-class Empty:
-    def __init__(self, obj: pathlib.Path):
-        self.obj = libbpf.BpfObject("empty_tcp_probe", path=obj)
-        self.obj.load()
-        self.obj.attach()
-
-    def probe_stats(self) -> dict[str, int]:
-        return _fd_stats(self.obj.program_fds()["empty_tcp_probe"])
-
-    def stop(self) -> None:
-        self.obj.close()
-
-
-def _fd_stats(fd: int) -> dict[str, int]:
-    with open(f"/proc/self/fdinfo/{fd}") as f:
-        fields = dict(l.split(":", 1) for l in f if ":" in l)
-    return {k: int(fields[k]) for k in ("run_time_ns", "run_cnt")}
+def real_command(pp: PingPong, repeats: int, chunks: int, chunk: int):
+    """Alternating blocks without and with ks-rtt: {mode: [(wall, cpu) per chunk]}, attach."""
+    runs: dict[str, list[tuple[float, float]]] = {"alone": [], "ks-rtt": []}
+    attach = []
+    for r in range(repeats):
+        for mode in (("alone", "ks-rtt") if r % 2 == 0 else ("ks-rtt", "alone")):
+            cmd = KsRttCommand() if mode == "ks-rtt" else None
+            try:
+                runs[mode] += [pp.run(chunk)[:2] for _ in range(chunks)]
+            finally:
+                if cmd:
+                    cmd.stop()
+                    attach.append((cmd.attach_ms, cmd.exec_to_attached))
+    return runs, attach
 
 
-def start(mode: str, obj: pathlib.Path):
-    return None if mode == "alone" else Empty(obj) if mode == "empty" else KsRtt()
+def program_costs(pp: PingPong, progs: dict[str, Program], chunk: int) -> dict[str, float]:
+    out = {}
+    with bpf_stats(True):
+        for mode, prog in progs.items():
+            before = prog.stats()
+            prog.on()
+            try:
+                for _ in range(5):
+                    pp.run(chunk)
+            finally:
+                prog.off()
+            after = prog.stats()
+            runs = after["run_cnt"] - before["run_cnt"]
+            if runs > 0:
+                out[mode] = (after["run_time_ns"] - before["run_time_ns"]) / runs
+    return out
 
 
-def pingpong(exe: pathlib.Path, count: int) -> tuple[float, float, float]:
-    """(wall ns, CPU ns, segments received by both ends) per round trip."""
-    out = subprocess.run([str(exe), str(count)], capture_output=True, text=True, check=True)
-    wall, cpu, segs = out.stdout.split()
-    return int(wall) / count, float(cpu) / count, 2 * int(segs) / count
+# ---- report ----------------------------------------------------------------------------
+def spread(values: list[float]) -> float:
+    q = statistics.quantiles(values, n=4)
+    return (q[2] - q[0]) / statistics.median(values)
 
 
-def report(wall, cpu, seg, cost, attach, count, repeat) -> None:
-    med = {m: (statistics.median(wall[m]), statistics.median(cpu[m])) for m in MODES}
-    added = {m: (med[m][1] - med["alone"][1]) / seg for m in MODES}
-    print(f"TCP request/response on loopback: {count} round trips x {repeat} runs per mode "
-          f"(medians); {seg:.2f} segments received per round trip (TCP_INFO)")
-    print(f"{'mode':<7} {'rt/s wall':>10} {'vs alone':>9} {'CPU ns/rt':>10} {'vs alone':>9} "
-          f"{'added CPU ns/seg':>17} {'vs empty':>9} {'prog ns/run':>12}")
-    for m in MODES:
-        vs_empty = f"{added[m] / added['empty']:.2f}x" if m == "ks-rtt" and added["empty"] > 0 else ""
-        prog = f"{cost[m]:.0f}" if m in cost else ""
-        print(f"{m:<7} {1e9 / med[m][0]:>10.0f} {med['alone'][0] / med[m][0]:>9.3f} "
-              f"{med[m][1]:>10.0f} {med['alone'][1] / med[m][1]:>9.3f} {added[m]:>17.0f} "
-              f"{vs_empty:>9} {prog:>12}")
-    spread = {m: (max(v) - min(v)) / statistics.median(v) for m, v in cpu.items()}
-    print("CPU run-to-run spread (max-min)/median: "
-          + ", ".join(f"{m} {s:.1%}" for m, s in spread.items()))
-    if len(cost) == 2:
-        print(f"program cost per run (bpf_stats run_time_ns/run_cnt): ks-rtt "
-              f"{cost['ks-rtt']:.0f} ns = {cost['ks-rtt'] / cost['empty']:.2f}x the empty "
-              f"program's {cost['empty']:.0f} ns (mostly the stats' own clock reads); "
-              f"excess over it {cost['ks-rtt'] - cost['empty']:.0f} ns")
+def report(cpu, seg, runs, attach, costs, rounds, chunk) -> None:
+    med = {m: statistics.median(v) for m, v in cpu.items()}
+    added = {m: (med[m] - med["alone"]) / seg for m in med}
+    print(f"1. per segment, interleaved: {rounds} rounds x {chunk} round trips per mode, "
+          f"{seg:.2f} segments per round trip reach tcp_probe")
+    print(f"   {'mode':<7} {'CPU ns/rt':>10} {'IQR/median':>11} {'added ns/segment':>17}")
+    for m in med:
+        print(f"   {m:<7} {med[m]:>10.0f} {spread(cpu[m]):>11.1%} {added[m]:>17.1f}")
+    if added["empty"] > 0:
+        print(f"   ks-rtt adds {added['ks-rtt'] / added['empty']:.2f}x the floor's time per "
+              f"segment (target <= 2x)")
     else:
-        print("program cost per run: no counts (kernel.bpf_stats_enabled was turned off "
-              "during the run by another process?)")
-    floor = (f"{added['ks-rtt'] / added['empty']:.2f}x the floor's added CPU per segment"
-             if added["empty"] > 0 else "the floor's added CPU per segment is below this "
-             "run's noise (no ratio)")
-    print(f"ks-rtt cost: {1 - med['alone'][1] / med['ks-rtt'][1]:.1%} CPU per round trip, "
-          f"{1 - med['alone'][0] / med['ks-rtt'][0]:.1%} wall-clock throughput (target <= 3 %); "
-          f"{floor} (target <= 2x)")
+        print("   the floor's added time is below this run's noise: no ratio (target <= 2x)")
+
+    alone = [w for w, _ in runs["alone"]]
+    with_rtt = [w for w, _ in runs["ks-rtt"]]
+    tput = statistics.median(alone) / statistics.median(with_rtt)
+    cpu_ratio = (statistics.median(c for _, c in runs["ks-rtt"])
+                 / statistics.median(c for _, c in runs["alone"]))
+    print(f"2. the real command: {len(alone)} chunks each way; round trips/s "
+          f"{1e9 / statistics.median(alone):.0f} alone, {1e9 / statistics.median(with_rtt):.0f} "
+          f"with ks-rtt: throughput x{tput:.3f} ({1 - tput:+.1%} lost; target <= 3 %), "
+          f"CPU per round trip x{cpu_ratio:.3f}")
     ms = statistics.median(a[0] for a in attach)
     exec_s = statistics.median(a[1] for a in attach)
-    print(f"ks-rtt attach: {ms} ms load+attach (its --verbose); {exec_s:.2f} s from exec "
-          f"to attached, Python start-up included (target <= 0.3 s)")
+    print(f"   attach: {ms} ms load + attach (--verbose); {exec_s:.2f} s from exec to "
+          f"attached, Python start-up included (target <= 0.3 s)")
+    if len(costs) == 2:
+        print(f"3. bpf_stats run_time_ns/run_cnt: empty {costs['empty']:.0f} ns (mostly the "
+              f"stats' own clock reads), ks-rtt {costs['ks-rtt']:.0f} ns: "
+              f"{costs['ks-rtt'] / costs['empty']:.2f}x, {costs['ks-rtt'] - costs['empty']:.0f} "
+              f"ns more per run")
+    else:
+        print("3. bpf_stats: no counts (kernel.bpf_stats_enabled turned off meanwhile by "
+              "another process?)")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer, shorter runs")
-    ap.add_argument("--repeat", type=int, default=None, help="runs per mode (default 9; quick 3)")
-    ap.add_argument("--count", type=int, default=None,
-                    help="round trips per run (default 40000; quick 10000)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench_rtt: needs root (BPF); skipped")
         return 0
-    repeat = args.repeat or (3 if args.quick else 9)
-    count = args.count or (10000 if args.quick else 40000)
-    exe, obj = build()
+    rounds, chunk, repeats = (20, 1000, 2) if args.quick else (80, 2000, 4)
+    exe, empty_obj = build()
     libbpf.LOG.echo = False
-
-    # Pass 1: throughput, bpf_stats off, modes alternating.
-    wall: dict[str, list[float]] = {m: [] for m in MODES}
-    cpu: dict[str, list[float]] = {m: [] for m in MODES}
-    attach: list[tuple[int, float]] = []
-    segs: list[float] = []
-    with bpf_stats(False):
-        for r in range(repeat):
-            for mode in (MODES if r % 2 == 0 else MODES[::-1]):
-                tool = start(mode, obj)
-                try:
-                    w, c, seg = pingpong(exe, count)
-                finally:
-                    if isinstance(tool, KsRtt):
-                        attach.append((tool.attach_ms, tool.exec_to_attached))
-                    if tool:
-                        tool.stop()
-                wall[mode].append(w)
-                cpu[mode].append(c)
-                segs.append(seg)
-
-    # Pass 2: each program's own cost per run, bpf_stats on.
-    cost: dict[str, tuple[float, float]] = {}
-    with bpf_stats(True):
-        for mode in MODES[1:]:
-            tool = start(mode, obj)
-            try:
-                pingpong(exe, count)
-                st = tool.probe_stats()
-            finally:
-                tool.stop()
-            if st["run_cnt"]:
-                cost[mode] = st["run_time_ns"] / st["run_cnt"]
-    report(wall, cpu, statistics.median(segs), cost, attach, count, repeat)
+    pp = PingPong(exe)
+    progs = load_programs(empty_obj)
+    try:
+        with bpf_stats(False):
+            cpu, seg = interleaved(pp, progs, rounds, chunk)
+            runs, attach = real_command(pp, repeats, 10, chunk)
+        costs = program_costs(pp, progs, chunk)
+    finally:
+        for prog in progs.values():
+            prog.close()
+        pp.close()
+    report(cpu, seg, runs, attach, costs, rounds, chunk)
     return 0
 
 
