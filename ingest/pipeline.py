@@ -5,6 +5,12 @@ Batching rule (from the pipeline document): commit when a table's batch reaches
 pending event, whether or not more input arrives.  A commit writes every table's
 pending rows in one transaction (one commit is the expensive part, not the rows).
 
+Group commit: the writer process commits one transaction while we parse the next.
+When a commit is due while the previous one is still being written, the rows that
+keep arriving join the due one (up to ``group_limit`` rows), so under a flood the
+commits grow and their number shrinks instead of parsing stalling behind each one.
+At the rates collectors produce, every commit starts on time as the rule says.
+
 Nothing disappears: a line is either a row, an ``unknown_events`` row, a counted blank,
 or a rejected line (counted, reported on stderr, written to the reject file).
 """
@@ -26,6 +32,8 @@ from .sink import SinkFailed
 # Rejects reported one by one on stderr before we go quiet and only count them.
 REPORT_FIRST = 10
 REPORT_EVERY_S = 5.0
+# At most this many rows gather behind a busy writer (unless --batch-size is larger).
+GROUP_LIMIT_ROWS = 4000
 # How long SIGTERM waits for a busy database before giving up on it.
 STOP_BUSY_GRACE_S = 10.0
 
@@ -126,6 +134,11 @@ class Ingester:
     def __init__(self, committer, parser: Parser, options: Options, rejects: RejectLog, stats: Stats):
         self.committer = committer   # InlineCommitter or ProcessCommitter (writer.py)
         self.inflight: list | None = None
+        self.unparsed: list[tuple] = []
+        self.due = False             # a batch is full: commit as soon as the writer is free
+        # Rows that may gather while the writer is busy (group commit); bounded so
+        # that memory stays small at the default batch size.
+        self.group_limit = max(options.batch_size, min(32 * options.batch_size, GROUP_LIMIT_ROWS))
         self.parser = parser
         self.opt = options
         self.rejects = rejects
@@ -142,28 +155,32 @@ class Ingester:
         """Read every source to its end (or until stopped), committing on time."""
         for src in sources:
             while not self.stopping and not src.eof:
-                timeout = self._time_left()
                 base = src.lineno
-                lines = src.read(timeout)
+                lines = src.read(self._time_left())
                 if lines:
                     self.feed(src.name, base, lines)
-                if self.npending and (src.eof or time.monotonic() >= self.oldest + self.opt.batch_timeout):
-                    self.flush()
                 if self.inflight is not None and self.committer.ready():
                     self.settle()
+                if self.npending and (src.eof or self._due()):
+                    if self.inflight is None or self.npending >= self.group_limit:
+                        self.flush()
                 if self.opt.progress:
                     self._show_progress()
         self.flush()
         self.settle()
 
+    def _due(self) -> bool:
+        return self.due or time.monotonic() >= self.oldest + self.opt.batch_timeout
+
     def _time_left(self) -> float | None:
-        # A transaction in flight is settled soon after it is done, so that its
-        # errors are told while the input is idle.
-        soon = 0.05 if self.inflight is not None else 0.5 if self.opt.progress else None
+        """How long the next read may wait for input."""
+        if self.inflight is not None:
+            # settle the transaction in flight soon after it is done (its errors are
+            # told while the input is idle), and start a due commit right after it
+            return 0.002 if self.npending and self._due() else 0.05
         if not self.npending:
-            return soon
-        left = max(self.oldest + self.opt.batch_timeout - time.monotonic(), 0.0)
-        return left if soon is None else min(left, soon)
+            return 0.5 if self.opt.progress else None
+        return max(self.oldest + self.opt.batch_timeout - time.monotonic(), 0.0)
 
     def feed(self, source: str, base: int, lines: list[bytes]) -> None:
         """Parse lines into pending rows; commits whenever a table's batch is full."""
@@ -173,9 +190,7 @@ class Ingester:
         self.stats.lines += len(lines)
         if not self.npending:
             self.oldest = time.monotonic()
-        lineno = base
-        for line in lines:
-            lineno += 1
+        for lineno, line in enumerate(lines, base + 1):
             try:
                 target, row = parse(line)
             except Rejected as e:
@@ -190,9 +205,23 @@ class Ingester:
             batch.rows.append(row)
             batch.meta.append((source, lineno, line))
             self.npending += 1
-            if len(batch.rows) >= size:
-                self.flush()
-                self.oldest = time.monotonic()
+            if len(batch.rows) % size == 0:      # reached the batch size (again)
+                try:
+                    self._batch_full()
+                except SinkFailed:
+                    # the lines read but not parsed yet are pending too
+                    self.unparsed = [(source, n, x) for n, x in enumerate(lines[lineno - base:], lineno + 1)]
+                    raise
+
+    def _batch_full(self) -> None:
+        """A table's batch is full: commit now, or -- while the writer is still busy
+        with the previous commit -- let the rows that keep coming join the next one
+        (group commit), up to group_limit rows."""
+        self.due = True
+        if self.inflight is not None and self.npending < self.group_limit and not self.committer.ready():
+            return
+        self.flush()
+        self.oldest = time.monotonic()
 
     def _bad(self, source: str, lineno: int, line: bytes, reason: str) -> None:
         if isinstance(line, Overlong):
@@ -221,6 +250,7 @@ class Ingester:
         for b in batches:          # fresh lists: the old ones are in flight
             b.rows, b.meta = [], []
         self.npending = 0
+        self.due = False
 
     def settle(self) -> None:
         """Wait for the transaction in flight and account for it; raises SinkFailed."""
@@ -293,6 +323,7 @@ class Ingester:
             yield from meta
         for b in self.pending.values():
             yield from b.meta
+        yield from self.unparsed
 
     # -- progress -------------------------------------------------------------------------
     def _show_progress(self) -> None:

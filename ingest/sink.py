@@ -34,6 +34,9 @@ class Sink(Protocol):
     def commit(self) -> None:
         """Make everything written since the last commit durable.  Raises SinkFailed."""
 
+    def rollback(self) -> None:
+        """Drop everything written since the last commit."""
+
     def close(self) -> None: ...
 
 
@@ -72,9 +75,11 @@ def describe(e: BaseException) -> str:
 class SQLiteSink:
     """Rows into an SQLite file with the kernelsight schema.
 
-    Busy (another writer holds the lock): the connection's busy timeout waits, and
-    past it we keep retrying until ``should_stop()`` says to give up, so nothing is
-    lost while a second ks-ingest commits.  Anything else fatal raises SinkFailed.
+    Busy (another writer holds the lock): the connection's busy timeout waits; past
+    it, write/commit raise Busy having written nothing, and the caller retries the
+    same batch (writer.run_job), so nothing is lost while a second ks-ingest commits.
+    Opening retries by itself until ``should_stop()``.  Anything else fatal raises
+    SinkFailed.
     """
 
     # Fewer checkpoints: each one rewrites the pages the WAL holds into the file and

@@ -112,7 +112,9 @@ def test_kill_9_keeps_every_committed_batch(db_path):
             n += 100
         p.stdin.write(b"".join(event(n + i) for i in range(50)))   # an unfinished batch
         p.stdin.flush()
-        assert wait_for(lambda: count(db_path) == 3000)
+        assert wait_for(lambda: count(db_path) >= 3000)
+        time.sleep(0.5)
+        before = count(db_path)
     finally:
         p.kill()
         p.wait(5)
@@ -121,7 +123,10 @@ def test_kill_9_keeps_every_committed_batch(db_path):
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     got = [r[0] for r in conn.execute("SELECT last_pid FROM load_metrics ORDER BY last_pid")]
     conn.close()
-    assert got == list(range(3000))   # whole batches, none half-written
+    # every full batch is in; the last 50 rows only if a group commit took them along;
+    # what was committed before the kill is all there, nothing half-written
+    assert len(got) == before and before in (3000, 3050)
+    assert got == list(range(before))
 
 
 def test_two_writers_and_a_reader(db_path):
@@ -205,8 +210,10 @@ def test_disk_full_fails_clearly_and_keeps_the_pending_lines(tmp_path):
         stored = count(db, "syscall_events")
         assert 0 <= stored < 20000
         # the lines of the failed batch went to stderr, as they were read
-        kept = [x for x in err.splitlines() if x.startswith("{")]
-        assert kept and json.loads(kept[0])["pid"] == stored
+        kept = [json.loads(x)["pid"] for x in err.splitlines() if x.startswith("{")]
+        # nothing lost between the last commit and the failure: the lines after the
+        # stored rows follow them without a gap
+        assert kept == list(range(stored, stored + len(kept))) and kept
     finally:
         subprocess.run(["umount", "-l", str(mnt)])
 
