@@ -22,6 +22,7 @@ import argparse
 import os
 import pathlib
 import random
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -134,12 +135,27 @@ def generate(path: pathlib.Path, rows: int, end_s: int) -> None:
 
 
 def median_ms(fn, runs: int) -> float:
+    """Median wall-clock ms."""
     times = []
     for _ in range(runs):
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times)
+
+
+def median_cpu_ms(fn, runs: int) -> tuple[float, float]:
+    """(median wall ms, median CPU ms of this process and its children).  On a shared
+    2-core VM the wall clock measures the neighbours too; CPU time is the cost."""
+    walls, cpus = [], []
+    for _ in range(runs):
+        r0, c0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.process_time()
+        t = time.perf_counter()
+        fn()
+        walls.append((time.perf_counter() - t) * 1000)
+        r1, c1 = resource.getrusage(resource.RUSAGE_CHILDREN), time.process_time()
+        cpus.append(((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime) + (c1 - c0)) * 1000)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def run(cmd: list[str]) -> None:
@@ -174,46 +190,48 @@ def main() -> int:
     q = str(BIN / "ks-query")
 
     base_sql = f"SELECT count(*) FROM rtt_stats WHERE timestamp >= {(newest - 3600) * NS}"
-    baseline = median_ms(lambda: run([str(BIN / "sqlite-utils"), "query", str(db), base_sql]), args.runs)
-    startup = median_ms(lambda: run([sys.executable, "-c", "pass"]), args.runs)
-    print(f"\nbaseline: sqlite-utils query (one SELECT over the hour): {baseline:.0f} ms; "
-          f"bare python start-up: {startup:.0f} ms\n")
+    base_wall, baseline = median_cpu_ms(lambda: run([str(BIN / "sqlite-utils"), "query", str(db), base_sql]),
+                                        args.runs)
+    start_wall, startup = median_cpu_ms(lambda: run([sys.executable, "-c", "pass"]), args.runs)
+    typer_wall, typer_cpu = median_cpu_ms(lambda: run([sys.executable, "-c", "import typer"]), args.runs)
+    print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times include the neighbours)")
+    print(f"baseline: sqlite-utils query (one SELECT count(*) over the hour): {baseline:.0f} ms CPU "
+          f"({base_wall:.0f} ms wall)")
+    print(f"python -c pass: {startup:.0f} ms CPU; python -c 'import typer': {typer_cpu:.0f} ms CPU\n")
 
     from kernelsight import query as lib
-    from kernelsight.query.cli import COMMANDS
 
-    print(f"{'ks-query subcommand':<22}{'process ms':>11}{'library ms':>11}{'vs baseline':>13}{'target':>8}")
+    print(f"{'ks-query subcommand':<20}{'CPU ms':>8}{'wall ms':>9}{'library CPU ms':>16}{'vs baseline':>13}"
+          f"{'<=100 ms':>10}")
     worst = 0.0
     for cmd in SUBCOMMANDS:
-        ms = median_ms(lambda: run([q, cmd, "--db-path", str(db), "-f", "json", *window]), args.runs)
+        wall, cpu = median_cpu_ms(lambda: run([q, cmd, "--db-path", str(db), "-f", "json", *window]), args.runs)
         fn = _library_call(lib, cmd)
         db_obj = lib.Database(db)
-        lib_ms = median_ms(lambda: fn(db_obj, (newest - 3600) * NS, (newest + 1) * NS), args.runs)
+        _, lib_ms = median_cpu_ms(lambda: fn(db_obj, (newest - 3600) * NS, (newest + 1) * NS), args.runs)
         db_obj.close()
-        worst = max(worst, ms)
-        print(f"{cmd:<22}{ms:>11.0f}{lib_ms:>11.1f}{ms / baseline:>12.2f}x{'ok' if ms <= 100 else 'SLOW':>8}")
-    ms = median_ms(lambda: run([q, "tables", "--db-path", str(db), "-f", "json"]), 1)
-    print(f"{'tables (all time)':<22}{ms:>11.0f}{'':>11}{ms / baseline:>12.2f}x{'':>8}  (counts every row)")
+        worst = max(worst, cpu)
+        print(f"{cmd:<20}{cpu:>8.0f}{wall:>9.0f}{lib_ms:>16.1f}{cpu / baseline:>12.2f}x"
+              f"{'ok' if cpu <= 100 else 'over':>10}")
+    wall, cpu = median_cpu_ms(lambda: run([q, "tables", "--db-path", str(db), "-f", "json"]), 1)
+    print(f"{'tables (all time)':<20}{cpu:>8.0f}{wall:>9.0f}{'':>16}{cpu / baseline:>12.2f}x  (counts every row)")
 
     with tempfile.TemporaryDirectory() as tf:
         export = [str(BIN / "ks-promexport"), "--db-path", str(db), "--textfile-dir", tf]
-        t = time.perf_counter()
-        run(export)
-        cold = time.perf_counter() - t
-        warm_idle = median_ms(lambda: run(export), args.runs) / 1000
+        cold_wall, cold = median_cpu_ms(lambda: run(export), 1)
+        idle_wall, idle = median_cpu_ms(lambda: run(export), args.runs)
         added = _append_minute(db, newest)
         try:
-            t = time.perf_counter()
-            run(export)
-            warm = time.perf_counter() - t
+            warm_wall, warm = median_cpu_ms(lambda: run(export), 1)
         finally:
             _remove_rows_after(db, added)
         size = os.path.getsize(os.path.join(tf, "kernelsight.prom"))
-    print(f"\nks-promexport first run (no state, folds in all {total:,} rows): {cold:.2f} s")
-    print(f"ks-promexport cron run, a minute of new rows:  {warm:.2f} s  "
-          f"({'ok' if warm <= 1 else 'SLOW'}, target 1 s; {warm / (baseline / 1000):.1f}x baseline)")
-    print(f"ks-promexport cron run, no new rows:           {warm_idle:.2f} s; textfile {size / 1e3:.0f} kB")
-    print(f"\nslowest ks-query subcommand: {worst:.0f} ms ({worst / baseline:.2f}x baseline, target 100 ms)")
+    print(f"\nks-promexport first run (no state, folds in all {total:,} rows): {cold / 1000:.1f} s CPU "
+          f"({cold_wall / 1000:.1f} s wall)")
+    print(f"ks-promexport cron run, a minute of new rows:  {warm / 1000:.2f} s CPU ({warm_wall / 1000:.2f} s wall; "
+          f"{'ok' if warm <= 1000 else 'over'}, target 1 s; {warm / baseline:.1f}x baseline)")
+    print(f"ks-promexport cron run, no new rows:           {idle / 1000:.2f} s CPU; textfile {size / 1e3:.0f} kB")
+    print(f"\nslowest ks-query subcommand: {worst:.0f} ms CPU ({worst / baseline:.2f}x baseline, target 100 ms)")
     return 0
 
 
