@@ -22,8 +22,10 @@ HELP = f"""Sample /proc every interval and print one JSON event per line.
 Kinds: {', '.join(KINDS)} (default: all).  Counters (bytes, packets, I/Os,
 retransmits, PSI totals) are the kernel's cumulative values, as they are in /proc;
 ks-query computes rates.  cpu is a percentage over the interval (cpu = -1 is the
-whole machine).  TCP states are counted through sock_diag netlink, as `ss` does.
-A file that cannot be read is skipped with one warning; the rest goes on.
+whole machine).  TCP states come from sock_diag netlink, as `ss` gets them, except
+ESTABLISHED: the kernel's own count (Tcp CurrEstab less close_wait), which keeps a
+sample cheap with tens of thousands of connections.  A file that cannot be read is
+skipped with one warning; the rest goes on.
 
 \b
 Examples:
