@@ -222,3 +222,46 @@ def test_help_teaches_with_a_pipeline():
     for flag in ("--db-path", "--batch-size", "--batch-timeout", "--init-only", "--reject-file", "--progress"):
         assert flag in out
     assert "| ks-ingest" in out
+
+
+def test_verbose_counts_dropped_fields(db_path):
+    data = (FIXTURES / "syscall_tracer.ndjson").read_bytes()
+    r = run_ks("ks-ingest", "--verbose", "--db-path", str(db_path), input=data)
+    assert r.returncode == 0
+    n = len(data.splitlines())
+    assert f"unknown fields dropped: time_str ({n})" in r.stderr.decode()
+
+
+def test_progress_shows_a_live_rate_on_a_terminal(db_path):
+    import os
+    import pty
+    import subprocess
+    import time
+
+    from conftest import ks
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen([ks("ks-ingest"), "--progress", "--db-path", str(db_path)],
+                         stdin=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    line = json.dumps({"type": "load", "timestamp": 1795455835925270528, "load_1min": 1}).encode() + b"\n"
+    p.stdin.write(line * 3)
+    p.stdin.flush()
+    time.sleep(1.5)
+    p.stdin.close()
+    assert p.wait(10) == 0
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    text = out.decode()
+    assert "\r3 lines, " in text and "lines/s" in text
+    # without a terminal, --progress stays quiet
+    r = run_ks("ks-ingest", "--progress", "--db-path", str(db_path), input=line)
+    assert b"\r" not in r.stderr
