@@ -210,11 +210,16 @@ class Pins:
             raise Fatal(f"--pin {directory}: {', '.join(taken)} already pinned there (another "
                         f"ks-rtt, or one run with --keep-pinned): remove them or pin elsewhere",
                         EXIT_USAGE)
-        for name in PINNED_MAPS:
-            m = bc.map(name)
-            path = os.path.join(directory, name)
-            m.pin(path)
-            self.paths.append((m, path))
+        try:
+            for name in PINNED_MAPS:
+                m = bc.map(name)
+                path = os.path.join(directory, name)
+                m.pin(path)
+                self.paths.append((m, path))
+        except libbpf.BpfError as e:
+            self.close()
+            raise Fatal(f"--pin {directory}: {e} (maps pin only on a bpf filesystem, "
+                        f"e.g. --pin /sys/fs/bpf/ks-rtt)", EXIT_USAGE) from None
         if bc.opts.verbose:
             warn(f"pinned {', '.join(PINNED_MAPS)} in {directory}")
 

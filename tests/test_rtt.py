@@ -464,6 +464,10 @@ def test_pinned_maps_are_readable_by_bpftool_and_removed_on_exit(lo_server, tmp_
         # The kernel keeps 15 characters of a map name: bpftool finds this one by its pin.
         assert "rtt_count" in sh("bpftool", "map", "dump", "pinned",
                                  f"{pin}/node_metrics_map").stdout
+        # Elsewhere than on bpffs: said, and nothing left behind.
+        r = run_ks("ks-rtt", "--pin", "/tmp/ks-rtt-not-bpffs", "--duration", "1")
+        assert r.returncode == 2 and b"bpf filesystem" in r.stderr, r.stderr
+        assert not os.path.exists("/tmp/ks-rtt-not-bpffs")
         # A second collector must not take the pins over.
         r = run_ks("ks-rtt", "--pin", pin, "--duration", "1")
         assert r.returncode == 2 and b"already pinned" in r.stderr, r.stderr
