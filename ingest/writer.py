@@ -14,6 +14,7 @@ job is in flight: the parent waits for it before sending the next.
 
 from __future__ import annotations
 
+import marshal
 import multiprocessing
 import os
 import signal
@@ -90,7 +91,9 @@ class ProcessCommitter:
 
     def submit(self, job: Job) -> None:
         try:
-            self.conn.send(job)
+            # marshal: the same interpreter on both ends, and it encodes rows of
+            # ints, floats, strings and None twice as fast as pickle
+            self.conn.send_bytes(marshal.dumps(job))
         except (OSError, EOFError):
             pass      # the child is gone: result() says so
 
@@ -168,7 +171,7 @@ def _child(conn, parent_end, make_sink: Callable[[], Sink]) -> None:
 
         while True:
             try:
-                job = conn.recv()
+                job = marshal.loads(conn.recv_bytes())
             except (EOFError, OSError):
                 break
             said_busy[0] = False
