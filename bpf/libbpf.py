@@ -96,6 +96,7 @@ _fn("bpf_map_get_next_key", ct.c_int, ct.c_int, _p, _p)
 _fn("bpf_map_lookup_batch", ct.c_int, ct.c_int, _p, _p, _p, _p, ct.POINTER(ct.c_uint32), _p)
 _fn("bpf_map_lookup_and_delete_batch", ct.c_int, ct.c_int, _p, _p, _p, _p,
     ct.POINTER(ct.c_uint32), _p)
+_fn("bpf_obj_get_info_by_fd", ct.c_int, ct.c_int, _p, ct.POINTER(ct.c_uint32))
 _fn("btf__load_vmlinux_btf", _p)
 _fn("btf__free", None, _p)
 _fn("btf__find_by_name_kind", ct.c_int32, _p, ct.c_char_p, ct.c_uint32)
@@ -583,6 +584,26 @@ class BpfObject:
         self.close()
 
 
+# ---- program statistics -------------------------------------------------------------------
+PROG_INFO_SIZE = 232                 # sizeof(struct bpf_prog_info) in the 6.x UAPI
+PROG_INFO_STATS = struct.Struct("<QQQ")  # run_time_ns, run_cnt, recursion_misses
+PROG_INFO_STATS_OFFSET = 192
+
+
+def prog_stats(prog_fd: int) -> dict[str, int]:
+    """run_time_ns and run_cnt (counted while kernel.bpf_stats_enabled=1) and
+    recursion_misses: runs the kernel skipped because the program was already running
+    on that CPU (e.g. a tracepoint hit again from an interrupt), i.e. lost events."""
+    buf = ct.create_string_buffer(PROG_INFO_SIZE)
+    size = ct.c_uint32(PROG_INFO_SIZE)
+    if lib.bpf_obj_get_info_by_fd(prog_fd, buf, ct.byref(size)) != 0:
+        raise _errno_error("reading BPF program info")
+    if size.value < PROG_INFO_STATS_OFFSET + PROG_INFO_STATS.size:
+        return {"run_time_ns": 0, "run_cnt": 0, "recursion_misses": 0}
+    run_time, runs, misses = PROG_INFO_STATS.unpack_from(buf.raw, PROG_INFO_STATS_OFFSET)
+    return {"run_time_ns": run_time, "run_cnt": runs, "recursion_misses": misses}
+
+
 # ---- software perf events (the page-fault tracer attaches BPF to them) -------------------
 PERF_TYPE_SOFTWARE = 1
 PERF_COUNT_SW_PAGE_FAULTS_MIN = 5
@@ -630,7 +651,7 @@ def online_cpus() -> list[int]:
 
 
 __all__ = [
-    "BpfError", "BpfObject", "Map", "RingBuffer", "btf_enum", "check_privileges",
+    "BpfError", "BpfObject", "Map", "RingBuffer", "btf_enum", "check_privileges", "prog_stats",
     "ensure_bpffs", "ensure_tracefs", "possible_cpus", "online_cpus", "open_software_event",
     "LOG", "EXIT_ERROR",
 ]
