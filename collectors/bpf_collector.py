@@ -40,6 +40,7 @@ class BpfCollector:
         self.runner = Runner(opts, self.emitter)
         self.rings: list[libbpf.RingBuffer] = []
         self.lost_seen = dict.fromkeys(LOST_COUNTERS, 0)
+        self.misses_seen = 0
         libbpf.LOG.echo = False
         libbpf.check_privileges(tool)
         started = time.monotonic()
@@ -90,7 +91,19 @@ class BpfCollector:
                 new[name] = delta
                 warn(f"{delta} lost: {what} (total {total})")
             self.lost_seen[name] = total
+        misses = self.recursion_misses()
+        delta = misses - self.misses_seen
+        if delta > 0:
+            new["recursion_misses"] = delta
+            warn(f"{delta} lost: the kernel skipped a program already running on that CPU "
+                 f"(hook hit again from an interrupt) (total {misses})")
+        self.misses_seen = misses
         return new
+
+    def recursion_misses(self) -> int:
+        """Runs of our programs the kernel skipped (prog info recursion_misses)."""
+        return sum(libbpf.prog_stats(fd)["recursion_misses"]
+                   for fd in self.obj.program_fds().values() if fd >= 0)
 
     def run(self, sample: Callable[[], None]) -> None:
         """The interval loop; ``sample`` runs after the ring buffers are drained."""
