@@ -2,9 +2,10 @@
  *
  * In-flight requests are keyed by the struct request pointer: unlike device+sector
  * (the original tool's key) it cannot collide between two requests in flight.
- * Completed requests are counted into per-(device, direction) histograms that user
- * space drains every interval (lookup-and-delete, so nothing counted while it reads
- * is lost).
+ * Completed requests are counted into per-(device, direction) histograms that are
+ * never reset: user space reports what each interval added.  (Draining them with
+ * lookup-and-delete lost counts: a completion handler, preemptible in process
+ * context, could still be adding into an entry user space had just deleted.)
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -28,6 +29,7 @@ KS_LOST_COUNTERS
 
 struct start {
 	__u64 ts;
+	__u64 alloc_ns;		/* rq->start_time_ns: tells this life of rq from an earlier one */
 	__u32 dev;
 	__u32 bytes;
 	__u32 dir;
@@ -54,7 +56,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 512);	/* 256 disks, read and write */
 	__type(key, struct dev_dir);
 	__type(value, struct io_hist);
 } hists SEC(".maps");
@@ -88,9 +90,9 @@ static __always_inline int rq_dir(struct request *rq)
 	return (op & 1) ? DIR_WRITE : DIR_READ;
 }
 
-static __always_inline int trace_start(struct request *rq, __u64 flags)
+static __always_inline int trace_start(struct request *rq, bool at_issue)
 {
-	struct start s = {};
+	struct start s = {}, *old;
 	__u64 key = (__u64)rq;
 	int dir = rq_dir(rq);
 
@@ -99,10 +101,20 @@ static __always_inline int trace_start(struct request *rq, __u64 flags)
 	s.dev = rq_dev(rq);
 	if (targ_dev && s.dev != targ_dev)
 		return 0;
+	s.alloc_ns = BPF_CORE_READ(rq, start_time_ns);
+	/* Queued mode keeps the insert time of this same request (requests issued
+	 * without passing the scheduler start at issue).  An entry left by an earlier
+	 * use of this struct request (its completion never seen) must not count:
+	 * the allocation stamp tells them apart. */
+	if (targ_queued && at_issue && s.alloc_ns) {
+		old = bpf_map_lookup_elem(&starts, &key);
+		if (old && old->alloc_ns == s.alloc_ns)
+			return 0;
+	}
 	s.ts = bpf_ktime_get_ns();
 	s.bytes = BPF_CORE_READ(rq, __data_len);
 	s.dir = dir;
-	if (bpf_map_update_elem(&starts, &key, &s, flags) == -7 /* E2BIG: full */)
+	if (bpf_map_update_elem(&starts, &key, &s, BPF_ANY) == -7 /* E2BIG: full */)
 		ks_count(lost_map_full);
 	return 0;
 }
@@ -110,15 +122,13 @@ static __always_inline int trace_start(struct request *rq, __u64 flags)
 SEC("tp_btf/block_rq_insert")
 int BPF_PROG(rq_insert, struct request *rq)
 {
-	return trace_start(rq, BPF_ANY);
+	return trace_start(rq, false);
 }
 
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(rq_issue, struct request *rq)
 {
-	/* Queued mode keeps the insert time; requests issued without passing the
-	 * scheduler (no insert) start here. */
-	return trace_start(rq, targ_queued ? BPF_NOEXIST : BPF_ANY);
+	return trace_start(rq, true);
 }
 
 SEC("tp_btf/block_rq_complete")

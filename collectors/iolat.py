@@ -9,6 +9,7 @@ drains those histograms and prints one event per disk that did I/O.
 from __future__ import annotations
 
 import os
+import select
 import time
 from typing import Annotated, Optional
 
@@ -16,7 +17,7 @@ import typer
 
 from kernelsight.collectors.bpf_collector import BpfCollector
 from kernelsight.collectors.runtime import (
-    EXIT_USAGE, Count, Duration, Fatal, Interval, RunOptions, Verbose, main_guard)
+    EXIT_USAGE, Count, Duration, Fatal, Interval, RunOptions, Stop, Verbose, main_guard)
 from kernelsight.ingest import histogram
 
 MINORBITS = 20  # the kernel's dev_t layout: major << 20 | minor
@@ -29,7 +30,8 @@ Hooks tp_btf/block_rq_issue and block_rq_complete (with --queued also
 block_rq_insert, so the time spent in the I/O scheduler counts).  Each event has
 read/write counts and bytes, p50/p95/p99/max latency in microseconds and the
 histograms (read_buckets, write_buckets) in kernelsight's one histogram scheme.
-Flushes and discards are not counted (like /proc/diskstats' read/write columns).
+Flushes and discards are not counted (nor the data-less writes that only ask for
+a cache flush, which /proc/diskstats counts as writes).
 
 \b
 Examples:
@@ -78,10 +80,37 @@ def resolve_disk(name: str) -> int:
 
 
 # ---- histograms --------------------------------------------------------------------
-def decode_value(raw: bytes) -> tuple[int, int, list[int]]:
+Totals = tuple[int, int, list[int]]   # count, bytes, buckets: since the tracer started
+
+
+def decode_value(raw: bytes) -> Totals:
     """struct io_hist: count, bytes, then the bucket array."""
     words = memoryview(raw).cast("Q")
     return words[0], words[1], list(words[2:2 + histogram.NBUCKETS])
+
+
+def decode_key(key: bytes) -> tuple[int, int]:
+    """struct dev_dir: (kernel dev_t, 0 read / 1 write)."""
+    return int.from_bytes(key[:4], "little"), int.from_bytes(key[4:8], "little")
+
+
+class Growth:
+    """What the never-reset kernel totals added since the previous call."""
+
+    def __init__(self) -> None:
+        self.prev: dict[bytes, Totals] = {}
+
+    def interval(self, items: list[tuple[bytes, bytes]]) -> dict[tuple[int, int], Totals]:
+        out = {}
+        for key, raw in items:
+            now = decode_value(raw)
+            count0, bytes0, buckets0 = self.prev.get(key, (0, 0, None))
+            self.prev[key] = now
+            if now[0] == count0:
+                continue
+            buckets = now[2] if buckets0 is None else [a - b for a, b in zip(now[2], buckets0)]
+            out[decode_key(key)] = (now[0] - count0, now[1] - bytes0, buckets)
+        return out
 
 
 def direction_fields(prefix: str, count: int, nbytes: int, buckets: list[int] | None) -> dict:
@@ -95,12 +124,11 @@ def direction_fields(prefix: str, count: int, nbytes: int, buckets: list[int] | 
     }
 
 
-def events_from(items: list[tuple[bytes, bytes]], interval_ns: int) -> list[dict]:
-    """Drained map entries to one event per disk, sorted by name."""
-    per_dev: dict[int, dict[int, tuple[int, int, list[int]]]] = {}
-    for key, raw in items:
-        dev, direction = int.from_bytes(key[:4], "little"), int.from_bytes(key[4:8], "little")
-        per_dev.setdefault(dev, {})[direction] = decode_value(raw)
+def events_from(growth: dict[tuple[int, int], Totals], interval_ns: int) -> list[dict]:
+    """One event per disk that did I/O in the interval, sorted by name."""
+    per_dev: dict[int, dict[int, Totals]] = {}
+    for (dev, direction), totals in growth.items():
+        per_dev.setdefault(dev, {})[direction] = totals
     out = []
     for dev, dirs in per_dev.items():
         event = {"device": disk_name(dev), "interval_ns": interval_ns}
@@ -111,6 +139,14 @@ def events_from(items: list[tuple[bytes, bytes]], interval_ns: int) -> list[dict
     return sorted(out, key=lambda e: e["device"])
 
 
+def reader_gone(fd: int = 1) -> bool:
+    """True when fd is a pipe whose reader has left.  An idle disk gives us nothing to
+    write, so `ks-iolat | head -1` would otherwise never learn that head is gone."""
+    p = select.poll()
+    p.register(fd, 0)
+    return any(ev & select.POLLERR for _, ev in p.poll(0))
+
+
 # ---- the command -------------------------------------------------------------------
 def run(opts: RunOptions, device: str | None, queued: bool) -> None:
     rodata = {"targ_queued": int(queued)}
@@ -118,16 +154,17 @@ def run(opts: RunOptions, device: str | None, queued: bool) -> None:
         rodata["targ_dev"] = resolve_disk(device)
     with BpfCollector("ks-iolat", "iolat", opts, rodata=rodata,
                       autoload={"rq_insert": queued}) as bc:
-        hists = bc.map("hists")
+        hists, growth = bc.map("hists"), Growth()
         last = time.monotonic_ns()
 
         def sample() -> None:
             nonlocal last
             now = time.monotonic_ns()
-            items = hists.items(delete=True)
-            for event in events_from(items, now - last):
+            for event in events_from(growth.interval(hists.items()), now - last):
                 bc.emitter.emit("io_latency", event)
             last = now
+            if reader_gone():
+                raise Stop("output closed")
 
         bc.run(sample)
 
