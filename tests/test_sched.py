@@ -38,9 +38,11 @@ os.read(0, 1)
 """
 
 
-def run_delay(pid: int) -> int:
+def schedstat(pid: int) -> tuple[int, int]:
+    """(ns on a CPU, ns runnable waiting for one): the kernel's own sums."""
     with open(f"/proc/{pid}/schedstat") as f:
-        return int(f.read().split()[1])
+        on_cpu, run_delay = f.read().split()[:2]
+    return int(on_cpu), int(run_delay)
 
 
 def wait_for(path, needle: str, proc: subprocess.Popen, timeout: float = 20) -> None:
@@ -73,14 +75,16 @@ def busy_run(tmp_path_factory):
                                      stdout=subprocess.PIPE) for _ in range(n)]
         for c in children:
             assert c.stdout.readline() == b"ready\n"
-        before = {c.pid: run_delay(c.pid) for c in children}
+        before = {c.pid: schedstat(c.pid) for c in children}
         for c in children:
             c.stdin.write(b"g")
             c.stdin.flush()
         for c in children:
             assert c.stdout.readline() == b"done\n"
         time.sleep(0.3)  # every child is asleep on stdin again: no wait in progress
-        delay = {c.pid: run_delay(c.pid) - before[c.pid] for c in children}
+        after = {c.pid: schedstat(c.pid) for c in children}
+        delay = {pid: after[pid][1] - before[pid][1] for pid in after}
+        on_cpu = {pid: after[pid][0] - before[pid][0] for pid in after}
     finally:
         for c in children:
             c.kill()
@@ -88,7 +92,7 @@ def busy_run(tmp_path_factory):
         tracer.send_signal(signal.SIGINT)
         tracer.wait(timeout=20)
     events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
-    return {"delay": delay, "events": events, "status": tracer.returncode,
+    return {"delay": delay, "on_cpu": on_cpu, "events": events, "status": tracer.returncode,
             "stderr": err.read_text()}
 
 
@@ -121,16 +125,16 @@ def test_comm_filter_keeps_only_the_busy_children(busy_run):
 
 
 @needs_root
-def test_busy_children_are_preempted_not_sleeping(busy_run):
+def test_cpu_time_matches_schedstat_and_children_are_preempted(busy_run):
     per_pid: dict[int, dict[str, float]] = {}
     for e in of_type(busy_run, "sched_stats"):
         acc = per_pid.setdefault(e["pid"], {"invol": 0, "cpu_ms": 0.0})
         acc["invol"] += e["involuntary_switches"]
         acc["cpu_ms"] += e["cpu_time_ms"]
-    for pid in busy_run["delay"]:
+    for pid, truth_ns in busy_run["on_cpu"].items():
         assert per_pid[pid]["invol"] > 10
-        # n children on n/2 CPUs for BUSY_SECONDS: each gets about half of that.
-        assert 0.2 * BUSY_SECONDS * 1000 < per_pid[pid]["cpu_ms"] <= 1.05 * BUSY_SECONDS * 1000
+        # CPU time against schedstat's first field, the kernel's own sum
+        assert per_pid[pid]["cpu_ms"] * 1e6 == pytest.approx(truth_ns, rel=0.10)
 
 
 @needs_root
@@ -155,9 +159,8 @@ def test_long_wait_events_are_over_the_threshold_and_within_the_totals(busy_run)
     for e in long_waits:
         assert e["latency_ns"] >= MIN_LATENCY_MS * 1_000_000
         assert e["comm"] == BUSY_COMM and e["next_pid"] == e["tid"]
-        assert e["prev_state"] in {"R", "S", "D", "I", "T", "t", "X", "Z", "P"}
-    # the children spin: whoever they replace on the CPU is mostly another spinner
-    assert sum(e["prev_state"] == "R" for e in long_waits) >= len(long_waits) // 2
+        assert e["prev_state"] in {"R", "S", "D", "I", "T", "t", "X", "Z", "P"} \
+            or e["prev_state"].startswith("0x")
     totals: dict[int, int] = {}
     for e in of_type(busy_run, "sched_stats"):
         totals[e["pid"]] = totals.get(e["pid"], 0) + e["runq_wait_ns"]
@@ -172,7 +175,7 @@ def test_closed_pipe_ends_quietly():
     first = p.stdout.readline()
     p.stdout.close()
     assert p.wait(timeout=20) == 0
-    assert orjson.loads(first)["type"] == "runqlat"
+    assert orjson.loads(first)["type"] in ("runqlat", "sched")
     assert p.stderr.read() == b""
 
 
