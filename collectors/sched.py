@@ -54,7 +54,7 @@ PROC_STATS = struct.Struct("<16s7Q")    # struct proc_stats
 # Task state bits as sched_switch reports them (include/linux/sched.h), in the order
 # the kernel's own state letters take them.
 STATE_LETTERS = ((0x0001, "S"), (0x0002, "D"), (0x0004, "T"), (0x0008, "t"),
-                 (0x0010, "X"), (0x0020, "Z"), (0x0040, "P"))
+                 (0x0010, "X"), (0x0020, "Z"), (0x0040, "P"), (0x0080, "X"))  # 0x80: exiting
 TASK_NOLOAD, TASK_UNINTERRUPTIBLE = 0x0400, 0x0002
 
 
