@@ -347,7 +347,10 @@ class Parser:
             raise Rejected(f"not a JSON object: {_short(obj)}")
         vals = obj.values()
         key = (obj.get("type"), *obj, *map(type, vals))
-        plan = self._plans.get(key)
+        try:
+            plan = self._plans.get(key)
+        except TypeError:            # "type" is a list or an object: no plan for that
+            plan = False
         if plan is None:
             plan = self._new_plan(obj, key)
         if plan is not False:

@@ -73,7 +73,8 @@ def test_bad_input_corpus_is_counted_reported_and_kept(db_path, tmp_path):
     huge = b'{"type":"load","timestamp":1795455835925270528,"load_1min":1,"x":"' + b"a" * (3 * MB) + b'"}'
     lines += [good(1000), huge, good(1001)]
     expect[len(lines) - 1] = "longer than the limit"
-    lines += [b"", b"   ", good(1002), b'{"type":"martian","timestamp":1}', b'{"no":"type"}', good(1003)]
+    lines += [b"", b"   ", good(1002), b'{"type":"martian","timestamp":1}', b'{"no":"type"}',
+              b'{"type":[1],"timestamp":1}', b'{"type":{"a":1}}', b'{"type":5}', good(1003)]
     rej = tmp_path / "rej.ndjson"
     r = run_ks("ks-ingest", "--db-path", str(db_path), "--reject-file", str(rej),
                input=b"\n".join(lines) + b"\n")
@@ -90,9 +91,11 @@ def test_bad_input_corpus_is_counted_reported_and_kept(db_path, tmp_path):
     assert got == list(range(len(BAD))) + [1000, 1001, 1002, 1003]
     unknown = rows(db_path, "SELECT type, reason, raw FROM unknown_events ORDER BY id")
     assert [(u["type"], json.loads(u["raw"])) for u in unknown] == [
-        ("martian", {"type": "martian", "timestamp": 1}), (None, {"no": "type"})]
+        ("martian", {"type": "martian", "timestamp": 1}), (None, {"no": "type"}),
+        (None, {"type": [1], "timestamp": 1}), (None, {"type": {"a": 1}}), (None, {"type": 5})]
     assert "unknown type 'martian'" in unknown[0]["reason"]
-    assert f"{len(expect)} rejected, 2 unknown, 2 blank" in err
+    assert "type is not a string" in unknown[2]["reason"]
+    assert f"{len(expect)} rejected, 5 unknown, 2 blank" in err
     assert f"{len(lines)} lines read" in err
     # rate-limited: the first few one by one with their line numbers, then counted
     told = [x for x in err.splitlines() if ": rejected: " in x]
@@ -119,7 +122,20 @@ def valid_event(i: int):
     return e
 
 
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+    max_leaves=12)
+# objects that look like events: a "type" (any JSON value, or a real type name) and
+# some of its columns, with values of any JSON type
+event_like = st.builds(
+    lambda t, fields: {"type": t, **fields},
+    st.sampled_from([t.name for t in ev.TYPES] + ["sched", "pagefault", "io"]) | json_values,
+    st.dictionaries(st.sampled_from(sorted({c.name for t in ev.TYPES for c in ev.columns_of(t)} | {"data"})),
+                    json_values, max_size=6),
+)
 junk = st.one_of(
+    event_like.map(lambda v: json.dumps(v).encode()),
     st.binary(max_size=200),
     st.text(max_size=100).map(lambda s: s.encode("utf-8", "surrogatepass")),
     st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
@@ -207,3 +223,18 @@ def test_long_lines_near_the_limit(db_path, tmp_path, size):
         assert n == 1
         (k,) = map(json.loads, rej.read_text().splitlines())
         assert k["line"] == 1 and f"{len(line)} bytes" in k["reason"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(event_like)
+def test_parser_answers_every_object_with_a_row_or_a_reason(obj):
+    line = json.dumps(obj).encode()
+    p = Parser(host="here", boot_ns=10**18)
+    for parse in (p.parse, p.parse, p.parse_general):   # new plan, cached plan, general
+        try:
+            target, row = parse(line)
+        except (Rejected, Unknown):
+            continue
+        assert len(row) == len(target.columns)
+        for v in row:
+            assert v is None or type(v) in (int, float, str)
