@@ -1,31 +1,39 @@
-"""What ks-syscalls costs a syscall-heavy program, against the floor of any tracer.
+"""What ks-syscalls costs syscall-heavy programs, against the floor of any tracer.
 
-Side by side, in one run, a C loop of getppid() calls:
-
-* alone                  - no BPF program on sys_enter/sys_exit
-* empty programs         - the floor: tp_btf programs that return at once; the
-                           kernel's tracepoint slow path is paid from here on
-* ks-syscalls            - the shipped object (start in task local storage)
+Side by side, in one run, two workloads:
+  * a C loop of getppid() calls (calls that never leave the CPU), and
+  * a pipe ping-pong between two processes (every read sleeps: the thread leaves
+    the CPU inside its call, the path slow calls take),
+each under:
+* alone                  - no BPF program attached
+* empty programs         - the floor: tp_btf programs on the same hooks
+                           (sys_enter, sys_exit, sched_switch) that return at once
+* ks-syscalls            - the shipped design: the call in flight in a per-CPU slot,
+                           moved into task local storage when the thread leaves the CPU
 * ks-syscalls --stats    - plus the per-syscall counters
-* start in a hash map    - the same object built with -DKS_START_IN_HASH
+* task storage only      - every start in task local storage (cpu_fast_path off)
+* hash map only          - every start in a hash map keyed by tid (-DKS_START_IN_HASH)
 
-For each: the loop's CPU ns per call (its own thread CPU time, so other load on the
-machine preempting it does not count; bpf_stats off), the added ns per call over
-"alone", that as a ratio of the floor's added cost (target: <= 2x), and the BPF
-programs' own ns per hit from kernel.bpf_stats_enabled (run_time_ns / run_cnt, as
-/proc/self/fdinfo shows them for the program fds; bpftool prog show reads the same).
+For each: the workload's CPU ns per unit (its own CPU time, so other load on the
+machine preempting it does not count; bpf_stats off), the added ns over "alone",
+that as a ratio of the floor's added cost (target: <= 2x; the median of per-round
+ratios, with its range), and the BPF programs' own ns per syscall from
+kernel.bpf_stats_enabled (run_time_ns / run_cnt, as /proc/self/fdinfo shows them for
+the program fds; bpftool prog show reads the same).
 
     .venv/bin/python bench/bench_syscalls.py [--quick]
 
-The other tracer benches import the helpers below (compile, program stats).
+The other tracer benches import the helpers below (compile, program stats, report).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import os
 import pathlib
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -63,16 +71,41 @@ def compile_bpf(name: str, source: str | pathlib.Path, *defines: str) -> pathlib
     return obj
 
 
+_NR_BPF = 321                  # x86_64
+_BPF_ENABLE_STATS = 32
+_BPF_STATS_RUN_TIME = 0
+STATS_SYSCTL = pathlib.Path("/proc/sys/kernel/bpf_stats_enabled")
+
+
 @contextlib.contextmanager
-def bpf_stats(enabled: bool = True):
-    """kernel.bpf_stats_enabled for the duration; restored after."""
-    path = pathlib.Path("/proc/sys/kernel/bpf_stats_enabled")
-    before = path.read_text().strip()
-    path.write_text("1\n" if enabled else "0\n")
+def bpf_stats():
+    """Run-time stats on for the duration.  BPF_ENABLE_STATS holds them on for as
+    long as its fd is open and counts its holders, so benches running side by side
+    cannot switch them off under each other (a plain write of the
+    kernel.bpf_stats_enabled sysctl could); the sysctl is the fallback."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    attr = ctypes.create_string_buffer(16)  # union bpf_attr: enable_stats.type = RUN_TIME
+    attr[0:4] = _BPF_STATS_RUN_TIME.to_bytes(4, "little")
+    fd = libc.syscall(_NR_BPF, _BPF_ENABLE_STATS, attr, len(attr))
+    if fd >= 0:
+        try:
+            yield
+        finally:
+            os.close(fd)
+        return
+    before = STATS_SYSCTL.read_text().strip()
+    STATS_SYSCTL.write_text("1\n")
     try:
         yield
     finally:
-        path.write_text(before + "\n")
+        STATS_SYSCTL.write_text(before + "\n")
+
+
+def stats_left_on() -> bool:
+    """Whether someone else keeps run-time stats on (their clock reads then weigh on
+    every timing here, the floor included)."""
+    return STATS_SYSCTL.read_text().strip() != "0"
 
 
 def prog_stats(obj: libbpf.BpfObject) -> dict[str, tuple[int, int]]:
@@ -104,26 +137,47 @@ def require_root() -> None:
         sys.exit(0)
 
 
-def report(title: str, unit: str, rows: list[tuple[str, float, float | None]],
-           alone: float, floor: float, floor_hit: float | None) -> None:
-    """rows: (scenario, workload ns per unit, BPF ns per hit or None).
+def rounds(scenarios: dict, run_one, reps: int) -> dict[str, list[tuple[float, float | None]]]:
+    """Every scenario once per round, `reps` rounds: scenario -> [(ns, BPF ns/hit)].
 
-    "vs floor" is the target's measure: the scenario's added workload cost over the
-    empty programs' added cost.  "BPF vs floor" compares the programs' own run time;
-    bpf_stats adds two clock reads to every program run, which is most of what an
-    empty program's run time shows, so that ratio overstates the real difference."""
-    floor_added = floor - alone
+    Measurements taken a second apart are compared with each other (see report), so
+    drift and other load on the machine hit the floor and the tracer alike."""
+    seen: dict[str, list[tuple[float, float | None]]] = {k: [] for k in scenarios}
+    for _ in range(reps):
+        for name, spec in scenarios.items():
+            seen[name].append(run_one(spec))
+    return seen
+
+
+def report(title: str, unit: str, seen: dict[str, list[tuple[float, float | None]]],
+           alone_key: str = "alone", floor_key: str = "empty programs (floor)") -> None:
+    """Medians over the rounds; "vs floor" is the median over rounds of that round's
+    added cost over the floor's added cost (the target's measure), with its range.
+
+    "BPF vs floor" compares the programs' own run time: bpf_stats adds two clock reads
+    to every program run, most of what an empty program's run time shows, so that
+    ratio overstates the real difference."""
+    med = {k: statistics.median(ns for ns, _ in v) for k, v in seen.items()}
+    hit = {k: statistics.median(h for _, h in v) if v[0][1] is not None else None
+           for k, v in seen.items()}
+    alone, floor_hit = med[alone_key], hit[floor_key]
     print(f"\n{title}")
+    if stats_left_on():
+        print("note: kernel.bpf_stats_enabled is on (set by someone else): every BPF "
+              "timing below includes its clock reads")
     print(f"{'scenario':<26}{'ns/' + unit:>10}{'slowdown':>10}{'added ns':>10}"
-          f"{'vs floor':>10}{'BPF ns/hit':>12}{'BPF vs floor':>14}")
-    for name, ns, hit in rows:
-        added = ns - alone
-        ratio = added / floor_added if floor_added > 0 and name != "alone" else None
-        bpf_ratio = hit / floor_hit if hit is not None and floor_hit else None
-        print(f"{name:<26}{ns:>10.1f}{ns / alone:>9.2f}x{added:>10.1f}"
-              f"{(f'{ratio:.2f}x' if ratio is not None else '-'):>10}"
-              f"{(f'{hit:.1f}' if hit is not None else '-'):>12}"
-              f"{(f'{bpf_ratio:.2f}x' if bpf_ratio is not None else '-'):>14}")
+          f"{'vs floor':>10}{'(range)':>14}{'BPF ns/hit':>12}{'BPF vs floor':>14}")
+    for name, values in seen.items():
+        ratios = [(ns - a) / (f - a) for (ns, _), (a, _), (f, _)
+                  in zip(values, seen[alone_key], seen[floor_key]) if f - a > 0]
+        show = name not in (alone_key, floor_key) and ratios
+        ratio = f"{statistics.median(ratios):.2f}x" if show else "-"
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}" if show else ""
+        h = hit[name]
+        print(f"{name:<26}{med[name]:>10.1f}{med[name] / alone:>9.2f}x"
+              f"{med[name] - alone:>10.1f}{ratio:>10}{spread:>14}"
+              f"{(f'{h:.1f}' if h is not None else '-'):>12}"
+              f"{(f'{h / floor_hit:.2f}x' if h is not None and floor_hit else '-'):>14}")
 
 
 # ---- this bench --------------------------------------------------------------------------
@@ -150,6 +204,45 @@ LOOP_C = """
     }
 """
 
+PINGPONG_C = """
+    #include <stdio.h>
+    #include <stdlib.h>
+    #include <sys/resource.h>
+    #include <sys/wait.h>
+    #include <unistd.h>
+
+    /* Two processes pass a byte back and forth over two pipes; prints the CPU
+     * (user + system) of both per round trip, in ns. */
+    int main(int argc, char **argv)
+    {
+        long n = atol(argv[1]);
+        int ping[2], pong[2];
+        struct rusage self, child;
+        char c = 0;
+
+        if (pipe(ping) || pipe(pong))
+            return 1;
+        if (fork() == 0) {
+            for (long i = 0; i < n; i++)
+                if (read(ping[0], &c, 1) != 1 || write(pong[1], &c, 1) != 1)
+                    _exit(1);
+            _exit(0);
+        }
+        for (long i = 0; i < n; i++)
+            if (write(ping[1], &c, 1) != 1 || read(pong[0], &c, 1) != 1)
+                return 1;
+        wait(NULL);
+        getrusage(RUSAGE_SELF, &self);
+        getrusage(RUSAGE_CHILDREN, &child);
+        double us = self.ru_utime.tv_sec * 1e6 + self.ru_utime.tv_usec
+                  + self.ru_stime.tv_sec * 1e6 + self.ru_stime.tv_usec
+                  + child.ru_utime.tv_sec * 1e6 + child.ru_utime.tv_usec
+                  + child.ru_stime.tv_sec * 1e6 + child.ru_stime.tv_usec;
+        printf("%.2f\\n", us * 1000 / n);
+        return 0;
+    }
+"""
+
 EMPTY_BPF = """
     #include "vmlinux.h"
     #include <bpf/bpf_helpers.h>
@@ -161,42 +254,52 @@ EMPTY_BPF = """
 
     SEC("tp_btf/sys_exit")
     int BPF_PROG(empty_exit, struct pt_regs *regs, long ret) { return 0; }
+
+    SEC("tp_btf/sched_switch")
+    int BPF_PROG(empty_switch, bool preempt, struct task_struct *prev,
+                 struct task_struct *next) { return 0; }
 """
 
 
-def time_loop(exe: pathlib.Path, n: int) -> float:
+def run_exe(exe: pathlib.Path, n: int) -> float:
     out = subprocess.run([str(exe), str(n)], capture_output=True, text=True, check=True)
     return float(out.stdout)
 
 
-def scenario_objects() -> dict[str, tuple[pathlib.Path | None, dict]]:
+def scenario_objects() -> dict[str, tuple]:
+    """name -> (object path or None, rodata, autoload overrides)."""
     empty = compile_bpf("empty_syscalls", EMPTY_BPF)
     hashed = compile_bpf("syscalls_hash", BPF / "syscalls.bpf.c", "-DKS_START_IN_HASH")
     shipped = BPF / "syscalls.bpf.o"
     # The read-only options exactly as `ks-syscalls [--stats]` sets them.
     default = build_rodata(10.0, None, None, None, errors_only=False, stats=False)
     stats = build_rodata(10.0, None, None, None, errors_only=False, stats=True)
+    per_thread = {**default, "cpu_fast_path": 0}
+    no_switch = {"sched_switch": False}
     return {
-        "alone": (None, {}),
-        "empty programs (floor)": (empty, {}),
-        "ks-syscalls": (shipped, default),
-        "ks-syscalls --stats": (shipped, stats),
-        "start in a hash map": (hashed, default),
+        "alone": (None, {}, {}),
+        "empty programs (floor)": (empty, {}, {}),
+        "ks-syscalls": (shipped, default, {}),
+        "ks-syscalls --stats": (shipped, stats, {}),
+        "task storage only": (shipped, per_thread, no_switch),
+        "hash map only": (hashed, per_thread, no_switch),
     }
 
 
-def run_scenario(path, rodata, run_workload) -> tuple[float, float | None]:
+def run_scenario(path, rodata, autoload, run_workload) -> tuple[float, float | None]:
     """(workload ns per unit, BPF ns per hit) with this object loaded and attached."""
     if path is None:
         return run_workload(), None
     with libbpf.BpfObject(path.stem.removesuffix(".bpf"), rodata=rodata, path=path) as obj:
+        for prog, on in autoload.items():
+            obj.set_autoload(prog, on)
         obj.load()
         obj.attach()
         return measure_attached(obj, run_workload)
 
 
 def measure_attached(obj: libbpf.BpfObject, run_workload) -> tuple[float, float]:
-    ns = run_workload()  # bpf_stats off: its own clock reads would inflate the timing
+    ns = run_workload()  # stats off: their clock reads would inflate the timing
     with bpf_stats():
         before = prog_stats(obj)
         run_workload()
@@ -204,36 +307,24 @@ def measure_attached(obj: libbpf.BpfObject, run_workload) -> tuple[float, float]
     return ns, hit
 
 
-def rounds(scenarios: dict, run_one, reps: int) -> dict[str, tuple[float, float | None]]:
-    """Every scenario once per round, rounds interleaved so that drift and other load
-    on the machine hit all alike; the least disturbed (minimum) of each is kept."""
-    seen: dict[str, list[tuple[float, float | None]]] = {k: [] for k in scenarios}
-    for _ in range(reps):
-        for name, spec in scenarios.items():
-            seen[name].append(run_one(spec))
-    out = {}
-    for name, values in seen.items():
-        hits = [h for _, h in values if h is not None]
-        out[name] = (min(ns for ns, _ in values), min(hits) if hits else None)
-    return out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer calls and rounds")
     args = ap.parse_args()
     require_root()
-    n, reps = (300_000, 2) if args.quick else (1_000_000, 5)
-    exe = compile_c("getppid_loop", LOOP_C)
-    results = rounds(scenario_objects(),
-                     lambda spec: run_scenario(*spec, lambda: time_loop(exe, n)), reps)
-    alone = results["alone"][0]
-    floor = results["empty programs (floor)"][0]
-    report(f"getppid loop, {n} calls, best of {reps} interleaved rounds: workload ns per "
-           "call, added cost vs the empty-program floor (target <= 2x), BPF ns per "
-           "syscall (enter + exit programs)",
-           "call", [(k, ns, hit) for k, (ns, hit) in results.items()], alone, floor,
-           results["empty programs (floor)"][1])
+    (calls, trips, reps) = (200_000, 20_000, 3) if args.quick else (500_000, 50_000, 7)
+    scenarios = scenario_objects()
+    loop = compile_c("getppid_loop", LOOP_C)
+    seen = rounds(scenarios, lambda spec: run_scenario(*spec, lambda: run_exe(loop, calls)),
+                  reps)
+    report(f"getppid loop, {calls} calls, median of {reps} rounds: CPU ns per call, added "
+           "cost vs the empty-program floor (target <= 2x), BPF ns per syscall", "call", seen)
+    pingpong = compile_c("pipe_pingpong", PINGPONG_C)
+    seen = rounds(scenarios,
+                  lambda spec: run_scenario(*spec, lambda: run_exe(pingpong, trips)), reps)
+    report(f"pipe ping-pong, {trips} round trips (4 syscalls, 2 sleeps each), median of "
+           f"{reps} rounds: CPU ns per round trip of both processes, BPF ns per syscall",
+           "trip", seen)
     return 0
 
 

@@ -98,7 +98,7 @@ static __always_inline int fault_begin(__u64 address, __u64 error_code, __u32 us
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fault_start *s;
 
-	if (!task_wanted(task))
+	if (task_is_self(task) || !task_wanted(task))
 		return 0;
 	s = bpf_task_storage_get(&starts, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s) {

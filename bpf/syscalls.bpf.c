@@ -1,12 +1,23 @@
 /* ks-syscalls: slow system calls, and (with --stats) every call counted per syscall.
  *
- * sys_enter stores when the thread entered which syscall; sys_exit computes the
+ * sys_enter notes when the thread entered which syscall; sys_exit computes the
  * latency.  The threshold is applied here, so only slow calls cross to user space
- * (ring buffer).  The per-thread start record lives in task local storage: it is
- * one pointer away from the task, needs no key hashing, and dies with the thread
- * (a thread that calls exit() never reaches sys_exit, which would leak a hash-map
- * entry).  Build with -DKS_START_IN_HASH for the hash-map variant the benchmark
- * compares against.
+ * (ring buffer).
+ *
+ * Where the start is kept is what the tracer costs, because on every syscall of
+ * the machine both programs run and every helper call is a few tens of ns:
+ *  - The call in flight on a CPU sits in a per-CPU slot (an inlined array lookup,
+ *    no helper call, not even to learn who the thread is: the pt_regs pointer the
+ *    tracepoints pass is the thread's own and says whose record it is).
+ *  - A thread that leaves the CPU inside its call (it sleeps or is preempted, as
+ *    slow calls do) has its record moved to its own slot in task local storage by
+ *    sched_switch; its sys_exit finds it there.  Task storage rather than a hash map
+ *    keyed by tid: no hashing, and it dies with the thread (a thread that calls
+ *    exit() never reaches sys_exit, which would leak a hash entry).
+ * Tracepoint programs run with preemption disabled, so the per-CPU slot is never
+ * shared by two programs at once.  bench/bench_syscalls.py compares this with
+ * the per-thread map alone (cpu_fast_path = false) and with a hash map
+ * (-DKS_START_IN_HASH).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -23,6 +34,7 @@ const volatile __u64 min_latency_ns = 10000000;	/* report calls at least this sl
 const volatile __s32 targ_nr = -1;		/* --syscall: only this number */
 const volatile bool errors_only = false;	/* report only calls that failed */
 const volatile bool stats_on = false;		/* --stats: count every call */
+const volatile bool cpu_fast_path = true;	/* false: per-thread map only (bench) */
 
 /* The kernel's tick rate (CONFIG_HZ, found by user space), to rule out most fast
  * calls without reading the clock at exit: bpf_ktime_get_ns is a chain of calls,
@@ -35,11 +47,20 @@ __u64 stats_out_of_range = 0;	/* syscall numbers >= MAX_SYSCALL_NR seen */
 KS_LOST_COUNTERS
 
 struct start {
-	__u64 ts;	/* 0: no call in flight */
+	__u64 regs;	/* the owner's pt_regs address; 0: no call in flight */
+	__u64 ts;
 	__u64 jiffies;
 	__u64 arg0;
 	__s64 nr;
 };
+
+/* The call in flight on each CPU (see the top of the file). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct start);
+} inflight SEC(".maps");
 
 #ifdef KS_START_IN_HASH
 struct {
@@ -99,7 +120,8 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-static __always_inline struct start *start_get(struct task_struct *task, bool create)
+/* The thread's own record: where sched_switch parks a call that left the CPU. */
+static __always_inline struct start *thread_start(struct task_struct *task, bool create)
 {
 #ifdef KS_START_IN_HASH
 	__u32 tid = task->pid;
@@ -117,20 +139,25 @@ static __always_inline struct start *start_get(struct task_struct *task, bool cr
 #endif
 }
 
+static __always_inline struct start *cpu_slot(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&inflight, &zero);
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
-	struct task_struct *task;
 	struct start *s;
 
 	if (id < 0)		/* not a syscall (e.g. skipped by seccomp or ptrace) */
 		return 0;
 	if (targ_nr >= 0 && id != targ_nr)
 		return 0;
-	task = bpf_get_current_task_btf();
-	if (!task_wanted(task))
+	if (task_filtering() && !task_wanted(bpf_get_current_task_btf()))
 		return 0;
-	s = start_get(task, true);
+	s = cpu_fast_path ? cpu_slot() : thread_start(bpf_get_current_task_btf(), true);
 	if (!s) {
 		ks_count(lost_map_full);
 		return 0;
@@ -139,6 +166,41 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	s->arg0 = regs->di;
 	s->jiffies = bpf_jiffies64();
 	s->ts = bpf_ktime_get_ns();
+	s->regs = (__u64)regs;
+	return 0;
+}
+
+/* A thread leaving the CPU takes its call in flight along, into its own record.
+ * Only the thread running here can have one: prev. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct start *s = cpu_slot(), *t;
+
+	if (!s || !s->regs)
+		return 0;
+	t = thread_start(prev, true);
+	if (t)
+		*t = *s;
+	else
+		ks_count(lost_map_full);
+	s->regs = 0;
+	return 0;
+}
+
+/* The current thread's call in flight: on this CPU, or parked in its record. */
+static __always_inline struct start *find_start(struct pt_regs *regs)
+{
+	struct start *s;
+
+	if (cpu_fast_path) {
+		s = cpu_slot();
+		if (s && s->regs == (__u64)regs)
+			return s;
+	}
+	s = thread_start(bpf_get_current_task_btf(), false);
+	if (s && s->regs == (__u64)regs)
+		return s;
 	return 0;
 }
 
@@ -158,20 +220,22 @@ static __always_inline void count_call(__s64 nr, __u64 latency, bool failed)
 	st = bpf_map_lookup_elem(&stats, &key);
 	if (!st)
 		return;
-	/* Per-CPU, but a preempted program can share the slot with another task's
-	 * run on this CPU: atomics keep the counts exact. */
-	__sync_fetch_and_add(&st->count, 1);
-	__sync_fetch_and_add(&st->total_ns, latency);
+	/* Per-CPU, and tracepoint programs are not preempted: plain adds are exact. */
+	st->count++;
+	st->total_ns += latency;
 	if (failed)
-		__sync_fetch_and_add(&st->errors, 1);
+		st->errors++;
 	if (latency > st->max_ns)
 		st->max_ns = latency;
 }
 
-static __always_inline void report(struct task_struct *task, struct start *s, __u64 now,
-				   __u64 latency, long ret)
+static __always_inline void report(struct start *s, __u64 now, __u64 latency, long ret)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct syscall_event *e;
+
+	if (task_is_self(task))	/* our own polling would report itself, forever */
+		return;
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -208,25 +272,24 @@ static __always_inline bool surely_fast(struct start *s)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct start *s;
 	__u64 now, latency;
 	bool failed;
 
-	s = start_get(task, false);
-	if (!s || !s->ts)
+	s = find_start(regs);
+	if (!s)
 		return 0;
 	if (!stats_on && surely_fast(s)) {
-		s->ts = 0;
+		s->regs = 0;
 		return 0;
 	}
 	now = bpf_ktime_get_ns();
 	latency = now - s->ts;
-	s->ts = 0;
+	s->regs = 0;
 	failed = ret < 0 && ret >= -MAX_ERRNO;
 	if (stats_on)
 		count_call(s->nr, latency, failed);
 	if (latency >= min_latency_ns && (!errors_only || failed))
-		report(task, s, now, latency, ret);
+		report(s, now, latency, ret);
 	return 0;
 }

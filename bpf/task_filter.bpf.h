@@ -34,17 +34,24 @@ static __always_inline bool comm_matches(struct task_struct *task)
 	return true;
 }
 
-/* Whether the current thread (task = bpf_get_current_task_btf()) is one the user
- * asked about. */
+/* Whether --pid or --comm was given: when not, callers skip even finding the task. */
+static __always_inline bool task_filtering(void)
+{
+	return targ_tgid || targ_comm[0];
+}
+
+/* Whether a thread is one the user asked about (--pid, --comm). */
 static __always_inline bool task_wanted(struct task_struct *task)
 {
-	__u32 tgid = task->tgid;
-
-	if (targ_tgid && tgid != targ_tgid)
-		return false;
-	if (self_tgid && tgid == self_tgid)
+	if (targ_tgid && task->tgid != targ_tgid)
 		return false;
 	return comm_matches(task);
+}
+
+/* Whether a thread belongs to the collector itself. */
+static __always_inline bool task_is_self(struct task_struct *task)
+{
+	return self_tgid && task->tgid == self_tgid;
 }
 
 #endif /* KS_TASK_FILTER_BPF_H */

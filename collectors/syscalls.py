@@ -167,26 +167,29 @@ def kernel_hz() -> int:
     return measured_hz()
 
 
-def _jiffies() -> int:
+def _jiffies_at() -> tuple[int, float]:
+    """(jiffies, the monotonic time it was read at): the midpoint of the read, since
+    /proc/timer_list is long and reading it takes a while."""
+    t0 = time.monotonic()
     with open("/proc/timer_list") as f:
         for line in f:
             if line.startswith("jiffies:"):
-                return int(line.split()[1])
+                return int(line.split()[1]), (t0 + time.monotonic()) / 2
     raise ValueError("no jiffies in /proc/timer_list")
 
 
-def measured_hz(window: float = 0.1) -> int:
+def measured_hz(window: float = 0.2) -> int:
     """The jiffies rate over a short window, rounded to a standard HZ no faster than
     measured: assuming too slow a tick only makes the kernel side read the clock more
     often, too fast a one could make it miss slow calls."""
     try:
-        j0, t0 = _jiffies(), time.monotonic()
+        j0, t0 = _jiffies_at()
         time.sleep(window)
-        j1, t1 = _jiffies(), time.monotonic()
+        j1, t1 = _jiffies_at()
     except (OSError, ValueError):
         return 0
     rate = (j1 - j0) / (t1 - t0)
-    fitting = [hz for hz in STANDARD_HZ if hz <= rate * 1.15]
+    fitting = [hz for hz in STANDARD_HZ if hz <= rate * 1.05]
     return max(fitting) if fitting else 0
 
 
