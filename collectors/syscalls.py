@@ -34,9 +34,9 @@ CALL_STATS = struct.Struct("<QQQQ")
 
 HELP = f"""Report system calls slower than --min-latency, one `syscall` event per call.
 
-Hooks the raw sys_enter/sys_exit tracepoints (tp_btf) with eBPF; the threshold is
-applied in the kernel, so fast calls cost a few map writes and never reach user
-space. Each event says who (pid, tid, uid, comm), which call (syscall_nr,
+Hooks the raw sys_enter/sys_exit tracepoints (tp_btf) with eBPF, and
+sched_switch to follow calls that sleep; the threshold is applied in the kernel,
+so fast calls cost a clock read and a few stores and never reach user space. Each event says who (pid, tid, uid, comm), which call (syscall_nr,
 syscall_name from this architecture's table), how long (latency_ns), and how it
 ended (ret_value, is_error, arg0 = its first argument). A call is reported when it
 returns; a thread blocked in a call shows up once the call ends. ret_value is what
@@ -46,7 +46,7 @@ restart.
 
 With --stats, every interval also prints one `syscall_stats` event per syscall
 that was called: count, errors, total and max latency of ALL calls (like bcc's
-syscount), not only slow ones.
+syscount), not only slow ones; ks-syscalls' own few calls per interval included.
 
 Needs root (or CAP_BPF + CAP_PERFMON); exits 77 without.
 
