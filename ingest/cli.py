@@ -29,7 +29,7 @@ input commit what is pending.
 
 \b
   ks-procfs | ks-ingest --db-path data/kernelsight.db
-  ks-syscalls --threshold 10ms | ks-ingest --reject-file rejects.ndjson
+  ks-syscalls --min-latency 10 | ks-ingest --reject-file rejects.ndjson
   ks-ingest --batch-size 10000 recorded/*.ndjson        # bulk load: few commits
   ks-ingest --init-only --db-path data/kernelsight.db   # create or upgrade the schema
 

@@ -265,3 +265,25 @@ def test_progress_shows_a_live_rate_on_a_terminal(db_path):
     # without a terminal, --progress stays quiet
     r = run_ks("ks-ingest", "--progress", "--db-path", str(db_path), input=line)
     assert b"\r" not in r.stderr
+
+
+def test_real_collector_pipeline(db_path):
+    """ks-procfs --once | ks-ingest: every event of the real collector lands as printed."""
+    import subprocess
+
+    from conftest import BIN
+
+    if not (BIN / "ks-procfs").exists():
+        pytest.skip("ks-procfs not installed yet")
+    out = subprocess.run([str(BIN / "ks-procfs"), "--once"], capture_output=True, timeout=60)
+    if out.returncode != 0 or not out.stdout:
+        pytest.skip(f"ks-procfs --once failed: {out.stderr.decode()[-200:]}")
+    events = [json.loads(x) for x in out.stdout.splitlines()]
+    r = run_ks("ks-ingest", "--db-path", str(db_path), input=out.stdout)
+    assert r.returncode == 0 and "0 rejected, 0 unknown" in r.stderr.decode(), r.stderr
+    for e in events:
+        t = ev.lookup(e["type"])
+        cols = [c for c in e if c != "type"]
+        where = " AND ".join(f"{c} IS ?" for c in cols)
+        got = rows(db_path, f"SELECT count(*) FROM {t.table} WHERE {where}", *[e[c] for c in cols])
+        assert got[0][0] >= 1, e
