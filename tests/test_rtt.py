@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
+import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import pytest
 
 from conftest import ks, needs_root, rows, run_ks
 from kernelsight.collectors import rtt_peers
+from kernelsight.collectors.rtt import TCP_STATES
 from kernelsight.ingest import histogram
 
 NS_A, NS_B = "ks-rtt-a", "ks-rtt-b"
@@ -371,12 +373,7 @@ def test_loss_retransmits_match_snmp_and_drops_carry_the_reason(ns_server, lossy
     assert peers[B4]["drops"] >= len(nf) - 2
     retrans = [e for e in events if e["type"] == "tcp_event" and e["kind"] == "retrans"]
     assert len(retrans) == sum(p["retrans"] for p in peers.values())
-    assert {e["reason"] for e in retrans} <= set(rtt_peers_states())
-
-
-def rtt_peers_states() -> list[str]:
-    from kernelsight.collectors.rtt import TCP_STATES
-    return list(TCP_STATES.values())
+    assert {e["reason"] for e in retrans} <= set(TCP_STATES.values())
 
 
 # ---- life of the command ---------------------------------------------------------------
@@ -515,7 +512,7 @@ def test_more_peers_than_the_map_holds_are_reported_not_silent():
     finally:
         server.stop()
     seen = {e["peer"] for e in events if e["peer"].startswith("127.0.0.")} - {"127.0.0.1"}
-    evicted = sum(int(m) for m in __import__("re").findall(r"(\d+) peers evicted", col.stderr))
+    evicted = sum(int(m) for m in re.findall(r"(\d+) peers evicted", col.stderr))
     assert len(seen) <= 16 < 40
     assert evicted > 0 and len(seen) + evicted >= 40 - 2, (len(seen), evicted, col.stderr)
 
@@ -539,7 +536,6 @@ def test_keep_pinned_leaves_the_maps_for_later_readers(lo_server):
 def test_drop_without_a_socket_is_read_from_the_packet(host):
     """A SYN to a closed port is dropped (NO_SOCKET) before any socket is found: the
     peer and ports come from the IP and TCP headers."""
-    import socket
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(fam) as probe:  # a port nobody listens on
         probe.bind((host, 0))
