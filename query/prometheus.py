@@ -149,6 +149,10 @@ class TableState:
     named: dict = field(default_factory=dict)     # bounded column -> [values with their own series]
 
 
+class Busy(Exception):
+    """Another run holds the state file (a first run over a big database takes a while)."""
+
+
 class State:
     def __init__(self, path: str | None):
         self.path = path
@@ -156,7 +160,12 @@ class State:
         self._lock = None
         if path:
             self._lock = open(path + ".lock", "a")
-            fcntl.flock(self._lock, fcntl.LOCK_EX)  # two cron runs never interleave
+            try:  # two cron runs never interleave; the later one steps aside
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._lock.close()
+                self._lock = None
+                raise Busy(f"another ks-promexport is updating {path}; this run skips") from None
             self._load()
 
     def _load(self) -> None:
@@ -221,6 +230,7 @@ class Exporter:
         for table in sorted(tables):
             if self.db.has(table):
                 self._update_table(table)
+                self.state.save()  # a long first run keeps what it has done so far
 
     def _update_table(self, table: str) -> None:
         st = self.state.table(self.db, table)

@@ -78,7 +78,7 @@ def export(
                              "none with '-': every run reads all rows].")] = None,
 ):
     from .db import Database, require_data
-    from .prometheus import Exporter, State
+    from .prometheus import Busy, Exporter, State
 
     if le_per_octave not in (1, 2, 4, 8, 16):
         raise typer.BadParameter("use 1, 2, 4, 8 or 16", param_hint="'--le-per-octave'")
@@ -92,7 +92,12 @@ def export(
         state_file = os.path.join(textfile_dir, f".{FILENAME}.state")
     db = Database(db_path)
     require_data(db)
-    state = State(state_file)
+    try:
+        state = State(state_file)
+    except Busy as e:
+        db.close()
+        sys.stderr.write(f"ks-promexport: {e}\n")
+        return
     try:
         exporter = Exporter(db, state, top=top, per_octave=le_per_octave, window_s=window_s,
                             stale_s=stale_s, host=host, rtt_gauges=rtt_gauges)

@@ -188,3 +188,17 @@ def test_errors_are_one_line(tmp_path, db):
     assert p.returncode == 1 and b"not a directory" in p.stderr and b"Traceback" not in p.stderr
     p = run_ks("ks-promexport", "--db-path", str(db[0]), "--window", "soon", "-")
     assert p.returncode == 2 and b"duration" in p.stderr and b"Traceback" not in p.stderr
+
+
+def test_a_second_run_steps_aside_while_the_first_holds_the_state(db, tmp_path):
+    import fcntl
+
+    tf = tmp_path / "tf"
+    tf.mkdir()
+    with open(tf / ".kernelsight.prom.state.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        p = run_ks("ks-promexport", "--db-path", str(db[0]), "--textfile-dir", str(tf))
+    assert p.returncode == 0 and b"another ks-promexport" in p.stderr
+    assert not (tf / "kernelsight.prom").exists()
+    export(db[0], "--textfile-dir", str(tf))  # the lock is free again
+    assert (tf / "kernelsight.prom").exists()
