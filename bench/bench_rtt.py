@@ -186,6 +186,9 @@ class Program:
     def stats(self) -> dict[str, int]:
         return fd_stats("self", self.obj.program_fds()[self.probe])
 
+    def all_stats(self) -> dict[str, dict[str, int]]:
+        return {name: fd_stats("self", fd) for name, fd in self.obj.program_fds().items()}
+
     def close(self) -> None:
         if self.ring:
             self.ring.close()
@@ -279,22 +282,27 @@ def real_command(pp: PingPong, repeats: int, chunks: int, chunk: int):
     return runs, attach
 
 
-def program_costs(pp: PingPong, progs: dict[str, Program], chunk: int) -> dict[str, float]:
-    out = {}
+def program_costs(pp: PingPong, progs: dict[str, Program], chunk: int):
+    """({mode: ns per run of its tcp_probe program}, {ks-rtt program: (runs, ns per run)})."""
+    out, each = {}, {}
     with bpf_stats(True):
         for mode, prog in progs.items():
-            before = prog.stats()
+            before = prog.all_stats()
             prog.on()
             try:
                 for _ in range(5):
                     pp.run(chunk)
             finally:
                 prog.off()
-            after = prog.stats()
-            runs = after["run_cnt"] - before["run_cnt"]
-            if runs > 0:
-                out[mode] = (after["run_time_ns"] - before["run_time_ns"]) / runs
-    return out
+            after = prog.all_stats()
+            for name in after:
+                runs = after[name]["run_cnt"] - before[name]["run_cnt"]
+                ns = after[name]["run_time_ns"] - before[name]["run_time_ns"]
+                if mode == "ks-rtt":
+                    each[name] = (runs, ns / runs if runs else None)
+                if name == prog.probe and runs > 0:
+                    out[mode] = ns / runs
+    return out, each
 
 
 # ---- report ----------------------------------------------------------------------------
@@ -324,17 +332,21 @@ def report(cpu, seg, runs, attach, costs, rounds, chunk) -> None:
                  / statistics.median(c for _, c in runs["alone"]))
     print(f"2. the real command: {len(alone)} chunks each way; round trips/s "
           f"{1e9 / statistics.median(alone):.0f} alone, {1e9 / statistics.median(with_rtt):.0f} "
-          f"with ks-rtt: throughput x{tput:.3f} ({1 - tput:+.1%} lost; target <= 3 %), "
+          f"with ks-rtt: throughput {tput - 1:+.1%} (target: no worse than -3 %), "
           f"CPU per round trip x{cpu_ratio:.3f}")
     ms = statistics.median(a[0] for a in attach)
     exec_s = statistics.median(a[1] for a in attach)
     print(f"   attach: {ms} ms load + attach (--verbose); {exec_s:.2f} s from exec to "
           f"attached, Python start-up included (target <= 0.3 s)")
+    costs, each = costs
     if len(costs) == 2:
         print(f"3. bpf_stats run_time_ns/run_cnt: empty {costs['empty']:.0f} ns (mostly the "
               f"stats' own clock reads), ks-rtt {costs['ks-rtt']:.0f} ns: "
               f"{costs['ks-rtt'] / costs['empty']:.2f}x, {costs['ks-rtt'] - costs['empty']:.0f} "
               f"ns more per run")
+        print("   every ks-rtt program in that pass (runs, ns/run; retransmits and drops are "
+              "the whole machine's): " + ", ".join(
+                  f"{n} {r} x {'-' if ns is None else f'{ns:.0f}'}" for n, (r, ns) in each.items()))
     else:
         print("3. bpf_stats: no counts (kernel.bpf_stats_enabled turned off meanwhile by "
               "another process?)")
