@@ -4,13 +4,15 @@ Side by side, in one run, a C loop that maps fresh anonymous memory and writes o
 byte per 4 KiB page (one minor fault each), then unmaps it:
 
 * alone            - nothing attached
-* empty programs   - the floor: tp_btf page_fault_user/kernel (and
+* empty programs   - the floor: tp_btf page_fault_user/kernel (and sched_switch,
                      sched_process_exec) programs and perf_event programs on
                      PAGE_FAULTS_MIN/MAJ (period 1, one per CPU) that all return at
                      once - the hooks ks-pagefaults needs
 * ks-pagefaults    - the shipped object (default: 1 ms threshold, no sampling)
 * ks --sample 100  - plus one event in 100 through the ring buffer (nobody reads it
                      here: once full, the rest are counted as lost, as in real life)
+* task storage only - every start in task local storage, no per-CPU slot (the
+                     design before; cpu_fast_path off, no sched_switch program)
 
 For each: CPU ns per fault of the touch loop (thread CPU time, bpf_stats off), the
 added ns over "alone", that as a ratio of the floor's (target: <= 2x), and the BPF
@@ -75,6 +77,10 @@ EMPTY_BPF = """
     int BPF_PROG(page_fault_kernel, unsigned long address, struct pt_regs *regs,
                  unsigned long error_code) { return 0; }
 
+    SEC("tp_btf/sched_switch")
+    int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev,
+                 struct task_struct *next) { return 0; }
+
     SEC("tp_btf/sched_process_exec")
     int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid,
                  struct linux_binprm *bprm) { return 0; }
@@ -93,10 +99,12 @@ def time_touch(exe: pathlib.Path, pages: int, reps: int) -> float:
     return float(out.stdout)
 
 
-def run_scenario(path, rodata, run_workload):
+def run_scenario(path, rodata, autoload, run_workload):
     if path is None:
         return run_workload(), None
     with libbpf.BpfObject(path.stem.removesuffix(".bpf"), rodata=rodata, path=path) as obj:
+        for prog, on in autoload.items():
+            obj.set_autoload(prog, on)
         obj.load()
         obj.attach()
         FaultEnds(obj)  # its perf event fds close with the object's links
@@ -112,11 +120,14 @@ def main() -> int:
     exe = compile_c("touch_pages", TOUCH_C)
     empty = compile_bpf("empty_pagefaults", EMPTY_BPF)
     shipped = BPF / "pagefaults.bpf.o"
-    scenarios = {  # read-only options exactly as the collector sets them
-        "alone": (None, {}),
-        "empty programs (floor)": (empty, {}),
-        "ks-pagefaults": (shipped, build_rodata(1.0, 0, None, None)),
-        "ks --sample 100": (shipped, build_rodata(1.0, 100, None, None)),
+    default = build_rodata(1.0, 0, None, None)  # exactly as the collector sets them
+    scenarios = {
+        "alone": (None, {}, {}),
+        "empty programs (floor)": (empty, {}, {}),
+        "ks-pagefaults": (shipped, default, {}),
+        "ks --sample 100": (shipped, build_rodata(1.0, 100, None, None), {}),
+        "task storage only": (shipped, {**default, "cpu_fast_path": 0},
+                              {"sched_switch": False}),
     }
     seen = rounds(scenarios,
                   lambda spec: run_scenario(*spec, lambda: time_touch(exe, pages, maps)), reps)

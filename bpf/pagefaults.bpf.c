@@ -8,11 +8,20 @@
  * is the fault's latency and which event fired says minor or major.
  *
  * Not every start has an end: faults on kernel addresses, faults that fail
- * (SIGSEGV) and GUP faults are not accounted by the perf events.  So the start is
- * per thread, overwritten by the next start, and an end only counts when its address
- * is the one the start recorded.  A fault retried after dropping mmap_lock
+ * (SIGSEGV) and GUP faults are not accounted by the perf events.  So a start is
+ * simply overwritten by the next one, and an end only counts when its address is the
+ * one the start recorded.  A fault retried after dropping mmap_lock
  * (VM_FAULT_RETRY) is accounted once, at the end of the last try: the latency spans
  * every try, and the kernel calls such a fault major.
+ *
+ * Where the start is kept, as in syscalls.bpf.c and for the same reason (every
+ * helper call is a few tens of ns, on every fault of the machine): the fault in
+ * flight on a CPU sits in a per-CPU slot, identified by the faulting context's
+ * stack pointer (start and end see the same pt_regs) and the address; a thread that
+ * leaves the CPU inside its fault (a major fault waiting for the disk, a minor one
+ * for a lock) has it moved into its task local storage by sched_switch.  The perf
+ * event and tracepoint programs run with preemption disabled, so a slot is never
+ * shared by two programs at once.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -29,6 +38,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u64 min_latency_ns = 1000000;	/* report faults at least this slow */
 const volatile __u32 sample_every = 0;		/* and 1 in N of the others (0: none) */
+const volatile bool cpu_fast_path = true;	/* false: task storage only (bench) */
 
 __u64 unmatched_ends = 0;	/* an accounted fault without its start (address differs) */
 KS_LOST_COUNTERS
@@ -36,10 +46,20 @@ KS_LOST_COUNTERS
 struct fault_start {
 	__u64 ts;		/* 0: no fault in flight */
 	__u64 address;
+	__u64 sp;		/* stack pointer of the faulting context: whose fault */
 	__u32 error_code;
 	__u32 user;
 };
 
+/* The fault in flight on each CPU (see the top of the file). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fault_start);
+} inflight SEC(".maps");
+
+/* A thread's fault that left the CPU with it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -93,19 +113,29 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-static __always_inline int fault_begin(__u64 address, __u64 error_code, __u32 user)
+static __always_inline struct fault_start *cpu_slot(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&inflight, &zero);
+}
+
+static __always_inline int fault_begin(__u64 address, struct pt_regs *regs,
+				       __u64 error_code, __u32 user)
+{
 	struct fault_start *s;
 
-	if (task_is_self(task) || !task_wanted(task))
+	if (task_filtering() && !task_wanted(bpf_get_current_task_btf()))
 		return 0;
-	s = bpf_task_storage_get(&starts, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	s = cpu_fast_path ? cpu_slot()
+			  : bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s) {
 		ks_count(lost_map_full);
 		return 0;
 	}
 	s->address = address;
+	s->sp = regs->sp;
 	s->error_code = (__u32)error_code;
 	s->user = user;
 	s->ts = bpf_ktime_get_ns();
@@ -116,14 +146,34 @@ SEC("tp_btf/page_fault_user")
 int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs,
 	     unsigned long error_code)
 {
-	return fault_begin(address, error_code, 1);
+	return fault_begin(address, regs, error_code, 1);
 }
 
 SEC("tp_btf/page_fault_kernel")
 int BPF_PROG(page_fault_kernel, unsigned long address, struct pt_regs *regs,
 	     unsigned long error_code)
 {
-	return fault_begin(address, error_code, 0);
+	return fault_begin(address, regs, error_code, 0);
+}
+
+/* A thread leaving the CPU takes its fault in flight along, into its own record.
+ * Only the thread running here can have one: prev.  (A start that never gets its
+ * end, e.g. a fault on a kernel address, is carried along too, harmlessly: the next
+ * fault of the thread overwrites it.) */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct fault_start *s = cpu_slot(), *t;
+
+	if (!s || !s->ts)
+		return 0;
+	t = bpf_task_storage_get(&starts, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (t)
+		*t = *s;
+	else
+		ks_count(lost_map_full);
+	s->ts = 0;
+	return 0;
 }
 
 static __always_inline void count_fault(__u32 tgid, __u64 latency, bool major)
@@ -185,15 +235,23 @@ static __always_inline void report(struct task_struct *task, struct fault_start 
 
 static __always_inline int fault_end(struct bpf_perf_event_data *ctx, bool major)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task;
 	struct fault_start *s;
 	__u64 now, latency;
 
-	s = bpf_task_storage_get(&starts, task, 0, 0);
-	if (!s || !s->ts)
-		return 0;
-	if (s->address != ctx->addr) {
-		ks_count(unmatched_ends);
+	s = cpu_fast_path ? cpu_slot() : 0;
+	if (!s || !s->ts || s->address != ctx->addr || s->sp != ctx->regs.sp) {
+		s = bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0, 0);
+		if (!s || !s->ts)
+			return 0;
+		if (s->address != ctx->addr) {
+			ks_count(unmatched_ends);
+			return 0;
+		}
+	}
+	task = bpf_get_current_task_btf();
+	if (task_is_self(task)) {	/* our own work would weigh on what we measure */
+		s->ts = 0;
 		return 0;
 	}
 	now = bpf_ktime_get_ns();
