@@ -6,6 +6,8 @@
  * never reset: user space reports what each interval added.  (Draining them with
  * lookup-and-delete lost counts: a completion handler, preemptible in process
  * context, could still be adding into an entry user space had just deleted.)
+ * Request fields are read directly (tp_btf arguments are BTF pointers): a load
+ * each, where BPF_CORE_READ would call a probe-read helper.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -71,19 +73,18 @@ struct {
 
 static __always_inline __u32 rq_dev(struct request *rq)
 {
-	struct gendisk *disk = BPF_CORE_READ(rq, q, disk);
+	struct gendisk *disk = rq->q->disk;
 
 	if (!disk)
 		return 0;
-	return ((__u32)BPF_CORE_READ(disk, major) << MINORBITS) |
-	       (__u32)BPF_CORE_READ(disk, first_minor);
+	return ((__u32)disk->major << MINORBITS) | (__u32)disk->first_minor;
 }
 
 /* Reads and writes as /proc/diskstats groups them; flushes and discards are not I/O
  * of data (diskstats counts them apart), so they are left out. */
 static __always_inline int rq_dir(struct request *rq)
 {
-	__u32 op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
+	__u32 op = rq->cmd_flags & REQ_OP_MASK;
 
 	if (op == REQ_OP_FLUSH || op == REQ_OP_DISCARD || op == REQ_OP_SECURE_ERASE)
 		return -1;
@@ -101,7 +102,7 @@ static __always_inline int trace_start(struct request *rq, bool at_issue)
 	s.dev = rq_dev(rq);
 	if (targ_dev && s.dev != targ_dev)
 		return 0;
-	s.alloc_ns = BPF_CORE_READ(rq, start_time_ns);
+	s.alloc_ns = rq->start_time_ns;
 	/* Queued mode keeps the insert time of this same request (requests issued
 	 * without passing the scheduler start at issue).  An entry left by an earlier
 	 * use of this struct request (its completion never seen) must not count:
@@ -112,7 +113,7 @@ static __always_inline int trace_start(struct request *rq, bool at_issue)
 			return 0;
 	}
 	s.ts = bpf_ktime_get_ns();
-	s.bytes = BPF_CORE_READ(rq, __data_len);
+	s.bytes = rq->__data_len;
 	s.dir = dir;
 	if (bpf_map_update_elem(&starts, &key, &s, BPF_ANY) == -7 /* E2BIG: full */)
 		ks_count(lost_map_full);
@@ -145,7 +146,7 @@ int BPF_PROG(rq_complete, struct request *rq, blk_status_t error, unsigned int n
 	if (!s)
 		return 0;
 	/* A partial completion (nr_bytes short of what remains) is not the end yet. */
-	if (nr_bytes < BPF_CORE_READ(rq, __data_len))
+	if (nr_bytes < rq->__data_len)
 		return 0;
 	dd.dev = s->dev;
 	dd.dir = s->dir;

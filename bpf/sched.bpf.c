@@ -9,6 +9,8 @@
  * fill up); a hash keyed by tid is kept as --start-map hash for comparison and
  * for kernels without task storage.  Histograms are cumulative per-CPU arrays
  * (no atomics, nothing lost while user space reads): user space takes deltas.
+ * Task fields are read directly (tp_btf arguments are BTF pointers the verifier
+ * trusts): a load each, where BPF_CORE_READ would call a probe-read helper.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -99,13 +101,13 @@ static __always_inline bool task_wanted(struct task_struct *t)
 {
 	int i;
 
-	if (targ_tgid && BPF_CORE_READ(t, tgid) != targ_tgid)
+	if (targ_tgid && t->tgid != targ_tgid)
 		return false;
 	if (!targ_comm[0])
 		return true;
 #pragma unroll
 	for (i = 0; i < COMM_LEN; i++) {
-		char c = BPF_CORE_READ(t, comm[i]);
+		char c = t->comm[i];
 
 		if (c != targ_comm[i])
 			return false;
@@ -125,7 +127,7 @@ static __always_inline struct task_times *times_of(struct task_struct *t, bool c
 		tt = bpf_task_storage_get(&task_starts, t, 0,
 					  create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 	} else {
-		tid = BPF_CORE_READ(t, pid);
+		tid = t->pid;
 		tt = create ? map_lookup_or_try_init(&hash_starts, &tid, &zero)
 			    : bpf_map_lookup_elem(&hash_starts, &tid);
 	}
@@ -137,7 +139,7 @@ static __always_inline struct task_times *times_of(struct task_struct *t, bool c
 static __always_inline struct proc_stats *stats_of(struct task_struct *t)
 {
 	struct proc_stats *st, zero = {};
-	__u32 tgid = BPF_CORE_READ(t, tgid);
+	__u32 tgid = t->tgid;
 
 	st = bpf_map_lookup_elem(&proc_stats, &tgid);
 	if (st)
@@ -161,7 +163,7 @@ static __always_inline int on_wakeup(struct task_struct *p, bool counted)
 {
 	struct proc_stats *st;
 
-	if (!BPF_CORE_READ(p, pid) || !task_wanted(p))
+	if (!p->pid || !task_wanted(p))
 		return 0;
 	enqueued(p, bpf_ktime_get_ns());
 	if (per_process && counted && (st = stats_of(p)))
@@ -233,8 +235,8 @@ static __always_inline void record_wait(struct task_struct *next, struct task_st
 	}
 	e->ts = now;
 	e->latency_ns = delta;
-	e->tgid = BPF_CORE_READ(next, tgid);
-	e->tid = BPF_CORE_READ(next, pid);
+	e->tgid = next->tgid;
+	e->tid = next->pid;
 	e->cpu = bpf_get_smp_processor_id();
 	e->prev_state = prev_state;
 	e->prev_preempt = preempt;
@@ -270,9 +272,9 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 {
 	__u64 now = bpf_ktime_get_ns();
 
-	if (BPF_CORE_READ(prev, pid) && task_wanted(prev))
+	if (prev->pid && task_wanted(prev))
 		switched_out(prev, preempt || prev_state == TASK_RUNNING, now);
-	if (BPF_CORE_READ(next, pid))
+	if (next->pid)
 		switched_in(next, prev, preempt, prev_state, now);
 	return 0;
 }
@@ -281,7 +283,7 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 SEC("tp_btf/sched_process_free")
 int BPF_PROG(sched_process_free, struct task_struct *p)
 {
-	__u32 tid = BPF_CORE_READ(p, pid);
+	__u32 tid = p->pid;
 
 	if (use_hash)
 		bpf_map_delete_elem(&hash_starts, &tid);
