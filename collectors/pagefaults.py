@@ -41,7 +41,7 @@ No kprobes needed: a fault's clock starts at the x86 page_fault_user /
 page_fault_kernel tracepoints and stops when the kernel accounts the fault on the
 PAGE_FAULTS_MIN or PAGE_FAULTS_MAJ software perf event (which one says minor or
 major; a fault retried after waiting for I/O or a lock counts as major, as the kernel
-counts it). Counts match getrusage()'s ru_minflt / ru_majflt for faults taken
+counts it); sched_switch follows the faults that sleep. Counts match getrusage()'s ru_minflt / ru_majflt for faults taken
 by the CPU; faults the kernel resolves on a process's behalf (get_user_pages, e.g.
 O_DIRECT or /proc/PID/mem) and faults that fail (SIGSEGV) are not counted.
 
