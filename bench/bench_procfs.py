@@ -163,6 +163,15 @@ def proc_net_tcp_counts() -> list[int]:
     return counts
 
 
+def command_cpu_ms(args: list[str]) -> float:
+    """CPU time of one run of the real ks-procfs command, from RUSAGE_CHILDREN."""
+    exe = os.path.join(os.path.dirname(sys.executable), "ks-procfs")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([exe, *args], stdout=subprocess.DEVNULL, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1e3
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2,000 connections, fewer samples")
@@ -201,6 +210,13 @@ def main() -> int:
           f"({t_proc / t_ks:.1f}x ks-procfs, {t_proc / t_diag:.1f}x the full dump)")
     print(f"  psutil.net_connections('tcp')                         {t_ps:8.2f} ms   "
           f"({t_ps / t_ks:.1f}x ks-procfs)")
+
+    print("\nthe ks-procfs command (start-up, Runner, JSON to /dev/null), CPU per run:")
+    once = command_cpu_ms(["--once"])
+    many = command_cpu_ms(["-i", "0.05", "--count", "100"])
+    print(f"  --once                         {once:8.1f} ms   (mostly Python start-up)")
+    print(f"  100 samples                    {many:8.1f} ms   -> {(many - once) / 99:.2f} ms "
+          "per further sample")
 
     print("\nks-procfs per kind, CPU ms per sample:")
     for kind in KINDS:
