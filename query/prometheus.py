@@ -250,35 +250,52 @@ class Exporter:
         cur = self.db.conn.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE id > ? AND {hc} ORDER BY id",
                                    [st.last_id] + hp)
         last = None
-        for r in cur:
+        pending: dict = {}     # key -> stored histograms (JSON) not merged yet
+        estimate: dict = {}    # key -> those of them whose row has no latency sum
+        keys: dict = {}        # label tuple -> state key (json.dumps once per series)
+        for n, r in enumerate(cur, 1):
             last = r
             for s in hists:
                 if s.where and not _matches(s.where, r):
                     continue
-                base = [r["host"]] + [self._bounded(st, c, r[c]) if c in s.bounded else r[c] for c in s.labels]
+                base = (s.name, r["host"], *[self._bounded(st, c, r[c]) if c in s.bounded else r[c]
+                                             for c in s.labels])
                 for op, col in s.buckets.items():
-                    h = histogram.decode(r[col])
-                    if not h:
+                    if not r[col] or r[col] == "[]":
                         continue
-                    key = json.dumps([s.name] + base + ([op] if op else []))
-                    acc = st.hists.setdefault(key, {"h": {}, "sum": 0.0, "n": 0})
-                    for i, c in h.items():
-                        acc["h"][i] = acc["h"].get(i, 0) + c
-                    acc["n"] += histogram.total(h)
+                    t = base + ((op,) if op else ())
+                    key = keys.get(t) or keys.setdefault(t, json.dumps(list(t)))
+                    pending.setdefault(key, []).append(r[col])
                     sum_col = s.sums.get(op)
                     if sum_col and r[sum_col[0]] is not None:
+                        acc = st.hists.setdefault(key, {"h": {}, "sum": 0.0})
                         acc["sum"] += r[sum_col[0]] * sum_col[1]
                     else:
-                        acc["sum"] += estimated_sum_us(h)
+                        estimate.setdefault(key, []).append(r[col])
             for s in counters:
                 value = 1 if not s.column else (r[s.column] or 0)
                 if not value:
                     continue
                 label = self._bounded(st, s.label, r[s.label]) if s.label else None
-                key = json.dumps([s.name, r["host"], label, *[v for _, v in s.extra]])
+                t = (s.name, r["host"], label, *[v for _, v in s.extra])
+                key = keys.get(t) or keys.setdefault(t, json.dumps(list(t)))
                 st.counts[key] = st.counts.get(key, 0) + value
+            if n % 5000 == 0:
+                self._fold(st, pending, estimate)
+        self._fold(st, pending, estimate)
         if last is not None:
             st.last_id, st.last_ts = last["id"], last["timestamp"]
+
+    @staticmethod
+    def _fold(st: TableState, pending: dict, estimate: dict) -> None:
+        """Merge the stored histograms read so far into the totals (one merge per series)."""
+        for key, hs in pending.items():
+            acc = st.hists.setdefault(key, {"h": {}, "sum": 0.0})
+            acc["h"] = histogram.merge([acc["h"], *hs])
+        for key, hs in estimate.items():
+            st.hists[key]["sum"] += estimated_sum_us(histogram.merge(hs))
+        pending.clear()
+        estimate.clear()
 
     def _name_bounded(self, st: TableState, table: str, hists, counters) -> None:
         """Give series to the busiest new values (most rows since the last run) of each
