@@ -171,8 +171,9 @@ def _io(db, start, end, host, top):
     for r in query_io_latency_percentiles(db, start, end, host=host)[:top * 2]:
         for op in ("read", "write"):
             if r[f"{op}_ops"]:
-                out.append(_line("Block I/O latency", f"{r['device']} {op}",
-                                 f"{_pcts(r, prefix=op).replace('p50', 'p50', 1)}  "
+                bound = " (at most: no histograms)" if r.get("percentiles") else ""
+                out.append(_line("Block I/O latency", f"{r['device'] or 'all devices'} {op}",
+                                 f"{_pcts(r, prefix=op)}{bound}  "
                                  f"({r[f'{op}_ops']:,} I/Os, {_bytes(r[f'{op}_bytes_per_s'])}/s)",
                                  p99_us=r[f"{op}_p99_us"], ops=r[f"{op}_ops"]))
     for r in query_block_io(db, start, end, host=host, limit=top):

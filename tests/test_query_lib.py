@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import subprocess
 import time
 from datetime import datetime
 
@@ -280,3 +281,22 @@ def test_cpu_load_and_long_waits(data):
     waits = [e["latency_ns"] for e in data["sc"].events if e["type"] == "sched"]
     assert (w["comm"], w["long_waits"], w["max_wait_ms"]) == ("batch", len(waits), max(waits) / 1e6)
     assert w["total_wait_ms"] == pytest.approx(sum(waits) / 1e6)
+
+
+def test_legacy_io_rows_without_histograms_give_upper_bounds(tmp_path):
+    """The original tracer stored only per-interval percentiles: the answer says so
+    and is the largest interval value, a true bound (never an average)."""
+    import orjson
+    from conftest import FIXTURES
+
+    lines = (FIXTURES / "io_latency_tracer.ndjson").read_bytes().splitlines()
+    rows = [orjson.loads(line) for line in lines if line.strip()]
+    path = tmp_path / "legacy.db"
+    p = subprocess.run([synthetic.ingest_command(), "--db-path", str(path)],
+                                     input=b"\n".join(lines), capture_output=True)
+    assert p.returncode == 0, p.stderr
+    (row,) = query_io_latency_percentiles(path, "2000-01-01", "now")
+    assert row["percentiles"].startswith("upper bounds")
+    assert row["write_ops"] == sum(r["write_count"] for r in rows)
+    assert row["write_p99_us"] == max(r["write_p99_us"] for r in rows if r["write_count"])
+    assert row["read_p99_us"] is None  # no reads at all
