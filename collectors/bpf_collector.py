@@ -41,6 +41,9 @@ class BpfCollector:
         self.rings: list[libbpf.RingBuffer] = []
         self.lost_seen = dict.fromkeys(LOST_COUNTERS, 0)
         self.misses_seen = 0
+        # Signals first: a Ctrl-C while the programs load must end the run after its
+        # report like any other, not as a KeyboardInterrupt that skips it.
+        self.runner.install_signals()
         libbpf.LOG.echo = False
         libbpf.check_privileges(tool)
         started = time.monotonic()

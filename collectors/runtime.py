@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import sys
@@ -127,6 +128,19 @@ class Emitter:
             raise Stop("output closed") from None
         self.written += len(lines)
 
+    def reader_gone(self) -> bool:
+        """True when our output is a pipe whose reader has closed it (`| head -1`).
+
+        Checked between samples so the run ends at once, not at the next flush.
+        """
+        poller = select.poll()
+        poller.register(self.fd, 0)  # POLLERR/POLLHUP are always reported
+        for _, revents in poller.poll(0):
+            if revents & select.POLLERR:
+                _silence_stdout()
+                return True
+        return False
+
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
@@ -180,6 +194,8 @@ class Runner:
                 deadline = next_tick if end is None else min(next_tick, end)
                 if now < deadline:
                     wait(min(deadline - now, 0.25))
+                    if self.emitter.reader_gone():
+                        return
                     continue
                 self._sample(sample)
                 if self.opts.count is not None and self.samples >= self.opts.count:

@@ -90,3 +90,14 @@ def test_runner_count_samples_exactly_n_intervals():
     em = Emitter(fd=os.open(os.devnull, os.O_WRONLY))
     Runner(RunOptions(interval=0.02, count=5), em).run(lambda: calls.append(1))
     assert len(calls) == 5
+
+
+def test_closed_pipe_ends_the_run_before_the_next_flush():
+    # A long interval: the run must notice the reader left without waiting to write.
+    code = WRITER.replace("interval=0.01", "interval=30")
+    p = subprocess.Popen([sys.executable, "-c", code, "1", "1", "a", "5"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    p.stdout.close()
+    assert p.wait(timeout=5) == 0  # well before the first 30 s interval ends
+    assert p.stderr.read() == b""
