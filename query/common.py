@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 from typing import Iterable, Sequence
 
-from ..ingest import histogram
 from . import times
 from .db import as_database
 
@@ -45,6 +44,8 @@ def hist_fields(hists: Iterable, prefix: str = "", scale: float = 1.0, unit: str
     Percentiles of a window come from the merged buckets, never from averaging the
     per-interval percentiles.  ``scale`` converts us into ``unit`` (1e-3 for ms).
     """
+    from ..ingest import histogram  # here: commands without histograms start without it
+
     merged = histogram.merge(h for h in hists if h)
     p = f"{prefix}_" if prefix else ""
     out: dict = {f"{p}samples": histogram.total(merged)}

@@ -43,7 +43,7 @@ class HistSource:
     labels: tuple[str, ...]           # label columns besides host (bounded ones in `bounded`)
     buckets: dict[str, str]           # extra label value -> bucket column ("" when none)
     sums: dict[str, tuple[str, float]]  # same key -> (sum column, factor to us)
-    where: str = ""
+    only: tuple[str, int] | None = None  # (column, value): the rows this histogram reads
     bounded: tuple[str, ...] = ()     # label columns capped at `top` values + "other"
     op_label: str = ""                # name of the label that tells the bucket columns apart
 
@@ -55,7 +55,7 @@ HISTOGRAMS = (
                "io_latency_stats", ("device",), {"read": "read_buckets", "write": "write_buckets"},
                {}, op_label="op"),
     HistSource("ks_runqueue_latency_seconds", "Run-queue latency, whole machine (ks-sched).",
-               "runqlat_stats", (), {"": "buckets"}, {"": ("sum_us", 1.0)}, where="cpu = -1"),
+               "runqlat_stats", (), {"": "buckets"}, {"": ("sum_us", 1.0)}, only=("cpu", -1)),
     HistSource("ks_page_fault_latency_seconds", "Page-fault latency, all processes (ks-pagefaults).",
                "page_fault_stats", (), {"": "buckets"}, {"": ("latency_sum_ns", 1e-3)}),
 )
@@ -239,8 +239,8 @@ class Exporter:
         cols = {"id", "timestamp", "host"}
         for s in hists:
             cols |= set(s.labels) | set(s.buckets.values()) | {c for c, _ in s.sums.values()}
-            if s.where:
-                cols.add(s.where.partition(" = ")[0])
+            if s.only:
+                cols.add(s.only[0])
         for s in counters:
             cols |= {s.label, s.column} - {""}
         cols = sorted(cols)
@@ -256,7 +256,7 @@ class Exporter:
         for n, r in enumerate(cur, 1):
             last = r
             for s in hists:
-                if s.where and not _matches(s.where, r):
+                if s.only and r[s.only[0]] != s.only[1]:
                     continue
                 base = (s.name, r["host"], *[self._bounded(st, c, r[c]) if c in s.bounded else r[c]
                                              for c in s.labels])
@@ -498,8 +498,3 @@ class Exporter:
             yield age
             yield stamp
 
-
-def _matches(where: str, row) -> bool:
-    """The one row filter the sources use ("cpu = -1"), checked in Python."""
-    col, _, value = where.partition(" = ")
-    return row[col] == int(value)
