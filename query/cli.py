@@ -143,13 +143,15 @@ def summary_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Unti
 def tables_cmd(db_path: DbPath = DEFAULT_PATH, since: Annotated[Optional[str], typer.Option(
                    "--since", "-s", metavar="TIME", help="Count only rows from this time on.")] = None,
                until: Until = "now", host: Host = None, limit: Limit = 1000, fmt: Format = None):
-    from .db import Database
     from .overview import query_tables
 
     w = Window(db_path, since or "0", until, host, limit, fmt)
-    with Database(db_path) as db:
+    db = w.open()
+    try:
         rows = query_tables(db, since and w.start, w.end if since or until != "now" else None, host=host)
         render.write(rows[:limit], w.fmt)
+    finally:
+        db.close()
 
 
 @_cmd("sql", "Run one read-only SELECT (writes, ATTACH, write pragmas and extensions are refused).")
@@ -161,7 +163,7 @@ def sql_cmd(query: Annotated[str, typer.Argument(help="One SQL statement, e.g. \
     from .db import Database
 
     w = Window(db_path, "1h", "now", None, limit, fmt)
-    with Database(db_path) as db:
+    with Database(db_path) as db:  # any SQLite file: sql is for looking around
         cols, rows = sqlguard.run(db.conn, query, limit)
         render.write([dict(zip(cols, tuple(r))) for r in rows], w.fmt, columns=cols)
 

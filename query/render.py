@@ -20,8 +20,8 @@ def write(rows: list[dict], fmt: str, out=None, columns: list[str] | None = None
     if fmt == "json":
         import orjson
 
-        out.write("".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS).decode()
-                          for r in rows))
+        opts = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+        out.write("".join(orjson.dumps(r, option=opts, default=_json_default).decode() for r in rows))
     elif fmt == "csv":
         cols = columns or _columns(rows)
         buf = io.StringIO()
@@ -33,6 +33,12 @@ def write(rows: list[dict], fmt: str, out=None, columns: list[str] | None = None
     else:
         out.write(table(rows, columns))
     out.flush()
+
+
+def _json_default(value):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()  # a BLOB from `ks-query sql`
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def _columns(rows: list[dict]) -> list[str]:
