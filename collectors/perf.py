@@ -94,6 +94,14 @@ class ProcessWatch:
             os.close(self.fd)
 
 
+def _readable(counter: str, value: float) -> str:
+    if counter in ("task-clock", "cpu-clock"):
+        return f"{counter} {value / 1e6:,.1f} ms"
+    if counter not in COUNTERS:  # a derived ratio
+        return f"{counter} {value:.3f}"
+    return f"{counter} {value:,.0f}"
+
+
 def run(opts: RunOptions, names: tuple[str, ...], scope: Scope) -> None:
     emitter = Emitter()
     session = PerfSession(names, scope, warn=warn)
@@ -111,7 +119,17 @@ def run(opts: RunOptions, names: tuple[str, ...], scope: Scope) -> None:
         def sample() -> None:
             nonlocal last
             now = time.monotonic_ns()
-            session.read(emitter.emit, time.time_ns(), now - last)
+            if opts.verbose:
+                totals: list[str] = []
+
+                def emit(type_: str, fields: dict, ts: int) -> None:
+                    if fields["cpu"] == -1 and fields["value"] is not None:
+                        totals.append(_readable(fields["counter"], fields["value"]))
+                    emitter.emit(type_, fields, ts)
+                session.read(emit, time.time_ns(), now - last)
+                warn(f"interval {runner.samples + 1}: {', '.join(totals)}")
+            else:
+                session.read(emitter.emit, time.time_ns(), now - last)
             last = now
 
         def wait(timeout: float) -> None:
