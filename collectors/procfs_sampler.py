@@ -79,7 +79,7 @@ class ProcfsSampler:
         self.all_devices = all_devices
         self.warn = warn
         self.warned: set[str] = set()
-        self.failures: dict[str, int] = {}      # kind -> samples it was skipped
+        self.failures: dict[str, int] = {}      # kind -> times it was (partly) skipped
         self.skipped = P.Skipped()              # malformed lines, all kinds
         self.prev_cpu: dict[int, tuple[int, ...]] | None = None
         self.live_proc = os.path.realpath(proc_root) == "/proc"
@@ -117,9 +117,10 @@ class ProcfsSampler:
                 self._failed(kind, e)
 
     # ---- problems: said once, counted always --------------------------------------
-    def _failed(self, kind: str, e: Exception, key: str | None = None) -> None:
+    def _failed(self, kind: str, e: Exception) -> None:
+        """Counted every time, said once per kind (the first problem is the one told)."""
         self.failures[kind] = self.failures.get(kind, 0) + 1
-        self.say_once(key or kind, f"{kind}: {_describe(e)}; skipping it")
+        self.say_once(kind, f"{kind}: {_describe(e)}; skipping it")
 
     def say_once(self, key: str, message: str) -> None:
         if key not in self.warned:
@@ -170,7 +171,7 @@ class ProcfsSampler:
         try:
             netstat = self._read("net/netstat")
         except OSError as e:  # the Tcp table alone is still worth reporting
-            self._failed("tcp_retrans", e, key="tcp_retrans:netstat")
+            self._failed("tcp_retrans", e)
             netstat = None
         emit("tcp_retrans", P.parse_tcp_retrans(snmp, netstat), ts)
 
@@ -200,7 +201,7 @@ class ProcfsSampler:
                                   "(a kernel built without CONFIG_PSI, or booted with psi=0); "
                                   "skipping it")
                     return
-                self._failed("pressure", e, key=rel)
+                self._failed("pressure", e)
                 continue
             emit("pressure", {"resource": resource, **fields}, ts)
 
