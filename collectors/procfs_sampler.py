@@ -171,7 +171,9 @@ class ProcfsSampler:
         try:
             netstat = self._read("net/netstat")
         except OSError as e:  # the Tcp table alone is still worth reporting
-            self._failed("tcp_retrans", e)
+            self.failures["tcp_retrans"] = self.failures.get("tcp_retrans", 0) + 1
+            self.say_once("tcp_retrans", f"tcp_retrans: {_describe(e)}; reporting the "
+                          "net/snmp counters only")
             netstat = None
         emit("tcp_retrans", P.parse_tcp_retrans(snmp, netstat), ts)
 
