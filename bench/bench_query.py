@@ -169,11 +169,55 @@ SUBCOMMANDS = ["summary", "tables", "syscalls", "syscall-procs", "syscall-stats"
                "perf", "correlate-memory", "correlate-rtt"]
 
 
+TYPER_HELLO = """
+from typing import Optional
+import typer
+app = typer.Typer()
+@app.command()
+def rtt(db_path: str = "x.db", since: str = "1h", until: str = "now", host: Optional[str] = None,
+        limit: int = 20, format: Optional[str] = None):
+    print(limit)
+@app.command()
+def other():
+    pass
+app()
+"""
+
+
+def startup_table(runs: int) -> None:
+    """ks-query on a small database (5 minutes of every table) against the floor of
+    its stack: the interpreter, `import typer`, and a plain typer app of the same
+    shape at typer's defaults."""
+    from kernelsight.query import synthetic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = pathlib.Path(tmp) / "small.db"
+        synthetic.insert_direct(db, synthetic.scenario((int(time.time()) - 300) * NS, 300).events)
+        hello = pathlib.Path(tmp) / "hello.py"
+        hello.write_text(TYPER_HELLO)
+        print("start-up on a small database (5 min of every table), median of", runs)
+        print(f"{'command':<44}{'CPU ms':>8}{'wall ms':>9}")
+        rows = [("python -c pass", [sys.executable, "-c", "pass"]),
+                ("python -c 'import typer'", [sys.executable, "-c", "import typer"]),
+                ("plain typer app, 6 options (typer defaults)", [sys.executable, str(hello), "rtt"])]
+        rows += [(f"ks-query {c}", [str(BIN / "ks-query"), c, "--db-path", str(db), "-f", "json"])
+                 for c in ("rtt", "syscalls", "io", "memory", "tables", "summary")]
+        for name, cmd in rows:
+            run(cmd)  # warm the page cache and the .pyc files
+            wall, cpu = median_cpu_ms(lambda: run(cmd), runs)
+            print(f"{name:<44}{cpu:>8.0f}{wall:>9.0f}")
+        print()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1M rows instead of 10M")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--startup-only", action="store_true", help="only the small-database start-up table")
     args = ap.parse_args()
+    startup_table(max(args.runs, 10))
+    if args.startup_only:
+        return 0
     rows = 1_000_000 if args.quick else 10_000_000
     OUT.mkdir(exist_ok=True)
     db = OUT / f"query-{rows // 1_000_000}M.db"
