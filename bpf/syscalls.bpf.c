@@ -146,30 +146,6 @@ static __always_inline struct start *cpu_slot(void)
 	return bpf_map_lookup_elem(&inflight, &zero);
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
-{
-	struct start *s;
-
-	if (id < 0)		/* not a syscall (e.g. skipped by seccomp or ptrace) */
-		return 0;
-	if (targ_nr >= 0 && id != targ_nr)
-		return 0;
-	if (task_filtering() && !task_wanted(bpf_get_current_task_btf()))
-		return 0;
-	s = cpu_fast_path ? cpu_slot() : thread_start(bpf_get_current_task_btf(), true);
-	if (!s) {
-		ks_count(lost_map_full);
-		return 0;
-	}
-	s->nr = id;
-	s->arg0 = regs->di;
-	s->jiffies = bpf_jiffies64();
-	s->ts = bpf_ktime_get_ns();
-	s->regs = (__u64)regs;
-	return 0;
-}
-
 /* A thread leaving the CPU takes its call in flight along, into its own record.
  * Only the thread running here can have one: prev. */
 SEC("tp_btf/sched_switch")
@@ -188,6 +164,17 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	return 0;
 }
 
+/* Whether a record is the exiting call's: same thread (its pt_regs) and same
+ * syscall.  The number guards against a record whose exit was never seen (the
+ * call ended while the tracer was attaching) meeting a later call that was not
+ * recorded (filtered out); orig_ax is -1 after rt_sigreturn, which restores it. */
+static __always_inline bool is_exiting_call(struct start *s, struct pt_regs *regs)
+{
+	long nr = regs->orig_ax;
+
+	return s && s->regs == (__u64)regs && (s->nr == nr || nr == -1);
+}
+
 /* The current thread's call in flight: on this CPU, or parked in its record. */
 static __always_inline struct start *find_start(struct pt_regs *regs)
 {
@@ -195,13 +182,11 @@ static __always_inline struct start *find_start(struct pt_regs *regs)
 
 	if (cpu_fast_path) {
 		s = cpu_slot();
-		if (s && s->regs == (__u64)regs)
+		if (is_exiting_call(s, regs))
 			return s;
 	}
 	s = thread_start(bpf_get_current_task_btf(), false);
-	if (s && s->regs == (__u64)regs)
-		return s;
-	return 0;
+	return is_exiting_call(s, regs) ? s : 0;
 }
 
 static __always_inline void count_call(__s64 nr, __u64 latency, bool failed)
@@ -291,5 +276,31 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		count_call(s->nr, latency, failed);
 	if (latency >= min_latency_ns && (!errors_only || failed))
 		report(s, now, latency, ret);
+	return 0;
+}
+
+/* Last in the file, so attached last (libbpf goes in file order): no call is timed
+ * before its end is watched. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	struct start *s;
+
+	if (id < 0)		/* not a syscall (e.g. skipped by seccomp or ptrace) */
+		return 0;
+	if (targ_nr >= 0 && id != targ_nr)
+		return 0;
+	if (task_filtering() && !task_wanted(bpf_get_current_task_btf()))
+		return 0;
+	s = cpu_fast_path ? cpu_slot() : thread_start(bpf_get_current_task_btf(), true);
+	if (!s) {
+		ks_count(lost_map_full);
+		return 0;
+	}
+	s->nr = id;
+	s->arg0 = regs->di;
+	s->jiffies = bpf_jiffies64();
+	s->ts = bpf_ktime_get_ns();
+	s->regs = (__u64)regs;
 	return 0;
 }

@@ -129,9 +129,9 @@ def test_exactly_the_slow_calls_with_names_and_latency(traced):
         assert e["syscall_nr"] == 35 and e["ret_value"] == 0 and e["is_error"] == 0
         assert e["tid"] == traced["pid"] and e["uid"] == 0
         # Bracketed by the truth: no shorter than asked, no longer than the child's
-        # own clock saw around the call, and only the call's way in and out apart.
+        # own clock saw around the call (which, on a loaded machine, also holds the
+        # wait for a CPU after the call returned: no tighter bound holds).
         assert SLEEP_NS <= e["latency_ns"] <= slept
-        assert slept - e["latency_ns"] < 5_000_000
     selects = [e for e in got if e["syscall_name"] in ("select", "pselect6")]
     assert len(selects) == 1 and selects[0]["ret_value"] == 0 and not selects[0]["is_error"]
     reads = [e for e in got if e["syscall_name"] == "read"]
