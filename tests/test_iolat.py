@@ -131,6 +131,12 @@ def totals(run: dict, device: str, direction: str) -> tuple[int, dict[int, int]]
             histogram.merge(e[f"{direction}_buckets"] for e in evs))
 
 
+def only_loss_reports(stderr: bytes) -> bool:
+    """Nothing on stderr but the collector's counts of lost records (which a loaded
+    machine can cause, and which it must report): no traceback, no error."""
+    return all(b" lost: " in line for line in stderr.splitlines())
+
+
 def mean_us(h: dict[int, int]) -> float:
     """Mean from bucket mid-points (exact buckets hold whole us, truncated from ns)."""
     return sum(c * (histogram.lower(i) + histogram.upper(i)) / 2 for i, c in h.items()) / \
@@ -189,7 +195,7 @@ def test_device_filter_reports_only_that_disk(tmp_path, loop_device):
     tracer.send_signal(signal.SIGINT)
     out, err = tracer.communicate(timeout=20)
     events = [orjson.loads(line) for line in out.splitlines()]
-    assert tracer.returncode == 0 and err == b""
+    assert tracer.returncode == 0 and only_loss_reports(err)
     assert {e["device"] for e in events} == {name}
     assert 0 < sum(e["read_count"] for e in events) <= 256
 
@@ -222,7 +228,7 @@ def test_closed_pipe_ends_quietly(loop_device):
     p.stdout.close()
     assert p.wait(timeout=20) == 0
     assert orjson.loads(first)["type"] == "io_latency"
-    assert p.stderr.read() == b""
+    assert only_loss_reports(p.stderr.read())
 
 
 @needs_root

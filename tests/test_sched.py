@@ -176,7 +176,8 @@ def test_closed_pipe_ends_quietly():
     p.stdout.close()
     assert p.wait(timeout=20) == 0
     assert orjson.loads(first)["type"] in ("runqlat", "sched")
-    assert p.stderr.read() == b""
+    # nothing but the collector's counts of lost records, which it must report
+    assert all(b" lost: " in line for line in p.stderr.read().splitlines())
 
 
 @needs_root
