@@ -270,10 +270,17 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	__u64 now = bpf_ktime_get_ns();
+	bool runnable = preempt || prev_state == TASK_RUNNING;
+	bool out = prev->pid && (runnable || per_process) && task_wanted(prev);
+	__u64 now;
 
-	if (prev->pid && task_wanted(prev))
-		switched_out(prev, preempt || prev_state == TASK_RUNNING, now);
+	/* A sleeper handing the CPU to the idle task: nothing to note (and the clock
+	 * read is a good part of what this program costs). */
+	if (!out && !next->pid)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (out)
+		switched_out(prev, runnable, now);
 	if (next->pid)
 		switched_in(next, prev, preempt, prev_state, now);
 	return 0;
