@@ -133,6 +133,8 @@ def build_rodata(min_latency_ms: float, sample: int, pid: int | None,
     }
     if pid is not None:
         rodata["targ_tgid"] = pid
+        if not os.path.exists(f"/proc/{pid}"):
+            warn(f"no process {pid} (yet): watching for it anyway")
     if comm:
         rodata["targ_comm"] = comm.encode()[:COMM_LEN - 1] + b"\0"
     return rodata

@@ -205,6 +205,8 @@ def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
     }
     if pid is not None:
         rodata["targ_tgid"] = pid
+        if not os.path.exists(f"/proc/{pid}"):
+            warn(f"no process {pid} (yet): watching for it anyway")
     if comm:
         rodata["targ_comm"] = comm_bytes(comm)
     if syscall:
