@@ -210,3 +210,29 @@ def test_bad_start_map_is_a_usage_error():
     assert r.returncode == 2
     assert r.stderr.decode().strip().splitlines() == [
         "ks-sched: error: --start-map must be task or hash, not 'array'"]
+
+
+@needs_root
+def test_pid_filter_keeps_only_that_process(tmp_path):
+    spinner = subprocess.Popen([sys.executable, "-c",
+                                "import time\nend = time.monotonic() + 3\n"
+                                "while time.monotonic() < end: time.sleep(0.001)"])
+    try:
+        r = run_ks("ks-sched", "--per-process", "--pid", str(spinner.pid), "--duration", "2",
+                   "--min-latency", "0")
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert r.returncode == 0, r.stderr
+    events = [orjson.loads(line) for line in r.stdout.splitlines()]
+    stats = [e for e in events if e["type"] == "sched_stats"]
+    waits = [e for e in events if e["type"] == "sched"]
+    # a thread sleeping 1 ms at a time wakes about a thousand times a second
+    assert stats and {e["pid"] for e in stats} == {spinner.pid}
+    assert sum(e["wakeups"] for e in stats) > 100
+    assert waits and {e["pid"] for e in waits} == {spinner.pid}
+    machine = sum(e["count"] for e in events if e["type"] == "runqlat" and e["cpu"] == -1)
+    # with --min-latency 0 every wait is also an event; the three are read one after
+    # the other at the end, so a wait or two may fall between the reads
+    for other in (len(waits), sum(e["runq_waits"] for e in stats)):
+        assert abs(machine - other) <= 5 + machine // 50
