@@ -2,8 +2,9 @@
 
 The BPF side (bpf/iolat.bpf.c) times each request from issue (or, with --queued,
 from insertion into the I/O scheduler) to completion, keyed by the request itself,
-and counts it into a histogram per (disk, read/write).  Every interval this module
-drains those histograms and prints one event per disk that did I/O.
+and counts it into a histogram per (disk, read/write) that is never reset.  Every
+interval this module reads how much each histogram grew and prints one event per
+disk that did I/O.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ def run(opts: RunOptions, device: str | None, queued: bool) -> None:
         bc.run(sample)
 
 
-app = typer.Typer(add_completion=False, rich_markup_mode=None)
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
 @app.command(help=HELP)
