@@ -182,7 +182,8 @@ def iolat(
         "--device", "-D", help="Only this whole disk (e.g. vda); default: every disk.")] = None,
     queued: Annotated[bool, typer.Option(
         "--queued", "-Q", help="Start timing when the request enters the I/O scheduler "
-                               "(block_rq_insert) instead of at issue to the driver.")] = False,
+                               "(block_rq_insert) instead of at issue to the driver "
+                               "(needs the disk's queue/iostats on, the default).")] = False,
     verbose: Verbose = False,
 ) -> None:
     opts = RunOptions(interval=interval, duration=duration, count=count, verbose=verbose)
