@@ -33,6 +33,7 @@ CHILD = textwrap.dedent("""
     PAGE = mmap.PAGESIZE
     mode = sys.argv[1]
     zero = os.open("/dev/zero", os.O_RDONLY)
+    ctypes.CDLL(None).prctl(15, b"ks-pf-truth", 0, 0, 0)   # PR_SET_NAME: for --comm
 
     def anon(n):
         m = mmap.mmap(-1, n * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
@@ -116,15 +117,21 @@ def stat_faults(pid: int) -> tuple[int, int]:
     return int(fields[7]), int(fields[9])
 
 
-def touch_pages(tmp_path: pathlib.Path, *child_args: str) -> tuple[list[dict], dict]:
-    """Run the child under the tracer; (events, what the kernel counted)."""
+CHILD_COMM = "ks-pf-truth"
+
+
+def touch_pages(tmp_path: pathlib.Path, *child_args: str,
+                tracer_args: tuple[str, ...] | None = None) -> tuple[list[dict], dict]:
+    """Run the child under the tracer (by default --pid child, every fault an event);
+    (events, what the kernel counted)."""
     script = tmp_path / "touch.py"
     script.write_text(CHILD)
     child = subprocess.Popen([sys.executable, str(script), *child_args],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         _, base, npages = child.stdout.readline().split()
-        tracer = Tracer("--pid", str(child.pid), "--min-latency", "0", "--interval", "0.5")
+        tracer = Tracer(*(tracer_args or ("--pid", str(child.pid), "--min-latency", "0")),
+                        "--interval", "0.5")
         wait_blocked_on_stdin(child.pid)
         before = stat_faults(child.pid)
         child.stdin.write("go\n")
@@ -194,6 +201,23 @@ def test_kernel_mode_faults_on_user_memory(tmp_path):
     assert {(e["fault_type"], e["access_type"], e["user_mode"]) for e in faults} == \
         {("minor", "write", 0)}
     assert_whole_window_matches(events, report)
+
+
+@needs_root
+def test_comm_filter_and_one_in_n_sampling(tmp_path):
+    n, every = 2000, 10
+    events, report = touch_pages(tmp_path, "anon", str(n), tracer_args=(
+        "--comm", CHILD_COMM, "--sample", str(every), "--min-latency", "60000"))
+    faults = report["stat_minflt"]
+    assert faults >= n
+    summary = [e for e in events if e["type"] == "page_fault_stats"]
+    assert {(e["pid"], e["comm"]) for e in summary} == {(report["pid"], CHILD_COMM)}
+    assert sum(e["minor_count"] for e in summary) == faults
+    # No fault is a minute slow: every event is a sample, one per `every` faults on
+    # each CPU (the counter is per CPU), so between faults/every - CPUs and faults/every.
+    sampled = [e for e in events if e["type"] == "page_fault"]
+    assert {e["comm"] for e in sampled} == {CHILD_COMM}
+    assert faults // every - os.cpu_count() <= len(sampled) <= faults // every
 
 
 def real_disk_dir() -> pathlib.Path:

@@ -24,6 +24,7 @@ K_SLEEPS = 5
 N_GETPPID = 20000
 SLEEP_NS = 20_000_000
 EAGAIN = 11
+CHILD_COMM = "ks-sc-truth"
 
 CHILD = textwrap.dedent(f"""
     import ctypes, os, select, socket, struct, sys, time
@@ -32,6 +33,7 @@ CHILD = textwrap.dedent(f"""
     class Timespec(ctypes.Structure):
         _fields_ = [("sec", ctypes.c_long), ("nsec", ctypes.c_long)]
 
+    libc.prctl(15, b"{CHILD_COMM}", 0, 0, 0)        # PR_SET_NAME: for --comm
     r, w = os.pipe()
     os.set_blocking(r, False)
     a, b = socket.socketpair()
@@ -99,6 +101,7 @@ def traced(tmp_path_factory):
             "default": Tracer("--pid", pid, "--stats", "--interval", "0.5"),
             "nanosleep": Tracer("--pid", pid, "--syscall", "nanosleep", "--min-latency", "5"),
             "errors": Tracer("--pid", pid, "--errors-only"),
+            "comm": Tracer("--comm", CHILD_COMM),
         }
         child.stdin.write("go\n")
         child.stdin.flush()
@@ -140,6 +143,15 @@ def test_exactly_the_slow_calls_with_names_and_latency(traced):
     # Nothing else: the getppid loop and the fast EAGAIN read stayed in the kernel.
     assert len(got) == K_SLEEPS + 2
     assert all(e["latency_ns"] >= 10_000_000 for e in got)
+
+
+@needs_root
+def test_comm_filter_sees_the_same_calls(traced):
+    by_comm = slow_calls(traced["events"]["comm"])
+    by_pid = slow_calls(traced["events"]["default"])
+    assert {(e["pid"], e["comm"]) for e in by_comm} == {(traced["pid"], CHILD_COMM)}
+    assert [(e["syscall_name"], e["ret_value"]) for e in by_comm] == \
+        [(e["syscall_name"], e["ret_value"]) for e in by_pid]
 
 
 @needs_root
