@@ -56,16 +56,17 @@ def wait_for(path, needle: str, proc: subprocess.Popen, timeout: float = 20) -> 
     pytest.fail(f"ks-sched did not say {needle!r} in {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def busy_run(tmp_path_factory):
-    """ks-sched --per-process --comm ksbusy around 2 x ncpu busy children."""
+@pytest.fixture(scope="module", params=["task", "hash"])
+def busy_run(request, tmp_path_factory):
+    """ks-sched --per-process --comm ksbusy around 2 x ncpu busy children, with the
+    enqueue times in task local storage (the default) and in the hash alternative."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
     tmp = tmp_path_factory.mktemp("sched")
     out, err = tmp / "out.ndjson", tmp / "err.txt"
     tracer = subprocess.Popen(
         [ks("ks-sched"), "--per-process", "--comm", BUSY_COMM, "--interval", "0.5",
-         "--min-latency", str(MIN_LATENCY_MS), "--verbose"],
+         "--min-latency", str(MIN_LATENCY_MS), "--start-map", request.param, "--verbose"],
         stdout=out.open("wb"), stderr=err.open("wb"))
     children = []
     try:
@@ -150,6 +151,8 @@ def test_histogram_sums_agree_with_the_per_process_totals(busy_run):
     for e in machine:
         if e["count"]:
             assert e["p50_us"] <= e["p99_us"] <= e["max_us"]
+            # no wait without a start time turned into a huge one
+            assert e["max_us"] < 10 * BUSY_SECONDS * 1e6
 
 
 @needs_root
