@@ -103,8 +103,19 @@ def _coverage(db, start, end, host):
             last = r[2] if last is None else max(last, r[2])
     if not rows:
         return []
-    return [_line("Data", "in window", f"{rows:,} rows in {tables} tables, {times.local(first, ms=False)} -> "
-                  f"{times.local(last, ms=False)} ({times.span((last - first) / NS)})", rows=rows, tables=tables)]
+    a, b = times.local(first, ms=False), times.local(last, ms=False)
+    if a[:10] == b[:10]:  # same day: the date once
+        b = b[11:]
+    return [_line("Data", "in window", f"{rows:,} rows in {tables} tables, {a} -> {b} "
+                  f"({times.span((last - first) / NS)})", rows=rows, tables=tables)]
+
+
+def _proc(comm, pid, width: int = 20) -> str:
+    """A process as ``comm (pid)`` in at most ``width`` characters: the name gives way."""
+    tail = f" ({pid})"
+    comm = str(comm or "?")
+    room = width - len(tail)
+    return (comm if len(comm) <= room else comm[: room - 1] + "~") + tail
 
 
 def _line(section, subject, text, **data):
@@ -129,11 +140,11 @@ def _syscalls(db, start, end, host, top):
         total = db.one(f"SELECT count(*) FROM syscall_events WHERE {where(start, end, host)[0]}",
                        where(start, end, host)[1])[0]
         s = slow[0]
-        out.append(_line("Slow syscalls", "all", f"{total:,} calls over the threshold; slowest "
-                         f"{s['syscall_name']} {_fmt(s['latency_ms'], 'ms')} in {s['comm']} (pid {s['pid']})",
+        out.append(_line("Slow syscalls", "all", f"{total:,} over the threshold; slowest: "
+                         f"{s['syscall_name']} {_fmt(s['latency_ms'], 'ms')} in {s['comm']} ({s['pid']})",
                          slow_calls=total, slowest_ms=s["latency_ms"]))
         for p in procs:
-            out.append(_line("Slow syscalls", f"{p['comm']} ({p['pid']})",
+            out.append(_line("Slow syscalls", _proc(p['comm'], p['pid']),
                              f"{p['slow_calls']:,} slow, {_fmt(p['total_latency_ms'], 'ms')} blocked, "
                              f"mostly {p['top_syscall']}, worst {_fmt(p['max_latency_ms'], 'ms')}",
                              total_latency_ms=p["total_latency_ms"]))
@@ -160,7 +171,7 @@ def _sched(db, start, end, host, top):
             out.append(_line("Run-queue latency", "all CPUs", f"{_pcts(r)}  ({r['waits']:,} wake-ups)",
                              p99_us=r["p99_us"], waits=r["waits"]))
     for r in query_long_runqueue_waits(db, start, end, limit=top, host=host):
-        out.append(_line("Run-queue latency", f"{r['comm']} ({r['pid']})",
+        out.append(_line("Run-queue latency", _proc(r['comm'], r['pid']),
                          f"{r['long_waits']:,} long waits, worst {_fmt(r['max_wait_ms'], 'ms')}",
                          max_wait_ms=r["max_wait_ms"]))
     return out
@@ -188,7 +199,7 @@ def _io(db, start, end, host, top):
 def _faults(db, start, end, host, top):
     out = []
     for r in query_page_faults(db, start, end, limit=top, host=host):
-        out.append(_line("Page faults", f"{r['comm']} ({r['pid']})",
+        out.append(_line("Page faults", _proc(r['comm'], r['pid']),
                          f"{_fmt(r['minor_per_s'], 'minor/s')}, {r['major']:,} major; latency {_pcts(r)}",
                          minor=r["minor"], major=r["major"]))
     return out
@@ -198,8 +209,8 @@ def _rtt(db, start, end, host, top):
     out = []
     rows = query_rtt_by_node(db, start, end, host=host, limit=top)
     for r in rows:
-        out.append(_line("TCP RTT", r["node"], f"{_pcts(r, unit='ms')}  ({r['samples']:,} samples, "
-                         f"{r['retransmits']:,} retransmits, {r['drops']:,} drops)",
+        out.append(_line("TCP RTT", r["node"], f"{_pcts(r, unit='ms')}; {r['samples']:,} samples, "
+                         f"{r['retransmits']:,} retrans, {r['drops']:,} drops",
                          p99_ms=r["p99_ms"], samples=r["samples"]))
     for r in query_tcp_retransmits(db, start, end, step=(end - start) // NS or 1, host=host)[-1:]:
         out.append(_line("TCP", "retransmits", f"{_fmt(r['retrans_per_s'], '/s', 2)} "
@@ -235,7 +246,7 @@ def _memory(db, start, end, host, top):
         psi = r["psi_some_avg10_max_pct"]
         out.append(_line("Memory", "used", f"{_fmt(r['used_pct'], '%')} on average, peak "
                          f"{_fmt(r['used_peak_pct'], '%')} of {_bytes((r['mem_total_kb'] or 0) * 1024)}; "
-                         f"swap in use up to {_bytes((r['swap_used_max_kb'] or 0) * 1024)}"
+                         f"swap up to {_bytes((r['swap_used_max_kb'] or 0) * 1024)}"
                          + (f"; PSI some up to {psi:.1f} %" if psi is not None else ""),
                          used_pct=r["used_pct"], used_peak_pct=r["used_peak_pct"]))
     return out
@@ -245,8 +256,8 @@ def _cpu(db, start, end, host, top):
     out = []
     whole = (end - start) // NS or 1
     for r in query_cpu_usage(db, start, end, step=whole, host=host)[-1:]:
-        out.append(_line("CPU", "all", f"busy {_fmt(r['busy_pct'], '%')} on average (user "
-                         f"{_fmt(r['user_pct'], '%')}, system {_fmt(r['system_pct'], '%')}, iowait "
+        out.append(_line("CPU", "all", f"{_fmt(r['busy_pct'], '%')} busy on average (user "
+                         f"{_fmt(r['user_pct'])}, system {_fmt(r['system_pct'])}, iowait "
                          f"{_fmt(r['iowait_pct'], '%')}), peak {_fmt(r['busy_peak_pct'], '%')}",
                          busy_pct=r["busy_pct"]))
     for r in query_load(db, start, end, step=whole, host=host)[-1:]:

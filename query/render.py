@@ -86,7 +86,7 @@ def summary_text(rows: list[dict], title: str) -> str:
     """The summary as a person reads it: sections, subjects aligned, one finding a line."""
     if not rows:
         return title + "\n\n(no data in this window)\n"
-    width = min(max(len(str(r["subject"])) for r in rows), 28)
+    width = min(max(len(str(r["subject"])) for r in rows), 20)
     out = [title, ""]
     section = None
     for r in rows:
