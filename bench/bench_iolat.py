@@ -10,6 +10,9 @@ scheduler so that block_rq_insert fires too.  Under:
 * ks-iolat                 - as shipped
 * empty + insert (floor)   - the floor of --queued: block_rq_insert too
 * ks-iolat --queued        - timed from insertion into the scheduler
+* minimal timer (reference) - the least any issue-to-completion timer does: a start
+                             time into an array slot at issue, one clock read and a
+                             counter at completion (no device, no histogram)
 
 Reported as bench_syscalls reports (its helpers are shared): fio's mean latency per
 I/O in ns (wall time, stats off), the slowdown and added ns over "alone", the added
@@ -79,6 +82,58 @@ def fio_ns_per_io(dev: str, ios: int) -> float:
     return json.loads(out[out.index(b"{"):])["jobs"][0]["read"]["lat_ns"]["mean"]
 
 
+MINIMAL_BPF = """
+    #include "vmlinux.h"
+    #include <bpf/bpf_helpers.h>
+    #include <bpf/bpf_tracing.h>
+    char LICENSE[] SEC("license") = "GPL";
+
+    struct slot { __u64 rq; __u64 ts; };
+    struct {
+        __uint(type, BPF_MAP_TYPE_ARRAY);
+        __uint(max_entries, 65536);
+        __type(key, __u32);
+        __type(value, struct slot);
+    } slots SEC(".maps");
+    __u64 timed = 0;
+
+    static __always_inline struct slot *slot_of(unsigned long long *ctx, __u64 *id)
+    {
+        __u32 i;
+
+        bpf_probe_read_kernel(id, sizeof(*id), &ctx[0]);
+        i = (__u32)(((*id >> 6) * 0x9E3779B97F4A7C15ULL) >> 48);
+        return bpf_map_lookup_elem(&slots, &i);
+    }
+
+    SEC("tp_btf/block_rq_issue")
+    int BPF_PROG(minimal_issue, struct request *rq)
+    {
+        __u64 id;
+        struct slot *s = slot_of(ctx, &id);
+
+        if (s) {
+            s->rq = id;
+            s->ts = bpf_ktime_get_ns();
+        }
+        return 0;
+    }
+
+    SEC("tp_btf/block_rq_complete")
+    int BPF_PROG(minimal_complete, struct request *rq)
+    {
+        __u64 id;
+        struct slot *s = slot_of(ctx, &id);
+
+        if (s && s->rq == id && s->ts && bpf_ktime_get_ns() > s->ts) {
+            s->ts = 0;
+            __sync_fetch_and_add(&timed, 1);
+        }
+        return 0;
+    }
+"""
+
+
 def scenario_objects() -> dict[str, tuple]:
     """name -> (object path or None, rodata, autoload overrides), as ks-iolat sets them."""
     empty = compile_bpf("empty_iolat", EMPTY_BPF)
@@ -89,6 +144,7 @@ def scenario_objects() -> dict[str, tuple]:
         "ks-iolat": (shipped, {"targ_queued": 0}, {"rq_insert": False}),
         "empty + insert (floor)": (empty, {}, {}),
         "ks-iolat --queued": (shipped, {"targ_queued": 1}, {"rq_insert": True}),
+        "minimal timer (reference)": (compile_bpf("minimal_iolat", MINIMAL_BPF), {}, {}),
     }
 
 
@@ -109,7 +165,8 @@ def main() -> int:
     what = (f"fio 4 KiB random direct reads on a loop device in memory, {ios} I/Os, median "
             f"of {reps} rounds: wall ns per I/O, added cost vs the empty-program floor "
             "(target <= 2x), BPF ns per I/O")
-    report(what, "I/O", subset(seen, "alone", "empty programs (floor)", "ks-iolat"))
+    report(what, "I/O", subset(seen, "alone", "empty programs (floor)", "ks-iolat",
+                               "minimal timer (reference)"))
     report(what.replace("fio", "--queued: fio", 1), "I/O",
            subset(seen, "alone", "empty + insert (floor)", "ks-iolat --queued"),
            floor_key="empty + insert (floor)")

@@ -9,6 +9,9 @@ and at least two context switches), under:
 * ks-sched --start-map hash - enqueue times in a hash keyed by tid (the measured
                             alternative; also hooks sched_process_free to clean up)
 * ks-sched --per-process  - plus the per-process counters (a hash by tgid)
+* minimal timer (reference) - the least any run-queue timer does: an enqueue time in
+                            task storage at wakeup and preemption, one clock read and
+                            a counter when the task runs (no histogram, no filters)
 
 Reported as bench_syscalls reports (its helpers are shared): the workload's CPU ns
 per round trip (stats off), the slowdown and added ns over "alone", the added cost
@@ -45,6 +48,60 @@ EMPTY_BPF = """
 """
 
 
+MINIMAL_BPF = """
+    #include "vmlinux.h"
+    #include <bpf/bpf_helpers.h>
+    #include <bpf/bpf_tracing.h>
+    char LICENSE[] SEC("license") = "GPL";
+
+    struct {
+        __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+        __uint(map_flags, BPF_F_NO_PREALLOC);
+        __type(key, int);
+        __type(value, __u64);
+    } starts SEC(".maps");
+    __u64 timed = 0;
+
+    static __always_inline void enqueue(struct task_struct *p, __u64 now)
+    {
+        __u64 *ts = bpf_task_storage_get(&starts, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+        if (ts)
+            *ts = now;
+    }
+
+    SEC("tp_btf/sched_wakeup")
+    int BPF_PROG(minimal_wakeup, struct task_struct *p)
+    {
+        enqueue(p, bpf_ktime_get_ns());
+        return 0;
+    }
+
+    SEC("tp_btf/sched_wakeup_new")
+    int BPF_PROG(minimal_wakeup_new, struct task_struct *p)
+    {
+        enqueue(p, bpf_ktime_get_ns());
+        return 0;
+    }
+
+    SEC("tp_btf/sched_switch")
+    int BPF_PROG(minimal_switch, bool preempt, struct task_struct *prev,
+                 struct task_struct *next, unsigned int prev_state)
+    {
+        __u64 now = bpf_ktime_get_ns(), *ts;
+
+        if (preempt || prev_state == 0)
+            enqueue(prev, now);
+        ts = bpf_task_storage_get(&starts, next, 0, 0);
+        if (ts && *ts && now > *ts) {
+            *ts = 0;
+            __sync_fetch_and_add(&timed, 1);
+        }
+        return 0;
+    }
+"""
+
+
 def scenario_objects() -> dict[str, tuple]:
     """name -> (object path or None, rodata, autoload overrides), as ks-sched sets them."""
     empty = compile_bpf("empty_sched", EMPTY_BPF)
@@ -58,6 +115,7 @@ def scenario_objects() -> dict[str, tuple]:
         "ks-sched": (shipped, task, {"sched_process_free": False}),
         "ks-sched --start-map hash": (shipped, hashed, {"sched_process_free": True}),
         "ks-sched --per-process": (shipped, per_process, {"sched_process_free": False}),
+        "minimal timer (reference)": (compile_bpf("minimal_sched", MINIMAL_BPF), {}, {}),
     }
 
 
