@@ -45,6 +45,15 @@ def schedstat(pid: int) -> tuple[int, int]:
     return int(on_cpu), int(run_delay)
 
 
+def hidden_cpu_ns() -> int:
+    """irq + softirq + steal time of all CPUs so far (/proc/stat, USER_HZ ticks): time
+    a task holds the CPU that schedstat's on-CPU sum does not charge to it."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    irq, softirq, steal = (int(x) for x in fields[6:9])
+    return (irq + softirq + steal) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
 def wait_for(path, needle: str, proc: subprocess.Popen, timeout: float = 20) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -77,6 +86,7 @@ def busy_run(request, tmp_path_factory):
         for c in children:
             assert c.stdout.readline() == b"ready\n"
         before = {c.pid: schedstat(c.pid) for c in children}
+        hidden_before = hidden_cpu_ns()
         for c in children:
             c.stdin.write(b"g")
             c.stdin.flush()
@@ -84,6 +94,7 @@ def busy_run(request, tmp_path_factory):
             assert c.stdout.readline() == b"done\n"
         time.sleep(0.3)  # every child is asleep on stdin again: no wait in progress
         after = {c.pid: schedstat(c.pid) for c in children}
+        hidden = hidden_cpu_ns() - hidden_before
         delay = {pid: after[pid][1] - before[pid][1] for pid in after}
         on_cpu = {pid: after[pid][0] - before[pid][0] for pid in after}
     finally:
@@ -93,7 +104,7 @@ def busy_run(request, tmp_path_factory):
         tracer.send_signal(signal.SIGINT)
         tracer.wait(timeout=20)
     events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
-    return {"delay": delay, "on_cpu": on_cpu, "events": events, "status": tracer.returncode,
+    return {"delay": delay, "on_cpu": on_cpu, "hidden": hidden, "events": events, "status": tracer.returncode,
             "stderr": err.read_text()}
 
 
@@ -132,10 +143,18 @@ def test_cpu_time_matches_schedstat_and_children_are_preempted(busy_run):
         acc = per_pid.setdefault(e["pid"], {"invol": 0, "cpu_ms": 0.0})
         acc["invol"] += e["involuntary_switches"]
         acc["cpu_ms"] += e["cpu_time_ms"]
+    # CPU time against schedstat's first field, the kernel's own sum.  Ours is the time
+    # from switch-in to switch-out, so it also holds the interrupts served and the time
+    # the hypervisor stole meanwhile, which schedstat leaves out: ours may exceed it by
+    # at most the machine's irq + softirq + steal time over the run (+2 % for the tick
+    # granularity of /proc/stat).
+    extra = 0.0
     for pid, truth_ns in busy_run["on_cpu"].items():
         assert per_pid[pid]["invol"] > 10
-        # CPU time against schedstat's first field, the kernel's own sum
-        assert per_pid[pid]["cpu_ms"] * 1e6 == pytest.approx(truth_ns, rel=0.10)
+        ours_ns = per_pid[pid]["cpu_ms"] * 1e6
+        assert ours_ns >= 0.98 * truth_ns
+        extra += ours_ns - truth_ns
+    assert extra <= busy_run["hidden"] + 0.02 * sum(busy_run["on_cpu"].values()) + 20e6
 
 
 @needs_root
