@@ -22,10 +22,12 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 HELP = """\
 Store JSON event lines in SQLite, one table per event type.
 
-Reads standard input, or the FILES named, one JSON object per line; commits every
---batch-size rows of a table, and at the latest --batch-timeout seconds after the
-oldest pending event, even while the input is idle.  SIGTERM, Ctrl-C and the end of
-input commit what is pending.
+Reads standard input, or the FILES named, one JSON object per line; commits when a
+table has --batch-size rows pending, and at the latest --batch-timeout seconds after
+the oldest pending event, even while the input is idle.  A writer process does the
+inserts on another core; rows that arrive while it writes join the next commit, so
+a flood makes fewer, larger commits.  SIGTERM, Ctrl-C and the end of input commit
+what is pending.
 
 \b
   ks-procfs | ks-ingest --db-path data/kernelsight.db

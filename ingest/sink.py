@@ -87,6 +87,10 @@ class SQLiteSink:
     # pages.  40 MB of WAL between checkpoints instead of 4 MB roughly doubles the
     # commit rate at small batches.
     WAL_AUTOCHECKPOINT_PAGES = 10000
+    # The writer's page cache.  Measured on 1M mixed events (fresh file, all indexes,
+    # default flags): 16 MB took 22 CPU-s and 49 MB RSS, the schema's 64 MB 28 CPU-s
+    # and 105 MB, 8 MB 30 CPU-s.  Readers keep the 64 MB the document asks for.
+    CACHE_KIB = 16384
 
     def __init__(self, path: str | os.PathLike, *, should_stop: Callable[[], bool] = lambda: False,
                  on_wait: Callable[[str], None] = lambda msg: None):
@@ -101,6 +105,8 @@ class SQLiteSink:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = self._retry(lambda: schema.connect(str(path)))
             self.conn.execute(f"PRAGMA wal_autocheckpoint={self.WAL_AUTOCHECKPOINT_PAGES}")
+            if self.CACHE_KIB:
+                self.conn.execute(f"PRAGMA cache_size=-{self.CACHE_KIB}")
             self.changes = self._retry(lambda: schema.apply(self.conn))
         except sqlite3.Error as e:
             raise SinkFailed(f"cannot open {path}: {describe(e)}") from None
