@@ -23,9 +23,7 @@ def query_io_latency_percentiles(db, start, end, step=None, *, host=None, device
     cond, params = where(start, end, host, "device = ?" if device else "")
     rows = db.rows(
         f"""SELECT timestamp, host, device, read_count, write_count, read_bytes, write_bytes,
-                   read_buckets, write_buckets, interval_ns,
-                   read_p50_us, read_p95_us, read_p99_us, read_max_us,
-                   write_p50_us, write_p95_us, write_p99_us, write_max_us FROM io_latency_stats WHERE {cond} ORDER BY timestamp""",
+                   read_buckets, write_buckets, interval_ns FROM io_latency_stats WHERE {cond} ORDER BY timestamp""",
         params + ([device] if device else []),
     )
     step_s = None if step is None else step_of(start, end, step)
@@ -44,23 +42,24 @@ def query_io_latency_percentiles(db, start, end, step=None, *, host=None, device
             row[f"{op}_bytes_per_s"] = r3(sum(r[f"{op}_bytes"] or 0 for r in rs) / seconds)
             fields = hist_fields((r[f"{op}_buckets"] for r in rs), op, quantiles=(50, 95, 99))
             if not fields.pop(f"{op}_samples") and ops:
-                fields = _interval_bounds(rs, op)
+                fields = _interval_bounds(db, h, dev, rs[0]["timestamp"], rs[-1]["timestamp"], op)
                 row["percentiles"] = "upper bounds: no histograms stored"
             row.update(fields)
         out.append(row)
     return out[:limit] if limit else out
 
 
-def _interval_bounds(rs, op: str) -> dict:
+def _interval_bounds(db, host, device, first: int, last: int, op: str) -> dict:
     """Rows from tools that stored only per-interval percentiles (the original
     KernelSight tracer): the window's pNN cannot exceed the largest interval pNN
     (each interval has at most 1 - NN % of its samples above it), so that is an
     honest upper bound; averaging them would not be."""
-    out = {}
-    for q in ("p50", "p95", "p99", "max"):
-        vals = [r[f"{op}_{q}_us"] for r in rs if r[f"{op}_{q}_us"] and r[f"{op}_count"]]
-        out[f"{op}_{q}_us"] = r3(max(vals)) if vals else None
-    return out
+    qs = ("p50", "p95", "p99", "max")
+    cols = ", ".join(f"max(CASE WHEN {op}_count > 0 THEN {op}_{q}_us END)" for q in qs)
+    row = db.one(f"""SELECT {cols} FROM io_latency_stats
+                     WHERE timestamp >= ? AND timestamp <= ? AND host IS ? AND device IS ?""",
+                 [first, last, host, device])
+    return {f"{op}_{q}_us": r3(row[i]) for i, q in enumerate(qs)}
 
 
 @windowed
