@@ -3,8 +3,8 @@
 fio does direct I/O (no page cache) on a loop device backed by a file on the disk
 under /var/tmp (a real disk, not tmpfs: checked).  Nothing else uses that loop
 device, so its request counts must equal fio's I/O counts and its /proc/diskstats
-delta; the backing disk (which also carries everyone else's I/O) must agree with its
-own diskstats delta over the same window.
+delta; on the backing disk (which also carries everyone else's I/O) we must see at
+least what its diskstats delta saw.
 
 Counts.  Under load, a few completions in ten thousand on a loop device never reach
 block_rq_complete's BPF programs: a trivial counting program on tp_btf and one on
@@ -162,14 +162,16 @@ def check_against_fio_and_diskstats(run: dict) -> None:
         kernel_mean = dstats[run["name"]][2 + i] * 1000 / expected
         assert 0.8 * kernel_mean - 2 <= mean_us(h) <= 1.04 * kernel_mean + 1, \
             f"{direction} mean: ours {mean_us(h):.1f} us, diskstats {kernel_mean:.1f} us"
-        # The backing disk carries everyone's I/O, and our window is a little wider
-        # than diskstats'.  diskstats also counts the data-less writes that only ask
-        # for a cache flush (fsync); ks-iolat leaves flushes out, so for writes it
-        # can be below diskstats, but never below what fio wrote through it.
+        # The backing disk carries everyone's I/O, and our window holds diskstats' (it
+        # opens before the first read of diskstats and closes after the second), so
+        # ours is at least diskstats'; how much more depends on what the rest of the
+        # machine writes in between (we saw 1500 more), so no upper bound.  diskstats
+        # also counts the data-less writes that only ask for a cache flush (fsync);
+        # ks-iolat leaves flushes out, so for writes the floor is what fio wrote.
         disk_count, _ = totals(run, run["disk"], direction)
         truth = dstats[run["disk"]][i]
         floor = (truth if direction == "read" else expected) * (1 - MISSING)
-        assert floor <= disk_count <= truth + max(20, truth // 20), \
+        assert floor <= disk_count, \
             f"{run['disk']} {direction}: ours {disk_count}, diskstats {truth}; {run['stderr']}"
     assert dstats[run["disk"]][0] >= READS  # loop's direct I/O reached the disk
 
