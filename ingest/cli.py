@@ -78,7 +78,7 @@ def ingest(
         if init_only or single_process:
             committer = InlineCommitter(make_sink())
         else:
-            committer = ProcessCommitter(make_sink)
+            committer = ProcessCommitter(str(db_path))
     except SinkFailed as e:
         warn(str(e))
         raise typer.Exit(EXIT_ERROR)

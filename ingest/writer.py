@@ -15,13 +15,16 @@ job is in flight: the parent waits for it before sending the next.
 from __future__ import annotations
 
 import marshal
-import multiprocessing
 import os
+import select
 import signal
+import struct
+import subprocess
+import sys
 import time
 from typing import Callable
 
-from .sink import Busy, Sink, SinkFailed
+from .sink import Busy, Sink, SinkFailed, SQLiteSink
 
 Job = list[tuple[str, str, list[tuple]]]
 BUSY_RETRY_S = 0.05
@@ -73,111 +76,145 @@ class InlineCommitter:
 
 
 class ProcessCommitter:
-    """The sink in a forked child; jobs and results go through a pipe (pickled)."""
+    """The sink in a child process: ``python -m kernelsight.ingest.writer DB``.
 
-    def __init__(self, make_sink: Callable[[], Sink]):
-        ctx = multiprocessing.get_context("fork")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_child, args=(child, self.conn, make_sink),
-                                name="ks-ingest-writer", daemon=True)
-        self.proc.start()
-        child.close()
+    A fresh interpreter rather than a fork: it imports only sqlite3 and the schema
+    (no typer, no parser), holds none of our file descriptors (stdin above all), and
+    shares no heap that reference counting would slowly copy.  Jobs go to its stdin
+    and results come from its stdout as length-prefixed marshal frames.
+    """
+
+    def __init__(self, db_path: str):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kernelsight.ingest.writer", str(db_path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        self._out = self.proc.stdin.fileno()
+        self._in = self.proc.stdout.fileno()
         first = self._recv()
         if first[0] != "ready":
-            self.proc.join(5)
+            self.close()
             raise SinkFailed(first[1])
         self.changes = first[1]
         self.busy = False
 
     def submit(self, job: Job) -> None:
         try:
-            # marshal: the same interpreter on both ends, and it encodes rows of
-            # ints, floats, strings and None twice as fast as pickle
-            self.conn.send_bytes(marshal.dumps(job))
-        except (OSError, EOFError):
+            _send(self._out, job)
+        except OSError:
             pass      # the child is gone: result() says so
 
     def ready(self) -> bool:
-        try:
-            return self.conn.poll(0)
-        except (OSError, EOFError):
-            return True
+        return self._readable(0)
 
     def result(self, timeout: float | None = None) -> tuple | None:
         """The in-flight job's result; None when it did not come within timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if deadline is not None:
-                try:
-                    if not self.conn.poll(max(deadline - time.monotonic(), 0.0)):
-                        return None
-                except (OSError, EOFError):
-                    pass
+            if deadline is not None and not self._readable(max(deadline - time.monotonic(), 0.0)):
+                return None
             r = self._recv()
             if r[0] != "busy":
                 return r
             self.busy = True   # the child waits for another writer; so do we
 
+    def _readable(self, timeout: float) -> bool:
+        try:
+            return bool(select.select([self._in], [], [], timeout)[0])
+        except (OSError, ValueError):
+            return True
+
     def _recv(self) -> tuple:
         try:
-            return self.conn.recv()
-        except (OSError, EOFError):
-            code = self.proc.exitcode
+            return _receive(self._in)
+        except (OSError, EOFError, ValueError):
+            code = self.proc.poll()
             return ("failed", "the writer process ended unexpectedly" + (f" (status {code})" if code else ""))
 
     def abandon(self) -> None:
         """Give up on the in-flight job (the database stayed locked): stop the child
         before it can commit it."""
-        if self.proc.is_alive():
-            os.kill(self.proc.pid, signal.SIGKILL)
+        if self.proc.poll() is None:
+            self.proc.kill()
 
     def close(self) -> None:
         try:
-            self.conn.close()   # EOF: the child closes the sink and exits
+            self.proc.stdin.close()   # EOF: the child closes the sink and exits
         except OSError:
             pass
-        self.proc.join(30)
-        if self.proc.is_alive():
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.join(5)
+            self.proc.wait(5)
+        self.proc.stdout.close()
 
 
-def _child(conn, parent_end, make_sink: Callable[[], Sink]) -> None:
+# ---- frames: 4-byte length, then marshal (the same interpreter on both ends, and it
+# encodes rows of ints, floats, strings and None twice as fast as pickle) ------------
+_LEN = struct.Struct("<I")
+
+
+def _send(fd: int, message) -> None:
+    data = marshal.dumps(message)
+    view = memoryview(_LEN.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    parts = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
+def _receive(fd: int):
+    (n,) = _LEN.unpack(_read_exactly(fd, _LEN.size))
+    return marshal.loads(_read_exactly(fd, n))
+
+
+def child_main(db_path: str) -> int:
+    """The writer process: jobs from stdin, results to stdout, until EOF."""
     # Ctrl-C reaches the whole process group: only the parent decides when to stop;
-    # the child ends when the parent closes the pipe (or dies), so it must not hold
-    # the parent's end itself.  Nor the input: a writer upstream must see us go.
+    # the child ends when the parent closes the pipe (or dies).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    parent_end.close()
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
+    jobs, results = 0, 1
     try:
-        sink = make_sink()
+        sink = SQLiteSink(db_path)
     except SinkFailed as e:
-        conn.send(("failed", str(e)))
-        return
+        _send(results, ("failed", str(e)))
+        return 1
+    parent = os.getppid()
+    said_busy = False
+
+    def on_busy():
+        nonlocal said_busy
+        if os.getppid() != parent:
+            raise SystemExit(1)   # orphaned while waiting for a lock: nobody wants the rows
+        if not said_busy:
+            said_busy = True
+            _send(results, ("busy",))
+
     try:
-        conn.send(("ready", getattr(sink, "changes", [])))
-        said_busy = [False]
-        parent = os.getppid()
-
-        def on_busy():
-            if os.getppid() != parent:
-                raise SystemExit   # orphaned while waiting for a lock: nobody wants the rows
-            if not said_busy[0]:
-                said_busy[0] = True
-                conn.send(("busy",))
-
+        _send(results, ("ready", sink.changes))
         while True:
             try:
-                job = marshal.loads(conn.recv_bytes())
+                job = _receive(jobs)
             except (EOFError, OSError):
                 break
-            said_busy[0] = False
-            conn.send(run_job(sink, job, on_busy))
-    except (BrokenPipeError, OSError):
-        pass
+            said_busy = False
+            _send(results, run_job(sink, job, on_busy))
+    except OSError:
+        pass   # the parent is gone
     finally:
         sink.close()
-        os._exit(0)   # no atexit handlers of the parent's copy of the interpreter
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1]))
