@@ -3,8 +3,9 @@
 One run, the same 1M mixed events (``--quick``: 100k), each time into a fresh
 database with the full kernelsight schema (all indexes), WAL on:
 
-* ks-ingest at its default flags (batch 100: a commit every 100 rows of a table),
-* ks-ingest --batch-size 10000,
+* ks-ingest at its default flags (batch 100; group commit behind its writer process),
+* ks-ingest --batch-size 10000, with its writer process and with --single-process
+  (the writer process pays off only when the second core is free),
 * ``sqlite-utils insert --nl`` (one run per table, its default batch of 100),
 * the sqlite3 CLI ``.import`` of the same rows as CSV (C, one transaction per table):
   the near-limit reference.
