@@ -355,18 +355,23 @@ def _fail(message: str, status: int = 1) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import db as dbmod
+
+    dbmod.stop_on_signals()
     args = sys.argv[1:] if argv is None else argv
     only = args[0] if args and args[0] in COMMANDS else None
     try:
         build_app(only)(args=args, prog_name="ks-query")
     except SystemExit as e:
+        if dbmod.STOP.is_set():  # typer turns the KeyboardInterrupt of a signal into exit 130
+            return dbmod.STOP_STATUS
         return e.code if isinstance(e.code, int) else (0 if e.code is None else _fail(str(e.code)))
     except QueryError as e:  # sqlguard.Refused too
-        return _fail(str(e))
+        return dbmod.STOP_STATUS if dbmod.STOP.is_set() else _fail(str(e))
     except times.BadTime as e:
         return _fail(str(e), 2)
     except KeyboardInterrupt:
-        return 130
+        return dbmod.STOP_STATUS
     except Exception as e:  # a bug: one line, unless KS_DEBUG asks for the traceback
         if os.environ.get("KS_DEBUG"):
             raise

@@ -8,10 +8,35 @@ collectors wrote.  ``DatabaseManager`` is the pipeline document's name for it.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
+import threading
 from typing import Iterable
 
 DEFAULT_PATH = "data/kernelsight.db"
+
+# Set on Ctrl-C or SIGTERM.  A Python signal handler cannot run while SQLite is
+# inside one long statement, so every connection polls this from a progress
+# handler (every 100k VM steps, far under a millisecond) and aborts the statement.
+STOP = threading.Event()
+STOP_STATUS = 130
+
+
+def _stop_requested() -> int:
+    return 1 if STOP.is_set() else 0
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM end a query at once, even inside one long SQL statement."""
+
+    def on_signal(signum, frame):
+        global STOP_STATUS
+        STOP_STATUS = 128 + signum  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM
+        STOP.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
 
 
 class QueryError(Exception):
@@ -84,6 +109,7 @@ def open_readonly(path: str) -> sqlite3.Connection:
         uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?mode=ro"
         conn = sqlite3.connect(uri, uri=True, timeout=10.0, check_same_thread=False)
         conn.row_factory = sqlite3.Row
+        conn.set_progress_handler(_stop_requested, 100_000)
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as e:

@@ -126,18 +126,25 @@ def _write(exporter, path: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import db as dbmod
+
+    dbmod.stop_on_signals()
     try:
         app(args=argv, prog_name="ks-promexport")
     except SystemExit as e:
+        if dbmod.STOP.is_set():  # typer turns the KeyboardInterrupt of a signal into exit 130
+            return dbmod.STOP_STATUS
         return e.code if isinstance(e.code, int) else 0
     except QueryError as e:
+        if dbmod.STOP.is_set():
+            return dbmod.STOP_STATUS
         sys.stderr.write(f"ks-promexport: error: {e}\n")
         return 1
     except times.BadTime as e:
         sys.stderr.write(f"ks-promexport: error: {e}\n")
         return 2
     except KeyboardInterrupt:
-        return 130
+        return dbmod.STOP_STATUS
     except Exception as e:  # a bug: one line, unless KS_DEBUG asks for the traceback
         if os.environ.get("KS_DEBUG"):
             raise

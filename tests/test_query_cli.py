@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -172,3 +173,15 @@ def test_help_teaches_with_examples():
     assert "Examples:" in out and "ks-query summary" in out
     for cmd in SUBCOMMANDS + ["sql"]:
         assert f"  {cmd} " in out
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_ends_even_a_runaway_statement_quietly(db, sig, status):
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    p = subprocess.Popen([ks("ks-query"), "sql", endless, "--db-path", str(db)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # well inside the statement: start-up takes a tenth of that
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == status
+    assert err == b"" and out == b""
