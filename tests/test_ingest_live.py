@@ -90,7 +90,7 @@ def test_signal_while_blocked_commits_pending_and_exits(db_path, sig):
         p.stdin.write(b"".join(event(i) for i in range(7)))
         p.stdin.flush()
         assert wait_for(lambda: count(db_path) == 0)    # schema there, rows pending
-        time.sleep(0.3)                                  # now blocked on the read
+        time.sleep(1.0)                                  # now blocked on the read
         p.send_signal(sig)
         assert p.wait(5) == 0
         err = p.stderr.read().decode()
