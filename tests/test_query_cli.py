@@ -180,7 +180,7 @@ def test_a_signal_ends_even_a_runaway_statement_quietly(db, sig, status):
     endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
     p = subprocess.Popen([ks("ks-query"), "sql", endless, "--db-path", str(db)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(1.0)  # well inside the statement: start-up takes a tenth of that
+    time.sleep(2.0)  # well inside the statement: start-up takes a tenth of that, even under load
     p.send_signal(sig)
     out, err = p.communicate(timeout=10)
     assert p.returncode == status
