@@ -12,7 +12,7 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-from . import fastcli, render, times
+from . import render, times
 from .db import DEFAULT_PATH, QueryError
 
 HELP = """Ask the kernelsight database what happened.
@@ -100,7 +100,9 @@ def _cmd(name: str, help: str):
 
 def build_app(only: str | None = None) -> typer.Typer:
     """The typer app with every subcommand, or with just ``only`` (same behaviour)."""
-    app = fastcli.app(help=HELP, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+    app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                      pretty_exceptions_enable=False,
+                      context_settings={"help_option_names": ["-h", "--help"]})
 
     @app.callback()
     def _group():  # a callback keeps subcommand mode even when one command is registered
@@ -108,7 +110,7 @@ def build_app(only: str | None = None) -> typer.Typer:
 
     for name, (fn, help) in COMMANDS.items():
         if only is None or name == only:
-            fastcli.command(app, name, help=help)(fn)
+            app.command(name, help=help)(fn)
     return app
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import fastcli, times
+from . import times
 from .db import DEFAULT_PATH, QueryError
 
 HELP = """Write the kernelsight database as Prometheus metrics (text format).
@@ -48,11 +48,12 @@ a state file next to the textfile (.kernelsight.prom.state), so each run only
 reads the rows added since the previous one.
 """
 
-app = fastcli.app(context_settings={"help_option_names": ["-h", "--help"]})
+app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 FILENAME = "kernelsight.prom"
 
 
-@fastcli.command(app, help=HELP)
+@app.command(help=HELP)
 def export(
     dest: Annotated[Optional[str], typer.Argument(
         metavar="DEST", help="'-' for stdout, or the textfile directory (same as --textfile-dir).")] = None,
