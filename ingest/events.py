@@ -31,7 +31,7 @@ class EventType:
     table: str                # the SQLite table it lands in
     doc: str
     columns: tuple[Column, ...]
-    indexes: tuple[tuple[str, ...], ...] = ()   # besides (timestamp) and (host, timestamp)
+    indexes: tuple[tuple[str, ...], ...] = ()   # besides (timestamp), which every table has
     aliases: tuple[str, ...] = ()               # type names of the original KernelSight tools
     signature: tuple[str, ...] = ()             # keys that identify a line without "type"
     producer: str = ""                          # the ks command that emits it

@@ -79,6 +79,8 @@ def decode(value) -> dict[int, int]:
         return {}
     if isinstance(value, (str, bytes)):
         value = orjson.loads(value)
+    if isinstance(value, list):  # the stored form; the hot path of every merged query
+        return {int(i): int(c) for i, c in value if c}
     if isinstance(value, Mapping):
         return {int(k): int(c) for k, c in value.items() if c}
     return {int(i): int(c) for i, c in value if c}
