@@ -73,6 +73,7 @@ def main() -> int:
     for suffix in ("", "-wal", "-shm"):
         pathlib.Path(f"{db}{suffix}").unlink(missing_ok=True)
     textfile_dir = DATA / "textfile"
+    textfile_dir.mkdir(exist_ok=True)
     work = DATA / "fio"
     work.mkdir(exist_ok=True)
 
