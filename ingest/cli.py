@@ -171,7 +171,8 @@ def _isatty(fd: int) -> bool:
         return False
 
 
-app = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 app.command(help=HELP, no_args_is_help=False)(ingest)
 
 
