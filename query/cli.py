@@ -374,16 +374,16 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(e), 2)
     except KeyboardInterrupt:
         return dbmod.STOP_STATUS
-    except Exception as e:  # a bug: one line, unless KS_DEBUG asks for the traceback
-        if os.environ.get("KS_DEBUG"):
-            raise
-        sys.stderr.write(f"ks-query: internal error: {type(e).__name__}: {e} (KS_DEBUG=1 shows where)\n")
-        return 70
     except BrokenPipeError:
         # The reader went away (`ks-query ... | head -1`): nothing more to say.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception as e:  # a bug: one line, unless KS_DEBUG asks for the traceback
+        if os.environ.get("KS_DEBUG"):
+            raise
+        sys.stderr.write(f"ks-query: internal error: {type(e).__name__}: {e} (KS_DEBUG=1 shows where)\n")
+        return 70
     return 0
 
 

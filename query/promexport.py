@@ -146,11 +146,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return dbmod.STOP_STATUS
-    except Exception as e:  # a bug: one line, unless KS_DEBUG asks for the traceback
-        if os.environ.get("KS_DEBUG"):
-            raise
-        sys.stderr.write(f"ks-promexport: internal error: {type(e).__name__}: {e} (KS_DEBUG=1 shows where)\n")
-        return 70
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -158,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         sys.stderr.write(f"ks-promexport: error: {e.strerror or e}: {e.filename or ''}\n")
         return 1
+    except Exception as e:  # a bug: one line, unless KS_DEBUG asks for the traceback
+        if os.environ.get("KS_DEBUG"):
+            raise
+        sys.stderr.write(f"ks-promexport: internal error: {type(e).__name__}: {e} (KS_DEBUG=1 shows where)\n")
+        return 70
     return 0
 
 

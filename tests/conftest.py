@@ -51,3 +51,53 @@ def rows(db: pathlib.Path, sql: str, *params) -> list[sqlite3.Row]:
 
 is_root = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not is_root, reason="needs root (BPF, namespaces, perf)")
+
+
+def as_nobody(name: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """Run a ks command as the unprivileged user nobody."""
+    return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                           ks(name), *args], capture_output=True, timeout=timeout)
+
+
+def pipe_into_ingest(db: pathlib.Path, name: str, *args: str, during=None,
+                     timeout: float = 30) -> None:
+    """`ks-<name> ARGS | ks-ingest --db-path DB`; ``during()`` runs while it collects.
+
+    Both ends must exit 0: the collector when its --duration ends, ks-ingest at EOF.
+    """
+    collector = subprocess.Popen([ks(name), *args], stdout=subprocess.PIPE)
+    ingest = subprocess.Popen([ks("ks-ingest"), "--db-path", str(db)], stdin=collector.stdout,
+                              stderr=subprocess.PIPE)
+    collector.stdout.close()
+    if during is not None:
+        during()
+    assert collector.wait(timeout=timeout) == 0
+    _, err = ingest.communicate(timeout=timeout)
+    assert ingest.returncode == 0, err.decode()
+
+
+class Background:
+    """A ks collector running in the background, returned once its stderr says ``ready``
+    (run it with -v so it says when it is attached); ``stop()`` ends it with a signal
+    and returns its events."""
+
+    def __init__(self, name: str, *args: str, ready: str = "attached"):
+        self.name = name
+        self.proc = subprocess.Popen([ks(name), *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.stderr = ""
+        for line in self.proc.stderr:
+            self.stderr += line.decode()
+            if ready in line.decode():
+                return
+        raise AssertionError(f"{name} did not start: {self.stderr}")
+
+    def stop(self, sig: int = 2) -> list[dict]:
+        import orjson
+
+        self.proc.send_signal(sig)
+        out, err = self.proc.communicate(timeout=30)
+        self.stderr += err.decode()
+        assert self.proc.returncode == 0, self.stderr
+        assert "Traceback" not in self.stderr
+        return [orjson.loads(line) for line in out.splitlines()]

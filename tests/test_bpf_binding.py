@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import REPO, needs_root
@@ -60,7 +61,12 @@ def test_detach_on_close_stops_counting(objects):
     fd = os.dup(counts.fd)  # keep the map alive past close() to look at it
     obj.close()
     assert before and not obj.links
-    progs = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+    # Freed after an RCU grace period once the last fd is closed: allow a moment.
+    for _ in range(50):
+        progs = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+        if "on_getppid" not in progs:
+            break
+        time.sleep(0.05)
     assert "on_getppid" not in progs
     os.close(fd)
 

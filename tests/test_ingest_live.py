@@ -5,7 +5,6 @@ and says clearly when the database cannot take rows any more."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sqlite3

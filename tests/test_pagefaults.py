@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ import time
 import orjson
 import pytest
 
-from conftest import ks, needs_root, rows, run_ks
+from conftest import Background, ks, needs_root, pipe_into_ingest, rows, run_ks
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -77,26 +76,9 @@ CHILD = textwrap.dedent("""
 """)
 
 
-class Tracer:
+def Tracer(*args: str) -> Background:  # noqa: N802 - reads like the class it was
     """A ks-pagefaults run in the background, ready once its perf events are attached."""
-
-    def __init__(self, *args: str):
-        self.proc = subprocess.Popen([ks("ks-pagefaults"), "-v", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.stderr: list[str] = []
-        for line in self.proc.stderr:
-            self.stderr.append(line.decode())
-            if "fault ends counted" in self.stderr[-1]:
-                return
-        raise AssertionError(f"ks-pagefaults did not start: {''.join(self.stderr)}")
-
-    def stop(self) -> list[dict]:
-        self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=30)
-        self.stderr.append(err.decode())
-        assert self.proc.returncode == 0, "".join(self.stderr)
-        assert "Traceback" not in "".join(self.stderr)
-        return [orjson.loads(line) for line in out.splitlines()]
+    return Background("ks-pagefaults", "-v", *args, ready="fault ends counted")
 
 
 def wait_blocked_on_stdin(pid: int, timeout: float = 10) -> None:
@@ -252,31 +234,25 @@ def test_major_faults_match_getrusage(tmp_path):
 def test_ctrl_c_and_closed_pipe_are_quiet():
     tracer = Tracer()
     assert tracer.stop() is not None  # SIGINT: exit 0, no traceback (checked in stop)
-    head = subprocess.run(f"{ks('ks-pagefaults')} --interval 0.2 | head -1", shell=True,
-                          capture_output=True, timeout=30)
+    # Something must fault for a line to come out: a quiet machine may not, for long.
+    faulter = subprocess.Popen([sys.executable, "-c", "import mmap, time\n"
+                                "while True:\n"
+                                "    m = mmap.mmap(-1, 1 << 20); m[::4096] = b'x' * 256\n"
+                                "    m.close(); time.sleep(0.05)"])
+    try:
+        head = subprocess.run(f"{ks('ks-pagefaults')} --interval 0.2 | head -1", shell=True,
+                              capture_output=True, timeout=30)
+    finally:
+        faulter.kill()
+        faulter.wait()
     assert head.returncode == 0
     assert orjson.loads(head.stdout)["type"] in ("page_fault_stats", "page_fault")
     assert b"Traceback" not in head.stderr and b"Broken pipe" not in head.stderr
 
 
 @needs_root
-def test_without_privileges_one_line_and_exit_77():
-    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                        ks("ks-pagefaults"), "--duration", "1"],
-                       capture_output=True, timeout=30)
-    assert r.returncode == 77
-    assert len(r.stderr.decode().strip().splitlines()) == 1, r.stderr
-    assert b"root" in r.stderr and r.stdout == b""
-
-
-@needs_root
 def test_pipeline_into_ks_ingest(db_path):
-    collect = subprocess.Popen([ks("ks-pagefaults"), "--duration", "3", "--sample", "100"],
-                               stdout=subprocess.PIPE)
-    ingest = run_ks("ks-ingest", "--db-path", str(db_path), stdin=collect.stdout)
-    collect.stdout.close()
-    assert collect.wait(timeout=30) == 0
-    assert ingest.returncode == 0, ingest.stderr
+    pipe_into_ingest(db_path, "ks-pagefaults", "--duration", "3", "--sample", "100")
     got = rows(db_path, "SELECT SUM(minor_count) AS n, COUNT(DISTINCT pid) AS procs "
                "FROM page_fault_stats")[0]
     assert got["n"] > 0 and got["procs"] > 0

@@ -295,10 +295,6 @@ def test_sigint_and_closed_pipe_are_clean():
 
 @needs_root
 def test_pipeline_lands_rows_in_perf_counters(db_path):
-    try:
-        import kernelsight.ingest.cli  # noqa: F401 - written by another helper
-    except ImportError:
-        pytest.skip("ks-ingest is not there yet")
     r = subprocess.run(f"{ks('ks-perf')} --duration 3 | {ks('ks-ingest')} --db-path {db_path}",
                        shell=True, capture_output=True, timeout=60, executable="/bin/bash")
     assert r.returncode == 0, r.stderr

@@ -271,10 +271,6 @@ def test_closed_pipe_ends_the_run_quietly():
 
 
 def test_pipeline_lands_a_row_in_every_table(db_path):
-    try:
-        import kernelsight.ingest.cli  # noqa: F401 - written by another helper
-    except ImportError:
-        pytest.skip("ks-ingest is not there yet")
     r = subprocess.run(f"{ks('ks-procfs')} --duration 3 | {ks('ks-ingest')} --db-path {db_path}",
                        shell=True, capture_output=True, timeout=60, executable="/bin/bash")
     assert r.returncode == 0, r.stderr

@@ -24,7 +24,7 @@ import time
 import orjson
 import pytest
 
-from conftest import ks, needs_root, rows, run_ks
+from conftest import Background, ks, needs_root, rows, run_ks
 from kernelsight.collectors import rtt_peers
 from kernelsight.collectors.rtt import TCP_STATES
 from kernelsight.ingest import histogram
@@ -131,26 +131,9 @@ def client_report(proc: subprocess.Popen) -> dict:
     return json.loads(out)
 
 
-class Collector:
+def Collector(*args: str, ready: str = " attached ") -> Background:  # noqa: N802
     """ks-rtt in the background, returned once its programs are attached."""
-
-    def __init__(self, *args: str, ready: str = " attached "):
-        self.proc = subprocess.Popen([ks("ks-rtt"), "-v", "--interval", "1", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.stderr = ""
-        for line in self.proc.stderr:
-            self.stderr += line.decode()
-            if ready in line.decode():
-                return
-        raise AssertionError(f"ks-rtt did not start: {self.stderr}")
-
-    def stop(self, sig: int = signal.SIGINT) -> list[dict]:
-        self.proc.send_signal(sig)
-        out, err = self.proc.communicate(timeout=30)
-        self.stderr += err.decode()
-        assert self.proc.returncode == 0, self.stderr
-        assert "Traceback" not in self.stderr
-        return [orjson.loads(line) for line in out.splitlines()]
+    return Background("ks-rtt", "-v", "--interval", "1", *args, ready=ready)
 
 
 def per_peer(events: list[dict]) -> dict[str, dict]:
@@ -404,6 +387,12 @@ def test_ctrl_c_and_sigterm_exit_0_quietly_and_detach(sig):
     assert {loaded_prog_ids()[i] for i in ours} == {"on_tcp_probe", "on_tcp_retransmit",
                                                     "on_kfree_skb"}
     col.stop(sig)  # exit 0, no traceback (asserted there)
+    # The kernel frees a program after an RCU grace period once its last fd is closed:
+    # give it a moment, then they must be gone.
+    for _ in range(50):
+        if not ours & set(loaded_prog_ids()):
+            break
+        time.sleep(0.05)
     assert not ours & set(loaded_prog_ids())
 
 
@@ -422,14 +411,6 @@ def test_closed_pipe_ends_promptly(lo_server):
     finally:
         traffic.kill()
         traffic.wait()
-
-
-@needs_root
-def test_without_privileges_one_line_and_exit_77():
-    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                        ks("ks-rtt"), "--duration", "1"], capture_output=True, timeout=30)
-    assert r.returncode == 77, r.stderr
-    assert len(r.stderr.splitlines()) == 1 and b"CAP_BPF" in r.stderr and r.stdout == b""
 
 
 @needs_root
