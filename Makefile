@@ -77,7 +77,7 @@ demo: setup build
 
 ## bench: benchmarks under bench/, printing ratios against named baselines
 bench: setup build
-	BENCH=$(BENCH) $(VPY) bench/run.py
+	BENCH=$(BENCH) QUICK=$(QUICK) $(VPY) bench/run.py
 
 clean:
 	rm -rf bpf/*.bpf.o bpf/vmlinux.h bpf/syscalls.tsv build dist *.egg-info $(STAMPS)

@@ -1,6 +1,7 @@
 """`make bench`: runs every bench/bench_*.py in turn; each prints its own ratios.
 
-Run one alone with `.venv/bin/python bench/bench_ingest.py` (or `make bench BENCH=ingest`).
+Run one alone with `.venv/bin/python bench/bench_ingest.py` (or `make bench BENCH=ingest`);
+`make bench QUICK=1` passes --quick to each (smaller workloads, a few minutes in all).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def main() -> int:
         if only and name not in only.split(","):
             continue
         print(f"\n===== {name} =====", flush=True)
-        if subprocess.call([sys.executable, str(script)]) != 0:
+        extra = ["--quick"] if os.environ.get("QUICK") else []
+        if subprocess.call([sys.executable, str(script), *extra]) != 0:
             failed.append(name)
     if failed:
         print(f"\nbenchmarks that failed: {', '.join(failed)}")

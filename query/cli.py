@@ -98,6 +98,10 @@ def _cmd(name: str, help: str):
     return register
 
 
+# Other names people type for a subcommand (`ks-query slow-syscalls --since 1h`).
+ALIASES = {"slow-syscalls": "syscalls"}
+
+
 def build_app(only: str | None = None) -> typer.Typer:
     """The typer app with every subcommand, or with just ``only`` (same behaviour)."""
     app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
@@ -361,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
 
     dbmod.stop_on_signals()
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ALIASES:
+        args = [ALIASES[args[0]], *args[1:]]
     only = args[0] if args and args[0] in COMMANDS else None
     try:
         build_app(only)(args=args, prog_name="ks-query")

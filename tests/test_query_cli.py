@@ -185,3 +185,12 @@ def test_a_signal_ends_even_a_runaway_statement_quietly(db, sig, status):
     out, err = p.communicate(timeout=10)
     assert p.returncode == status
     assert err == b"" and out == b""
+
+
+def test_slow_syscalls_is_another_name_for_syscalls(tmp_path):
+    db = tmp_path / "a.db"
+    ev = '{"type":"syscall","timestamp":%d,"pid":7,"latency_ns":20000000,"syscall_name":"read","comm":"x"}'
+    run_ks("ks-ingest", "--db-path", str(db), input=ev % time.time_ns(), check=True)
+    a = run_ks("ks-query", "slow-syscalls", "--db-path", str(db), "--since", "1h", "--format", "json")
+    b = run_ks("ks-query", "syscalls", "--db-path", str(db), "--since", "1h", "--format", "json")
+    assert a.returncode == 0 and a.stdout == b.stdout and b'"read"' in a.stdout
