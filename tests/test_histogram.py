@@ -65,3 +65,7 @@ def _dense(values):
     for v in values:
         counts[h.index(int(v))] += 1
     return counts
+
+
+def test_merge_takes_lists_json_and_dicts_alike():
+    assert h.merge([[[3, 2], [40, 1]], "[[3,1]]", {40: 2, "5": 1}, None, ""]) == {3: 3, 5: 1, 40: 3}
