@@ -18,7 +18,8 @@ import typer
 
 from kernelsight.collectors.bpf_collector import BpfCollector
 from kernelsight.collectors.runtime import (
-    EXIT_USAGE, Count, Duration, Fatal, Interval, RunOptions, Stop, Verbose, main_guard)
+    EXIT_USAGE, Count, Duration, Fatal, Interval, RunOptions, Stop, Verbose, cli_app,
+    main_guard)
 from kernelsight.ingest import histogram
 
 MINORBITS = 20  # the kernel's dev_t layout: major << 20 | minor
@@ -170,7 +171,7 @@ def run(opts: RunOptions, device: str | None, queued: bool) -> None:
         bc.run(sample)
 
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+app = cli_app()
 
 
 @app.command(help=HELP)

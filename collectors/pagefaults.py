@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import struct
 import time
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from kernelsight.bpf import libbpf
 from kernelsight.collectors.bpf_collector import BpfCollector
 from kernelsight.collectors.runtime import (
-    Count, Duration, Interval, RunOptions, Verbose, main_guard, warn)
+    Comm, Count, Duration, Interval, Pid, RunOptions, Verbose, cli_app, main_guard, warn)
 from kernelsight.ingest import histogram
 
 TOOL = "ks-pagefaults"
@@ -169,7 +169,7 @@ def run(opts: RunOptions, rodata: dict) -> None:
         bc.run(sample)
 
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+app = cli_app()
 
 
 @app.command(help=HELP)
@@ -185,10 +185,8 @@ def pagefaults(
     sample: Annotated[int, typer.Option(
         "--sample", metavar="N", min=0,
         help="Also print 1 in N of the faster faults (0: none).")] = 0,
-    pid: Annotated[Optional[int], typer.Option(
-        "--pid", "-p", min=1, help="Only this process (all its threads).")] = None,
-    comm: Annotated[Optional[str], typer.Option(
-        "--comm", help="Only threads with this name (the kernel keeps 15 characters).")] = None,
+    pid: Pid = None,
+    comm: Comm = None,
 ) -> None:
     def body() -> None:
         run(RunOptions(interval, duration, count, verbose),

@@ -15,7 +15,7 @@ import typer
 from .perf_events import COUNTERS, DEFAULT_COUNTERS
 from .perf_session import PerfSession, Scope
 from .runtime import (EXIT_USAGE, Count, Duration, Emitter, Fatal, Interval, RunOptions,
-                      Runner, Verbose, main_guard, warn)
+                      Runner, Verbose, cli_app, main_guard, warn)
 
 HELP = f"""Count perf events every interval and print one JSON event per line.
 
@@ -145,7 +145,7 @@ def run(opts: RunOptions, names: tuple[str, ...], scope: Scope) -> None:
             watch.close()
 
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+app = cli_app()
 
 
 @app.command(help=HELP)

@@ -13,7 +13,7 @@ import typer
 
 from .procfs_sampler import KINDS, TCP_SOURCES, ProcfsSampler
 from .runtime import (EXIT_USAGE, Count, Duration, Emitter, Fatal, Interval, RunOptions,
-                      Runner, Verbose, main_guard, warn)
+                      Runner, Verbose, cli_app, main_guard, warn)
 
 ONCE_CPU_WINDOW = 0.1  # --once: cpu percentages over this many seconds
 
@@ -96,8 +96,7 @@ def run(opts: RunOptions, kinds: tuple[str, ...], once: bool, all_devices: bool,
             warn(f"{sampler.skipped.lines} malformed lines skipped")
 
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
-                  rich_markup_mode=None)
+app = cli_app()
 
 
 @app.command(help=HELP)

@@ -27,7 +27,7 @@ from kernelsight.collectors.bpf_collector import BpfCollector
 from kernelsight.collectors.rtt_peers import (
     NodeNames, decode_addr, decode_peer, lpm_key, parse_cidr)
 from kernelsight.collectors.runtime import (
-    EXIT_USAGE, Count, Duration, Fatal, Interval, RunOptions, Verbose, main_guard, warn)
+    EXIT_USAGE, Count, Duration, Fatal, Interval, RunOptions, Verbose, cli_app, main_guard, warn)
 from kernelsight.ingest import histogram
 
 TOOL = "ks-rtt"
@@ -312,7 +312,7 @@ def run(opts: RunOptions, rodata: dict, peers: list, nodes: NodeNames, max_peers
             pins.close()
 
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+app = cli_app()
 
 
 @app.command(help=HELP)

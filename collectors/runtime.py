@@ -62,6 +62,17 @@ Count = Annotated[Optional[int], typer.Option(
     "--count", "-c", min=1, help="Stop after this many intervals.")]
 Verbose = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Say on stderr what is attached, and the counters of every interval.")]
+# The task filters of the kernel tracers (bpf/task_filter.bpf.h applies them in the kernel).
+Pid = Annotated[Optional[int], typer.Option(
+    "--pid", "-p", min=1, help="Only this process (all its threads).")]
+Comm = Annotated[Optional[str], typer.Option(
+    "--comm", help="Only threads with this name (the kernel keeps 15 characters).")]
+
+
+def cli_app() -> typer.Typer:
+    """The typer app of a ks collector: plain help (no rich panels), no shell-completion
+    installer, and no rich tracebacks (errors are one line, from main_guard)."""
+    return typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
 @dataclass

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from kernelsight.collectors.bpf_collector import BpfCollector
 from kernelsight.collectors.runtime import (
-    EXIT_USAGE, Count, Duration, Fatal, Interval, RunOptions, Verbose, main_guard, warn)
+    EXIT_USAGE, Comm, Count, Duration, Fatal, Interval, Pid, RunOptions, Verbose, cli_app,
+    main_guard, warn)
 from kernelsight.ingest import histogram
 
 TOOL = "ks-sched"
@@ -187,7 +188,7 @@ def run(opts: RunOptions, rodata: dict, per_process: bool) -> None:
         bc.run(sample)
 
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+app = cli_app()
 
 
 @app.command(help=HELP)
@@ -203,10 +204,8 @@ def sched(
     per_process: Annotated[bool, typer.Option(
         "--per-process", "-P", help="Also print per-process scheduler counters "
         "(sched_stats events) every interval.")] = False,
-    pid: Annotated[Optional[int], typer.Option(
-        "--pid", "-p", min=1, help="Only this process (all its threads).")] = None,
-    comm: Annotated[Optional[str], typer.Option(
-        "--comm", help="Only threads with this name (the kernel keeps 15 characters).")] = None,
+    pid: Pid = None,
+    comm: Comm = None,
     start_map: Annotated[str, typer.Option(
         "--start-map", metavar="task|hash",
         help="Where enqueue times are kept: task local storage (default) or a hash by "

@@ -20,7 +20,8 @@ import typer
 from kernelsight.collectors import syscall_table
 from kernelsight.collectors.bpf_collector import BpfCollector
 from kernelsight.collectors.runtime import (
-    EXIT_USAGE, Count, Duration, Fatal, Interval, RunOptions, Verbose, main_guard, warn)
+    EXIT_USAGE, Comm, Count, Duration, Fatal, Interval, Pid, RunOptions, Verbose, cli_app,
+    main_guard, warn)
 
 TOOL = "ks-syscalls"
 MAX_SYSCALL_NR = 512            # the BPF side's stats array has two halves of this many
@@ -32,7 +33,7 @@ EVENT = struct.Struct("<QQqQIIIIi16s4x")
 # struct call_stats
 CALL_STATS = struct.Struct("<QQQQ")
 
-HELP = f"""Report system calls slower than --min-latency, one `syscall` event per call.
+HELP = """Report system calls slower than --min-latency, one `syscall` event per call.
 
 Hooks the raw sys_enter/sys_exit tracepoints (tp_btf) with eBPF, and
 sched_switch to follow calls that sleep; the threshold is applied in the kernel,
@@ -247,7 +248,7 @@ def run(opts: RunOptions, rodata: dict, stats: bool) -> None:
         bc.run(sample)
 
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+app = cli_app()
 
 
 @app.command(help=HELP)
@@ -260,10 +261,8 @@ def syscalls(
         "--min-latency", "-m", metavar="MS", min=0.0,
         help="Report calls that took at least this many milliseconds (0: every call; "
         "beware, that is a lot).")] = 10.0,
-    pid: Annotated[Optional[int], typer.Option(
-        "--pid", "-p", min=1, help="Only this process (all its threads).")] = None,
-    comm: Annotated[Optional[str], typer.Option(
-        "--comm", help="Only threads with this name (the kernel keeps 15 characters).")] = None,
+    pid: Pid = None,
+    comm: Comm = None,
     syscall: Annotated[Optional[str], typer.Option(
         "--syscall", "-s", metavar="NAME",
         help="Only this syscall, by name (e.g. clock_nanosleep, read) or number.")] = None,
