@@ -6,14 +6,14 @@ Heavy modules are imported inside the commands so that a query answers fast.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Annotated, Callable, Optional
 
 import typer
 
 from . import render, times
-from .db import DEFAULT_PATH, QueryError
+from .run import run_cli
+from .db import DEFAULT_PATH
 
 HELP = """Ask the kernelsight database what happened.
 
@@ -355,43 +355,12 @@ def correlate_rtt_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until
 
 
 # ---- entry point -------------------------------------------------------------------------
-def _fail(message: str, status: int = 1) -> int:
-    sys.stderr.write(f"ks-query: error: {message}\n")
-    return status
-
-
 def main(argv: list[str] | None = None) -> int:
-    from . import db as dbmod
-
-    dbmod.stop_on_signals()
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ALIASES:
         args = [ALIASES[args[0]], *args[1:]]
     only = args[0] if args and args[0] in COMMANDS else None
-    try:
-        build_app(only)(args=args, prog_name="ks-query")
-    except SystemExit as e:
-        if dbmod.STOP.is_set():  # typer turns the KeyboardInterrupt of a signal into exit 130
-            return dbmod.STOP_STATUS
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else _fail(str(e.code)))
-    except QueryError as e:  # sqlguard.Refused too
-        return dbmod.STOP_STATUS if dbmod.STOP.is_set() else _fail(str(e))
-    except times.BadTime as e:
-        return _fail(str(e), 2)
-    except KeyboardInterrupt:
-        return dbmod.STOP_STATUS
-    except BrokenPipeError:
-        # The reader went away (`ks-query ... | head -1`): nothing more to say.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
-    except Exception as e:  # a bug: one line, unless KS_DEBUG asks for the traceback
-        if os.environ.get("KS_DEBUG"):
-            raise
-        sys.stderr.write(f"ks-query: internal error: {type(e).__name__}: {e} (KS_DEBUG=1 shows where)\n")
-        return 70
-    return 0
-
+    return run_cli("ks-query", lambda: build_app(only)(args=args, prog_name="ks-query"))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .common import NS, covered_seconds, hist_fields, r3, windowed
+from .common import covered_seconds, hist_fields, r3, windowed
 from .db import where
 
 

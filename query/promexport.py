@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import times
+from .run import run_cli
 from .db import DEFAULT_PATH, QueryError
 
 HELP = """Write the kernelsight database as Prometheus metrics (text format).
@@ -127,39 +128,7 @@ def _write(exporter, path: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import db as dbmod
-
-    dbmod.stop_on_signals()
-    try:
-        app(args=argv, prog_name="ks-promexport")
-    except SystemExit as e:
-        if dbmod.STOP.is_set():  # typer turns the KeyboardInterrupt of a signal into exit 130
-            return dbmod.STOP_STATUS
-        return e.code if isinstance(e.code, int) else 0
-    except QueryError as e:
-        if dbmod.STOP.is_set():
-            return dbmod.STOP_STATUS
-        sys.stderr.write(f"ks-promexport: error: {e}\n")
-        return 1
-    except times.BadTime as e:
-        sys.stderr.write(f"ks-promexport: error: {e}\n")
-        return 2
-    except KeyboardInterrupt:
-        return dbmod.STOP_STATUS
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
-    except OSError as e:
-        sys.stderr.write(f"ks-promexport: error: {e.strerror or e}: {e.filename or ''}\n")
-        return 1
-    except Exception as e:  # a bug: one line, unless KS_DEBUG asks for the traceback
-        if os.environ.get("KS_DEBUG"):
-            raise
-        sys.stderr.write(f"ks-promexport: internal error: {type(e).__name__}: {e} (KS_DEBUG=1 shows where)\n")
-        return 70
-    return 0
-
+    return run_cli("ks-promexport", lambda: app(args=argv, prog_name="ks-promexport"))
 
 if __name__ == "__main__":
     sys.exit(main())
