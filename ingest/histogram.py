@@ -21,7 +21,7 @@ On the wire (JSON events) and in SQLite a histogram is the sparse list
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import orjson
 
@@ -104,7 +104,7 @@ def merge(hists: Iterable) -> dict[int, int]:
             continue
         if isinstance(h, (str, bytes)):
             h = loads(h)
-        for i, c in (h.items() if isinstance(h, Mapping) else h):
+        for i, c in (h if isinstance(h, list) else h.items() if hasattr(h, "items") else h):
             if type(i) is int and 0 <= i < NBUCKETS:
                 acc[i] += c
             else:
