@@ -19,6 +19,7 @@ import os
 import pathlib
 import re
 import struct
+import time
 from typing import Callable, Iterator
 
 from kernelsight.collectors.runtime import EXIT_ERROR, EXIT_NOPERM, EXIT_UNAVAILABLE, Fatal
@@ -206,6 +207,24 @@ def possible_cpus() -> int:
 
 
 # ---- BTF -------------------------------------------------------------------------------
+_NR_MEMBARRIER = 324            # x86_64
+_MEMBARRIER_CMD_GLOBAL = 1      # waits for an RCU grace period (synchronize_rcu)
+
+
+def wait_for_running_programs() -> None:
+    """Return once no BPF program that started before the call still runs: after
+    flipping a generation (ks-syscalls --stats, ks-rtt's peer cache), the old half
+    is then ours alone to read and clear.
+
+    tp_btf programs run inside rcu_read_lock(), so an RCU grace period is enough;
+    membarrier(MEMBARRIER_CMD_GLOBAL) waits for one.  Without it, a short sleep
+    makes a straggler very unlikely.
+    """
+    libc.syscall.restype = ct.c_long
+    if libc.syscall(_NR_MEMBARRIER, _MEMBARRIER_CMD_GLOBAL, 0, 0) != 0:
+        time.sleep(0.01)
+
+
 class _BtfType(ct.Structure):
     _fields_ = [("name_off", ct.c_uint32), ("info", ct.c_uint32), ("size_or_type", ct.c_uint32)]
 

@@ -8,7 +8,6 @@ drains every interval.
 
 from __future__ import annotations
 
-import ctypes as ct
 import gzip
 import os
 import struct
@@ -17,6 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from kernelsight.bpf import libbpf
 from kernelsight.collectors import syscall_table
 from kernelsight.collectors.bpf_collector import BpfCollector
 from kernelsight.collectors.runtime import (
@@ -87,23 +87,6 @@ def sum_call_stats(per_cpu: list[bytes]) -> tuple[int, int, int, int]:
 
 
 # ---- --stats: the two-halves per-CPU array --------------------------------------------
-_NR_MEMBARRIER = 324            # x86_64
-_MEMBARRIER_CMD_GLOBAL = 1      # waits for an RCU grace period (synchronize_rcu)
-_libc = ct.CDLL(None, use_errno=True)
-
-
-def wait_for_running_programs() -> None:
-    """Return once no BPF program that may have read the old stats_gen still runs.
-
-    tp_btf programs run inside rcu_read_lock(), so an RCU grace period is enough;
-    membarrier(MEMBARRIER_CMD_GLOBAL) waits for one.  Without it, a short sleep
-    makes a straggler very unlikely.
-    """
-    _libc.syscall.restype = ct.c_long
-    if _libc.syscall(_NR_MEMBARRIER, _MEMBARRIER_CMD_GLOBAL, 0, 0) != 0:
-        time.sleep(0.01)
-
-
 class CallStats:
     """Drains the per-syscall counters of one interval.
 
@@ -130,7 +113,7 @@ class CallStats:
         old = self._flip()
         now = time.monotonic_ns()
         interval_ns, self.since = now - self.since, now
-        wait_for_running_programs()
+        libbpf.wait_for_running_programs()
         lo, hi = old * MAX_SYSCALL_NR, (old + 1) * MAX_SYSCALL_NR
         for key, value in self.map.items():
             k = int.from_bytes(key, "little")
