@@ -11,6 +11,7 @@ import pathlib
 import sqlite3
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -79,16 +80,24 @@ def pipe_into_ingest(db: pathlib.Path, name: str, *args: str, during=None,
 class Background:
     """A ks collector running in the background, returned once its stderr says ``ready``
     (run it with -v so it says when it is attached); ``stop()`` ends it with a signal
-    and returns its events."""
+    and returns its events.  Its stdout is read all along, as a real consumer would:
+    a full pipe would stall the collector's intervals."""
 
     def __init__(self, name: str, *args: str, ready: str = "attached"):
         self.name = name
         self.proc = subprocess.Popen([ks(name), *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
         self.stderr = ""
+        self._out: list[bytes] = []
+        self._err: list[bytes] = []
+        self._readers = [threading.Thread(target=self._out.extend, args=(self.proc.stdout,))]
         for line in self.proc.stderr:
             self.stderr += line.decode()
             if ready in line.decode():
+                self._readers.append(threading.Thread(target=self._err.extend,
+                                                      args=(self.proc.stderr,)))
+                for t in self._readers:
+                    t.start()
                 return
         raise AssertionError(f"{name} did not start: {self.stderr}")
 
@@ -96,8 +105,11 @@ class Background:
         import orjson
 
         self.proc.send_signal(sig)
-        out, err = self.proc.communicate(timeout=30)
-        self.stderr += err.decode()
+        self.proc.wait(timeout=30)
+        for t in self._readers:
+            t.join(timeout=30)
+        out = b"".join(self._out)
+        self.stderr += b"".join(self._err).decode()
         assert self.proc.returncode == 0, self.stderr
         assert "Traceback" not in self.stderr
         return [orjson.loads(line) for line in out.splitlines()]
