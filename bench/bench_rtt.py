@@ -199,9 +199,8 @@ def load_programs(empty_obj: pathlib.Path) -> dict[str, Program]:
     empty = Program(libbpf.BpfObject("empty_tcp_probe", path=empty_obj), "empty_tcp_probe")
     opts = ks_rtt.build_rodata(family=0, port=None, peers=False, sample=100, events=False)
     obj = libbpf.BpfObject("rtt", rodata=opts)
-    peers = ks_rtt.default_max_peers()
-    for name in ("peer_stats", "rtt_hist_map", "node_metrics_map"):
-        obj.set_max_entries(name, peers)
+    for name, n in ks_rtt.map_sizes(ks_rtt.default_max_peers()).items():
+        obj.set_max_entries(name, n)
     rtt = Program(obj, "on_tcp_probe")
     rtt.ring = libbpf.RingBuffer(obj.map("events"), lambda raw: None)
     return {"empty": empty, "ks-rtt": rtt}

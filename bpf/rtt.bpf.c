@@ -6,12 +6,18 @@
  *   tp_btf/tcp_retransmit_skb  a retransmitted segment: counted per peer
  *   tp_btf/kfree_skb           a dropped TCP packet: counted per peer, reason kept
  *
- * The hot path (tcp_probe, every received segment) does one lookup: peer_stats, an
- * LRU per-CPU hash whose value holds the peer's node metrics and histogram together,
- * so no atomics and no cache line bouncing between CPUs.  User space drains it every
- * interval (lookup-and-delete), sums the CPUs and publishes the interval under the
- * design seed's names, rtt_hist_map (struct hist) and node_metrics_map (rtt_sum,
- * rtt_count, retrans_count, drop_count), for `bpftool map dump name rtt_hist_map`.
+ * The hot path (tcp_probe, every received segment) does no hash lookup: peer_cache is
+ * a direct-mapped per-CPU array (slot = a hash of the address) of peer keys with their
+ * node metrics and histogram, so a segment costs an array load, a key compare and a
+ * few additions, with no atomics and no cache line bouncing between CPUs.  A peer
+ * whose slot another peer holds on this CPU, and every retransmit and drop, go to
+ * peer_stats, an LRU per-CPU hash of the same values.  The cache has two halves
+ * (cache_gen says which one programs fill): every interval user space flips the
+ * generation, waits out programs still writing the old half, then reads and clears
+ * it (cache_used marks its taken slots); it drains peer_stats with lookup-and-delete,
+ * sums the CPUs and publishes the interval under the design seed's names,
+ * rtt_hist_map (struct hist) and node_metrics_map (rtt_sum, rtt_count, retrans_count,
+ * drop_count), for `bpftool map dump name rtt_hist_map`.
  * Sampled segment events, and every retransmit/drop when asked, go through the
  * `events` ring buffer.
  */
@@ -50,6 +56,7 @@ const volatile __u16 targ_port = 0;	/* local or remote port, host order; 0 = any
 const volatile bool filter_peers = false;	/* only peers in peer_filter */
 const volatile __u32 sample_every = 0;	/* 1 in N segments to the ring buffer; 0 = none */
 const volatile bool emit_events = false;	/* every retransmit and drop to the ring buffer */
+const volatile __u32 cache_mask = 0;	/* peer_cache slots per generation - 1 (a power of 2) */
 
 /* A kfunc the verifier turns into a plain move: read tcp_sock fields of a sock. */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
@@ -101,6 +108,38 @@ struct {
 	__type(key, struct peer_key);
 	__type(value, struct peer_stats);
 } peer_stats SEC(".maps");
+
+/* The hot path's direct-mapped cache: generation g uses slots [g * (cache_mask + 1),
+ * (g + 1) * (cache_mask + 1)); user space sizes it (and cache_used) before load. */
+struct cache_slot {
+	struct peer_key key;	/* family 0: a free slot */
+	__u32 pad;
+	struct peer_stats stats;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct cache_slot);
+} peer_cache SEC(".maps");
+
+/* One bit per slot and generation, set (by any CPU) when a slot is first taken in
+ * the interval: user space reads only those slots and clears them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} cache_used SEC(".maps");
+
+/* The generation (0 or 1) of the cache programs fill now; flipped by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} cache_gen SEC(".maps");
 
 /* The last interval, summed over CPUs, written by user space (the seed's maps). */
 struct {
@@ -241,6 +280,56 @@ static __always_inline struct peer_stats *stats_of(const struct peer_key *key)
 	return bpf_map_lookup_elem(&peer_stats, key);
 }
 
+static __always_inline bool same_peer(const struct peer_key *a, const struct peer_key *b)
+{
+	const __u64 *x = (const __u64 *)a->addr, *y = (const __u64 *)b->addr;
+
+	return x[0] == y[0] && x[1] == y[1] && a->family == b->family;
+}
+
+/* The address's four words folded, then murmur3's finalizer, so that every output
+ * bit (the slot takes the low ones) depends on every input bit. */
+static __always_inline __u32 peer_hash(const struct peer_key *key)
+{
+	const __u32 *w = (const __u32 *)key->addr;
+	__u32 h = w[0] ^ w[1] ^ w[2] ^ w[3];
+
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h;
+}
+
+/* This CPU's cache slot for the peer, taking it when free; NULL when another peer
+ * holds it (the caller falls back to peer_stats). */
+static __always_inline struct peer_stats *cached_stats_of(const struct peer_key *key)
+{
+	__u32 zero = 0, *gen, slot, word;
+	struct cache_slot *s;
+	__u64 *used;
+
+	gen = bpf_map_lookup_elem(&cache_gen, &zero);
+	if (!gen)
+		return 0;
+	slot = (*gen & 1) * (cache_mask + 1) + (peer_hash(key) & cache_mask);
+	s = bpf_map_lookup_elem(&peer_cache, &slot);
+	if (!s)
+		return 0;
+	if (same_peer(&s->key, key))
+		return &s->stats;
+	if (s->key.family)
+		return 0;
+	word = slot / 64;
+	used = bpf_map_lookup_elem(&cache_used, &word);
+	if (!used)
+		return 0;
+	__sync_fetch_and_or(used, 1ULL << (slot % 64));
+	s->key = *key;
+	return &s->stats;
+}
+
 static __always_inline void submit(const struct conn *c, __u8 kind, __u32 value, __u32 reason)
 {
 	struct tcp_event *e;
@@ -301,7 +390,9 @@ int BPF_PROG(on_tcp_probe, struct sock *sk, struct sk_buff *skb)
 	}
 	if (!wanted(&c))
 		return 0;
-	ps = stats_of(&c.peer);
+	ps = cached_stats_of(&c.peer);
+	if (!ps)
+		ps = stats_of(&c.peer);
 	if (!ps)
 		return 0;
 	i = hist_index(srtt);

@@ -1,17 +1,16 @@
 """ks-rtt: TCP smoothed RTT per peer, with retransmits and drops, as `rtt` and `tcp_event`.
 
 The BPF side (bpf/rtt.bpf.c) counts every segment an established socket receives
-into its peer's histogram (the socket's srtt, whole us) and node metrics, in one
-per-CPU LRU map (peer_stats); it counts retransmits and dropped TCP packets per peer
-too.  Every interval this module drains that map (lookup-and-delete), sums the CPUs,
-prints one `rtt` event per peer seen and publishes the interval in rtt_hist_map and
-node_metrics_map (the design seed's maps, for bpftool).  The ring buffer's records
-(sampled segments; every retransmit and drop with --events) become `tcp_event`s.
+into its peer's histogram (the socket's srtt, whole us) and node metrics, per CPU;
+it counts retransmits and dropped TCP packets per peer too.  Every interval
+rtt_maps.PeerMaps drains those counts, sums the CPUs and publishes the interval in
+rtt_hist_map and node_metrics_map (the design seed's maps, for bpftool); this module
+prints one `rtt` event per peer seen.  The ring buffer's records (sampled segments;
+every retransmit and drop with --events) become `tcp_event`s.
 """
 
 from __future__ import annotations
 
-import array
 import contextlib
 import os
 import signal
@@ -24,6 +23,7 @@ import typer
 
 from kernelsight.bpf import libbpf
 from kernelsight.collectors.bpf_collector import BpfCollector
+from kernelsight.collectors.rtt_maps import PeerMaps, cache_slots, default_max_peers, map_sizes
 from kernelsight.collectors.rtt_peers import (
     NodeNames, decode_addr, decode_peer, lpm_key, parse_cidr)
 from kernelsight.collectors.runtime import (
@@ -31,7 +31,7 @@ from kernelsight.collectors.runtime import (
 from kernelsight.ingest import histogram
 
 TOOL = "ks-rtt"
-PINNED_MAPS = ("rtt_hist_map", "node_metrics_map", "peer_stats", "events")
+PINNED_MAPS = ("rtt_hist_map", "node_metrics_map", "peer_cache", "peer_stats", "events")
 
 HELP = """\
 TCP round-trip time per peer, from the kernel's own smoothed RTT (srtt).
@@ -65,10 +65,6 @@ Needs root, or CAP_BPF and CAP_PERFMON (exit status 77 without them).
 """
 
 # ---- records from the kernel ---------------------------------------------------------
-METRICS = struct.Struct("<4Q")                 # struct node_metrics
-STATS_HIST_OFFSET = 4                          # struct peer_stats: metrics, then hist (u64s)
-PEER_STATS_SIZE = METRICS.size + 8 * histogram.NBUCKETS
-MAX_PEER_MEMORY = 64 << 20
 TCP_EVENT = struct.Struct("<Q16s16sIIHHBB2x")  # struct tcp_event
 KINDS = {1: "rtt", 2: "retrans", 3: "drop"}
 
@@ -117,73 +113,6 @@ def rtt_fields(node: str, peer: str, family: int, interval_ns: int,
     fields.update(histogram.summary(hist))
     fields.update(retrans_count=retrans, drop_count=drops, buckets=histogram.sparse(hist))
     return fields
-
-
-# ---- per-interval draining -------------------------------------------------------------
-class PeerMaps:
-    """Drains peer_stats (per CPU) every interval, sums the CPUs, and publishes the result
-    in rtt_hist_map and node_metrics_map, so bpftool shows the last whole interval.
-
-    An LRU map never refuses a key: when more peers than --max-peers show up in one
-    interval it silently drops the least recent.  The kernel counts the keys it
-    creates; keys created minus keys drained is what was evicted (read the counter
-    before draining, so a key created during the drain can only lower the estimate).
-    """
-
-    def __init__(self, bc: BpfCollector):
-        self.bc = bc
-        self.stats = bc.map("peer_stats")
-        self.hists = bc.map("rtt_hist_map")
-        self.metrics = bc.map("node_metrics_map")
-        self.drained = 0
-        self.evicted = 0
-        self.published: set[bytes] = set()
-
-    def drain(self) -> dict[bytes, tuple[dict[int, int], tuple[int, ...]]]:
-        created = self.bc.obj.read_u64("new_peers")
-        entries = self.stats.items(delete=True)
-        self._count_evicted(created, len(entries))
-        out = {key: self._sum_cpus(raw) for key, raw in entries}
-        self._publish(out)
-        return out
-
-    def _sum_cpus(self, raw: bytes) -> tuple[dict[int, int], tuple[int, ...]]:
-        metrics = [0, 0, 0, 0]
-        hist: dict[int, int] = {}
-        for value in self.stats.per_cpu(raw):
-            words = memoryview(value).cast("Q")
-            for i in range(4):
-                metrics[i] += words[i]
-            for i, c in enumerate(words[STATS_HIST_OFFSET:]):
-                if c:
-                    hist[i] = hist.get(i, 0) + c
-        return hist, tuple(metrics)
-
-    def _publish(self, peers: dict[bytes, tuple[dict[int, int], tuple[int, ...]]]) -> None:
-        for key in self.published - peers.keys():
-            self.hists.delete(key)
-            self.metrics.delete(key)
-        for key, (hist, metrics) in peers.items():
-            dense = array.array("Q", bytes(8 * histogram.NBUCKETS))
-            for i, c in hist.items():
-                dense[i] = c
-            self.hists.update(key, dense.tobytes())
-            self.metrics.update(key, METRICS.pack(*metrics))
-        self.published = set(peers)
-
-    def _count_evicted(self, created: int, drained: int) -> None:
-        self.drained += drained
-        lost = created - self.drained
-        if lost > self.evicted:
-            warn(f"{lost - self.evicted} peers evicted from the full peer_stats map "
-                 f"(total {lost}): raise --max-peers")
-            self.evicted = lost
-
-
-def default_max_peers() -> int:
-    """1024 peers, fewer on machines with many CPUs: the per-CPU map is preallocated
-    (a peer costs PEER_STATS_SIZE bytes per possible CPU); keep it under 64 MiB."""
-    return max(16, min(1024, MAX_PEER_MEMORY // (PEER_STATS_SIZE * libbpf.possible_cpus())))
 
 
 # ---- pinning -------------------------------------------------------------------------
@@ -239,7 +168,8 @@ class Pins:
 def build_rodata(family: int, port: int | None, peers: bool, sample: int,
                  events: bool) -> dict[str, int]:
     return {"targ_family": family, "targ_port": port or 0, "filter_peers": int(peers),
-            "sample_every": sample, "emit_events": int(events)}
+            "sample_every": sample, "emit_events": int(events),
+            "cache_mask": cache_slots() - 1}
 
 
 def family_option(ipv4: bool, ipv6: bool) -> int:
@@ -266,7 +196,7 @@ def early_signals():
 def run(opts: RunOptions, rodata: dict, peers: list, nodes: NodeNames, max_peers: int | None,
         pin: str | None, keep_pinned: bool) -> None:
     max_peers = max_peers or default_max_peers()
-    sizes = {"peer_stats": max_peers, "rtt_hist_map": max_peers, "node_metrics_map": max_peers}
+    sizes = map_sizes(max_peers)
     with early_signals() as stop_asked:
         bc = BpfCollector(TOOL, "rtt", opts, rodata=rodata, max_entries=sizes)
         bc.runner.install_signals()
@@ -338,12 +268,13 @@ def rtt(
     ipv6: Annotated[bool, typer.Option("-6", "--ipv6", help="Only IPv6 peers.")] = False,
     max_peers: Annotated[Optional[int], typer.Option(
         "--max-peers", min=16, max=1 << 20,
-        help="Peers kept per interval (an LRU map; evictions are reported).  Default 1024, "
-        "fewer on machines with many CPUs (the map is per CPU; kept under 64 MiB).")] = None,
+        help="Peers kept per interval beyond the hot-path cache's 256 per CPU (an LRU map; "
+        "evictions are reported).  Default 1024, fewer on machines with many CPUs (the "
+        "map is per CPU; kept under 64 MiB).")] = None,
     pin: Annotated[Optional[str], typer.Option(
         "--pin", metavar="DIR",
-        help="Pin rtt_hist_map and node_metrics_map (the last interval), peer_stats (the "
-        "current one) and events under DIR (bpffs is mounted at /sys/fs/bpf when "
+        help="Pin rtt_hist_map and node_metrics_map (the last interval), peer_cache and "
+        "peer_stats (the current one) and events under DIR (bpffs is mounted at /sys/fs/bpf when "
         "missing); removed on exit.")] = None,
     keep_pinned: Annotated[bool, typer.Option(
         "--keep-pinned", help="Leave the pinned maps after exit (rm DIR/* frees them).")] = False,

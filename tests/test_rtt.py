@@ -25,7 +25,7 @@ import orjson
 import pytest
 
 from conftest import Background, ks, needs_root, rows, run_ks
-from kernelsight.collectors import rtt_peers
+from kernelsight.collectors import rtt_maps, rtt_peers
 from kernelsight.collectors.rtt import TCP_STATES
 from kernelsight.ingest import histogram
 
@@ -432,8 +432,8 @@ def test_pinned_maps_are_readable_by_bpftool_and_removed_on_exit(lo_server, tmp_
     col = Collector("--pin", pin, "--interval", "0.3", "--sample", "0", ready=" pinned ")
     traffic = client(None, "127.0.0.1", lo_server.port, 2)
     try:
-        assert sorted(os.listdir(pin)) == ["events", "node_metrics_map", "peer_stats",
-                                           "rtt_hist_map"]
+        assert sorted(os.listdir(pin)) == ["events", "node_metrics_map", "peer_cache",
+                                           "peer_stats", "rtt_hist_map"]
         time.sleep(1)  # rtt_hist_map holds the last whole interval
         dump = json.loads(sh("bpftool", "map", "dump", "pinned", f"{pin}/rtt_hist_map",
                              "-j").stdout)
@@ -472,11 +472,16 @@ def test_pipeline_into_ks_ingest_lands_rows(lo_server, db_path):
     assert rows(db_path, "SELECT count(*) AS n FROM tcp_events WHERE kind = 'rtt'")[0]["n"] > 0
 
 
+def peer_address(k: int) -> str:
+    """The k-th of many loopback addresses, away from the 127.0.0.x other tests use."""
+    return f"127.0.{1 + k // 250}.{1 + k % 250}"
+
+
 MANY_PEERS = textwrap.dedent("""
     import socket, sys
     port, n = int(sys.argv[1]), int(sys.argv[2])
-    for k in range(n):   # one connection to each of 127.0.0.2 ... : a peer each
-        c = socket.create_connection((f"127.0.0.{k + 2}", port))
+    for k in range(n):   # one connection to each of many loopback addresses: a peer each
+        c = socket.create_connection((f"127.0.{1 + k // 250}.{1 + k % 250}", port))
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for _ in range(20):
             c.sendall(b"x" * 16)
@@ -484,21 +489,82 @@ MANY_PEERS = textwrap.dedent("""
         c.close()
 """)
 
+# N clients, each from its own loopback address, ping-pong ROUNDS times spread over
+# SECONDS.  The server notes each accepted socket's tcpi_segs_in (struct tcp_info, u32
+# at offset 140) before it lets the client talk and again after the client's FIN:
+# the segments the socket received while established, each of which fires tcp_probe
+# once.  Prints {client address: segments}.
+COUNTED_PEERS = textwrap.dedent("""
+    import json, socket, struct, sys, threading, time
+    n, rounds, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    segs_in = lambda c: struct.unpack_from("I", c.getsockopt(
+        socket.IPPROTO_TCP, socket.TCP_INFO, 144), 140)[0]
+    srv = socket.create_server(("127.0.0.1", 0), backlog=n)
+    port, truth, lock = srv.getsockname()[1], {}, threading.Lock()
+    def serve(c, addr):
+        with c:
+            before = segs_in(c)
+            c.sendall(b"g")
+            while d := c.recv(4096):
+                c.sendall(d)
+            with lock:
+                truth[addr[0]] = segs_in(c) - before
+    def accept():
+        for _ in range(n):
+            c, addr = srv.accept()
+            threading.Thread(target=serve, args=(c, addr)).start()
+    def talk(k):
+        src = f"127.0.{1 + k // 250}.{1 + k % 250}"
+        with socket.create_connection(("127.0.0.1", port), source_address=(src, 0)) as c:
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            c.recv(1)
+            for _ in range(rounds):
+                c.sendall(b"x" * 16)
+                c.recv(16)
+                time.sleep(seconds / rounds)
+    acceptor = threading.Thread(target=accept)
+    acceptor.start()
+    clients = [threading.Thread(target=talk, args=(k,)) for k in range(n)]
+    for t in clients:
+        t.start()
+    for t in clients + [acceptor]:
+        t.join()
+    while len(truth) < n:
+        time.sleep(0.01)
+    print(json.dumps(truth))
+""")
+
 
 @needs_root
 def test_more_peers_than_the_map_holds_are_reported_not_silent():
+    """--max-peers bounds the LRU map behind the per-CPU cache (256 slots on this
+    machine): 400 peers overflow both, and the evictions are said."""
     server = Server(None, "0.0.0.0")
     col = Collector("--max-peers", "16", "--sample", "0", "--interval", "30")
     try:
-        subprocess.run([sys.executable, "-c", MANY_PEERS, str(server.port), "40"], check=True,
-                       timeout=60)
+        subprocess.run([sys.executable, "-c", MANY_PEERS, str(server.port), "400"],
+                       check=True, timeout=60)
         events = col.stop()
     finally:
         server.stop()
-    seen = {e["peer"] for e in events if e["peer"].startswith("127.0.0.")} - {"127.0.0.1"}
+    many = {peer_address(k) for k in range(400)}
+    seen = {e["peer"] for e in events} & many
     evicted = sum(int(m) for m in re.findall(r"(\d+) peers evicted", col.stderr))
-    assert len(seen) <= 16 < 40
-    assert evicted > 0 and len(seen) + evicted >= 40 - 2, (len(seen), evicted, col.stderr)
+    assert len(seen) <= 16 + rtt_maps.cache_slots() < 400
+    assert evicted > 0 and len(seen) + evicted >= 400 - 2, (len(seen), evicted, col.stderr)
+
+
+@needs_root
+def test_every_segment_is_counted_once_across_cache_collisions_and_intervals():
+    """300 peers share the 256 cache slots (so many take the LRU path), over six
+    interval flips: each peer's count is exactly the segments its socket received."""
+    col = Collector("--sample", "0", "--interval", "0.5")
+    proc = subprocess.run([sys.executable, "-c", COUNTED_PEERS, "300", "30", "3"],
+                          capture_output=True, text=True, check=True, timeout=60)
+    truth = json.loads(proc.stdout)
+    counted = {p: v["count"] for p, v in per_peer(col.stop()).items() if p in truth}
+    wrong = {p: (counted.get(p), n) for p, n in truth.items() if counted.get(p) != n}
+    assert len(truth) == 300 and not wrong, f"{len(wrong)} peers (ks-rtt, truth): {wrong}"
 
 
 @needs_root

@@ -1,0 +1,162 @@
+"""ks-rtt's per-peer counters in the kernel, drained once per interval.
+
+bpf/rtt.bpf.c counts per CPU into two places (see its header):
+
+* peer_cache: a direct-mapped per-CPU array, two generations of `cache_slots()`
+  slots each, that the hot path (every received segment) uses when the peer's slot
+  is free or already its own.  Each interval we flip the generation, wait out the
+  programs that may still write the old half, read the slots that cache_used marks
+  as taken and clear them: nothing is lost or counted twice.
+* peer_stats: an LRU per-CPU hash for everything else (a peer whose slot is taken
+  on that CPU, retransmits, drops), drained with lookup-and-delete.
+
+PeerMaps sums both over the CPUs and publishes the interval in rtt_hist_map and
+node_metrics_map, the design seed's maps, so bpftool shows the last whole interval.
+"""
+
+from __future__ import annotations
+
+import array
+import struct
+
+from kernelsight.bpf import libbpf
+from kernelsight.collectors.bpf_collector import BpfCollector
+from kernelsight.collectors.runtime import warn
+from kernelsight.ingest import histogram
+
+METRICS = struct.Struct("<4Q")                 # struct node_metrics
+STATS_HIST_OFFSET = 4                          # struct peer_stats: metrics, then hist (u64s)
+PEER_STATS_SIZE = METRICS.size + 8 * histogram.NBUCKETS
+SLOT_KEY_SIZE = 20                             # struct cache_slot: peer_key, pad, peer_stats
+SLOT_STATS_OFFSET = 24
+SLOT_SIZE = SLOT_STATS_OFFSET + PEER_STATS_SIZE
+MAX_PEER_MEMORY = 64 << 20
+MAX_CACHE_MEMORY = 32 << 20
+CACHE_SLOTS = (64, 256)                        # per generation: at least one bitmap word
+
+Counts = tuple[dict[int, int], tuple[int, ...]]   # (histogram, node metrics) of one peer
+
+
+def default_max_peers() -> int:
+    """1024 peers, fewer on machines with many CPUs: the per-CPU map is preallocated
+    (a peer costs PEER_STATS_SIZE bytes per possible CPU); keep it under 64 MiB."""
+    return max(16, min(1024, MAX_PEER_MEMORY // (PEER_STATS_SIZE * libbpf.possible_cpus())))
+
+
+def cache_slots() -> int:
+    """Slots per generation of peer_cache: a power of two, 256 where both generations
+    fit in 32 MiB over all possible CPUs, down to 64 on very large machines."""
+    low, n = CACHE_SLOTS
+    while n > low and 2 * n * SLOT_SIZE * libbpf.possible_cpus() > MAX_CACHE_MEMORY:
+        n //= 2
+    return n
+
+
+def map_sizes(max_peers: int) -> dict[str, int]:
+    """max_entries of every sized map, set before load.  An interval can see every
+    peer of the LRU map plus one per cache slot and CPU: the published maps take that
+    many (they allocate per entry used, not up front)."""
+    slots = cache_slots()
+    seen = max_peers + slots * libbpf.possible_cpus()
+    return {"peer_stats": max_peers, "rtt_hist_map": seen, "node_metrics_map": seen,
+            "peer_cache": 2 * slots, "cache_used": 2 * slots // 64}
+
+
+def add_counts(into: dict[bytes, list], key: bytes, stats: memoryview) -> None:
+    """Add one CPU's struct peer_stats (as u64 words) to the peer's running sums."""
+    hist, metrics = into.setdefault(key, ({}, [0, 0, 0, 0]))
+    for i in range(4):
+        metrics[i] += stats[i]
+    for i, c in enumerate(stats[STATS_HIST_OFFSET:]):
+        if c:
+            hist[i] = hist.get(i, 0) + c
+
+
+class PeerCache:
+    """The two-generation peer_cache: flip, wait, read the taken slots, clear them."""
+
+    def __init__(self, bc: BpfCollector):
+        self.slots = bc.map("peer_cache")
+        self.used = bc.map("cache_used")
+        self.gen_map = bc.map("cache_gen")
+        self.per_gen = self.slots.max_entries // 2
+        self.gen = 0
+        self.zero = bytes(self.slots.buf_size)
+
+    def drain(self, into: dict[bytes, list]) -> None:
+        old, self.gen = self.gen, self.gen ^ 1
+        self.gen_map.update(b"\0\0\0\0", self.gen.to_bytes(4, "little"))
+        libbpf.wait_for_running_programs()
+        for slot in self._taken(old):
+            key = slot.to_bytes(4, "little")
+            for value in self.slots.per_cpu(self.slots.lookup(key) or b""):
+                if value[16:20] != b"\0\0\0\0":     # peer_key.family: the slot is taken
+                    stats = memoryview(value)[SLOT_STATS_OFFSET:].cast("Q")
+                    add_counts(into, value[:SLOT_KEY_SIZE], stats)
+            self.slots.update(key, self.zero)
+
+    def _taken(self, gen: int) -> list[int]:
+        """Slots of generation gen that some CPU took, clearing their marks."""
+        slots = []
+        words = self.per_gen // 64
+        for w in range(gen * words, (gen + 1) * words):
+            key = w.to_bytes(4, "little")
+            bits = int.from_bytes(self.used.lookup(key) or b"", "little")
+            if bits:
+                self.used.update(key, bytes(8))
+                slots.extend(w * 64 + b for b in range(64) if bits >> b & 1)
+        return slots
+
+
+class PeerMaps:
+    """Drains the interval's counts (cache and LRU hash), sums the CPUs, and publishes
+    the result in rtt_hist_map and node_metrics_map.
+
+    An LRU map never refuses a key: when more peers than --max-peers show up in one
+    interval it silently drops the least recent.  The kernel counts the keys it
+    creates; keys created minus keys drained is what was evicted (read the counter
+    before draining, so a key created during the drain can only lower the estimate).
+    """
+
+    def __init__(self, bc: BpfCollector):
+        self.bc = bc
+        self.cache = PeerCache(bc)
+        self.stats = bc.map("peer_stats")
+        self.hists = bc.map("rtt_hist_map")
+        self.metrics = bc.map("node_metrics_map")
+        self.drained = 0
+        self.evicted = 0
+        self.published: set[bytes] = set()
+
+    def drain(self) -> dict[bytes, Counts]:
+        created = self.bc.obj.read_u64("new_peers")
+        sums: dict[bytes, list] = {}
+        self.cache.drain(sums)
+        entries = self.stats.items(delete=True)
+        self._count_evicted(created, len(entries))
+        for key, raw in entries:
+            for value in self.stats.per_cpu(raw):
+                add_counts(sums, key, memoryview(value).cast("Q"))
+        out = {key: (hist, tuple(metrics)) for key, (hist, metrics) in sums.items()}
+        self._publish(out)
+        return out
+
+    def _publish(self, peers: dict[bytes, Counts]) -> None:
+        for key in self.published - peers.keys():
+            self.hists.delete(key)
+            self.metrics.delete(key)
+        for key, (hist, metrics) in peers.items():
+            dense = array.array("Q", bytes(8 * histogram.NBUCKETS))
+            for i, c in hist.items():
+                dense[i] = c
+            self.hists.update(key, dense.tobytes())
+            self.metrics.update(key, METRICS.pack(*metrics))
+        self.published = set(peers)
+
+    def _count_evicted(self, created: int, drained: int) -> None:
+        self.drained += drained
+        lost = created - self.drained
+        if lost > self.evicted:
+            warn(f"{lost - self.evicted} peers evicted from the full peer_stats map "
+                 f"(total {lost}): raise --max-peers")
+            self.evicted = lost
