@@ -332,7 +332,8 @@ def report(cpu, seg, runs, attach, costs, rounds, chunk) -> None:
     print(f"2. the real command: {len(alone)} chunks each way; round trips/s "
           f"{1e9 / statistics.median(alone):.0f} alone, {1e9 / statistics.median(with_rtt):.0f} "
           f"with ks-rtt: throughput {tput - 1:+.1%} (target: no worse than -3 %), "
-          f"CPU per round trip x{cpu_ratio:.3f}")
+          f"CPU per round trip x{cpu_ratio:.3f}; chunk-to-chunk spread (IQR/median) "
+          f"{spread(alone):.1%} alone, {spread(with_rtt):.1%} with ks-rtt")
     ms = statistics.median(a[0] for a in attach)
     exec_s = statistics.median(a[1] for a in attach)
     print(f"   attach: {ms} ms load + attach (--verbose); {exec_s:.2f} s from exec to "
@@ -346,6 +347,10 @@ def report(cpu, seg, runs, attach, costs, rounds, chunk) -> None:
         print("   every ks-rtt program in that pass (runs, ns/run; retransmits and drops are "
               "the whole machine's): " + ", ".join(
                   f"{n} {r} x {'-' if ns is None else f'{ns:.0f}'}" for n, (r, ns) in each.items()))
+        # The steady estimate of pass 2: what the programs' own time costs a round trip.
+        lost = costs["ks-rtt"] * seg / statistics.median(alone)
+        print(f"   from these: ks-rtt's programs take {lost:.2%} of a round trip, the steady "
+              f"bound on its throughput cost (target: 3 %; the stats' clock reads included)")
     else:
         print("3. bpf_stats: no counts (kernel.bpf_stats_enabled turned off meanwhile by "
               "another process?)")
