@@ -372,6 +372,189 @@ CREATE TABLE IF NOT EXISTS perf_counters (
 CREATE INDEX IF NOT EXISTS idx_perf_counters_timestamp ON perf_counters(timestamp);
 CREATE INDEX IF NOT EXISTS idx_perf_counters_counter_timestamp ON perf_counters(counter, timestamp);
 
+-- page_fault_stats per minute and host, pid, comm, kept by its trigger.
+CREATE TABLE IF NOT EXISTS page_fault_stats_1m (
+    minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
+    host TEXT,
+    pid INTEGER,
+    comm TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    minor_count INTEGER,  -- sum
+    major_count INTEGER,  -- sum
+    latency_sum_ns INTEGER,  -- sum
+    count INTEGER,  -- sum
+    buckets TEXT  -- hist_us: merged
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_page_fault_stats_1m_key ON page_fault_stats_1m(minute, host, pid, comm);
+CREATE TRIGGER IF NOT EXISTS trg_page_fault_stats_1m AFTER INSERT ON page_fault_stats BEGIN
+    INSERT INTO page_fault_stats_1m (minute, host, pid, comm, rows, first_ts, last_ts, interval_ns, minor_count, major_count, latency_sum_ns, count, buckets)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.pid, NEW.comm, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.minor_count, NEW.major_count, NEW.latency_sum_ns, NEW.count, CASE WHEN json_valid(NEW.buckets) THEN NEW.buckets END)
+    ON CONFLICT (minute, host, pid, comm) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        minor_count = coalesce(minor_count, 0) + coalesce(excluded.minor_count, 0),
+        major_count = coalesce(major_count, 0) + coalesce(excluded.major_count, 0),
+        latency_sum_ns = coalesce(latency_sum_ns, 0) + coalesce(excluded.latency_sum_ns, 0),
+        count = coalesce(count, 0) + coalesce(excluded.count, 0),
+        buckets = CASE WHEN excluded.buckets IS NULL THEN buckets WHEN buckets IS NULL THEN excluded.buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+END;
+CREATE TRIGGER IF NOT EXISTS trg_page_fault_stats_1m_delete AFTER DELETE ON page_fault_stats BEGIN
+    DELETE FROM page_fault_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND pid IS OLD.pid AND comm IS OLD.comm;
+    INSERT INTO page_fault_stats_1m (minute, host, pid, comm, rows, first_ts, last_ts, interval_ns, minor_count, major_count, latency_sum_ns, count, buckets)
+    SELECT timestamp / 60000000000 * 60000000000, host, pid, comm, 1, timestamp, timestamp, interval_ns, minor_count, major_count, latency_sum_ns, count, CASE WHEN json_valid(buckets) THEN buckets END FROM page_fault_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND pid IS OLD.pid AND comm IS OLD.comm ORDER BY id
+    ON CONFLICT (minute, host, pid, comm) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        minor_count = coalesce(minor_count, 0) + coalesce(excluded.minor_count, 0),
+        major_count = coalesce(major_count, 0) + coalesce(excluded.major_count, 0),
+        latency_sum_ns = coalesce(latency_sum_ns, 0) + coalesce(excluded.latency_sum_ns, 0),
+        count = coalesce(count, 0) + coalesce(excluded.count, 0),
+        buckets = CASE WHEN excluded.buckets IS NULL THEN buckets WHEN buckets IS NULL THEN excluded.buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+END;
+
+-- io_latency_stats per minute and host, device, kept by its trigger.
+CREATE TABLE IF NOT EXISTS io_latency_stats_1m (
+    minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
+    host TEXT,
+    device TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    read_count INTEGER,  -- sum
+    write_count INTEGER,  -- sum
+    read_bytes INTEGER,  -- sum
+    write_bytes INTEGER,  -- sum
+    read_buckets TEXT,  -- hist_us: merged
+    write_buckets TEXT  -- hist_us: merged
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_io_latency_stats_1m_key ON io_latency_stats_1m(minute, host, device);
+CREATE TRIGGER IF NOT EXISTS trg_io_latency_stats_1m AFTER INSERT ON io_latency_stats BEGIN
+    INSERT INTO io_latency_stats_1m (minute, host, device, rows, first_ts, last_ts, interval_ns, read_count, write_count, read_bytes, write_bytes, read_buckets, write_buckets)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.device, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.read_count, NEW.write_count, NEW.read_bytes, NEW.write_bytes, CASE WHEN json_valid(NEW.read_buckets) THEN NEW.read_buckets END, CASE WHEN json_valid(NEW.write_buckets) THEN NEW.write_buckets END)
+    ON CONFLICT (minute, host, device) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        read_count = coalesce(read_count, 0) + coalesce(excluded.read_count, 0),
+        write_count = coalesce(write_count, 0) + coalesce(excluded.write_count, 0),
+        read_bytes = coalesce(read_bytes, 0) + coalesce(excluded.read_bytes, 0),
+        write_bytes = coalesce(write_bytes, 0) + coalesce(excluded.write_bytes, 0),
+        read_buckets = CASE WHEN excluded.read_buckets IS NULL THEN read_buckets WHEN read_buckets IS NULL THEN excluded.read_buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(read_buckets) UNION ALL SELECT value FROM json_each(excluded.read_buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END,
+        write_buckets = CASE WHEN excluded.write_buckets IS NULL THEN write_buckets WHEN write_buckets IS NULL THEN excluded.write_buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(write_buckets) UNION ALL SELECT value FROM json_each(excluded.write_buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+END;
+CREATE TRIGGER IF NOT EXISTS trg_io_latency_stats_1m_delete AFTER DELETE ON io_latency_stats BEGIN
+    DELETE FROM io_latency_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND device IS OLD.device;
+    INSERT INTO io_latency_stats_1m (minute, host, device, rows, first_ts, last_ts, interval_ns, read_count, write_count, read_bytes, write_bytes, read_buckets, write_buckets)
+    SELECT timestamp / 60000000000 * 60000000000, host, device, 1, timestamp, timestamp, interval_ns, read_count, write_count, read_bytes, write_bytes, CASE WHEN json_valid(read_buckets) THEN read_buckets END, CASE WHEN json_valid(write_buckets) THEN write_buckets END FROM io_latency_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND device IS OLD.device ORDER BY id
+    ON CONFLICT (minute, host, device) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        read_count = coalesce(read_count, 0) + coalesce(excluded.read_count, 0),
+        write_count = coalesce(write_count, 0) + coalesce(excluded.write_count, 0),
+        read_bytes = coalesce(read_bytes, 0) + coalesce(excluded.read_bytes, 0),
+        write_bytes = coalesce(write_bytes, 0) + coalesce(excluded.write_bytes, 0),
+        read_buckets = CASE WHEN excluded.read_buckets IS NULL THEN read_buckets WHEN read_buckets IS NULL THEN excluded.read_buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(read_buckets) UNION ALL SELECT value FROM json_each(excluded.read_buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END,
+        write_buckets = CASE WHEN excluded.write_buckets IS NULL THEN write_buckets WHEN write_buckets IS NULL THEN excluded.write_buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(write_buckets) UNION ALL SELECT value FROM json_each(excluded.write_buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+END;
+
+-- runqlat_stats per minute and host, cpu, kept by its trigger.
+CREATE TABLE IF NOT EXISTS runqlat_stats_1m (
+    minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
+    host TEXT,
+    cpu INTEGER,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    sum_us REAL,  -- sum
+    count INTEGER,  -- sum
+    buckets TEXT  -- hist_us: merged
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_runqlat_stats_1m_key ON runqlat_stats_1m(minute, host, cpu);
+CREATE TRIGGER IF NOT EXISTS trg_runqlat_stats_1m AFTER INSERT ON runqlat_stats BEGIN
+    INSERT INTO runqlat_stats_1m (minute, host, cpu, rows, first_ts, last_ts, interval_ns, sum_us, count, buckets)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.cpu, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.sum_us, NEW.count, CASE WHEN json_valid(NEW.buckets) THEN NEW.buckets END)
+    ON CONFLICT (minute, host, cpu) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        sum_us = coalesce(sum_us, 0) + coalesce(excluded.sum_us, 0),
+        count = coalesce(count, 0) + coalesce(excluded.count, 0),
+        buckets = CASE WHEN excluded.buckets IS NULL THEN buckets WHEN buckets IS NULL THEN excluded.buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+END;
+CREATE TRIGGER IF NOT EXISTS trg_runqlat_stats_1m_delete AFTER DELETE ON runqlat_stats BEGIN
+    DELETE FROM runqlat_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND cpu IS OLD.cpu;
+    INSERT INTO runqlat_stats_1m (minute, host, cpu, rows, first_ts, last_ts, interval_ns, sum_us, count, buckets)
+    SELECT timestamp / 60000000000 * 60000000000, host, cpu, 1, timestamp, timestamp, interval_ns, sum_us, count, CASE WHEN json_valid(buckets) THEN buckets END FROM runqlat_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND cpu IS OLD.cpu ORDER BY id
+    ON CONFLICT (minute, host, cpu) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        sum_us = coalesce(sum_us, 0) + coalesce(excluded.sum_us, 0),
+        count = coalesce(count, 0) + coalesce(excluded.count, 0),
+        buckets = CASE WHEN excluded.buckets IS NULL THEN buckets WHEN buckets IS NULL THEN excluded.buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+END;
+
+-- rtt_stats per minute and host, node, peer, kept by its trigger.
+CREATE TABLE IF NOT EXISTS rtt_stats_1m (
+    minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
+    host TEXT,
+    node TEXT,
+    peer TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    count INTEGER,  -- sum
+    sum_us INTEGER,  -- sum
+    retrans_count INTEGER,  -- sum
+    drop_count INTEGER,  -- sum
+    buckets TEXT  -- hist_us: merged
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_rtt_stats_1m_key ON rtt_stats_1m(minute, host, node, peer);
+CREATE TRIGGER IF NOT EXISTS trg_rtt_stats_1m AFTER INSERT ON rtt_stats BEGIN
+    INSERT INTO rtt_stats_1m (minute, host, node, peer, rows, first_ts, last_ts, interval_ns, count, sum_us, retrans_count, drop_count, buckets)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.node, NEW.peer, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.count, NEW.sum_us, NEW.retrans_count, NEW.drop_count, CASE WHEN json_valid(NEW.buckets) THEN NEW.buckets END)
+    ON CONFLICT (minute, host, node, peer) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        count = coalesce(count, 0) + coalesce(excluded.count, 0),
+        sum_us = coalesce(sum_us, 0) + coalesce(excluded.sum_us, 0),
+        retrans_count = coalesce(retrans_count, 0) + coalesce(excluded.retrans_count, 0),
+        drop_count = coalesce(drop_count, 0) + coalesce(excluded.drop_count, 0),
+        buckets = CASE WHEN excluded.buckets IS NULL THEN buckets WHEN buckets IS NULL THEN excluded.buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+END;
+CREATE TRIGGER IF NOT EXISTS trg_rtt_stats_1m_delete AFTER DELETE ON rtt_stats BEGIN
+    DELETE FROM rtt_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND node IS OLD.node AND peer IS OLD.peer;
+    INSERT INTO rtt_stats_1m (minute, host, node, peer, rows, first_ts, last_ts, interval_ns, count, sum_us, retrans_count, drop_count, buckets)
+    SELECT timestamp / 60000000000 * 60000000000, host, node, peer, 1, timestamp, timestamp, interval_ns, count, sum_us, retrans_count, drop_count, CASE WHEN json_valid(buckets) THEN buckets END FROM rtt_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND node IS OLD.node AND peer IS OLD.peer ORDER BY id
+    ON CONFLICT (minute, host, node, peer) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        count = coalesce(count, 0) + coalesce(excluded.count, 0),
+        sum_us = coalesce(sum_us, 0) + coalesce(excluded.sum_us, 0),
+        retrans_count = coalesce(retrans_count, 0) + coalesce(excluded.retrans_count, 0),
+        drop_count = coalesce(drop_count, 0) + coalesce(excluded.drop_count, 0),
+        buckets = CASE WHEN excluded.buckets IS NULL THEN buckets WHEN buckets IS NULL THEN excluded.buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+END;
+
 -- Valid JSON objects ks-ingest could not place: kept whole, with when and why.
 CREATE TABLE IF NOT EXISTS unknown_events (
     id INTEGER PRIMARY KEY,

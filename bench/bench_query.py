@@ -134,6 +134,15 @@ def generate(path: pathlib.Path, rows: int, end_s: int) -> None:
     os.replace(tmp, path)
 
 
+def stored_version(path: pathlib.Path) -> int:
+    """The schema version a cached database was made with (regenerate when older)."""
+    conn = sqlite3.connect(path)
+    try:
+        return schema.current_version(conn)
+    finally:
+        conn.close()
+
+
 def median_ms(fn, runs: int) -> float:
     """Median wall-clock ms."""
     times = []
@@ -227,10 +236,11 @@ def main() -> int:
     rows = 1_000_000 if args.quick else 10_000_000
     OUT.mkdir(exist_ok=True)
     db = OUT / f"query-{rows // 1_000_000}M.db"
-    if not db.exists():
+    if not db.exists() or stored_version(db) != ev.SCHEMA_VERSION:
         t = time.perf_counter()
         generate(db, rows, int(time.time()))
-        print(f"generated {db} ({rows:,} rows) in {time.perf_counter() - t:.0f} s")
+        print(f"generated {db} ({rows:,} rows, the rollup triggers summarising as they "
+              f"land) in {time.perf_counter() - t:.0f} s")
     conn = sqlite3.connect(db)
     newest = conn.execute("SELECT max(timestamp) FROM rtt_stats").fetchone()[0] // NS
     total = sum(conn.execute(f"SELECT max(id) FROM {t.table}").fetchone()[0] or 0 for t in ev.TYPES)

@@ -51,7 +51,20 @@ def render() -> str:
             req = "yes" if c.required else ""
             out.append(f"| `{c.name}` | {c.sql} | {c.unit} | {req} | {c.doc} |")
         out.append("")
+        if t.rollup:
+            out.append(ROLLUP.format(table=t.table, rollup=t.rollup_table,
+                                     keys=", ".join(f"`{k}`" for k in ("host", *t.rollup.keys)),
+                                     sums=", ".join(f"`{k}`" for k in t.rollup.sums),
+                                     hists=", ".join(f"`{k}`" for k in t.hist_columns)))
     return "\n".join(out)
+
+
+ROLLUP = """\
+Per minute: `{rollup}` holds one row per minute (`minute`, ns) and {keys}: `rows`,
+`first_ts`, `last_ts`, the last row's `interval_ns`, the sums of {sums} and {hists}
+merged. SQLite triggers on `{table}` keep it as rows are inserted or deleted, whoever
+writes them; queries over long windows read it for their whole minutes.
+"""
 
 
 if __name__ == "__main__":

@@ -26,6 +26,17 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Rollup:
+    """A per-minute summary table kept beside an interval table (``<table>_1m``), so a
+    window's percentiles merge sixty times fewer histograms.  One row per minute and
+    key: the rows' count, first and last timestamp, the last row's interval, the sum of
+    each ``sums`` column and every histogram column merged.  SQLite triggers keep it
+    (schema.py), so every writer, the sqlite3 CLI included, keeps it right."""
+    keys: tuple[str, ...]           # besides host: what the queries group by
+    sums: tuple[str, ...]           # additive columns
+
+
+@dataclass(frozen=True)
 class EventType:
     name: str                 # the JSON "type"
     table: str                # the SQLite table it lands in
@@ -36,6 +47,7 @@ class EventType:
     signature: tuple[str, ...] = ()             # keys that identify a line without "type"
     producer: str = ""                          # the ks command that emits it
     since_version: int = 1                      # schema version that introduced the table
+    rollup: Rollup | None = None                # a per-minute summary table, if any
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -45,12 +57,23 @@ class EventType:
     def required(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.required)
 
+    @property
+    def hist_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.unit == "hist_us")
+
+    @property
+    def rollup_table(self) -> str | None:
+        return f"{self.table}{ROLLUP_SUFFIX}" if self.rollup else None
+
     def column(self, name: str) -> Column:
         for c in self.columns:
             if c.name == name:
                 return c
         raise KeyError(name)
 
+
+ROLLUP_SUFFIX = "_1m"
+ROLLUP_NS = 60 * 1_000_000_000
 
 # Every table starts with these.  `timestamp` is required on every event; `host`
 # defaults to the ingesting machine's hostname when a line lacks it.
@@ -138,6 +161,7 @@ TYPES: tuple[EventType, ...] = (
         ) + _hist_columns(),
         indexes=(("pid",),),
         producer="ks-pagefaults",
+        rollup=Rollup(("pid", "comm"), ("minor_count", "major_count", "latency_sum_ns", "count")),
     ),
     EventType(
         "io_latency", "io_latency_stats",
@@ -158,6 +182,7 @@ TYPES: tuple[EventType, ...] = (
         aliases=("io",),
         signature=("read_p50_us",),
         producer="ks-iolat",
+        rollup=Rollup(("device",), ("read_count", "write_count", "read_bytes", "write_bytes")),
     ),
     EventType(
         "sched", "sched_events",
@@ -202,6 +227,7 @@ TYPES: tuple[EventType, ...] = (
         ) + _hist_columns(),
         indexes=(("cpu", "timestamp"),),
         producer="ks-sched",
+        rollup=Rollup(("cpu",), ("sum_us", "count")),
     ),
     EventType(
         "rtt", "rtt_stats",
@@ -220,6 +246,7 @@ TYPES: tuple[EventType, ...] = (
         ) + _hist_columns(),
         indexes=(("node", "timestamp"),),
         producer="ks-rtt",
+        rollup=Rollup(("node", "peer"), ("count", "sum_us", "retrans_count", "drop_count")),
     ),
     EventType(
         "tcp_event", "tcp_events",
@@ -382,7 +409,7 @@ BY_ALIAS: dict[str, EventType] = {a: t for t in TYPES for a in t.aliases}
 UNKNOWN_TABLE = "unknown_events"
 
 # Bumped whenever a table or column is added; ks-ingest upgrades older files in place.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3   # 3: per-minute rollup tables of the histogram tables
 
 
 def columns_of(t: EventType) -> tuple[Column, ...]:

@@ -75,6 +75,95 @@ def index_sql(t: ev.EventType) -> list[str]:
     return out
 
 
+# ---- per-minute rollups (events.Rollup) ----------------------------------------------
+def _merged(col: str) -> str:
+    """SQL for the stored histogram ``col`` plus the incoming one (``excluded.col``):
+    the bucket lists' union with counts summed."""
+    both = (f"SELECT value FROM json_each({col}) UNION ALL "
+            f"SELECT value FROM json_each(excluded.{col})")
+    summed = ("SELECT value ->> 0 AS b, sum(value ->> 1) AS n "
+              f"FROM ({both}) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b")
+    return (f"CASE WHEN excluded.{col} IS NULL THEN {col} "
+            f"WHEN {col} IS NULL THEN excluded.{col} "
+            f"ELSE (SELECT json_group_array(json_array(b, n)) FROM ({summed})) END")
+
+
+def rollup_columns(t: ev.EventType) -> list[tuple[str, str, str]]:
+    """(name, SQL type, comment) of the rollup table's columns."""
+    keys = [(k, t.column(k).sql, "") for k in t.rollup.keys]
+    return ([("minute", "INTEGER NOT NULL", "ns: start of the minute (timestamp / 60 s)"),
+             ("host", "TEXT", "")] + keys +
+            [("rows", "INTEGER", "count: rows summarised"),
+             ("first_ts", "INTEGER", "ns: first row's timestamp"),
+             ("last_ts", "INTEGER", "ns: last row's timestamp"),
+             ("interval_ns", "INTEGER", "ns: the last row's interval")] +
+            [(c, t.column(c).sql, "sum") for c in t.rollup.sums] +
+            [(c, "TEXT", "hist_us: merged") for c in t.hist_columns])
+
+
+def _upsert(t: ev.EventType, row: str, source: str) -> str:
+    """Add rows to the rollup: ``row`` prefixes the source columns ("NEW." in the
+    trigger), ``source`` is "VALUES (...)" or a SELECT's tail.  A malformed histogram
+    is left out of the summary (the raw row keeps it): the rollup never refuses a row."""
+    name, cols = t.rollup_table, rollup_columns(t)
+    key = ", ".join(["minute", "host", *t.rollup.keys])
+    values = ([f"{row}timestamp / {ev.ROLLUP_NS} * {ev.ROLLUP_NS}", f"{row}host"]
+              + [f"{row}{k}" for k in t.rollup.keys]
+              + ["1", f"{row}timestamp", f"{row}timestamp", f"{row}interval_ns"]
+              + [f"{row}{c}" for c in t.rollup.sums]
+              + [f"CASE WHEN json_valid({row}{c}) THEN {row}{c} END" for c in t.hist_columns])
+    updates = (["rows = rows + 1", "first_ts = min(first_ts, excluded.first_ts)",
+                "last_ts = max(last_ts, excluded.last_ts)",
+                "interval_ns = CASE WHEN excluded.last_ts >= last_ts "
+                "THEN excluded.interval_ns ELSE interval_ns END"]
+               + [f"{c} = coalesce({c}, 0) + coalesce(excluded.{c}, 0)" for c in t.rollup.sums]
+               + [f"{c} = {_merged(c)}" for c in t.hist_columns])
+    sep = ",\n        "
+    return (f"INSERT INTO {name} ({', '.join(n for n, _, _ in cols)})\n"
+            f"    {source.format(values=', '.join(values))}\n"
+            f"    ON CONFLICT ({key}) DO UPDATE SET\n        {sep.join(updates)}")
+
+
+def rollup_sql(t: ev.EventType) -> list[str]:
+    """The rollup table, its unique key and the trigger that keeps it."""
+    name, cols = t.rollup_table, rollup_columns(t)
+    body = ",\n".join(f"    {n} {sql}" for n, sql, _ in cols)
+    body = "\n".join(f"{line}  -- {doc}" if doc else line
+                     for line, (_, _, doc) in zip(body.split("\n"), cols))
+    return [
+        f"-- {t.table} per minute and {', '.join(['host', *t.rollup.keys])}, kept by its "
+        f"trigger.\nCREATE TABLE IF NOT EXISTS {name} (\n{body}\n);",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS idx_{name}_key ON {name}"
+        f"({', '.join(['minute', 'host', *t.rollup.keys])});",
+        f"CREATE TRIGGER IF NOT EXISTS trg_{name} AFTER INSERT ON {t.table} BEGIN\n"
+        f"    {_upsert(t, 'NEW.', 'VALUES ({values})')};\nEND;",
+        # A deleted row (retention, a manual clean-up): its minute is summarised again
+        # from the rows left.
+        f"CREATE TRIGGER IF NOT EXISTS trg_{name}_delete AFTER DELETE ON {t.table} BEGIN\n"
+        f"    DELETE FROM {name} WHERE {_same_minute(t, 'minute', 'OLD.')};\n"
+        f"    {_upsert(t, '', _resummarise(t))};\nEND;",
+    ]
+
+
+def _same_minute(t: ev.EventType, ts: str, old: str) -> str:
+    """SQL: the row's key equals OLD's and ``ts`` lies in OLD's minute."""
+    m = f"{old}timestamp / {ev.ROLLUP_NS} * {ev.ROLLUP_NS}"
+    keys = " AND ".join(f"{k} IS {old}{k}" for k in ("host", *t.rollup.keys))
+    span = f"{ts} = {m}" if ts == "minute" else f"{ts} >= {m} AND {ts} < {m} + {ev.ROLLUP_NS}"
+    return f"{span} AND {keys}"
+
+
+def _resummarise(t: ev.EventType) -> str:
+    return (f"SELECT {{values}} FROM {t.table} WHERE {_same_minute(t, 'timestamp', 'OLD.')} "
+            f"ORDER BY id")
+
+
+def backfill_rollup(conn: sqlite3.Connection, t: ev.EventType) -> None:
+    """Summarise the rows stored before the rollup table existed (an upgrade): the
+    trigger's statement over them, in insertion order."""
+    conn.execute(_upsert(t, "", f"SELECT {{values}} FROM {t.table} WHERE true ORDER BY id"))
+
+
 UNKNOWN_SQL = f"""\
 -- Valid JSON objects ks-ingest could not place: kept whole, with when and why.
 CREATE TABLE IF NOT EXISTS {ev.UNKNOWN_TABLE} (
@@ -97,6 +186,9 @@ def ddl() -> str:
     parts = [HEADER, VERSION_SQL, ""]
     for t in ev.TYPES:
         parts += [table_sql(t), *index_sql(t), ""]
+    for t in ev.TYPES:
+        if t.rollup:
+            parts += [*rollup_sql(t), ""]
     parts += [UNKNOWN_SQL, ""]
     for name, body in VIEWS.items():
         parts += [f"CREATE VIEW IF NOT EXISTS {name} AS\n{body};", ""]
@@ -147,8 +239,13 @@ def apply(conn: sqlite3.Connection) -> list[str]:
                     if c.name not in have:
                         conn.execute(f"ALTER TABLE {t.table} ADD COLUMN {c.name} {c.sql}")
                         changes.append(f"added column {t.table}.{c.name}")
+        missing = [t for t in ev.TYPES if t.rollup and not _existing_columns(conn, t.rollup_table)]
         for stmt in _statements(ddl()):
             conn.execute(stmt)
+        for t in missing:
+            if conn.execute(f"SELECT 1 FROM {t.table} LIMIT 1").fetchone():
+                backfill_rollup(conn, t)
+                changes.append(f"summarised {t.table} per minute into {t.rollup_table}")
         if before < ev.SCHEMA_VERSION:
             conn.execute(
                 "INSERT INTO schema_version (version, applied_ns) VALUES (?, ?)",

@@ -7,7 +7,7 @@ import functools
 from typing import Iterable, Sequence
 
 from . import times
-from .db import as_database
+from .db import as_database, where
 
 NS = times.NS
 
@@ -145,4 +145,36 @@ def counter_increases(db, table: str, keys: tuple[str, ...], cols: tuple[str, ..
             row["t0"] = key[nk]
         row.update(first=first, last=last, **dict(zip(cols, inc)))
         out.append(row)
+    return out
+
+
+def interval_rows(db, table: str, cols: Sequence[str], start: int, end: int, host=None,
+                  extra: str = "", params: Sequence = (), step_s: int | None = None) -> list:
+    """Rows of an interval table over [start, end): ``first_ts``, ``last_ts``,
+    ``interval_ns`` and ``cols``, oldest first.
+
+    The whole minutes inside the window come from the table's per-minute rollup
+    (ingest/events.py Rollup: sums added, histograms merged, sixty times fewer rows),
+    the ragged edges from the table itself, so sums and merged histograms are the
+    same as over every row.  ``cols`` and ``extra`` may name only the rollup's keys,
+    sums and histograms.  Steps that are not whole minutes read every row.
+    """
+    from ..ingest import events as ev
+
+    minute = ev.ROLLUP_NS
+    rollup = table + ev.ROLLUP_SUFFIX
+    m0, m1 = -(-start // minute) * minute, end // minute * minute
+    raw = f"SELECT timestamp AS first_ts, timestamp AS last_ts, interval_ns, {', '.join(cols)} FROM {table}"
+    if m0 >= m1 or not db.has(rollup) or (step_s and step_s * NS % minute):
+        cond, p = where(start, end, host, extra)
+        return db.rows(f"{raw} WHERE {cond} ORDER BY timestamp", [*p, *params])
+    out = []
+    for a, b in ((start, m0), (m1, end)):
+        if a < b:
+            cond, p = where(a, b, host, extra)
+            out += db.rows(f"{raw} WHERE {cond}", [*p, *params])
+    cond, p = where(m0, m1, host, extra)
+    out += db.rows(f"SELECT first_ts, last_ts, interval_ns, {', '.join(cols)} FROM {rollup} "
+                   f"WHERE {cond.replace('timestamp', 'minute')}", [*p, *params])
+    out.sort(key=lambda r: r["last_ts"])
     return out

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .common import covered_seconds, hist_fields, r3, windowed
-from .db import where
+from .common import covered_seconds, hist_fields, interval_rows, r3, windowed
 
 
 @windowed
@@ -14,14 +13,11 @@ def query_page_faults(db, start, end, limit=10, *, host=None, pid=None):
     percentiles of their faults, busiest first (major faults weigh most)."""
     if not db.has("page_fault_stats"):
         return []
-    cond, params = where(start, end, host, "pid = ?" if pid is not None else "")
-    rows = db.rows(
-        f"""SELECT host, pid, comm, minor_count, major_count, latency_sum_ns, buckets
-                   , timestamp, interval_ns
-            FROM page_fault_stats WHERE {cond} ORDER BY timestamp""",
-        params + ([int(pid)] if pid is not None else []),
-    )
-    seconds = covered_seconds(rows[0]["timestamp"], rows[-1]["timestamp"], rows[-1]["interval_ns"]) if rows else 1
+    rows = interval_rows(db, "page_fault_stats", ("host", "pid", "comm", "minor_count", "major_count",
+                                                  "latency_sum_ns", "buckets"),
+                         start, end, host, "pid = ?" if pid is not None else "",
+                         [int(pid)] if pid is not None else [])
+    seconds = covered_seconds(rows[0]["first_ts"], rows[-1]["last_ts"], rows[-1]["interval_ns"]) if rows else 1
     groups: dict = defaultdict(list)
     for r in rows:
         groups[(r["host"], r["pid"])].append(r)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from . import times
-from .common import NS, counter_increases, hist_fields, r3, step_of, windowed
+from .common import NS, counter_increases, hist_fields, interval_rows, r3, step_of, windowed
 from .db import where
 
 _IFACE_COUNTERS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets",
@@ -99,12 +99,9 @@ def query_rtt_by_node(db, start, end, *, host=None, node=None, limit=20):
     retransmits and drops counted by ks-rtt.  Busiest nodes (most samples) first."""
     if not db.has("rtt_stats"):
         return []
-    cond, params = where(start, end, host, "node = ?" if node else "")
-    rows = db.rows(
-        f"""SELECT host, node, peer, count, sum_us, retrans_count, drop_count, buckets
-            FROM rtt_stats WHERE {cond}""",
-        params + ([node] if node else []),
-    )
+    rows = interval_rows(db, "rtt_stats", ("host", "node", "peer", "count", "sum_us", "retrans_count",
+                                           "drop_count", "buckets"),
+                         start, end, host, "node = ?" if node else "", [node] if node else [])
     groups: dict = defaultdict(list)
     for r in rows:
         groups[(r["host"], r["node"])].append(r)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from . import times
-from .common import NS, hist_fields, r3, step_of, windowed
+from .common import NS, hist_fields, interval_rows, r3, step_of, windowed
 from .db import where
 
 
@@ -15,13 +15,12 @@ def query_runqueue_latency(db, start, end, step=None, *, host=None, per_cpu=Fals
     default, one row per CPU with ``per_cpu``; one row per step when ``step`` is given."""
     if not db.has("runqlat_stats"):
         return []
-    cond, params = where(start, end, host, "cpu >= 0" if per_cpu else "cpu = -1")
-    rows = db.rows(
-        f"SELECT timestamp, host, cpu, buckets, sum_us FROM runqlat_stats WHERE {cond}", params)
     step_s = None if step is None else step_of(start, end, step)
+    rows = interval_rows(db, "runqlat_stats", ("host", "cpu", "buckets", "sum_us"), start, end, host,
+                         "cpu >= 0" if per_cpu else "cpu = -1", step_s=step_s)
     groups: dict = defaultdict(list)
     for r in rows:
-        t0 = start if step_s is None else r["timestamp"] - r["timestamp"] % (step_s * NS)
+        t0 = start if step_s is None else r["last_ts"] - r["last_ts"] % (step_s * NS)
         groups[(t0, r["host"], r["cpu"])].append(r)
     out = []
     for (t0, h, cpu), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2])):

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 from . import times
-from .common import NS, bucket_start, counter_increases, covered_seconds, hist_fields, r3, step_of, windowed
+from .common import (NS, bucket_start, counter_increases, covered_seconds, hist_fields, interval_rows, r3,
+                     step_of, windowed)
 from .db import where
 
+IO_COLUMNS = ("host", "device", "read_count", "write_count", "read_bytes", "write_bytes",
+              "read_buckets", "write_buckets")
 SECTOR = 512  # /proc/diskstats counts 512-byte sectors whatever the device's block size
 
 
@@ -20,21 +23,17 @@ def query_io_latency_percentiles(db, start, end, step=None, *, host=None, device
     """
     if not db.has("io_latency_stats"):
         return []
-    cond, params = where(start, end, host, "device = ?" if device else "")
-    rows = db.rows(
-        f"""SELECT timestamp, host, device, read_count, write_count, read_bytes, write_bytes,
-                   read_buckets, write_buckets, interval_ns FROM io_latency_stats WHERE {cond} ORDER BY timestamp""",
-        params + ([device] if device else []),
-    )
     step_s = None if step is None else step_of(start, end, step)
+    rows = interval_rows(db, "io_latency_stats", IO_COLUMNS, start, end, host,
+                         "device = ?" if device else "", [device] if device else [], step_s)
     groups: dict = defaultdict(list)
     for r in rows:
-        t0 = start if step_s is None else bucket_start(r["timestamp"], step_s)
+        t0 = start if step_s is None else bucket_start(r["last_ts"], step_s)
         groups[(t0, r["host"], r["device"])].append(r)
     out = []
     for (t0, h, dev), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), str(kv[0][2]))):
         # Rates over the time the rows describe, not over a window the collector missed.
-        seconds = covered_seconds(rs[0]["timestamp"], rs[-1]["timestamp"], rs[-1]["interval_ns"])
+        seconds = covered_seconds(rs[0]["first_ts"], rs[-1]["last_ts"], rs[-1]["interval_ns"])
         row = {"time": times.local(t0, ms=False), "host": h, "device": dev}
         for op in ("read", "write"):
             ops = sum(r[f"{op}_count"] or 0 for r in rs)
@@ -42,7 +41,7 @@ def query_io_latency_percentiles(db, start, end, step=None, *, host=None, device
             row[f"{op}_bytes_per_s"] = r3(sum(r[f"{op}_bytes"] or 0 for r in rs) / seconds)
             fields = hist_fields((r[f"{op}_buckets"] for r in rs), op, quantiles=(50, 95, 99))
             if not fields.pop(f"{op}_samples") and ops:
-                fields = _interval_bounds(db, h, dev, rs[0]["timestamp"], rs[-1]["timestamp"], op)
+                fields = _interval_bounds(db, h, dev, rs[0]["first_ts"], rs[-1]["last_ts"], op)
                 row["percentiles"] = "upper bounds: no histograms stored"
             row.update(fields)
         out.append(row)

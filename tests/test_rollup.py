@@ -1,0 +1,168 @@
+"""Per-minute rollups of the histogram tables (ingest/events.py Rollup).
+
+SQLite triggers keep ``<table>_1m`` as rows arrive (through ks-ingest here), rebuild a
+minute when rows are deleted, and an upgrade summarises the rows an older schema
+stored.  The truth is the raw rows grouped by hand; the queries must answer the same
+with and without the rollups.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import sqlite3
+import time
+
+import pytest
+
+from kernelsight.ingest import events as ev
+from kernelsight.ingest import histogram, schema
+from kernelsight.query import (
+    query_io_latency_percentiles,
+    query_page_faults,
+    query_rtt_by_node,
+    query_runqueue_latency,
+    synthetic,
+)
+
+NS = 1_000_000_000
+MINUTE = ev.ROLLUP_NS
+ROLLED = [t for t in ev.TYPES if t.rollup]
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    # Start 17 s into a minute: windows then have ragged edges on both sides.
+    start = (time.time_ns() // MINUTE - 12) * MINUTE + 17 * NS
+    sc = synthetic.scenario(start, 600)
+    path = tmp_path_factory.mktemp("rollup") / "ks.db"
+    assert synthetic.write_events(path, sc.events) == "ks-ingest"
+    return {"path": path, "start": start, "end": start + 600 * NS}
+
+
+def by_hand(conn: sqlite3.Connection, t: ev.EventType) -> dict:
+    """The rollup computed from the raw rows: {(minute, host, *keys): summary}."""
+    names = ["timestamp", "host", "interval_ns", *t.rollup.keys, *t.rollup.sums, *t.hist_columns]
+    out: dict = {}
+    for r in conn.execute(f"SELECT {', '.join(names)} FROM {t.table} ORDER BY id"):
+        row = dict(zip(names, r))
+        key = (row["timestamp"] // MINUTE * MINUTE, row["host"], *(row[k] for k in t.rollup.keys))
+        s = out.setdefault(key, {"rows": 0, "first_ts": row["timestamp"], "last_ts": row["timestamp"],
+                                 **{c: 0 for c in t.rollup.sums}, **{h: [] for h in t.hist_columns}})
+        s["rows"] += 1
+        s["first_ts"] = min(s["first_ts"], row["timestamp"])
+        if row["timestamp"] >= s["last_ts"]:
+            s["last_ts"], s["interval_ns"] = row["timestamp"], row["interval_ns"]
+        for c in t.rollup.sums:
+            s[c] += row[c] or 0
+        for h in t.hist_columns:
+            s[h].append(row[h])
+    for s in out.values():
+        for h in t.hist_columns:
+            s[h] = histogram.merge(s[h])
+    return out
+
+
+def stored(conn: sqlite3.Connection, t: ev.EventType) -> dict:
+    names = ["minute", "host", *t.rollup.keys, "rows", "first_ts", "last_ts", "interval_ns",
+             *t.rollup.sums, *t.hist_columns]
+    out = {}
+    for r in conn.execute(f"SELECT {', '.join(names)} FROM {t.rollup_table}"):
+        row = dict(zip(names, r))
+        key = tuple(row.pop(k) for k in ("minute", "host", *t.rollup.keys))
+        for h in t.hist_columns:
+            row[h] = histogram.decode(row[h])
+        out[key] = row
+    return out
+
+
+def assert_rollups_match(path) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        for t in ROLLED:
+            want, got = by_hand(conn, t), stored(conn, t)
+            assert want and got == want, t.table
+    finally:
+        conn.close()
+
+
+def without_rollups(src, dst) -> None:
+    shutil.copy(src, dst)
+    conn = sqlite3.connect(dst)
+    for t in ROLLED:
+        conn.execute(f"DROP TRIGGER trg_{t.rollup_table}")
+        conn.execute(f"DROP TRIGGER trg_{t.rollup_table}_delete")
+        conn.execute(f"DROP TABLE {t.rollup_table}")
+    conn.commit()
+    conn.close()
+
+
+def test_ingest_keeps_a_rollup_per_minute_and_key(db):
+    assert_rollups_match(db["path"])
+
+
+QUERIES = [
+    lambda p, a, b, step: query_io_latency_percentiles(p, a, b, step),
+    lambda p, a, b, step: query_runqueue_latency(p, a, b, step, per_cpu=True),
+    lambda p, a, b, step: query_runqueue_latency(p, a, b, step),
+    lambda p, a, b, step: query_rtt_by_node(p, a, b),
+    lambda p, a, b, step: query_page_faults(p, a, b, limit=None),
+]
+
+
+def test_queries_answer_the_same_with_and_without_rollups(db, tmp_path):
+    raw = tmp_path / "raw.db"
+    without_rollups(db["path"], raw)
+    rnd = random.Random(7)
+    windows = [(db["start"], db["end"]), (db["start"] - 17 * NS, db["end"] + 43 * NS)]
+    windows += [tuple(sorted(rnd.randint(db["start"], db["end"]) for _ in range(2))) for _ in range(6)]
+    windows.append((db["start"] + 70 * NS, db["start"] + 100 * NS))  # no whole minute
+    for a, b in windows:
+        for step in (None, 60, 300, 30):
+            for q in QUERIES:
+                assert q(db["path"], a, b, step) == q(raw, a, b, step), (a, b, step)
+
+
+def test_an_older_database_is_summarised_on_upgrade(db, tmp_path):
+    old = tmp_path / "v2.db"
+    without_rollups(db["path"], old)
+    conn = schema.connect(str(old))
+    conn.execute("DELETE FROM schema_version")
+    conn.execute("INSERT INTO schema_version VALUES (2, 0)")
+    changes = schema.apply(conn)
+    conn.close()
+    assert {f"summarised {t.table} per minute into {t.rollup_table}" for t in ROLLED} <= set(changes)
+    assert_rollups_match(old)
+
+
+def test_deleted_rows_leave_their_minutes_summarised_again(db, tmp_path):
+    path = tmp_path / "pruned.db"
+    shutil.copy(db["path"], path)
+    conn = sqlite3.connect(path)
+    for t in ROLLED:
+        conn.execute(f"DELETE FROM {t.table} WHERE id % 3 = 0 OR timestamp < ?",
+                     (db["start"] + 150 * NS,))
+    conn.commit()
+    conn.close()
+    assert_rollups_match(path)
+
+
+def test_a_malformed_histogram_is_stored_raw_and_left_out_of_the_rollup(tmp_path):
+    conn = schema.connect(str(tmp_path / "ks.db"))
+    schema.apply(conn)
+    insert = "INSERT INTO runqlat_stats (timestamp, host, cpu, count, buckets) VALUES (?, 'h', -1, ?, ?)"
+    conn.execute(insert, (MINUTE, 2, "[[3, 2]]"))
+    conn.execute(insert, (MINUTE + NS, 5, "not json"))
+    conn.execute(insert, (MINUTE + 2 * NS, 1, None))
+    conn.execute(insert, (MINUTE + 3 * NS, 4, "[[3, 1], [9, 3]]"))
+    assert conn.execute("SELECT count(*) FROM runqlat_stats").fetchone()[0] == 4
+    row = conn.execute("SELECT rows, count, buckets FROM runqlat_stats_1m").fetchone()
+    assert row[:2] == (4, 12) and histogram.decode(row[2]) == {3: 3, 9: 3}
+
+
+def test_schema_sql_declares_the_rollups_and_their_triggers():
+    sql = schema.ddl()
+    for t in ROLLED:
+        for name in (t.rollup_table, f"trg_{t.rollup_table}", f"trg_{t.rollup_table}_delete"):
+            assert f"IF NOT EXISTS {name} " in sql
+        assert set(t.rollup.keys + t.rollup.sums + t.hist_columns) <= set(t.column_names)
