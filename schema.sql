@@ -372,6 +372,49 @@ CREATE TABLE IF NOT EXISTS perf_counters (
 CREATE INDEX IF NOT EXISTS idx_perf_counters_timestamp ON perf_counters(timestamp);
 CREATE INDEX IF NOT EXISTS idx_perf_counters_counter_timestamp ON perf_counters(counter, timestamp);
 
+-- syscall_stats per minute and host, syscall_name, kept by its trigger.
+CREATE TABLE IF NOT EXISTS syscall_stats_1m (
+    minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
+    host TEXT,
+    syscall_name TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    count INTEGER,  -- sum
+    errors INTEGER,  -- sum
+    total_ns INTEGER,  -- sum
+    max_ns INTEGER  -- largest
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_syscall_stats_1m_key ON syscall_stats_1m(minute, host, syscall_name);
+CREATE TRIGGER IF NOT EXISTS trg_syscall_stats_1m AFTER INSERT ON syscall_stats BEGIN
+    INSERT INTO syscall_stats_1m (minute, host, syscall_name, rows, first_ts, last_ts, interval_ns, count, errors, total_ns, max_ns)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.syscall_name, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.count, NEW.errors, NEW.total_ns, NEW.max_ns)
+    ON CONFLICT (minute, host, syscall_name) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        count = coalesce(count, 0) + coalesce(excluded.count, 0),
+        errors = coalesce(errors, 0) + coalesce(excluded.errors, 0),
+        total_ns = coalesce(total_ns, 0) + coalesce(excluded.total_ns, 0),
+        max_ns = max(coalesce(max_ns, excluded.max_ns), coalesce(excluded.max_ns, max_ns));
+END;
+CREATE TRIGGER IF NOT EXISTS trg_syscall_stats_1m_delete AFTER DELETE ON syscall_stats BEGIN
+    DELETE FROM syscall_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND syscall_name IS OLD.syscall_name;
+    INSERT INTO syscall_stats_1m (minute, host, syscall_name, rows, first_ts, last_ts, interval_ns, count, errors, total_ns, max_ns)
+    SELECT timestamp / 60000000000 * 60000000000, host, syscall_name, 1, timestamp, timestamp, interval_ns, count, errors, total_ns, max_ns FROM syscall_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND syscall_name IS OLD.syscall_name ORDER BY timestamp, id
+    ON CONFLICT (minute, host, syscall_name) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        count = coalesce(count, 0) + coalesce(excluded.count, 0),
+        errors = coalesce(errors, 0) + coalesce(excluded.errors, 0),
+        total_ns = coalesce(total_ns, 0) + coalesce(excluded.total_ns, 0),
+        max_ns = max(coalesce(max_ns, excluded.max_ns), coalesce(excluded.max_ns, max_ns));
+END;
+
 -- page_fault_stats per minute and host, pid, comm, kept by its trigger.
 CREATE TABLE IF NOT EXISTS page_fault_stats_1m (
     minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
@@ -406,7 +449,7 @@ END;
 CREATE TRIGGER IF NOT EXISTS trg_page_fault_stats_1m_delete AFTER DELETE ON page_fault_stats BEGIN
     DELETE FROM page_fault_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND pid IS OLD.pid AND comm IS OLD.comm;
     INSERT INTO page_fault_stats_1m (minute, host, pid, comm, rows, first_ts, last_ts, interval_ns, minor_count, major_count, latency_sum_ns, count, buckets)
-    SELECT timestamp / 60000000000 * 60000000000, host, pid, comm, 1, timestamp, timestamp, interval_ns, minor_count, major_count, latency_sum_ns, count, CASE WHEN json_valid(buckets) THEN buckets END FROM page_fault_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND pid IS OLD.pid AND comm IS OLD.comm ORDER BY id
+    SELECT timestamp / 60000000000 * 60000000000, host, pid, comm, 1, timestamp, timestamp, interval_ns, minor_count, major_count, latency_sum_ns, count, CASE WHEN json_valid(buckets) THEN buckets END FROM page_fault_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND pid IS OLD.pid AND comm IS OLD.comm ORDER BY timestamp, id
     ON CONFLICT (minute, host, pid, comm) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
@@ -454,7 +497,7 @@ END;
 CREATE TRIGGER IF NOT EXISTS trg_io_latency_stats_1m_delete AFTER DELETE ON io_latency_stats BEGIN
     DELETE FROM io_latency_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND device IS OLD.device;
     INSERT INTO io_latency_stats_1m (minute, host, device, rows, first_ts, last_ts, interval_ns, read_count, write_count, read_bytes, write_bytes, read_buckets, write_buckets)
-    SELECT timestamp / 60000000000 * 60000000000, host, device, 1, timestamp, timestamp, interval_ns, read_count, write_count, read_bytes, write_bytes, CASE WHEN json_valid(read_buckets) THEN read_buckets END, CASE WHEN json_valid(write_buckets) THEN write_buckets END FROM io_latency_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND device IS OLD.device ORDER BY id
+    SELECT timestamp / 60000000000 * 60000000000, host, device, 1, timestamp, timestamp, interval_ns, read_count, write_count, read_bytes, write_bytes, CASE WHEN json_valid(read_buckets) THEN read_buckets END, CASE WHEN json_valid(write_buckets) THEN write_buckets END FROM io_latency_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND device IS OLD.device ORDER BY timestamp, id
     ON CONFLICT (minute, host, device) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
@@ -497,7 +540,7 @@ END;
 CREATE TRIGGER IF NOT EXISTS trg_runqlat_stats_1m_delete AFTER DELETE ON runqlat_stats BEGIN
     DELETE FROM runqlat_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND cpu IS OLD.cpu;
     INSERT INTO runqlat_stats_1m (minute, host, cpu, rows, first_ts, last_ts, interval_ns, sum_us, count, buckets)
-    SELECT timestamp / 60000000000 * 60000000000, host, cpu, 1, timestamp, timestamp, interval_ns, sum_us, count, CASE WHEN json_valid(buckets) THEN buckets END FROM runqlat_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND cpu IS OLD.cpu ORDER BY id
+    SELECT timestamp / 60000000000 * 60000000000, host, cpu, 1, timestamp, timestamp, interval_ns, sum_us, count, CASE WHEN json_valid(buckets) THEN buckets END FROM runqlat_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND cpu IS OLD.cpu ORDER BY timestamp, id
     ON CONFLICT (minute, host, cpu) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
@@ -542,7 +585,7 @@ END;
 CREATE TRIGGER IF NOT EXISTS trg_rtt_stats_1m_delete AFTER DELETE ON rtt_stats BEGIN
     DELETE FROM rtt_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND node IS OLD.node AND peer IS OLD.peer;
     INSERT INTO rtt_stats_1m (minute, host, node, peer, rows, first_ts, last_ts, interval_ns, count, sum_us, retrans_count, drop_count, buckets)
-    SELECT timestamp / 60000000000 * 60000000000, host, node, peer, 1, timestamp, timestamp, interval_ns, count, sum_us, retrans_count, drop_count, CASE WHEN json_valid(buckets) THEN buckets END FROM rtt_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND node IS OLD.node AND peer IS OLD.peer ORDER BY id
+    SELECT timestamp / 60000000000 * 60000000000, host, node, peer, 1, timestamp, timestamp, interval_ns, count, sum_us, retrans_count, drop_count, CASE WHEN json_valid(buckets) THEN buckets END FROM rtt_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND node IS OLD.node AND peer IS OLD.peer ORDER BY timestamp, id
     ON CONFLICT (minute, host, node, peer) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
@@ -553,6 +596,297 @@ CREATE TRIGGER IF NOT EXISTS trg_rtt_stats_1m_delete AFTER DELETE ON rtt_stats B
         retrans_count = coalesce(retrans_count, 0) + coalesce(excluded.retrans_count, 0),
         drop_count = coalesce(drop_count, 0) + coalesce(excluded.drop_count, 0),
         buckets = CASE WHEN excluded.buckets IS NULL THEN buckets WHEN buckets IS NULL THEN excluded.buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+END;
+
+-- block_stats per minute and host, device_name, kept by its trigger.
+CREATE TABLE IF NOT EXISTS block_stats_1m (
+    minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
+    host TEXT,
+    device_name TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    in_flight INTEGER,  -- largest
+    read_ios_first INTEGER,  -- first reading
+    read_ios_last INTEGER,  -- last reading
+    read_ios_inc INTEGER,  -- increase within the minute, resets handled
+    read_merges_first INTEGER,  -- first reading
+    read_merges_last INTEGER,  -- last reading
+    read_merges_inc INTEGER,  -- increase within the minute, resets handled
+    read_sectors_first INTEGER,  -- first reading
+    read_sectors_last INTEGER,  -- last reading
+    read_sectors_inc INTEGER,  -- increase within the minute, resets handled
+    read_ticks_first INTEGER,  -- first reading
+    read_ticks_last INTEGER,  -- last reading
+    read_ticks_inc INTEGER,  -- increase within the minute, resets handled
+    write_ios_first INTEGER,  -- first reading
+    write_ios_last INTEGER,  -- last reading
+    write_ios_inc INTEGER,  -- increase within the minute, resets handled
+    write_merges_first INTEGER,  -- first reading
+    write_merges_last INTEGER,  -- last reading
+    write_merges_inc INTEGER,  -- increase within the minute, resets handled
+    write_sectors_first INTEGER,  -- first reading
+    write_sectors_last INTEGER,  -- last reading
+    write_sectors_inc INTEGER,  -- increase within the minute, resets handled
+    write_ticks_first INTEGER,  -- first reading
+    write_ticks_last INTEGER,  -- last reading
+    write_ticks_inc INTEGER,  -- increase within the minute, resets handled
+    io_ticks_first INTEGER,  -- first reading
+    io_ticks_last INTEGER,  -- last reading
+    io_ticks_inc INTEGER,  -- increase within the minute, resets handled
+    time_in_queue_first INTEGER,  -- first reading
+    time_in_queue_last INTEGER,  -- last reading
+    time_in_queue_inc INTEGER,  -- increase within the minute, resets handled
+    ordered INTEGER  -- 0 once a row arrived older than the minute's last: queries then read that minute's rows
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_block_stats_1m_key ON block_stats_1m(minute, host, device_name);
+CREATE TRIGGER IF NOT EXISTS trg_block_stats_1m AFTER INSERT ON block_stats BEGIN
+    INSERT INTO block_stats_1m (minute, host, device_name, rows, first_ts, last_ts, in_flight, read_ios_first, read_ios_last, read_ios_inc, read_merges_first, read_merges_last, read_merges_inc, read_sectors_first, read_sectors_last, read_sectors_inc, read_ticks_first, read_ticks_last, read_ticks_inc, write_ios_first, write_ios_last, write_ios_inc, write_merges_first, write_merges_last, write_merges_inc, write_sectors_first, write_sectors_last, write_sectors_inc, write_ticks_first, write_ticks_last, write_ticks_inc, io_ticks_first, io_ticks_last, io_ticks_inc, time_in_queue_first, time_in_queue_last, time_in_queue_inc, ordered)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.device_name, 1, NEW.timestamp, NEW.timestamp, NEW.in_flight, NEW.read_ios, NEW.read_ios, 0, NEW.read_merges, NEW.read_merges, 0, NEW.read_sectors, NEW.read_sectors, 0, NEW.read_ticks, NEW.read_ticks, 0, NEW.write_ios, NEW.write_ios, 0, NEW.write_merges, NEW.write_merges, 0, NEW.write_sectors, NEW.write_sectors, 0, NEW.write_ticks, NEW.write_ticks, 0, NEW.io_ticks, NEW.io_ticks, 0, NEW.time_in_queue, NEW.time_in_queue, 0, 1)
+    ON CONFLICT (minute, host, device_name) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        in_flight = max(coalesce(in_flight, excluded.in_flight), coalesce(excluded.in_flight, in_flight)),
+        read_ios_inc = read_ios_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.read_ios_last IS NOT NULL AND read_ios_last IS NOT NULL THEN CASE WHEN excluded.read_ios_last >= read_ios_last THEN excluded.read_ios_last - read_ios_last ELSE excluded.read_ios_last END ELSE 0 END,
+        read_ios_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.read_ios_last ELSE read_ios_last END,
+        read_merges_inc = read_merges_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.read_merges_last IS NOT NULL AND read_merges_last IS NOT NULL THEN CASE WHEN excluded.read_merges_last >= read_merges_last THEN excluded.read_merges_last - read_merges_last ELSE excluded.read_merges_last END ELSE 0 END,
+        read_merges_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.read_merges_last ELSE read_merges_last END,
+        read_sectors_inc = read_sectors_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.read_sectors_last IS NOT NULL AND read_sectors_last IS NOT NULL THEN CASE WHEN excluded.read_sectors_last >= read_sectors_last THEN excluded.read_sectors_last - read_sectors_last ELSE excluded.read_sectors_last END ELSE 0 END,
+        read_sectors_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.read_sectors_last ELSE read_sectors_last END,
+        read_ticks_inc = read_ticks_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.read_ticks_last IS NOT NULL AND read_ticks_last IS NOT NULL THEN CASE WHEN excluded.read_ticks_last >= read_ticks_last THEN excluded.read_ticks_last - read_ticks_last ELSE excluded.read_ticks_last END ELSE 0 END,
+        read_ticks_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.read_ticks_last ELSE read_ticks_last END,
+        write_ios_inc = write_ios_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.write_ios_last IS NOT NULL AND write_ios_last IS NOT NULL THEN CASE WHEN excluded.write_ios_last >= write_ios_last THEN excluded.write_ios_last - write_ios_last ELSE excluded.write_ios_last END ELSE 0 END,
+        write_ios_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.write_ios_last ELSE write_ios_last END,
+        write_merges_inc = write_merges_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.write_merges_last IS NOT NULL AND write_merges_last IS NOT NULL THEN CASE WHEN excluded.write_merges_last >= write_merges_last THEN excluded.write_merges_last - write_merges_last ELSE excluded.write_merges_last END ELSE 0 END,
+        write_merges_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.write_merges_last ELSE write_merges_last END,
+        write_sectors_inc = write_sectors_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.write_sectors_last IS NOT NULL AND write_sectors_last IS NOT NULL THEN CASE WHEN excluded.write_sectors_last >= write_sectors_last THEN excluded.write_sectors_last - write_sectors_last ELSE excluded.write_sectors_last END ELSE 0 END,
+        write_sectors_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.write_sectors_last ELSE write_sectors_last END,
+        write_ticks_inc = write_ticks_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.write_ticks_last IS NOT NULL AND write_ticks_last IS NOT NULL THEN CASE WHEN excluded.write_ticks_last >= write_ticks_last THEN excluded.write_ticks_last - write_ticks_last ELSE excluded.write_ticks_last END ELSE 0 END,
+        write_ticks_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.write_ticks_last ELSE write_ticks_last END,
+        io_ticks_inc = io_ticks_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.io_ticks_last IS NOT NULL AND io_ticks_last IS NOT NULL THEN CASE WHEN excluded.io_ticks_last >= io_ticks_last THEN excluded.io_ticks_last - io_ticks_last ELSE excluded.io_ticks_last END ELSE 0 END,
+        io_ticks_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.io_ticks_last ELSE io_ticks_last END,
+        time_in_queue_inc = time_in_queue_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.time_in_queue_last IS NOT NULL AND time_in_queue_last IS NOT NULL THEN CASE WHEN excluded.time_in_queue_last >= time_in_queue_last THEN excluded.time_in_queue_last - time_in_queue_last ELSE excluded.time_in_queue_last END ELSE 0 END,
+        time_in_queue_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.time_in_queue_last ELSE time_in_queue_last END,
+        ordered = ordered AND excluded.first_ts >= last_ts;
+END;
+CREATE TRIGGER IF NOT EXISTS trg_block_stats_1m_delete AFTER DELETE ON block_stats BEGIN
+    DELETE FROM block_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND device_name IS OLD.device_name;
+    INSERT INTO block_stats_1m (minute, host, device_name, rows, first_ts, last_ts, in_flight, read_ios_first, read_ios_last, read_ios_inc, read_merges_first, read_merges_last, read_merges_inc, read_sectors_first, read_sectors_last, read_sectors_inc, read_ticks_first, read_ticks_last, read_ticks_inc, write_ios_first, write_ios_last, write_ios_inc, write_merges_first, write_merges_last, write_merges_inc, write_sectors_first, write_sectors_last, write_sectors_inc, write_ticks_first, write_ticks_last, write_ticks_inc, io_ticks_first, io_ticks_last, io_ticks_inc, time_in_queue_first, time_in_queue_last, time_in_queue_inc, ordered)
+    SELECT timestamp / 60000000000 * 60000000000, host, device_name, 1, timestamp, timestamp, in_flight, read_ios, read_ios, 0, read_merges, read_merges, 0, read_sectors, read_sectors, 0, read_ticks, read_ticks, 0, write_ios, write_ios, 0, write_merges, write_merges, 0, write_sectors, write_sectors, 0, write_ticks, write_ticks, 0, io_ticks, io_ticks, 0, time_in_queue, time_in_queue, 0, 1 FROM block_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND device_name IS OLD.device_name ORDER BY timestamp, id
+    ON CONFLICT (minute, host, device_name) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        in_flight = max(coalesce(in_flight, excluded.in_flight), coalesce(excluded.in_flight, in_flight)),
+        read_ios_inc = read_ios_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.read_ios_last IS NOT NULL AND read_ios_last IS NOT NULL THEN CASE WHEN excluded.read_ios_last >= read_ios_last THEN excluded.read_ios_last - read_ios_last ELSE excluded.read_ios_last END ELSE 0 END,
+        read_ios_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.read_ios_last ELSE read_ios_last END,
+        read_merges_inc = read_merges_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.read_merges_last IS NOT NULL AND read_merges_last IS NOT NULL THEN CASE WHEN excluded.read_merges_last >= read_merges_last THEN excluded.read_merges_last - read_merges_last ELSE excluded.read_merges_last END ELSE 0 END,
+        read_merges_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.read_merges_last ELSE read_merges_last END,
+        read_sectors_inc = read_sectors_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.read_sectors_last IS NOT NULL AND read_sectors_last IS NOT NULL THEN CASE WHEN excluded.read_sectors_last >= read_sectors_last THEN excluded.read_sectors_last - read_sectors_last ELSE excluded.read_sectors_last END ELSE 0 END,
+        read_sectors_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.read_sectors_last ELSE read_sectors_last END,
+        read_ticks_inc = read_ticks_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.read_ticks_last IS NOT NULL AND read_ticks_last IS NOT NULL THEN CASE WHEN excluded.read_ticks_last >= read_ticks_last THEN excluded.read_ticks_last - read_ticks_last ELSE excluded.read_ticks_last END ELSE 0 END,
+        read_ticks_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.read_ticks_last ELSE read_ticks_last END,
+        write_ios_inc = write_ios_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.write_ios_last IS NOT NULL AND write_ios_last IS NOT NULL THEN CASE WHEN excluded.write_ios_last >= write_ios_last THEN excluded.write_ios_last - write_ios_last ELSE excluded.write_ios_last END ELSE 0 END,
+        write_ios_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.write_ios_last ELSE write_ios_last END,
+        write_merges_inc = write_merges_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.write_merges_last IS NOT NULL AND write_merges_last IS NOT NULL THEN CASE WHEN excluded.write_merges_last >= write_merges_last THEN excluded.write_merges_last - write_merges_last ELSE excluded.write_merges_last END ELSE 0 END,
+        write_merges_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.write_merges_last ELSE write_merges_last END,
+        write_sectors_inc = write_sectors_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.write_sectors_last IS NOT NULL AND write_sectors_last IS NOT NULL THEN CASE WHEN excluded.write_sectors_last >= write_sectors_last THEN excluded.write_sectors_last - write_sectors_last ELSE excluded.write_sectors_last END ELSE 0 END,
+        write_sectors_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.write_sectors_last ELSE write_sectors_last END,
+        write_ticks_inc = write_ticks_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.write_ticks_last IS NOT NULL AND write_ticks_last IS NOT NULL THEN CASE WHEN excluded.write_ticks_last >= write_ticks_last THEN excluded.write_ticks_last - write_ticks_last ELSE excluded.write_ticks_last END ELSE 0 END,
+        write_ticks_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.write_ticks_last ELSE write_ticks_last END,
+        io_ticks_inc = io_ticks_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.io_ticks_last IS NOT NULL AND io_ticks_last IS NOT NULL THEN CASE WHEN excluded.io_ticks_last >= io_ticks_last THEN excluded.io_ticks_last - io_ticks_last ELSE excluded.io_ticks_last END ELSE 0 END,
+        io_ticks_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.io_ticks_last ELSE io_ticks_last END,
+        time_in_queue_inc = time_in_queue_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.time_in_queue_last IS NOT NULL AND time_in_queue_last IS NOT NULL THEN CASE WHEN excluded.time_in_queue_last >= time_in_queue_last THEN excluded.time_in_queue_last - time_in_queue_last ELSE excluded.time_in_queue_last END ELSE 0 END,
+        time_in_queue_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.time_in_queue_last ELSE time_in_queue_last END,
+        ordered = ordered AND excluded.first_ts >= last_ts;
+END;
+
+-- network_interface_stats per minute and host, interface_name, kept by its trigger.
+CREATE TABLE IF NOT EXISTS network_interface_stats_1m (
+    minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
+    host TEXT,
+    interface_name TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    rx_bytes_first INTEGER,  -- first reading
+    rx_bytes_last INTEGER,  -- last reading
+    rx_bytes_inc INTEGER,  -- increase within the minute, resets handled
+    rx_packets_first INTEGER,  -- first reading
+    rx_packets_last INTEGER,  -- last reading
+    rx_packets_inc INTEGER,  -- increase within the minute, resets handled
+    rx_errors_first INTEGER,  -- first reading
+    rx_errors_last INTEGER,  -- last reading
+    rx_errors_inc INTEGER,  -- increase within the minute, resets handled
+    rx_drops_first INTEGER,  -- first reading
+    rx_drops_last INTEGER,  -- last reading
+    rx_drops_inc INTEGER,  -- increase within the minute, resets handled
+    tx_bytes_first INTEGER,  -- first reading
+    tx_bytes_last INTEGER,  -- last reading
+    tx_bytes_inc INTEGER,  -- increase within the minute, resets handled
+    tx_packets_first INTEGER,  -- first reading
+    tx_packets_last INTEGER,  -- last reading
+    tx_packets_inc INTEGER,  -- increase within the minute, resets handled
+    tx_errors_first INTEGER,  -- first reading
+    tx_errors_last INTEGER,  -- last reading
+    tx_errors_inc INTEGER,  -- increase within the minute, resets handled
+    tx_drops_first INTEGER,  -- first reading
+    tx_drops_last INTEGER,  -- last reading
+    tx_drops_inc INTEGER,  -- increase within the minute, resets handled
+    ordered INTEGER  -- 0 once a row arrived older than the minute's last: queries then read that minute's rows
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_network_interface_stats_1m_key ON network_interface_stats_1m(minute, host, interface_name);
+CREATE TRIGGER IF NOT EXISTS trg_network_interface_stats_1m AFTER INSERT ON network_interface_stats BEGIN
+    INSERT INTO network_interface_stats_1m (minute, host, interface_name, rows, first_ts, last_ts, rx_bytes_first, rx_bytes_last, rx_bytes_inc, rx_packets_first, rx_packets_last, rx_packets_inc, rx_errors_first, rx_errors_last, rx_errors_inc, rx_drops_first, rx_drops_last, rx_drops_inc, tx_bytes_first, tx_bytes_last, tx_bytes_inc, tx_packets_first, tx_packets_last, tx_packets_inc, tx_errors_first, tx_errors_last, tx_errors_inc, tx_drops_first, tx_drops_last, tx_drops_inc, ordered)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.interface_name, 1, NEW.timestamp, NEW.timestamp, NEW.rx_bytes, NEW.rx_bytes, 0, NEW.rx_packets, NEW.rx_packets, 0, NEW.rx_errors, NEW.rx_errors, 0, NEW.rx_drops, NEW.rx_drops, 0, NEW.tx_bytes, NEW.tx_bytes, 0, NEW.tx_packets, NEW.tx_packets, 0, NEW.tx_errors, NEW.tx_errors, 0, NEW.tx_drops, NEW.tx_drops, 0, 1)
+    ON CONFLICT (minute, host, interface_name) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        rx_bytes_inc = rx_bytes_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.rx_bytes_last IS NOT NULL AND rx_bytes_last IS NOT NULL THEN CASE WHEN excluded.rx_bytes_last >= rx_bytes_last THEN excluded.rx_bytes_last - rx_bytes_last ELSE excluded.rx_bytes_last END ELSE 0 END,
+        rx_bytes_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.rx_bytes_last ELSE rx_bytes_last END,
+        rx_packets_inc = rx_packets_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.rx_packets_last IS NOT NULL AND rx_packets_last IS NOT NULL THEN CASE WHEN excluded.rx_packets_last >= rx_packets_last THEN excluded.rx_packets_last - rx_packets_last ELSE excluded.rx_packets_last END ELSE 0 END,
+        rx_packets_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.rx_packets_last ELSE rx_packets_last END,
+        rx_errors_inc = rx_errors_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.rx_errors_last IS NOT NULL AND rx_errors_last IS NOT NULL THEN CASE WHEN excluded.rx_errors_last >= rx_errors_last THEN excluded.rx_errors_last - rx_errors_last ELSE excluded.rx_errors_last END ELSE 0 END,
+        rx_errors_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.rx_errors_last ELSE rx_errors_last END,
+        rx_drops_inc = rx_drops_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.rx_drops_last IS NOT NULL AND rx_drops_last IS NOT NULL THEN CASE WHEN excluded.rx_drops_last >= rx_drops_last THEN excluded.rx_drops_last - rx_drops_last ELSE excluded.rx_drops_last END ELSE 0 END,
+        rx_drops_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.rx_drops_last ELSE rx_drops_last END,
+        tx_bytes_inc = tx_bytes_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.tx_bytes_last IS NOT NULL AND tx_bytes_last IS NOT NULL THEN CASE WHEN excluded.tx_bytes_last >= tx_bytes_last THEN excluded.tx_bytes_last - tx_bytes_last ELSE excluded.tx_bytes_last END ELSE 0 END,
+        tx_bytes_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.tx_bytes_last ELSE tx_bytes_last END,
+        tx_packets_inc = tx_packets_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.tx_packets_last IS NOT NULL AND tx_packets_last IS NOT NULL THEN CASE WHEN excluded.tx_packets_last >= tx_packets_last THEN excluded.tx_packets_last - tx_packets_last ELSE excluded.tx_packets_last END ELSE 0 END,
+        tx_packets_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.tx_packets_last ELSE tx_packets_last END,
+        tx_errors_inc = tx_errors_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.tx_errors_last IS NOT NULL AND tx_errors_last IS NOT NULL THEN CASE WHEN excluded.tx_errors_last >= tx_errors_last THEN excluded.tx_errors_last - tx_errors_last ELSE excluded.tx_errors_last END ELSE 0 END,
+        tx_errors_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.tx_errors_last ELSE tx_errors_last END,
+        tx_drops_inc = tx_drops_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.tx_drops_last IS NOT NULL AND tx_drops_last IS NOT NULL THEN CASE WHEN excluded.tx_drops_last >= tx_drops_last THEN excluded.tx_drops_last - tx_drops_last ELSE excluded.tx_drops_last END ELSE 0 END,
+        tx_drops_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.tx_drops_last ELSE tx_drops_last END,
+        ordered = ordered AND excluded.first_ts >= last_ts;
+END;
+CREATE TRIGGER IF NOT EXISTS trg_network_interface_stats_1m_delete AFTER DELETE ON network_interface_stats BEGIN
+    DELETE FROM network_interface_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND interface_name IS OLD.interface_name;
+    INSERT INTO network_interface_stats_1m (minute, host, interface_name, rows, first_ts, last_ts, rx_bytes_first, rx_bytes_last, rx_bytes_inc, rx_packets_first, rx_packets_last, rx_packets_inc, rx_errors_first, rx_errors_last, rx_errors_inc, rx_drops_first, rx_drops_last, rx_drops_inc, tx_bytes_first, tx_bytes_last, tx_bytes_inc, tx_packets_first, tx_packets_last, tx_packets_inc, tx_errors_first, tx_errors_last, tx_errors_inc, tx_drops_first, tx_drops_last, tx_drops_inc, ordered)
+    SELECT timestamp / 60000000000 * 60000000000, host, interface_name, 1, timestamp, timestamp, rx_bytes, rx_bytes, 0, rx_packets, rx_packets, 0, rx_errors, rx_errors, 0, rx_drops, rx_drops, 0, tx_bytes, tx_bytes, 0, tx_packets, tx_packets, 0, tx_errors, tx_errors, 0, tx_drops, tx_drops, 0, 1 FROM network_interface_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND interface_name IS OLD.interface_name ORDER BY timestamp, id
+    ON CONFLICT (minute, host, interface_name) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        rx_bytes_inc = rx_bytes_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.rx_bytes_last IS NOT NULL AND rx_bytes_last IS NOT NULL THEN CASE WHEN excluded.rx_bytes_last >= rx_bytes_last THEN excluded.rx_bytes_last - rx_bytes_last ELSE excluded.rx_bytes_last END ELSE 0 END,
+        rx_bytes_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.rx_bytes_last ELSE rx_bytes_last END,
+        rx_packets_inc = rx_packets_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.rx_packets_last IS NOT NULL AND rx_packets_last IS NOT NULL THEN CASE WHEN excluded.rx_packets_last >= rx_packets_last THEN excluded.rx_packets_last - rx_packets_last ELSE excluded.rx_packets_last END ELSE 0 END,
+        rx_packets_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.rx_packets_last ELSE rx_packets_last END,
+        rx_errors_inc = rx_errors_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.rx_errors_last IS NOT NULL AND rx_errors_last IS NOT NULL THEN CASE WHEN excluded.rx_errors_last >= rx_errors_last THEN excluded.rx_errors_last - rx_errors_last ELSE excluded.rx_errors_last END ELSE 0 END,
+        rx_errors_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.rx_errors_last ELSE rx_errors_last END,
+        rx_drops_inc = rx_drops_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.rx_drops_last IS NOT NULL AND rx_drops_last IS NOT NULL THEN CASE WHEN excluded.rx_drops_last >= rx_drops_last THEN excluded.rx_drops_last - rx_drops_last ELSE excluded.rx_drops_last END ELSE 0 END,
+        rx_drops_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.rx_drops_last ELSE rx_drops_last END,
+        tx_bytes_inc = tx_bytes_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.tx_bytes_last IS NOT NULL AND tx_bytes_last IS NOT NULL THEN CASE WHEN excluded.tx_bytes_last >= tx_bytes_last THEN excluded.tx_bytes_last - tx_bytes_last ELSE excluded.tx_bytes_last END ELSE 0 END,
+        tx_bytes_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.tx_bytes_last ELSE tx_bytes_last END,
+        tx_packets_inc = tx_packets_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.tx_packets_last IS NOT NULL AND tx_packets_last IS NOT NULL THEN CASE WHEN excluded.tx_packets_last >= tx_packets_last THEN excluded.tx_packets_last - tx_packets_last ELSE excluded.tx_packets_last END ELSE 0 END,
+        tx_packets_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.tx_packets_last ELSE tx_packets_last END,
+        tx_errors_inc = tx_errors_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.tx_errors_last IS NOT NULL AND tx_errors_last IS NOT NULL THEN CASE WHEN excluded.tx_errors_last >= tx_errors_last THEN excluded.tx_errors_last - tx_errors_last ELSE excluded.tx_errors_last END ELSE 0 END,
+        tx_errors_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.tx_errors_last ELSE tx_errors_last END,
+        tx_drops_inc = tx_drops_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.tx_drops_last IS NOT NULL AND tx_drops_last IS NOT NULL THEN CASE WHEN excluded.tx_drops_last >= tx_drops_last THEN excluded.tx_drops_last - tx_drops_last ELSE excluded.tx_drops_last END ELSE 0 END,
+        tx_drops_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.tx_drops_last ELSE tx_drops_last END,
+        ordered = ordered AND excluded.first_ts >= last_ts;
+END;
+
+-- tcp_retransmit_stats per minute and host, kept by its trigger.
+CREATE TABLE IF NOT EXISTS tcp_retransmit_stats_1m (
+    minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
+    host TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    retrans_segs_first INTEGER,  -- first reading
+    retrans_segs_last INTEGER,  -- last reading
+    retrans_segs_inc INTEGER,  -- increase within the minute, resets handled
+    out_segs_first INTEGER,  -- first reading
+    out_segs_last INTEGER,  -- last reading
+    out_segs_inc INTEGER,  -- increase within the minute, resets handled
+    in_errs_first INTEGER,  -- first reading
+    in_errs_last INTEGER,  -- last reading
+    in_errs_inc INTEGER,  -- increase within the minute, resets handled
+    timeouts_first INTEGER,  -- first reading
+    timeouts_last INTEGER,  -- last reading
+    timeouts_inc INTEGER,  -- increase within the minute, resets handled
+    lost_retransmit_first INTEGER,  -- first reading
+    lost_retransmit_last INTEGER,  -- last reading
+    lost_retransmit_inc INTEGER,  -- increase within the minute, resets handled
+    fast_retrans_first INTEGER,  -- first reading
+    fast_retrans_last INTEGER,  -- last reading
+    fast_retrans_inc INTEGER,  -- increase within the minute, resets handled
+    slow_start_retrans_first INTEGER,  -- first reading
+    slow_start_retrans_last INTEGER,  -- last reading
+    slow_start_retrans_inc INTEGER,  -- increase within the minute, resets handled
+    syn_retrans_first INTEGER,  -- first reading
+    syn_retrans_last INTEGER,  -- last reading
+    syn_retrans_inc INTEGER,  -- increase within the minute, resets handled
+    listen_overflows_first INTEGER,  -- first reading
+    listen_overflows_last INTEGER,  -- last reading
+    listen_overflows_inc INTEGER,  -- increase within the minute, resets handled
+    listen_drops_first INTEGER,  -- first reading
+    listen_drops_last INTEGER,  -- last reading
+    listen_drops_inc INTEGER,  -- increase within the minute, resets handled
+    ordered INTEGER  -- 0 once a row arrived older than the minute's last: queries then read that minute's rows
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_tcp_retransmit_stats_1m_key ON tcp_retransmit_stats_1m(minute, host);
+CREATE TRIGGER IF NOT EXISTS trg_tcp_retransmit_stats_1m AFTER INSERT ON tcp_retransmit_stats BEGIN
+    INSERT INTO tcp_retransmit_stats_1m (minute, host, rows, first_ts, last_ts, retrans_segs_first, retrans_segs_last, retrans_segs_inc, out_segs_first, out_segs_last, out_segs_inc, in_errs_first, in_errs_last, in_errs_inc, timeouts_first, timeouts_last, timeouts_inc, lost_retransmit_first, lost_retransmit_last, lost_retransmit_inc, fast_retrans_first, fast_retrans_last, fast_retrans_inc, slow_start_retrans_first, slow_start_retrans_last, slow_start_retrans_inc, syn_retrans_first, syn_retrans_last, syn_retrans_inc, listen_overflows_first, listen_overflows_last, listen_overflows_inc, listen_drops_first, listen_drops_last, listen_drops_inc, ordered)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, 1, NEW.timestamp, NEW.timestamp, NEW.retrans_segs, NEW.retrans_segs, 0, NEW.out_segs, NEW.out_segs, 0, NEW.in_errs, NEW.in_errs, 0, NEW.timeouts, NEW.timeouts, 0, NEW.lost_retransmit, NEW.lost_retransmit, 0, NEW.fast_retrans, NEW.fast_retrans, 0, NEW.slow_start_retrans, NEW.slow_start_retrans, 0, NEW.syn_retrans, NEW.syn_retrans, 0, NEW.listen_overflows, NEW.listen_overflows, 0, NEW.listen_drops, NEW.listen_drops, 0, 1)
+    ON CONFLICT (minute, host) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        retrans_segs_inc = retrans_segs_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.retrans_segs_last IS NOT NULL AND retrans_segs_last IS NOT NULL THEN CASE WHEN excluded.retrans_segs_last >= retrans_segs_last THEN excluded.retrans_segs_last - retrans_segs_last ELSE excluded.retrans_segs_last END ELSE 0 END,
+        retrans_segs_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.retrans_segs_last ELSE retrans_segs_last END,
+        out_segs_inc = out_segs_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.out_segs_last IS NOT NULL AND out_segs_last IS NOT NULL THEN CASE WHEN excluded.out_segs_last >= out_segs_last THEN excluded.out_segs_last - out_segs_last ELSE excluded.out_segs_last END ELSE 0 END,
+        out_segs_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.out_segs_last ELSE out_segs_last END,
+        in_errs_inc = in_errs_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.in_errs_last IS NOT NULL AND in_errs_last IS NOT NULL THEN CASE WHEN excluded.in_errs_last >= in_errs_last THEN excluded.in_errs_last - in_errs_last ELSE excluded.in_errs_last END ELSE 0 END,
+        in_errs_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.in_errs_last ELSE in_errs_last END,
+        timeouts_inc = timeouts_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.timeouts_last IS NOT NULL AND timeouts_last IS NOT NULL THEN CASE WHEN excluded.timeouts_last >= timeouts_last THEN excluded.timeouts_last - timeouts_last ELSE excluded.timeouts_last END ELSE 0 END,
+        timeouts_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.timeouts_last ELSE timeouts_last END,
+        lost_retransmit_inc = lost_retransmit_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.lost_retransmit_last IS NOT NULL AND lost_retransmit_last IS NOT NULL THEN CASE WHEN excluded.lost_retransmit_last >= lost_retransmit_last THEN excluded.lost_retransmit_last - lost_retransmit_last ELSE excluded.lost_retransmit_last END ELSE 0 END,
+        lost_retransmit_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.lost_retransmit_last ELSE lost_retransmit_last END,
+        fast_retrans_inc = fast_retrans_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.fast_retrans_last IS NOT NULL AND fast_retrans_last IS NOT NULL THEN CASE WHEN excluded.fast_retrans_last >= fast_retrans_last THEN excluded.fast_retrans_last - fast_retrans_last ELSE excluded.fast_retrans_last END ELSE 0 END,
+        fast_retrans_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.fast_retrans_last ELSE fast_retrans_last END,
+        slow_start_retrans_inc = slow_start_retrans_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.slow_start_retrans_last IS NOT NULL AND slow_start_retrans_last IS NOT NULL THEN CASE WHEN excluded.slow_start_retrans_last >= slow_start_retrans_last THEN excluded.slow_start_retrans_last - slow_start_retrans_last ELSE excluded.slow_start_retrans_last END ELSE 0 END,
+        slow_start_retrans_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.slow_start_retrans_last ELSE slow_start_retrans_last END,
+        syn_retrans_inc = syn_retrans_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.syn_retrans_last IS NOT NULL AND syn_retrans_last IS NOT NULL THEN CASE WHEN excluded.syn_retrans_last >= syn_retrans_last THEN excluded.syn_retrans_last - syn_retrans_last ELSE excluded.syn_retrans_last END ELSE 0 END,
+        syn_retrans_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.syn_retrans_last ELSE syn_retrans_last END,
+        listen_overflows_inc = listen_overflows_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.listen_overflows_last IS NOT NULL AND listen_overflows_last IS NOT NULL THEN CASE WHEN excluded.listen_overflows_last >= listen_overflows_last THEN excluded.listen_overflows_last - listen_overflows_last ELSE excluded.listen_overflows_last END ELSE 0 END,
+        listen_overflows_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.listen_overflows_last ELSE listen_overflows_last END,
+        listen_drops_inc = listen_drops_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.listen_drops_last IS NOT NULL AND listen_drops_last IS NOT NULL THEN CASE WHEN excluded.listen_drops_last >= listen_drops_last THEN excluded.listen_drops_last - listen_drops_last ELSE excluded.listen_drops_last END ELSE 0 END,
+        listen_drops_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.listen_drops_last ELSE listen_drops_last END,
+        ordered = ordered AND excluded.first_ts >= last_ts;
+END;
+CREATE TRIGGER IF NOT EXISTS trg_tcp_retransmit_stats_1m_delete AFTER DELETE ON tcp_retransmit_stats BEGIN
+    DELETE FROM tcp_retransmit_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host;
+    INSERT INTO tcp_retransmit_stats_1m (minute, host, rows, first_ts, last_ts, retrans_segs_first, retrans_segs_last, retrans_segs_inc, out_segs_first, out_segs_last, out_segs_inc, in_errs_first, in_errs_last, in_errs_inc, timeouts_first, timeouts_last, timeouts_inc, lost_retransmit_first, lost_retransmit_last, lost_retransmit_inc, fast_retrans_first, fast_retrans_last, fast_retrans_inc, slow_start_retrans_first, slow_start_retrans_last, slow_start_retrans_inc, syn_retrans_first, syn_retrans_last, syn_retrans_inc, listen_overflows_first, listen_overflows_last, listen_overflows_inc, listen_drops_first, listen_drops_last, listen_drops_inc, ordered)
+    SELECT timestamp / 60000000000 * 60000000000, host, 1, timestamp, timestamp, retrans_segs, retrans_segs, 0, out_segs, out_segs, 0, in_errs, in_errs, 0, timeouts, timeouts, 0, lost_retransmit, lost_retransmit, 0, fast_retrans, fast_retrans, 0, slow_start_retrans, slow_start_retrans, 0, syn_retrans, syn_retrans, 0, listen_overflows, listen_overflows, 0, listen_drops, listen_drops, 0, 1 FROM tcp_retransmit_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host ORDER BY timestamp, id
+    ON CONFLICT (minute, host) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        retrans_segs_inc = retrans_segs_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.retrans_segs_last IS NOT NULL AND retrans_segs_last IS NOT NULL THEN CASE WHEN excluded.retrans_segs_last >= retrans_segs_last THEN excluded.retrans_segs_last - retrans_segs_last ELSE excluded.retrans_segs_last END ELSE 0 END,
+        retrans_segs_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.retrans_segs_last ELSE retrans_segs_last END,
+        out_segs_inc = out_segs_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.out_segs_last IS NOT NULL AND out_segs_last IS NOT NULL THEN CASE WHEN excluded.out_segs_last >= out_segs_last THEN excluded.out_segs_last - out_segs_last ELSE excluded.out_segs_last END ELSE 0 END,
+        out_segs_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.out_segs_last ELSE out_segs_last END,
+        in_errs_inc = in_errs_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.in_errs_last IS NOT NULL AND in_errs_last IS NOT NULL THEN CASE WHEN excluded.in_errs_last >= in_errs_last THEN excluded.in_errs_last - in_errs_last ELSE excluded.in_errs_last END ELSE 0 END,
+        in_errs_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.in_errs_last ELSE in_errs_last END,
+        timeouts_inc = timeouts_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.timeouts_last IS NOT NULL AND timeouts_last IS NOT NULL THEN CASE WHEN excluded.timeouts_last >= timeouts_last THEN excluded.timeouts_last - timeouts_last ELSE excluded.timeouts_last END ELSE 0 END,
+        timeouts_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.timeouts_last ELSE timeouts_last END,
+        lost_retransmit_inc = lost_retransmit_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.lost_retransmit_last IS NOT NULL AND lost_retransmit_last IS NOT NULL THEN CASE WHEN excluded.lost_retransmit_last >= lost_retransmit_last THEN excluded.lost_retransmit_last - lost_retransmit_last ELSE excluded.lost_retransmit_last END ELSE 0 END,
+        lost_retransmit_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.lost_retransmit_last ELSE lost_retransmit_last END,
+        fast_retrans_inc = fast_retrans_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.fast_retrans_last IS NOT NULL AND fast_retrans_last IS NOT NULL THEN CASE WHEN excluded.fast_retrans_last >= fast_retrans_last THEN excluded.fast_retrans_last - fast_retrans_last ELSE excluded.fast_retrans_last END ELSE 0 END,
+        fast_retrans_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.fast_retrans_last ELSE fast_retrans_last END,
+        slow_start_retrans_inc = slow_start_retrans_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.slow_start_retrans_last IS NOT NULL AND slow_start_retrans_last IS NOT NULL THEN CASE WHEN excluded.slow_start_retrans_last >= slow_start_retrans_last THEN excluded.slow_start_retrans_last - slow_start_retrans_last ELSE excluded.slow_start_retrans_last END ELSE 0 END,
+        slow_start_retrans_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.slow_start_retrans_last ELSE slow_start_retrans_last END,
+        syn_retrans_inc = syn_retrans_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.syn_retrans_last IS NOT NULL AND syn_retrans_last IS NOT NULL THEN CASE WHEN excluded.syn_retrans_last >= syn_retrans_last THEN excluded.syn_retrans_last - syn_retrans_last ELSE excluded.syn_retrans_last END ELSE 0 END,
+        syn_retrans_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.syn_retrans_last ELSE syn_retrans_last END,
+        listen_overflows_inc = listen_overflows_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.listen_overflows_last IS NOT NULL AND listen_overflows_last IS NOT NULL THEN CASE WHEN excluded.listen_overflows_last >= listen_overflows_last THEN excluded.listen_overflows_last - listen_overflows_last ELSE excluded.listen_overflows_last END ELSE 0 END,
+        listen_overflows_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.listen_overflows_last ELSE listen_overflows_last END,
+        listen_drops_inc = listen_drops_inc + CASE WHEN excluded.first_ts >= last_ts AND excluded.listen_drops_last IS NOT NULL AND listen_drops_last IS NOT NULL THEN CASE WHEN excluded.listen_drops_last >= listen_drops_last THEN excluded.listen_drops_last - listen_drops_last ELSE excluded.listen_drops_last END ELSE 0 END,
+        listen_drops_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.listen_drops_last ELSE listen_drops_last END,
+        ordered = ordered AND excluded.first_ts >= last_ts;
 END;
 
 -- Valid JSON objects ks-ingest could not place: kept whole, with when and why.

@@ -27,13 +27,18 @@ class Column:
 
 @dataclass(frozen=True)
 class Rollup:
-    """A per-minute summary table kept beside an interval table (``<table>_1m``), so a
-    window's percentiles merge sixty times fewer histograms.  One row per minute and
-    key: the rows' count, first and last timestamp, the last row's interval, the sum of
-    each ``sums`` column and every histogram column merged.  SQLite triggers keep it
-    (schema.py), so every writer, the sqlite3 CLI included, keeps it right."""
-    keys: tuple[str, ...]           # besides host: what the queries group by
-    sums: tuple[str, ...]           # additive columns
+    """A per-minute summary table kept beside a table (``<table>_1m``), so a long
+    window reads sixty times fewer rows.  One row per minute and key: the rows'
+    count, first and last timestamp (and the last row's interval), the sum of each
+    ``sums`` column, the largest of each ``maxes`` column, every histogram column
+    merged, and for each cumulative ``counters`` column its first and last reading
+    and its increase within the minute (a reading below the previous one is a
+    reset).  SQLite triggers keep it (schema.py), so every writer, the sqlite3 CLI
+    included, keeps it right."""
+    keys: tuple[str, ...]                # besides host: what the queries group by
+    sums: tuple[str, ...] = ()           # additive columns
+    maxes: tuple[str, ...] = ()          # gauges whose peak the queries want
+    counters: tuple[str, ...] = ()       # cumulative counters
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,7 @@ TYPES: tuple[EventType, ...] = (
         ),
         indexes=(("syscall_name", "timestamp"),),
         producer="ks-syscalls --stats",
+        rollup=Rollup(("syscall_name",), ("count", "errors", "total_ns"), ("max_ns",)),
     ),
     EventType(
         "page_fault", "page_fault_events",
@@ -306,6 +312,9 @@ TYPES: tuple[EventType, ...] = (
         aliases=("blockstats",),
         signature=("read_ios", "write_ios"),
         producer="ks-procfs",
+        rollup=Rollup(("device_name",), maxes=("in_flight",), counters=(
+            "read_ios", "read_merges", "read_sectors", "read_ticks", "write_ios", "write_merges",
+            "write_sectors", "write_ticks", "io_ticks", "time_in_queue")),
     ),
     EventType(
         "network", "network_interface_stats",
@@ -321,6 +330,9 @@ TYPES: tuple[EventType, ...] = (
         aliases=("net_interface",),
         signature=("rx_bytes", "tx_bytes"),
         producer="ks-procfs",
+        rollup=Rollup(("interface_name",), counters=(
+            "rx_bytes", "rx_packets", "rx_errors", "rx_drops",
+            "tx_bytes", "tx_packets", "tx_errors", "tx_drops")),
     ),
     EventType(
         "tcp", "tcp_stats",
@@ -356,6 +368,9 @@ TYPES: tuple[EventType, ...] = (
         aliases=("tcp_retransmits",),
         signature=("retrans_segs",),
         producer="ks-procfs",
+        rollup=Rollup((), counters=(
+            "retrans_segs", "out_segs", "in_errs", "timeouts", "lost_retransmit", "fast_retrans",
+            "slow_start_retrans", "syn_retrans", "listen_overflows", "listen_drops")),
     ),
     EventType(
         "cpu", "cpu_metrics",
@@ -409,12 +424,16 @@ BY_ALIAS: dict[str, EventType] = {a: t for t in TYPES for a in t.aliases}
 UNKNOWN_TABLE = "unknown_events"
 
 # Bumped whenever a table or column is added; ks-ingest upgrades older files in place.
-SCHEMA_VERSION = 3   # 3: per-minute rollup tables of the histogram tables
+SCHEMA_VERSION = 3   # 3: per-minute rollup tables
 
 
 def columns_of(t: EventType) -> tuple[Column, ...]:
     """All columns of the type's table, common ones first."""
     return COMMON + t.columns
+
+
+def by_table(table: str) -> EventType | None:
+    return next((t for t in TYPES if t.table == table), None)
 
 
 def lookup(type_name: str) -> EventType | None:

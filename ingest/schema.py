@@ -88,38 +88,69 @@ def _merged(col: str) -> str:
             f"ELSE (SELECT json_group_array(json_array(b, n)) FROM ({summed})) END")
 
 
+def _has_interval(t: ev.EventType) -> bool:
+    return "interval_ns" in t.column_names
+
+
 def rollup_columns(t: ev.EventType) -> list[tuple[str, str, str]]:
     """(name, SQL type, comment) of the rollup table's columns."""
-    keys = [(k, t.column(k).sql, "") for k in t.rollup.keys]
-    return ([("minute", "INTEGER NOT NULL", "ns: start of the minute (timestamp / 60 s)"),
-             ("host", "TEXT", "")] + keys +
-            [("rows", "INTEGER", "count: rows summarised"),
+    r = t.rollup
+    cols = [("minute", "INTEGER NOT NULL", "ns: start of the minute (timestamp / 60 s)"),
+            ("host", "TEXT", "")]
+    cols += [(k, t.column(k).sql, "") for k in r.keys]
+    cols += [("rows", "INTEGER", "count: rows summarised"),
              ("first_ts", "INTEGER", "ns: first row's timestamp"),
-             ("last_ts", "INTEGER", "ns: last row's timestamp"),
-             ("interval_ns", "INTEGER", "ns: the last row's interval")] +
-            [(c, t.column(c).sql, "sum") for c in t.rollup.sums] +
-            [(c, "TEXT", "hist_us: merged") for c in t.hist_columns])
+             ("last_ts", "INTEGER", "ns: last row's timestamp")]
+    if _has_interval(t):
+        cols.append(("interval_ns", "INTEGER", "ns: the last row's interval"))
+    cols += [(c, t.column(c).sql, "sum") for c in r.sums]
+    cols += [(c, t.column(c).sql, "largest") for c in r.maxes]
+    cols += [(c, "TEXT", "hist_us: merged") for c in t.hist_columns]
+    for c in r.counters:
+        cols += [(f"{c}_first", t.column(c).sql, "first reading"),
+                 (f"{c}_last", t.column(c).sql, "last reading"),
+                 (f"{c}_inc", t.column(c).sql, "increase within the minute, resets handled")]
+    if r.counters:
+        cols.append(("ordered", "INTEGER", "0 once a row arrived older than the minute's last: "
+                     "queries then read that minute's rows"))
+    return cols
 
 
 def _upsert(t: ev.EventType, row: str, source: str) -> str:
     """Add rows to the rollup: ``row`` prefixes the source columns ("NEW." in the
-    trigger), ``source`` is "VALUES (...)" or a SELECT's tail.  A malformed histogram
-    is left out of the summary (the raw row keeps it): the rollup never refuses a row."""
-    name, cols = t.rollup_table, rollup_columns(t)
-    key = ", ".join(["minute", "host", *t.rollup.keys])
+    trigger), ``source`` is "VALUES (...)" or a SELECT with a {values} slot.  A
+    malformed histogram is left out of the summary (the raw row keeps it): the
+    rollup never refuses a row."""
+    r = t.rollup
+    key = ", ".join(["minute", "host", *r.keys])
+    inorder = "excluded.first_ts >= last_ts"
     values = ([f"{row}timestamp / {ev.ROLLUP_NS} * {ev.ROLLUP_NS}", f"{row}host"]
-              + [f"{row}{k}" for k in t.rollup.keys]
-              + ["1", f"{row}timestamp", f"{row}timestamp", f"{row}interval_ns"]
-              + [f"{row}{c}" for c in t.rollup.sums]
-              + [f"CASE WHEN json_valid({row}{c}) THEN {row}{c} END" for c in t.hist_columns])
-    updates = (["rows = rows + 1", "first_ts = min(first_ts, excluded.first_ts)",
-                "last_ts = max(last_ts, excluded.last_ts)",
-                "interval_ns = CASE WHEN excluded.last_ts >= last_ts "
-                "THEN excluded.interval_ns ELSE interval_ns END"]
-               + [f"{c} = coalesce({c}, 0) + coalesce(excluded.{c}, 0)" for c in t.rollup.sums]
-               + [f"{c} = {_merged(c)}" for c in t.hist_columns])
+              + [f"{row}{k}" for k in r.keys] + ["1", f"{row}timestamp", f"{row}timestamp"])
+    updates = ["rows = rows + 1", "first_ts = min(first_ts, excluded.first_ts)",
+               "last_ts = max(last_ts, excluded.last_ts)"]
+    if _has_interval(t):
+        values.append(f"{row}interval_ns")
+        updates.append("interval_ns = CASE WHEN excluded.last_ts >= last_ts "
+                       "THEN excluded.interval_ns ELSE interval_ns END")
+    values += [f"{row}{c}" for c in r.sums + r.maxes]
+    updates += [f"{c} = coalesce({c}, 0) + coalesce(excluded.{c}, 0)" for c in r.sums]
+    updates += [f"{c} = max(coalesce({c}, excluded.{c}), coalesce(excluded.{c}, {c}))"
+                for c in r.maxes]
+    values += [f"CASE WHEN json_valid({row}{c}) THEN {row}{c} END" for c in t.hist_columns]
+    updates += [f"{c} = {_merged(c)}" for c in t.hist_columns]
+    for c in r.counters:
+        values += [f"{row}{c}", f"{row}{c}", "0"]
+        both = f"{inorder} AND excluded.{c}_last IS NOT NULL AND {c}_last IS NOT NULL"
+        step = (f"CASE WHEN excluded.{c}_last >= {c}_last THEN excluded.{c}_last - {c}_last "
+                f"ELSE excluded.{c}_last END")
+        updates += [f"{c}_inc = {c}_inc + CASE WHEN {both} THEN {step} ELSE 0 END",
+                    f"{c}_last = CASE WHEN {inorder} THEN excluded.{c}_last ELSE {c}_last END"]
+    if r.counters:
+        values.append("1")
+        updates.append(f"ordered = ordered AND {inorder}")
     sep = ",\n        "
-    return (f"INSERT INTO {name} ({', '.join(n for n, _, _ in cols)})\n"
+    names = ", ".join(n for n, _, _ in rollup_columns(t))
+    return (f"INSERT INTO {t.rollup_table} ({names})\n"
             f"    {source.format(values=', '.join(values))}\n"
             f"    ON CONFLICT ({key}) DO UPDATE SET\n        {sep.join(updates)}")
 
@@ -155,13 +186,13 @@ def _same_minute(t: ev.EventType, ts: str, old: str) -> str:
 
 def _resummarise(t: ev.EventType) -> str:
     return (f"SELECT {{values}} FROM {t.table} WHERE {_same_minute(t, 'timestamp', 'OLD.')} "
-            f"ORDER BY id")
+            f"ORDER BY timestamp, id")
 
 
 def backfill_rollup(conn: sqlite3.Connection, t: ev.EventType) -> None:
     """Summarise the rows stored before the rollup table existed (an upgrade): the
-    trigger's statement over them, in insertion order."""
-    conn.execute(_upsert(t, "", f"SELECT {{values}} FROM {t.table} WHERE true ORDER BY id"))
+    trigger's statement over them, oldest first."""
+    conn.execute(_upsert(t, "", f"SELECT {{values}} FROM {t.table} WHERE true ORDER BY timestamp, id"))
 
 
 UNKNOWN_SQL = f"""\

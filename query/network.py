@@ -18,10 +18,10 @@ def query_network_bandwidth(db, start, end, *, host=None, interface=None, limit=
     from the kernel's cumulative counters (a counter that goes backwards is a reset)."""
     if not db.has("network_interface_stats"):
         return []
-    cond, params = where(start, end, host, "interface_name = ?" if interface else "")
+    extra, params = ("interface_name = ?", [interface]) if interface else ("", [])
     out = []
     for inc in counter_increases(db, "network_interface_stats", ("host", "interface_name"), _IFACE_COUNTERS,
-                                 cond, params + ([interface] if interface else [])):
+                                 start, end, host, extra, params):
         seconds = (inc["last"] - inc["first"]) / NS
         if seconds <= 0:
             continue
@@ -71,9 +71,9 @@ def query_tcp_retransmits(db, start, end, step=None, *, host=None, limit=None):
     if not db.has("tcp_retransmit_stats"):
         return []
     step_ns = step_of(start, end, step) * NS
-    cond, params = where(start, end, host)
     buckets: dict = {}
-    for inc in counter_increases(db, "tcp_retransmit_stats", ("host",), _RETRANS, cond, params, step_ns):
+    for inc in counter_increases(db, "tcp_retransmit_stats", ("host",), _RETRANS, start, end, host,
+                                 bucket_ns=step_ns):
         b = {c: inc[c] or 0 for c in _RETRANS}
         # seconds between the readings whose increases landed in this step
         b["seconds"] = (inc["last"] - inc["first"]) / NS

@@ -6,8 +6,7 @@ from collections import defaultdict
 
 from . import times
 from .common import (NS, bucket_start, counter_increases, covered_seconds, hist_fields, interval_rows, r3,
-                     step_of, windowed)
-from .db import where
+                     step_of, window_source, windowed)
 
 IO_COLUMNS = ("host", "device", "read_count", "write_count", "read_bytes", "write_bytes",
               "read_buckets", "write_buckets")
@@ -67,13 +66,14 @@ def query_block_io(db, start, end, *, host=None, device=None, limit=None):
     IOPS, throughput, mean time per I/O and utilisation; counter resets handled."""
     if not db.has("block_stats"):
         return []
-    cond, params = where(start, end, host, "device_name = ?" if device else "")
     counters = ("read_ios", "write_ios", "read_sectors", "write_sectors", "read_ticks", "write_ticks", "io_ticks")
-    rows = counter_increases(db, "block_stats", ("host", "device_name"), counters, cond,
-                             params + ([device] if device else []))
+    extra, params = ("device_name = ?", [device]) if device else ("", [])
+    rows = counter_increases(db, "block_stats", ("host", "device_name"), counters, start, end, host,
+                             extra, params)
+    sql, p = window_source(db, "block_stats", [("device_name",) * 3, ("in_flight",) * 3], start, end,
+                           host, extra, params)
     peaks = {(r["host"], r["device_name"]): r["peak"] for r in db.rows(
-        f"SELECT host, device_name, max(in_flight) AS peak FROM block_stats WHERE {cond} GROUP BY host, device_name",
-        params + ([device] if device else []))}
+        f"SELECT host, device_name, max(in_flight) AS peak FROM ({sql}) GROUP BY host, device_name", p)}
     out = []
     for inc in rows:
         seconds = (inc["last"] - inc["first"]) / NS

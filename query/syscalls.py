@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import times
-from .common import NS, covered_seconds, r3, windowed
+from .common import NS, covered_seconds, r3, window_source, windowed
 from .db import where
 
 
@@ -89,16 +89,15 @@ def query_syscall_stats(db, start, end, limit=20, *, host=None):
     """Every call counted (ks-syscalls --stats): busiest system calls by total time."""
     if not db.has("syscall_stats"):
         return []
-    cond, params = where(start, end, host)
+    cols = [(c, c, c) for c in ("syscall_name", "count", "errors", "total_ns", "max_ns", "interval_ns")]
+    src, params = window_source(db, "syscall_stats", cols, start, end, host)
     rows = db.rows(
         f"""SELECT host, syscall_name, sum(count) AS calls, sum(errors) AS errors,
                    sum(total_ns) AS total, max(max_ns) AS worst
-            FROM syscall_stats WHERE {cond}
-            GROUP BY host, syscall_name ORDER BY total DESC LIMIT ?""",
+            FROM ({src}) GROUP BY host, syscall_name ORDER BY total DESC LIMIT ?""",
         params + [limit],
     )
-    span = db.one(f"SELECT min(timestamp), max(timestamp), max(interval_ns) FROM syscall_stats WHERE {cond}",
-                  params)
+    span = db.one(f"SELECT min(first_ts), max(last_ts), max(interval_ns) FROM ({src})", params)
     seconds = covered_seconds(*span) if span[0] is not None else (end - start) / NS
     return [
         {
