@@ -135,9 +135,9 @@ def window_source(db, table: str, cols: Sequence[tuple[str, str, str]], start: i
         cond, p = where(a, b, host, extra)
         if src == rollup:
             cond = cond.replace("timestamp", "minute")
-        sel = ", ".join(f"{c[col]} AS {c[0]}" for c in cols)
-        return (f"SELECT {first} AS first_ts, {last} AS last_ts, {n} AS n, host, {sel} "
-                f"FROM {src} WHERE {cond}", [*p, *params])
+        sel = [f"{first} AS first_ts", f"{last} AS last_ts", f"{n} AS n", "host"]
+        sel += [f"{c[col]} AS {c[0]}" for c in cols]
+        return f"SELECT {', '.join(sel)} FROM {src} WHERE {cond}", [*p, *params]
 
     def raw(a, b):
         return part(table, a, b, "timestamp", "timestamp", 1, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..ingest import events as ev
 from . import times
-from .common import NS, r3, windowed
+from .common import NS, r3, window_source, windowed
 from .db import as_database, where
 from .faults import query_page_faults
 from .memory import query_memory_usage
@@ -26,6 +26,18 @@ def query_tables(db, start=None, end=None, *, host=None):
             database.close()
 
 
+def rows_per_host(db, t: ev.EventType, start: int, end: int, host=None) -> list:
+    """Rows, first and last timestamp per host of a table over [start, end): whole
+    minutes counted from its rollup when it has one."""
+    if t.rollup:
+        sql, params = window_source(db, t.table, (), start, end, host)
+        return db.rows(f"""SELECT host, sum(n) AS n, min(first_ts) AS first, max(last_ts) AS last
+                           FROM ({sql}) GROUP BY host ORDER BY host""", params)
+    cond, params = where(start, end, host)
+    return db.rows(f"""SELECT host, count(*) AS n, min(timestamp) AS first, max(timestamp) AS last
+                       FROM {t.table} WHERE {cond} GROUP BY host ORDER BY host""", params)
+
+
 def _tables(db, start, end, host):
     now = times.now_ns()
     out = []
@@ -33,11 +45,11 @@ def _tables(db, start, end, host):
         found = []
         if db.has(t.table):
             if start is None and end is None and not host:
-                cond, params = "1", []
+                found = db.rows(f"""SELECT host, count(*) AS n, min(timestamp) AS first,
+                                    max(timestamp) AS last FROM {t.table} GROUP BY host ORDER BY host""")
             else:
-                cond, params = where(times.to_ns(start or 0, now=now), times.to_ns(end or "now", now=now), host)
-            found = db.rows(f"""SELECT host, count(*) AS n, min(timestamp) AS first, max(timestamp) AS last
-                                FROM {t.table} WHERE {cond} GROUP BY host ORDER BY host""", params)
+                found = rows_per_host(db, t, times.to_ns(start or 0, now=now),
+                                      times.to_ns(end or "now", now=now), host)
         if not found:
             out.append({"table": t.table, "host": None, "rows": 0, "first": None, "last": None,
                         "span": None, "newest_age_s": None, "producer": t.producer})
@@ -89,18 +101,17 @@ def _latency_us(us):
 
 def _coverage(db, start, end, host):
     """The rows the window holds and the time they span: is this the data I meant?"""
-    cond, params = where(start, end, host)
     first = last = None
     rows = tables = 0
     for t in ev.TYPES:
         if not db.has(t.table):
             continue
-        r = db.one(f"SELECT count(*), min(timestamp), max(timestamp) FROM {t.table} WHERE {cond}", params)
-        if r[0]:
-            rows += r[0]
-            tables += 1
-            first = r[1] if first is None else min(first, r[1])
-            last = r[2] if last is None else max(last, r[2])
+        found = rows_per_host(db, t, start, end, host)
+        tables += bool(found)
+        for r in found:
+            rows += r["n"]
+            first = r["first"] if first is None else min(first, r["first"])
+            last = r["last"] if last is None else max(last, r["last"])
     if not rows:
         return []
     a, b = times.local(first, ms=False), times.local(last, ms=False)

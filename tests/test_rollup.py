@@ -22,6 +22,7 @@ from kernelsight.query import (
     query_io_latency_percentiles,
     query_network_bandwidth,
     query_syscall_stats,
+    query_tables,
     query_tcp_retransmits,
     query_page_faults,
     query_rtt_by_node,
@@ -131,6 +132,8 @@ QUERIES = [
     lambda p, a, b, step: query_network_bandwidth(p, a, b),
     lambda p, a, b, step: query_tcp_retransmits(p, a, b, step),
     lambda p, a, b, step: query_syscall_stats(p, a, b),
+    lambda p, a, b, step: [{k: v for k, v in r.items() if k != "newest_age_s"}
+                           for r in query_tables(p, a, b)],
     lambda p, a, b, step: query_runqueue_latency(p, a, b, step, per_cpu=True),
     lambda p, a, b, step: query_runqueue_latency(p, a, b, step),
     lambda p, a, b, step: query_rtt_by_node(p, a, b),
