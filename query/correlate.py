@@ -11,7 +11,7 @@ from bisect import bisect_left
 from collections import defaultdict
 
 from . import times
-from .common import NS, hist_fields, r3, step_of, windowed
+from .common import NS, hist_fields, interval_rows, r3, step_of, windowed
 from .db import where
 
 
@@ -91,11 +91,12 @@ def correlate_rtt_with_cpu(db, start, end, step=None, *, host=None, limit=None):
     def put(t0, h, **kv):
         table[(t0, h)].update(kv)
 
+    step_s = step_ns // NS
     if db.has("rtt_stats"):
         groups: dict = defaultdict(list)
-        for r in db.rows(f"SELECT timestamp, host, buckets, retrans_count, drop_count FROM rtt_stats "
-                         f"WHERE {cond}", params):
-            groups[(r["timestamp"] - r["timestamp"] % step_ns, r["host"])].append(r)
+        for r in interval_rows(db, "rtt_stats", ("host", "buckets", "retrans_count", "drop_count"),
+                               start, end, host, step_s=step_s):
+            groups[(r["last_ts"] - r["last_ts"] % step_ns, r["host"])].append(r)
         for (t0, h), rs in groups.items():
             f = hist_fields((r["buckets"] for r in rs), scale=1e-3, unit="ms", quantiles=(50, 99))
             put(t0, h, rtt_samples=f["samples"], rtt_p50_ms=f["p50_ms"], rtt_p99_ms=f["p99_ms"],
@@ -109,9 +110,9 @@ def correlate_rtt_with_cpu(db, start, end, step=None, *, host=None, limit=None):
             put(r["t0"], r["host"], cpu_busy_pct=r3(r["busy"]), cpu_busy_peak_pct=r3(r["peak"]))
     if db.has("runqlat_stats"):
         groups = defaultdict(list)
-        for r in db.rows(f"SELECT timestamp, host, buckets FROM runqlat_stats WHERE {cond} AND cpu = -1",
-                         params):
-            groups[(r["timestamp"] - r["timestamp"] % step_ns, r["host"])].append(r["buckets"])
+        for r in interval_rows(db, "runqlat_stats", ("host", "buckets"), start, end, host, "cpu = -1",
+                               step_s=step_s):
+            groups[(r["last_ts"] - r["last_ts"] % step_ns, r["host"])].append(r["buckets"])
         for (t0, h), hs in groups.items():
             f = hist_fields(hs, quantiles=(99,))
             put(t0, h, runq_p99_us=f["p99_us"])

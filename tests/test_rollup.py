@@ -18,6 +18,7 @@ import pytest
 from kernelsight.ingest import events as ev
 from kernelsight.ingest import histogram, schema
 from kernelsight.query import (
+    correlate_rtt_with_cpu,
     query_block_io,
     query_io_latency_percentiles,
     query_network_bandwidth,
@@ -132,6 +133,7 @@ QUERIES = [
     lambda p, a, b, step: query_network_bandwidth(p, a, b),
     lambda p, a, b, step: query_tcp_retransmits(p, a, b, step),
     lambda p, a, b, step: query_syscall_stats(p, a, b),
+    lambda p, a, b, step: correlate_rtt_with_cpu(p, a, b, step or 120),
     lambda p, a, b, step: [{k: v for k, v in r.items() if k != "newest_age_s"}
                            for r in query_tables(p, a, b)],
     lambda p, a, b, step: query_runqueue_latency(p, a, b, step, per_cpu=True),
