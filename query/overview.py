@@ -26,16 +26,19 @@ def query_tables(db, start=None, end=None, *, host=None):
             database.close()
 
 
-def rows_per_host(db, t: ev.EventType, start: int, end: int, host=None) -> list:
-    """Rows, first and last timestamp per host of a table over [start, end): whole
-    minutes counted from its rollup when it has one."""
+def rows_per_host(db, t: ev.EventType, start: int, end: int, host=None, by_host: bool = True) -> list:
+    """Rows, first and last timestamp per host (or in all, ``by_host=False``: the
+    timestamp index alone answers) of a table over [start, end); whole minutes
+    counted from its rollup when it has one."""
+    group = ("host", "GROUP BY host ORDER BY host") if by_host else ("NULL AS host", "")
     if t.rollup:
         sql, params = window_source(db, t.table, (), start, end, host)
-        return db.rows(f"""SELECT host, sum(n) AS n, min(first_ts) AS first, max(last_ts) AS last
-                           FROM ({sql}) GROUP BY host ORDER BY host""", params)
+        return db.rows(f"""SELECT {group[0]}, sum(n) AS n, min(first_ts) AS first, max(last_ts) AS last
+                           FROM ({sql}) {group[1]}""", params)
     cond, params = where(start, end, host)
-    return db.rows(f"""SELECT host, count(*) AS n, min(timestamp) AS first, max(timestamp) AS last
-                       FROM {t.table} WHERE {cond} GROUP BY host ORDER BY host""", params)
+    found = db.rows(f"""SELECT {group[0]}, count(*) AS n, min(timestamp) AS first, max(timestamp) AS last
+                        FROM {t.table} WHERE {cond} {group[1]}""", params)
+    return [r for r in found if r["n"]]
 
 
 def _tables(db, start, end, host):
@@ -106,7 +109,7 @@ def _coverage(db, start, end, host):
     for t in ev.TYPES:
         if not db.has(t.table):
             continue
-        found = rows_per_host(db, t, start, end, host)
+        found = [r for r in rows_per_host(db, t, start, end, host, by_host=False) if r["n"]]
         tables += bool(found)
         for r in found:
             rows += r["n"]
