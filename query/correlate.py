@@ -37,12 +37,18 @@ def correlate_syscalls_with_memory(db, start, end, min_latency_ms=None, limit=20
         params.append(int(min_latency_ms * 1e6))
     groups: dict = {}
     tol = int(tolerance_s * NS)
-    for r in db.rows(f"""SELECT host, timestamp, comm, syscall_name, latency_ns FROM syscall_events
-                         WHERE {cond} ORDER BY timestamp""", params):
-        g = groups.setdefault((r["host"], r["comm"], r["syscall_name"]), [0, 0, 0, 0.0, 0.0])
+    cur = db.conn.cursor()
+    cur.row_factory = None  # plain tuples: this loop touches every slow call
+    cur.execute(f"""SELECT host, timestamp, comm, syscall_name, latency_ns FROM syscall_events
+                    WHERE {cond} ORDER BY timestamp""", params)
+    no_samples = ([], [])
+    for h, ts, comm, name, latency in cur:
+        g = groups.get((h, comm, name))
+        if g is None:
+            g = groups[(h, comm, name)] = [0, 0, 0, 0.0, 0.0]
         g[0] += 1
-        g[1] += r["latency_ns"]
-        near = _nearest(*mem.get(r["host"], ([], [])), r["timestamp"], tol)
+        g[1] += latency
+        near = _nearest(*mem.get(h, no_samples), ts, tol)
         if near is not None and near[0] is not None:
             g[2] += 1
             g[3] += near[0]
@@ -68,11 +74,11 @@ def _nearest(ts: list, vals: list, t: int, tol: int):
     """The value whose time is nearest to t, if within tol (binary search: the stream
     is sorted, so this is the merge step without a scan)."""
     i = bisect_left(ts, t)
-    best = None
-    for j in (i - 1, i):
-        if 0 <= j < len(ts) and abs(ts[j] - t) <= tol and (best is None or abs(ts[j] - t) < abs(ts[best] - t)):
-            best = j
-    return None if best is None else vals[best]
+    before = t - ts[i - 1] if i > 0 else None
+    after = ts[i] - t if i < len(ts) else None
+    if after is not None and (before is None or after < before):
+        return vals[i] if after <= tol else None
+    return vals[i - 1] if before is not None and before <= tol else None
 
 
 def _mean(xs):
