@@ -429,12 +429,12 @@ CREATE TABLE IF NOT EXISTS page_fault_stats_1m (
     major_count INTEGER,  -- sum
     latency_sum_ns INTEGER,  -- sum
     count INTEGER,  -- sum
-    buckets TEXT  -- hist_us: merged
+    buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS idx_page_fault_stats_1m_key ON page_fault_stats_1m(minute, host, pid, comm);
 CREATE TRIGGER IF NOT EXISTS trg_page_fault_stats_1m AFTER INSERT ON page_fault_stats BEGIN
     INSERT INTO page_fault_stats_1m (minute, host, pid, comm, rows, first_ts, last_ts, interval_ns, minor_count, major_count, latency_sum_ns, count, buckets)
-    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.pid, NEW.comm, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.minor_count, NEW.major_count, NEW.latency_sum_ns, NEW.count, CASE WHEN json_valid(NEW.buckets) THEN NEW.buckets END)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.pid, NEW.comm, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.minor_count, NEW.major_count, NEW.latency_sum_ns, NEW.count, CASE WHEN json_valid(NEW.buckets) THEN CASE WHEN json_type(NEW.buckets) = 'array' THEN json(NEW.buckets) END END)
     ON CONFLICT (minute, host, pid, comm) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
@@ -444,12 +444,12 @@ CREATE TRIGGER IF NOT EXISTS trg_page_fault_stats_1m AFTER INSERT ON page_fault_
         major_count = coalesce(major_count, 0) + coalesce(excluded.major_count, 0),
         latency_sum_ns = coalesce(latency_sum_ns, 0) + coalesce(excluded.latency_sum_ns, 0),
         count = coalesce(count, 0) + coalesce(excluded.count, 0),
-        buckets = CASE WHEN excluded.buckets IS NULL THEN buckets WHEN buckets IS NULL THEN excluded.buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+        buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_page_fault_stats_1m_delete AFTER DELETE ON page_fault_stats BEGIN
     DELETE FROM page_fault_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND pid IS OLD.pid AND comm IS OLD.comm;
     INSERT INTO page_fault_stats_1m (minute, host, pid, comm, rows, first_ts, last_ts, interval_ns, minor_count, major_count, latency_sum_ns, count, buckets)
-    SELECT timestamp / 60000000000 * 60000000000, host, pid, comm, 1, timestamp, timestamp, interval_ns, minor_count, major_count, latency_sum_ns, count, CASE WHEN json_valid(buckets) THEN buckets END FROM page_fault_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND pid IS OLD.pid AND comm IS OLD.comm ORDER BY timestamp, id
+    SELECT timestamp / 60000000000 * 60000000000, host, pid, comm, 1, timestamp, timestamp, interval_ns, minor_count, major_count, latency_sum_ns, count, CASE WHEN json_valid(buckets) THEN CASE WHEN json_type(buckets) = 'array' THEN json(buckets) END END FROM page_fault_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND pid IS OLD.pid AND comm IS OLD.comm ORDER BY timestamp, id
     ON CONFLICT (minute, host, pid, comm) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
@@ -459,7 +459,7 @@ CREATE TRIGGER IF NOT EXISTS trg_page_fault_stats_1m_delete AFTER DELETE ON page
         major_count = coalesce(major_count, 0) + coalesce(excluded.major_count, 0),
         latency_sum_ns = coalesce(latency_sum_ns, 0) + coalesce(excluded.latency_sum_ns, 0),
         count = coalesce(count, 0) + coalesce(excluded.count, 0),
-        buckets = CASE WHEN excluded.buckets IS NULL THEN buckets WHEN buckets IS NULL THEN excluded.buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+        buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
 END;
 
 -- io_latency_stats per minute and host, device, kept by its trigger.
@@ -475,13 +475,13 @@ CREATE TABLE IF NOT EXISTS io_latency_stats_1m (
     write_count INTEGER,  -- sum
     read_bytes INTEGER,  -- sum
     write_bytes INTEGER,  -- sum
-    read_buckets TEXT,  -- hist_us: merged
-    write_buckets TEXT  -- hist_us: merged
+    read_buckets TEXT,  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
+    write_buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS idx_io_latency_stats_1m_key ON io_latency_stats_1m(minute, host, device);
 CREATE TRIGGER IF NOT EXISTS trg_io_latency_stats_1m AFTER INSERT ON io_latency_stats BEGIN
     INSERT INTO io_latency_stats_1m (minute, host, device, rows, first_ts, last_ts, interval_ns, read_count, write_count, read_bytes, write_bytes, read_buckets, write_buckets)
-    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.device, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.read_count, NEW.write_count, NEW.read_bytes, NEW.write_bytes, CASE WHEN json_valid(NEW.read_buckets) THEN NEW.read_buckets END, CASE WHEN json_valid(NEW.write_buckets) THEN NEW.write_buckets END)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.device, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.read_count, NEW.write_count, NEW.read_bytes, NEW.write_bytes, CASE WHEN json_valid(NEW.read_buckets) THEN CASE WHEN json_type(NEW.read_buckets) = 'array' THEN json(NEW.read_buckets) END END, CASE WHEN json_valid(NEW.write_buckets) THEN CASE WHEN json_type(NEW.write_buckets) = 'array' THEN json(NEW.write_buckets) END END)
     ON CONFLICT (minute, host, device) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
@@ -491,13 +491,13 @@ CREATE TRIGGER IF NOT EXISTS trg_io_latency_stats_1m AFTER INSERT ON io_latency_
         write_count = coalesce(write_count, 0) + coalesce(excluded.write_count, 0),
         read_bytes = coalesce(read_bytes, 0) + coalesce(excluded.read_bytes, 0),
         write_bytes = coalesce(write_bytes, 0) + coalesce(excluded.write_bytes, 0),
-        read_buckets = CASE WHEN excluded.read_buckets IS NULL THEN read_buckets WHEN read_buckets IS NULL THEN excluded.read_buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(read_buckets) UNION ALL SELECT value FROM json_each(excluded.read_buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END,
-        write_buckets = CASE WHEN excluded.write_buckets IS NULL THEN write_buckets WHEN write_buckets IS NULL THEN excluded.write_buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(write_buckets) UNION ALL SELECT value FROM json_each(excluded.write_buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+        read_buckets = CASE WHEN excluded.read_buckets IS NULL OR excluded.read_buckets = '[]' THEN read_buckets WHEN read_buckets IS NULL OR read_buckets = '[]' THEN excluded.read_buckets WHEN length(read_buckets) + length(excluded.read_buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(read_buckets) UNION ALL SELECT value FROM json_each(excluded.read_buckets)) GROUP BY b ORDER BY b)) ELSE substr(read_buckets, 1, length(read_buckets) - 1) || ',' || substr(excluded.read_buckets, 2) END,
+        write_buckets = CASE WHEN excluded.write_buckets IS NULL OR excluded.write_buckets = '[]' THEN write_buckets WHEN write_buckets IS NULL OR write_buckets = '[]' THEN excluded.write_buckets WHEN length(write_buckets) + length(excluded.write_buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(write_buckets) UNION ALL SELECT value FROM json_each(excluded.write_buckets)) GROUP BY b ORDER BY b)) ELSE substr(write_buckets, 1, length(write_buckets) - 1) || ',' || substr(excluded.write_buckets, 2) END;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_io_latency_stats_1m_delete AFTER DELETE ON io_latency_stats BEGIN
     DELETE FROM io_latency_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND device IS OLD.device;
     INSERT INTO io_latency_stats_1m (minute, host, device, rows, first_ts, last_ts, interval_ns, read_count, write_count, read_bytes, write_bytes, read_buckets, write_buckets)
-    SELECT timestamp / 60000000000 * 60000000000, host, device, 1, timestamp, timestamp, interval_ns, read_count, write_count, read_bytes, write_bytes, CASE WHEN json_valid(read_buckets) THEN read_buckets END, CASE WHEN json_valid(write_buckets) THEN write_buckets END FROM io_latency_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND device IS OLD.device ORDER BY timestamp, id
+    SELECT timestamp / 60000000000 * 60000000000, host, device, 1, timestamp, timestamp, interval_ns, read_count, write_count, read_bytes, write_bytes, CASE WHEN json_valid(read_buckets) THEN CASE WHEN json_type(read_buckets) = 'array' THEN json(read_buckets) END END, CASE WHEN json_valid(write_buckets) THEN CASE WHEN json_type(write_buckets) = 'array' THEN json(write_buckets) END END FROM io_latency_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND device IS OLD.device ORDER BY timestamp, id
     ON CONFLICT (minute, host, device) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
@@ -507,8 +507,8 @@ CREATE TRIGGER IF NOT EXISTS trg_io_latency_stats_1m_delete AFTER DELETE ON io_l
         write_count = coalesce(write_count, 0) + coalesce(excluded.write_count, 0),
         read_bytes = coalesce(read_bytes, 0) + coalesce(excluded.read_bytes, 0),
         write_bytes = coalesce(write_bytes, 0) + coalesce(excluded.write_bytes, 0),
-        read_buckets = CASE WHEN excluded.read_buckets IS NULL THEN read_buckets WHEN read_buckets IS NULL THEN excluded.read_buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(read_buckets) UNION ALL SELECT value FROM json_each(excluded.read_buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END,
-        write_buckets = CASE WHEN excluded.write_buckets IS NULL THEN write_buckets WHEN write_buckets IS NULL THEN excluded.write_buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(write_buckets) UNION ALL SELECT value FROM json_each(excluded.write_buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+        read_buckets = CASE WHEN excluded.read_buckets IS NULL OR excluded.read_buckets = '[]' THEN read_buckets WHEN read_buckets IS NULL OR read_buckets = '[]' THEN excluded.read_buckets WHEN length(read_buckets) + length(excluded.read_buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(read_buckets) UNION ALL SELECT value FROM json_each(excluded.read_buckets)) GROUP BY b ORDER BY b)) ELSE substr(read_buckets, 1, length(read_buckets) - 1) || ',' || substr(excluded.read_buckets, 2) END,
+        write_buckets = CASE WHEN excluded.write_buckets IS NULL OR excluded.write_buckets = '[]' THEN write_buckets WHEN write_buckets IS NULL OR write_buckets = '[]' THEN excluded.write_buckets WHEN length(write_buckets) + length(excluded.write_buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(write_buckets) UNION ALL SELECT value FROM json_each(excluded.write_buckets)) GROUP BY b ORDER BY b)) ELSE substr(write_buckets, 1, length(write_buckets) - 1) || ',' || substr(excluded.write_buckets, 2) END;
 END;
 
 -- runqlat_stats per minute and host, cpu, kept by its trigger.
@@ -522,12 +522,12 @@ CREATE TABLE IF NOT EXISTS runqlat_stats_1m (
     interval_ns INTEGER,  -- ns: the last row's interval
     sum_us REAL,  -- sum
     count INTEGER,  -- sum
-    buckets TEXT  -- hist_us: merged
+    buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS idx_runqlat_stats_1m_key ON runqlat_stats_1m(minute, host, cpu);
 CREATE TRIGGER IF NOT EXISTS trg_runqlat_stats_1m AFTER INSERT ON runqlat_stats BEGIN
     INSERT INTO runqlat_stats_1m (minute, host, cpu, rows, first_ts, last_ts, interval_ns, sum_us, count, buckets)
-    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.cpu, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.sum_us, NEW.count, CASE WHEN json_valid(NEW.buckets) THEN NEW.buckets END)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.cpu, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.sum_us, NEW.count, CASE WHEN json_valid(NEW.buckets) THEN CASE WHEN json_type(NEW.buckets) = 'array' THEN json(NEW.buckets) END END)
     ON CONFLICT (minute, host, cpu) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
@@ -535,12 +535,12 @@ CREATE TRIGGER IF NOT EXISTS trg_runqlat_stats_1m AFTER INSERT ON runqlat_stats 
         interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
         sum_us = coalesce(sum_us, 0) + coalesce(excluded.sum_us, 0),
         count = coalesce(count, 0) + coalesce(excluded.count, 0),
-        buckets = CASE WHEN excluded.buckets IS NULL THEN buckets WHEN buckets IS NULL THEN excluded.buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+        buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_runqlat_stats_1m_delete AFTER DELETE ON runqlat_stats BEGIN
     DELETE FROM runqlat_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND cpu IS OLD.cpu;
     INSERT INTO runqlat_stats_1m (minute, host, cpu, rows, first_ts, last_ts, interval_ns, sum_us, count, buckets)
-    SELECT timestamp / 60000000000 * 60000000000, host, cpu, 1, timestamp, timestamp, interval_ns, sum_us, count, CASE WHEN json_valid(buckets) THEN buckets END FROM runqlat_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND cpu IS OLD.cpu ORDER BY timestamp, id
+    SELECT timestamp / 60000000000 * 60000000000, host, cpu, 1, timestamp, timestamp, interval_ns, sum_us, count, CASE WHEN json_valid(buckets) THEN CASE WHEN json_type(buckets) = 'array' THEN json(buckets) END END FROM runqlat_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND cpu IS OLD.cpu ORDER BY timestamp, id
     ON CONFLICT (minute, host, cpu) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
@@ -548,7 +548,7 @@ CREATE TRIGGER IF NOT EXISTS trg_runqlat_stats_1m_delete AFTER DELETE ON runqlat
         interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
         sum_us = coalesce(sum_us, 0) + coalesce(excluded.sum_us, 0),
         count = coalesce(count, 0) + coalesce(excluded.count, 0),
-        buckets = CASE WHEN excluded.buckets IS NULL THEN buckets WHEN buckets IS NULL THEN excluded.buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+        buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
 END;
 
 -- rtt_stats per minute and host, node, peer, kept by its trigger.
@@ -565,12 +565,12 @@ CREATE TABLE IF NOT EXISTS rtt_stats_1m (
     sum_us INTEGER,  -- sum
     retrans_count INTEGER,  -- sum
     drop_count INTEGER,  -- sum
-    buckets TEXT  -- hist_us: merged
+    buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS idx_rtt_stats_1m_key ON rtt_stats_1m(minute, host, node, peer);
 CREATE TRIGGER IF NOT EXISTS trg_rtt_stats_1m AFTER INSERT ON rtt_stats BEGIN
     INSERT INTO rtt_stats_1m (minute, host, node, peer, rows, first_ts, last_ts, interval_ns, count, sum_us, retrans_count, drop_count, buckets)
-    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.node, NEW.peer, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.count, NEW.sum_us, NEW.retrans_count, NEW.drop_count, CASE WHEN json_valid(NEW.buckets) THEN NEW.buckets END)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.node, NEW.peer, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.count, NEW.sum_us, NEW.retrans_count, NEW.drop_count, CASE WHEN json_valid(NEW.buckets) THEN CASE WHEN json_type(NEW.buckets) = 'array' THEN json(NEW.buckets) END END)
     ON CONFLICT (minute, host, node, peer) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
@@ -580,12 +580,12 @@ CREATE TRIGGER IF NOT EXISTS trg_rtt_stats_1m AFTER INSERT ON rtt_stats BEGIN
         sum_us = coalesce(sum_us, 0) + coalesce(excluded.sum_us, 0),
         retrans_count = coalesce(retrans_count, 0) + coalesce(excluded.retrans_count, 0),
         drop_count = coalesce(drop_count, 0) + coalesce(excluded.drop_count, 0),
-        buckets = CASE WHEN excluded.buckets IS NULL THEN buckets WHEN buckets IS NULL THEN excluded.buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+        buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_rtt_stats_1m_delete AFTER DELETE ON rtt_stats BEGIN
     DELETE FROM rtt_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND node IS OLD.node AND peer IS OLD.peer;
     INSERT INTO rtt_stats_1m (minute, host, node, peer, rows, first_ts, last_ts, interval_ns, count, sum_us, retrans_count, drop_count, buckets)
-    SELECT timestamp / 60000000000 * 60000000000, host, node, peer, 1, timestamp, timestamp, interval_ns, count, sum_us, retrans_count, drop_count, CASE WHEN json_valid(buckets) THEN buckets END FROM rtt_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND node IS OLD.node AND peer IS OLD.peer ORDER BY timestamp, id
+    SELECT timestamp / 60000000000 * 60000000000, host, node, peer, 1, timestamp, timestamp, interval_ns, count, sum_us, retrans_count, drop_count, CASE WHEN json_valid(buckets) THEN CASE WHEN json_type(buckets) = 'array' THEN json(buckets) END END FROM rtt_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND node IS OLD.node AND peer IS OLD.peer ORDER BY timestamp, id
     ON CONFLICT (minute, host, node, peer) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
@@ -595,7 +595,7 @@ CREATE TRIGGER IF NOT EXISTS trg_rtt_stats_1m_delete AFTER DELETE ON rtt_stats B
         sum_us = coalesce(sum_us, 0) + coalesce(excluded.sum_us, 0),
         retrans_count = coalesce(retrans_count, 0) + coalesce(excluded.retrans_count, 0),
         drop_count = coalesce(drop_count, 0) + coalesce(excluded.drop_count, 0),
-        buckets = CASE WHEN excluded.buckets IS NULL THEN buckets WHEN buckets IS NULL THEN excluded.buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b)) END;
+        buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
 END;
 
 -- block_stats per minute and host, device_name, kept by its trigger.

@@ -52,19 +52,36 @@ def render() -> str:
             out.append(f"| `{c.name}` | {c.sql} | {c.unit} | {req} | {c.doc} |")
         out.append("")
         if t.rollup:
-            out.append(ROLLUP.format(table=t.table, rollup=t.rollup_table,
-                                     keys=", ".join(f"`{k}`" for k in ("host", *t.rollup.keys)),
-                                     sums=", ".join(f"`{k}`" for k in t.rollup.sums),
-                                     hists=", ".join(f"`{k}`" for k in t.hist_columns)))
+            out.append(rollup_doc(t))
     return "\n".join(out)
 
 
-ROLLUP = """\
-Per minute: `{rollup}` holds one row per minute (`minute`, ns) and {keys}: `rows`,
-`first_ts`, `last_ts`, the last row's `interval_ns`, the sums of {sums} and {hists}
-merged. SQLite triggers on `{table}` keep it as rows are inserted or deleted, whoever
-writes them; queries over long windows read it for their whole minutes.
-"""
+def _names(cols) -> str:
+    return ", ".join(f"`{c}`" for c in cols)
+
+
+def rollup_doc(t: ev.EventType) -> str:
+    """The paragraph on a table's per-minute rollup (events.Rollup)."""
+    r = t.rollup
+    what = ["`rows`, `first_ts`, `last_ts`"]
+    if "interval_ns" in t.column_names:
+        what.append("the last row's `interval_ns`")
+    if r.sums:
+        what.append(f"the sums of {_names(r.sums)}")
+    if r.maxes:
+        what.append(f"the largest {_names(r.maxes)}")
+    if t.hist_columns:
+        what.append(f"the bucket lists of {_names(t.hist_columns)} (appended, summed per "
+                    "bucket once long: a reader sums a bucket's counts)")
+    if r.counters:
+        what.append(f"for each of {_names(r.counters)} its first and last reading and its "
+                    "increase within the minute (`_first`, `_last`, `_inc`; a reading below the "
+                    "previous one is a reset), and `ordered` (0 once a row came in older than "
+                    "the minute's last: queries read that minute's rows instead)")
+    return (f"Per minute: `{t.rollup_table}` holds one row per minute (`minute`, ns) and "
+            f"{_names(('host', *r.keys))}: {'; '.join(what)}. SQLite triggers on `{t.table}` "
+            f"keep it as rows are inserted or deleted, whoever writes them; queries over long "
+            f"windows read it for their whole minutes.\n")
 
 
 if __name__ == "__main__":

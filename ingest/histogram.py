@@ -79,8 +79,12 @@ def decode(value) -> dict[int, int]:
         return {}
     if isinstance(value, (str, bytes)):
         value = orjson.loads(value)
-    if isinstance(value, list):  # the stored form; the hot path of every merged query
-        return {int(i): int(c) for i, c in value if c}
+    if isinstance(value, list):  # the stored form (a rollup's may repeat a bucket: summed)
+        out: dict[int, int] = {}
+        for i, c in value:
+            if c:
+                out[int(i)] = out.get(int(i), 0) + int(c)
+        return out
     if isinstance(value, Mapping):
         return {int(k): int(c) for k, c in value.items() if c}
     return {int(i): int(c) for i, c in value if c}

@@ -76,16 +76,33 @@ def index_sql(t: ev.EventType) -> list[str]:
 
 
 # ---- per-minute rollups (events.Rollup) ----------------------------------------------
+# A minute's merged histogram is the rows' bucket lists appended (a few us), summed
+# bucket by bucket only when the list passes this many characters: SQLite's JSON
+# functions take ~250 us to merge 120 buckets, too much for every insert.
+COMPACT_CHARS = 4096
+
+
 def _merged(col: str) -> str:
     """SQL for the stored histogram ``col`` plus the incoming one (``excluded.col``):
-    the bucket lists' union with counts summed."""
+    the two bucket lists appended, or, past COMPACT_CHARS, their union with the
+    counts summed.  Either way a reader sums the counts per bucket."""
     both = (f"SELECT value FROM json_each({col}) UNION ALL "
             f"SELECT value FROM json_each(excluded.{col})")
     summed = ("SELECT value ->> 0 AS b, sum(value ->> 1) AS n "
-              f"FROM ({both}) WHERE json_type(value) = 'array' GROUP BY b ORDER BY b")
-    return (f"CASE WHEN excluded.{col} IS NULL THEN {col} "
-            f"WHEN {col} IS NULL THEN excluded.{col} "
-            f"ELSE (SELECT json_group_array(json_array(b, n)) FROM ({summed})) END")
+              f"FROM ({both}) GROUP BY b ORDER BY b")
+    return (f"CASE WHEN excluded.{col} IS NULL OR excluded.{col} = '[]' THEN {col} "
+            f"WHEN {col} IS NULL OR {col} = '[]' THEN excluded.{col} "
+            f"WHEN length({col}) + length(excluded.{col}) > {COMPACT_CHARS} "
+            f"THEN (SELECT json_group_array(json_array(b, n)) FROM ({summed})) "
+            f"ELSE substr({col}, 1, length({col}) - 1) || ',' || substr(excluded.{col}, 2) END")
+
+
+def _hist_value(expr: str) -> str:
+    """A histogram as the rollup takes it: a bucket list, minified; anything else
+    (malformed JSON, an object) is left out of the summary (the raw row keeps it:
+    the rollup never refuses a row)."""
+    return (f"CASE WHEN json_valid({expr}) THEN CASE WHEN json_type({expr}) = 'array' "
+            f"THEN json({expr}) END END")
 
 
 def _has_interval(t: ev.EventType) -> bool:
@@ -105,7 +122,8 @@ def rollup_columns(t: ev.EventType) -> list[tuple[str, str, str]]:
         cols.append(("interval_ns", "INTEGER", "ns: the last row's interval"))
     cols += [(c, t.column(c).sql, "sum") for c in r.sums]
     cols += [(c, t.column(c).sql, "largest") for c in r.maxes]
-    cols += [(c, "TEXT", "hist_us: merged") for c in t.hist_columns]
+    cols += [(c, "TEXT", "hist_us: the rows' buckets (a bucket may repeat: sum it)")
+             for c in t.hist_columns]
     for c in r.counters:
         cols += [(f"{c}_first", t.column(c).sql, "first reading"),
                  (f"{c}_last", t.column(c).sql, "last reading"),
@@ -118,9 +136,7 @@ def rollup_columns(t: ev.EventType) -> list[tuple[str, str, str]]:
 
 def _upsert(t: ev.EventType, row: str, source: str) -> str:
     """Add rows to the rollup: ``row`` prefixes the source columns ("NEW." in the
-    trigger), ``source`` is "VALUES (...)" or a SELECT with a {values} slot.  A
-    malformed histogram is left out of the summary (the raw row keeps it): the
-    rollup never refuses a row."""
+    trigger), ``source`` is "VALUES (...)" or a SELECT with a {values} slot."""
     r = t.rollup
     key = ", ".join(["minute", "host", *r.keys])
     inorder = "excluded.first_ts >= last_ts"
@@ -136,7 +152,7 @@ def _upsert(t: ev.EventType, row: str, source: str) -> str:
     updates += [f"{c} = coalesce({c}, 0) + coalesce(excluded.{c}, 0)" for c in r.sums]
     updates += [f"{c} = max(coalesce({c}, excluded.{c}), coalesce(excluded.{c}, {c}))"
                 for c in r.maxes]
-    values += [f"CASE WHEN json_valid({row}{c}) THEN {row}{c} END" for c in t.hist_columns]
+    values += [_hist_value(f"{row}{c}") for c in t.hist_columns]
     updates += [f"{c} = {_merged(c)}" for c in t.hist_columns]
     for c in r.counters:
         values += [f"{row}{c}", f"{row}{c}", "0"]

@@ -211,6 +211,23 @@ def test_a_malformed_histogram_is_stored_raw_and_left_out_of_the_rollup(tmp_path
     assert row[:2] == (4, 12) and histogram.decode(row[2]) == {3: 3, 9: 3}
 
 
+def test_a_busy_minute_is_summed_per_bucket_once_its_list_grows_long(tmp_path):
+    """Bucket lists are appended (cheap) until the minute's list passes
+    schema.COMPACT_CHARS, then summed per bucket: the total stays exact and the
+    stored text stays bounded however many rows the minute takes."""
+    rnd = random.Random(3)
+    conn = schema.connect(str(tmp_path / "ks.db"))
+    schema.apply(conn)
+    hists = [{b: rnd.randint(1, 99) for b in rnd.sample(range(150), 12)} for _ in range(400)]
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO runqlat_stats (timestamp, host, cpu, buckets) VALUES (?, 'h', -1, ?)",
+                     [(MINUTE + i * 1000, histogram.encode(h)) for i, h in enumerate(hists)])
+    conn.execute("COMMIT")
+    text = conn.execute("SELECT buckets FROM runqlat_stats_1m").fetchone()[0]
+    assert histogram.merge([text]) == histogram.merge(hists)
+    assert len(text) <= schema.COMPACT_CHARS + 200 < sum(len(histogram.encode(h)) for h in hists)
+
+
 def test_schema_sql_declares_the_rollups_and_their_triggers():
     sql = schema.ddl()
     for t in ROLLED:
