@@ -11,13 +11,14 @@
  * node metrics and histogram, so a segment costs an array load, a key compare and a
  * few additions, with no atomics and no cache line bouncing between CPUs.  A peer
  * whose slot another peer holds on this CPU, and every retransmit and drop, go to
- * peer_stats, an LRU per-CPU hash of the same values.  The cache has two halves
- * (cache_gen says which one programs fill): every interval user space flips the
- * generation, waits out programs still writing the old half, then reads and clears
- * it (cache_used marks its taken slots); it drains peer_stats with lookup-and-delete,
- * sums the CPUs and publishes the interval under the design seed's names,
- * rtt_hist_map (struct hist) and node_metrics_map (rtt_sum, rtt_count, retrans_count,
- * drop_count), for `bpftool map dump name rtt_hist_map`.
+ * peer_stats, an LRU per-CPU hash of the same values keyed by peer and generation.
+ * cache_gen says which generation programs count into: every interval user space
+ * flips it, waits out programs still writing the old one, then reads and clears the
+ * old generation's cache slots (cache_used marks the taken ones) and reads and
+ * deletes its peer_stats keys, so nothing is lost or counted twice.  It sums the CPUs
+ * and publishes the interval under the design seed's names, rtt_hist_map (struct
+ * hist) and node_metrics_map (rtt_sum, rtt_count, retrans_count, drop_count), for
+ * `bpftool map dump name rtt_hist_map`.
  * Sampled segment events, and every retransmit/drop when asked, go through the
  * `events` ring buffer.
  */
@@ -70,6 +71,14 @@ struct peer_key {
 	__u32 family;	/* 4 or 6 */
 };
 
+/* peer_stats' key: the peer and the generation (cache_gen) it was counted in, so
+ * user space drains a whole generation no program still writes (deleting a key a
+ * program holds a pointer into would lose its increments). */
+struct stats_key {
+	struct peer_key peer;
+	__u32 gen;
+};
+
 struct node_metrics {
 	__u64 rtt_sum;	/* us */
 	__u64 rtt_count;
@@ -105,7 +114,7 @@ struct peer_stats {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
 	__uint(max_entries, MAX_PEERS);
-	__type(key, struct peer_key);
+	__type(key, struct stats_key);
 	__type(value, struct peer_stats);
 } peer_stats SEC(".maps");
 
@@ -257,9 +266,18 @@ static __always_inline bool conn_from_sock(struct sock *sk, struct conn *c)
 	return true;
 }
 
-static __always_inline struct peer_stats *stats_of(const struct peer_key *key)
+/* The generation (0 or 1) programs count into now. */
+static __always_inline __u32 current_gen(void)
 {
-	struct peer_stats *ps = bpf_map_lookup_elem(&peer_stats, key), *zero;
+	__u32 zero = 0, *gen = bpf_map_lookup_elem(&cache_gen, &zero);
+
+	return gen ? *gen & 1 : 0;
+}
+
+static __always_inline struct peer_stats *stats_of(const struct peer_key *peer, __u32 gen)
+{
+	struct stats_key key = { .peer = *peer, .gen = gen };
+	struct peer_stats *ps = bpf_map_lookup_elem(&peer_stats, &key), *zero;
 	__u32 idx = 0;
 	long err;
 
@@ -270,14 +288,14 @@ static __always_inline struct peer_stats *stats_of(const struct peer_key *key)
 		return 0;
 	/* Count only the keys this CPU created (not a lost race), so that user space's
 	 * created - drained is the number of keys the LRU evicted. */
-	err = bpf_map_update_elem(&peer_stats, key, zero, BPF_NOEXIST);
+	err = bpf_map_update_elem(&peer_stats, &key, zero, BPF_NOEXIST);
 	if (!err) {
 		ks_count(new_peers);
 	} else if (err != -17 /* -EEXIST: another CPU created it first */) {
 		ks_count(lost_map_full);
 		return 0;
 	}
-	return bpf_map_lookup_elem(&peer_stats, key);
+	return bpf_map_lookup_elem(&peer_stats, &key);
 }
 
 static __always_inline bool same_peer(const struct peer_key *a, const struct peer_key *b)
@@ -304,16 +322,13 @@ static __always_inline __u32 peer_hash(const struct peer_key *key)
 
 /* This CPU's cache slot for the peer, taking it when free; NULL when another peer
  * holds it (the caller falls back to peer_stats). */
-static __always_inline struct peer_stats *cached_stats_of(const struct peer_key *key)
+static __always_inline struct peer_stats *cached_stats_of(const struct peer_key *key, __u32 gen)
 {
-	__u32 zero = 0, *gen, slot, word;
+	__u32 slot, word;
 	struct cache_slot *s;
 	__u64 *used;
 
-	gen = bpf_map_lookup_elem(&cache_gen, &zero);
-	if (!gen)
-		return 0;
-	slot = (*gen & 1) * (cache_mask + 1) + (peer_hash(key) & cache_mask);
+	slot = gen * (cache_mask + 1) + (peer_hash(key) & cache_mask);
 	s = bpf_map_lookup_elem(&peer_cache, &slot);
 	if (!s)
 		return 0;
@@ -376,7 +391,7 @@ int BPF_PROG(on_tcp_probe, struct sock *sk, struct sk_buff *skb)
 	struct tcp_sock *tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
 	struct peer_stats *ps;
 	struct conn c;
-	__u32 srtt, i;
+	__u32 srtt, i, gen;
 
 	srtt = tp->srtt_us;
 	if (!srtt)	/* no RTT sample yet on this socket */
@@ -390,9 +405,10 @@ int BPF_PROG(on_tcp_probe, struct sock *sk, struct sk_buff *skb)
 	}
 	if (!wanted(&c))
 		return 0;
-	ps = cached_stats_of(&c.peer);
+	gen = current_gen();
+	ps = cached_stats_of(&c.peer, gen);
 	if (!ps)
-		ps = stats_of(&c.peer);
+		ps = stats_of(&c.peer, gen);
 	if (!ps)
 		return 0;
 	i = hist_index(srtt);
@@ -416,7 +432,7 @@ int BPF_PROG(on_tcp_retransmit, struct sock *sk, struct sk_buff *skb, int err)
 	 * RetransSegs either. */
 	if (err || !conn_from_sock(sk, &c) || !wanted(&c))
 		return 0;
-	ps = stats_of(&c.peer);
+	ps = stats_of(&c.peer, current_gen());
 	if (ps)
 		ps->metrics.retrans_count++;
 	if (emit_events)
@@ -489,7 +505,7 @@ int BPF_PROG(on_kfree_skb, struct sk_buff *skb, void *location,
 	}
 	if (!wanted(&c))
 		return 0;
-	ps = stats_of(&c.peer);
+	ps = stats_of(&c.peer, current_gen());
 	if (ps)
 		ps->metrics.drop_count++;
 	if (emit_events)

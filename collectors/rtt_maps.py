@@ -8,7 +8,8 @@ bpf/rtt.bpf.c counts per CPU into two places (see its header):
   programs that may still write the old half, read the slots that cache_used marks
   as taken and clear them: nothing is lost or counted twice.
 * peer_stats: an LRU per-CPU hash for everything else (a peer whose slot is taken
-  on that CPU, retransmits, drops), drained with lookup-and-delete.
+  on that CPU, retransmits, drops), keyed by peer and generation: after the same
+  flip and wait, the old generation's keys are read and deleted.
 
 PeerMaps sums both over the CPUs and publishes the interval in rtt_hist_map and
 node_metrics_map, the design seed's maps, so bpftool shows the last whole interval.
@@ -27,7 +28,8 @@ from kernelsight.ingest import histogram
 METRICS = struct.Struct("<4Q")                 # struct node_metrics
 STATS_HIST_OFFSET = 4                          # struct peer_stats: metrics, then hist (u64s)
 PEER_STATS_SIZE = METRICS.size + 8 * histogram.NBUCKETS
-SLOT_KEY_SIZE = 20                             # struct cache_slot: peer_key, pad, peer_stats
+PEER_KEY_SIZE = 20                             # struct peer_key; struct stats_key adds the gen
+SLOT_KEY_SIZE = PEER_KEY_SIZE                  # struct cache_slot: peer_key, pad, peer_stats
 SLOT_STATS_OFFSET = 24
 SLOT_SIZE = SLOT_STATS_OFFSET + PEER_STATS_SIZE
 MAX_PEER_MEMORY = 64 << 20
@@ -73,7 +75,8 @@ def add_counts(into: dict[bytes, list], key: bytes, stats: memoryview) -> None:
 
 
 class PeerCache:
-    """The two-generation peer_cache: flip, wait, read the taken slots, clear them."""
+    """The generation switch (cache_gen) and the two-generation peer_cache: flip,
+    wait, read the taken slots of the old generation, clear them."""
 
     def __init__(self, bc: BpfCollector):
         self.slots = bc.map("peer_cache")
@@ -83,11 +86,17 @@ class PeerCache:
         self.gen = 0
         self.zero = bytes(self.slots.buf_size)
 
-    def drain(self, into: dict[bytes, list]) -> None:
+    def flip(self) -> int:
+        """Programs count into the other generation from now on; returns the old one,
+        once no program can still be writing it."""
         old, self.gen = self.gen, self.gen ^ 1
         self.gen_map.update(b"\0\0\0\0", self.gen.to_bytes(4, "little"))
         libbpf.wait_for_running_programs()
-        for slot in self._taken(old):
+        return old
+
+    def drain(self, gen: int, into: dict[bytes, list]) -> None:
+        """Add generation gen's taken slots to ``into`` and clear them."""
+        for slot in self._taken(gen):
             key = slot.to_bytes(4, "little")
             for value in self.slots.per_cpu(self.slots.lookup(key) or b""):
                 if value[16:20] != b"\0\0\0\0":     # peer_key.family: the slot is taken
@@ -115,7 +124,8 @@ class PeerMaps:
     An LRU map never refuses a key: when more peers than --max-peers show up in one
     interval it silently drops the least recent.  The kernel counts the keys it
     creates; keys created minus keys drained is what was evicted (read the counter
-    before draining, so a key created during the drain can only lower the estimate).
+    before the flip: a key created after it is of the new generation, not drained
+    yet; one created between the read and the flip can only lower the estimate).
     """
 
     def __init__(self, bc: BpfCollector):
@@ -130,16 +140,27 @@ class PeerMaps:
 
     def drain(self) -> dict[bytes, Counts]:
         created = self.bc.obj.read_u64("new_peers")
+        old = self.cache.flip()
         sums: dict[bytes, list] = {}
-        self.cache.drain(sums)
-        entries = self.stats.items(delete=True)
-        self._count_evicted(created, len(entries))
-        for key, raw in entries:
-            for value in self.stats.per_cpu(raw):
-                add_counts(sums, key, memoryview(value).cast("Q"))
+        self.cache.drain(old, sums)
+        self._count_evicted(created, self._drain_stats(old, sums))
         out = {key: (hist, tuple(metrics)) for key, (hist, metrics) in sums.items()}
         self._publish(out)
         return out
+
+    def _drain_stats(self, gen: int, into: dict[bytes, list]) -> int:
+        """Add peer_stats' keys of generation gen to ``into`` and delete them; the
+        other generation's keys are being written and stay."""
+        tag = gen.to_bytes(4, "little")
+        drained = 0
+        for key, raw in self.stats.items():
+            if key[PEER_KEY_SIZE:] != tag:
+                continue
+            for value in self.stats.per_cpu(raw):
+                add_counts(into, key[:PEER_KEY_SIZE], memoryview(value).cast("Q"))
+            self.stats.delete(key)
+            drained += 1
+        return drained
 
     def _publish(self, peers: dict[bytes, Counts]) -> None:
         for key in self.published - peers.keys():

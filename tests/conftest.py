@@ -90,11 +90,11 @@ class Background:
         self.stderr = ""
         self._out: list[bytes] = []
         self._err: list[bytes] = []
-        self._readers = [threading.Thread(target=self._out.extend, args=(self.proc.stdout,))]
+        self._readers = [threading.Thread(target=self._out.extend, args=(self.proc.stdout,), daemon=True)]
         for line in self.proc.stderr:
             self.stderr += line.decode()
             if ready in line.decode():
-                self._readers.append(threading.Thread(target=self._err.extend,
+                self._readers.append(threading.Thread(target=self._err.extend, daemon=True,
                                                       args=(self.proc.stderr,)))
                 for t in self._readers:
                     t.start()

@@ -29,7 +29,7 @@ from kernelsight.collectors import rtt_maps, rtt_peers
 from kernelsight.collectors.rtt import TCP_STATES
 from kernelsight.ingest import histogram
 
-NS_A, NS_B = "ks-rtt-a", "ks-rtt-b"
+NS_A, NS_B, NS_COUNT = "ks-rtt-a", "ks-rtt-b", "ks-rtt-count"
 A4, B4, A6, B6 = "10.201.0.1", "10.201.0.2", "fd00:201::1", "fd00:201::2"  # veth
 SA4, SB4, SA6, SB6 = "10.202.0.1", "10.202.0.2", "fd00:202::1", "fd00:202::2"  # slow: TUN
 DELAY_MS = 5
@@ -472,6 +472,9 @@ def test_pipeline_into_ks_ingest_lands_rows(lo_server, db_path):
     assert rows(db_path, "SELECT count(*) AS n FROM tcp_events WHERE kind = 'rtt'")[0]["n"] > 0
 
 
+UNEXPLAINED_SEGMENTS = 3  # of ~18,600: a lost drain would miss hundreds
+
+
 def peer_address(k: int) -> str:
     """The k-th of many loopback addresses, away from the 127.0.0.x other tests use."""
     return f"127.0.{1 + k // 250}.{1 + k % 250}"
@@ -492,28 +495,43 @@ MANY_PEERS = textwrap.dedent("""
 # N clients, each from its own loopback address, ping-pong ROUNDS times spread over
 # SECONDS.  The server notes each accepted socket's tcpi_segs_in (struct tcp_info, u32
 # at offset 140) before it lets the client talk and again after the client's FIN:
-# the segments the socket received while established, each of which fires tcp_probe
-# once.  Prints {client address: segments}.
+# the segments the socket received while established.  tcp_probe fires once per
+# segment processed, with two exceptions the kernel tells us about: a socket with
+# no RTT sample yet (tcpi_rtt, offset 68, is 0: its handshake went through a SYN
+# cookie or a retransmit) has srtt 0 when the first of them arrives, which ks-rtt
+# does not count (that ACK gives it one); and a segment that reaches a socket its
+# owner holds locked may be merged into the one before it in the backlog (TcpExt
+# TCPBacklogCoalesce), one tcp_probe for both.  Prints {"peers": {client address:
+# segments less the first exception}, "coalesced": the namespace's TCPBacklogCoalesce
+# increase}.
 COUNTED_PEERS = textwrap.dedent("""
     import json, socket, struct, sys, threading, time
     n, rounds, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     segs_in = lambda c: struct.unpack_from("I", c.getsockopt(
         socket.IPPROTO_TCP, socket.TCP_INFO, 144), 140)[0]
+    def coalesced():
+        with open("/proc/net/netstat") as f:
+            names, values = [l.split() for l in f if l.startswith("TcpExt:")]
+        return int(values[names.index("TCPBacklogCoalesce")])
+    coalesced_before = coalesced()
     srv = socket.create_server(("127.0.0.1", 0), backlog=n)
     port, truth, lock = srv.getsockname()[1], {}, threading.Lock()
     def serve(c, addr):
         with c:
             before = segs_in(c)
+            no_rtt = struct.unpack_from("I", c.getsockopt(
+                socket.IPPROTO_TCP, socket.TCP_INFO, 144), 68)[0] == 0
             c.sendall(b"g")
             while d := c.recv(4096):
                 c.sendall(d)
             with lock:
-                truth[addr[0]] = segs_in(c) - before
+                truth[addr[0]] = segs_in(c) - before - no_rtt
     def accept():
         for _ in range(n):
             c, addr = srv.accept()
             threading.Thread(target=serve, args=(c, addr)).start()
     def talk(k):
+        time.sleep(k * 0.002)  # a burst of 300 SYNs would overflow the SYN queue
         src = f"127.0.{1 + k // 250}.{1 + k % 250}"
         with socket.create_connection(("127.0.0.1", port), source_address=(src, 0)) as c:
             c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -531,7 +549,7 @@ COUNTED_PEERS = textwrap.dedent("""
         t.join()
     while len(truth) < n:
         time.sleep(0.01)
-    print(json.dumps(truth))
+    print(json.dumps({"peers": truth, "coalesced": coalesced() - coalesced_before}))
 """)
 
 
@@ -554,17 +572,37 @@ def test_more_peers_than_the_map_holds_are_reported_not_silent():
     assert evicted > 0 and len(seen) + evicted >= 400 - 2, (len(seen), evicted, col.stderr)
 
 
+@pytest.fixture
+def count_ns():
+    """A network namespace of its own: its TcpExt counters are this test's alone."""
+    sh("ip", "netns", "del", NS_COUNT, check=False)
+    sh("ip", "netns", "add", NS_COUNT)
+    sh("ip", "-n", NS_COUNT, "link", "set", "lo", "up")
+    yield NS_COUNT
+    sh("ip", "netns", "del", NS_COUNT, check=False)
+
+
 @needs_root
-def test_every_segment_is_counted_once_across_cache_collisions_and_intervals():
+def test_every_segment_is_counted_once_across_cache_collisions_and_intervals(count_ns):
     """300 peers share the 256 cache slots (so many take the LRU path), over six
-    interval flips: each peer's count is exactly the segments its socket received."""
+    interval flips: each peer's count is the segments its socket received, never
+    more, and less only by what the kernel hid from tcp_probe: segments merged before
+    it ran (the namespace's counter: the clients' sockets merge some too), runs it
+    skipped (ks-rtt reports them), and, rarely, a segment or two more (see the
+    closing note of issue 3: the LRU map evicts before it is full)."""
     col = Collector("--sample", "0", "--interval", "0.5")
-    proc = subprocess.run([sys.executable, "-c", COUNTED_PEERS, "300", "30", "3"],
+    proc = subprocess.run(in_ns(count_ns, sys.executable, "-c", COUNTED_PEERS, "300", "30", "3"),
                           capture_output=True, text=True, check=True, timeout=60)
-    truth = json.loads(proc.stdout)
-    counted = {p: v["count"] for p, v in per_peer(col.stop()).items() if p in truth}
-    wrong = {p: (counted.get(p), n) for p, n in truth.items() if counted.get(p) != n}
+    report = json.loads(proc.stdout)
+    events = col.stop()
+    missed = sum(int(n) for n in re.findall(r"(\d+) lost: the kernel skipped", col.stderr))
+    truth, explained = report["peers"], report["coalesced"] + missed
+    counted = {p: v["count"] for p, v in per_peer(events).items() if p in truth}
+    wrong = {p: (counted.get(p), n) for p, n in truth.items()
+             if not n - explained - 1 <= counted.get(p, 0) <= n}
     assert len(truth) == 300 and not wrong, f"{len(wrong)} peers (ks-rtt, truth): {wrong}"
+    short = sum(truth.values()) - sum(counted.values())
+    assert 0 <= short <= explained + UNEXPLAINED_SEGMENTS, (short, report["coalesced"], missed)
 
 
 @needs_root
