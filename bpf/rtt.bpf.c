@@ -63,7 +63,6 @@ const volatile __u32 cache_mask = 0;	/* peer_cache slots per generation - 1 (a p
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 KS_LOST_COUNTERS
-__u64 new_peers = 0;	/* keys created in peer_stats, to tell evictions from drains */
 
 /* The remote address: IPv6, or IPv4 as ::ffff:a.b.c.d (so one LPM trie filters both). */
 struct peer_key {
@@ -141,6 +140,15 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } cache_used SEC(".maps");
+
+/* Keys created in peer_stats per generation: once a generation is drained, created
+ * minus drained is what the LRU evicted (user space then zeroes its entry). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} gen_created SEC(".maps");
 
 /* The generation (0 or 1) of the cache programs fill now; flipped by user space. */
 struct {
@@ -290,7 +298,10 @@ static __always_inline struct peer_stats *stats_of(const struct peer_key *peer, 
 	 * created - drained is the number of keys the LRU evicted. */
 	err = bpf_map_update_elem(&peer_stats, &key, zero, BPF_NOEXIST);
 	if (!err) {
-		ks_count(new_peers);
+		__u64 *created = bpf_map_lookup_elem(&gen_created, &gen);
+
+		if (created)
+			__sync_fetch_and_add(created, 1);
 	} else if (err != -17 /* -EEXIST: another CPU created it first */) {
 		ks_count(lost_map_full);
 		return 0;

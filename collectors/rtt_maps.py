@@ -34,15 +34,28 @@ SLOT_STATS_OFFSET = 24
 SLOT_SIZE = SLOT_STATS_OFFSET + PEER_STATS_SIZE
 MAX_PEER_MEMORY = 64 << 20
 MAX_CACHE_MEMORY = 32 << 20
+LRU_LOCAL_FREE = 128                           # the kernel's LOCAL_FREE_TARGET (bpf_lru_list.h)
 CACHE_SLOTS = (64, 256)                        # per generation: at least one bitmap word
 
 Counts = tuple[dict[int, int], tuple[int, ...]]   # (histogram, node metrics) of one peer
 
 
+def lru_entries(max_peers: int) -> int:
+    """peer_stats' size for max_peers peers an interval.  Both generations' keys live
+    in it around a flip, and the kernel's LRU evicts well before it is full: each CPU
+    keeps up to LRU_LOCAL_FREE free nodes to itself and refills by evicting when the
+    shared free list runs short.  Room for both, so nothing is evicted early."""
+    return 2 * max_peers + 2 * LRU_LOCAL_FREE * libbpf.possible_cpus()
+
+
 def default_max_peers() -> int:
     """1024 peers, fewer on machines with many CPUs: the per-CPU map is preallocated
-    (a peer costs PEER_STATS_SIZE bytes per possible CPU); keep it under 64 MiB."""
-    return max(16, min(1024, MAX_PEER_MEMORY // (PEER_STATS_SIZE * libbpf.possible_cpus())))
+    (an entry costs PEER_STATS_SIZE bytes per possible CPU); keep it under 64 MiB."""
+    per_entry = PEER_STATS_SIZE * libbpf.possible_cpus()
+    n = 1024
+    while n > 16 and lru_entries(n) * per_entry > MAX_PEER_MEMORY:
+        n //= 2
+    return n
 
 
 def cache_slots() -> int:
@@ -60,7 +73,7 @@ def map_sizes(max_peers: int) -> dict[str, int]:
     many (they allocate per entry used, not up front)."""
     slots = cache_slots()
     seen = max_peers + slots * libbpf.possible_cpus()
-    return {"peer_stats": max_peers, "rtt_hist_map": seen, "node_metrics_map": seen,
+    return {"peer_stats": lru_entries(max_peers), "rtt_hist_map": seen, "node_metrics_map": seen,
             "peer_cache": 2 * slots, "cache_used": 2 * slots // 64}
 
 
@@ -121,11 +134,9 @@ class PeerMaps:
     """Drains the interval's counts (cache and LRU hash), sums the CPUs, and publishes
     the result in rtt_hist_map and node_metrics_map.
 
-    An LRU map never refuses a key: when more peers than --max-peers show up in one
-    interval it silently drops the least recent.  The kernel counts the keys it
-    creates; keys created minus keys drained is what was evicted (read the counter
-    before the flip: a key created after it is of the new generation, not drained
-    yet; one created between the read and the flip can only lower the estimate).
+    An LRU map never refuses a key: when it runs short it silently drops the least
+    recent.  The kernel counts the keys it creates per generation; once a generation
+    is drained, created minus drained is exactly what was evicted.
     """
 
     def __init__(self, bc: BpfCollector):
@@ -134,16 +145,15 @@ class PeerMaps:
         self.stats = bc.map("peer_stats")
         self.hists = bc.map("rtt_hist_map")
         self.metrics = bc.map("node_metrics_map")
-        self.drained = 0
+        self.created = bc.map("gen_created")
         self.evicted = 0
         self.published: set[bytes] = set()
 
     def drain(self) -> dict[bytes, Counts]:
-        created = self.bc.obj.read_u64("new_peers")
         old = self.cache.flip()
         sums: dict[bytes, list] = {}
         self.cache.drain(old, sums)
-        self._count_evicted(created, self._drain_stats(old, sums))
+        self._count_evicted(old, self._drain_stats(old, sums))
         out = {key: (hist, tuple(metrics)) for key, (hist, metrics) in sums.items()}
         self._publish(out)
         return out
@@ -174,10 +184,14 @@ class PeerMaps:
             self.metrics.update(key, METRICS.pack(*metrics))
         self.published = set(peers)
 
-    def _count_evicted(self, created: int, drained: int) -> None:
-        self.drained += drained
-        lost = created - self.drained
-        if lost > self.evicted:
-            warn(f"{lost - self.evicted} peers evicted from the full peer_stats map "
-                 f"(total {lost}): raise --max-peers")
-            self.evicted = lost
+    def _count_evicted(self, gen: int, drained: int) -> None:
+        """Keys the kernel created in generation gen (now idle) that were not there to
+        drain: the LRU evicted them, with their counts."""
+        key = gen.to_bytes(4, "little")
+        created = int.from_bytes(self.created.lookup(key) or bytes(8), "little")
+        self.created.update(key, bytes(8))
+        lost = created - drained
+        if lost > 0:
+            self.evicted += lost
+            warn(f"{lost} peers evicted from the full peer_stats map (total {self.evicted}): "
+                 f"raise --max-peers")

@@ -472,7 +472,12 @@ def test_pipeline_into_ks_ingest_lands_rows(lo_server, db_path):
     assert rows(db_path, "SELECT count(*) AS n FROM tcp_events WHERE kind = 'rtt'")[0]["n"] > 0
 
 
-UNEXPLAINED_SEGMENTS = 3  # of ~18,600: a lost drain would miss hundreds
+# tcpi_segs_in runs ahead of tcp_probe by a segment now and then (1-3 of ~18,600 in
+# about one run in six), with no coalescing, no skipped run, no eviction, no
+# handshake without an RTT sample, and as often with one drain at the end (30 s
+# intervals) as with six flips: a kernel path we have not found, not a lost drain
+# (which misses hundreds: the test fails then).
+UNEXPLAINED_SEGMENTS = 3
 
 
 def peer_address(k: int) -> str:
@@ -588,8 +593,8 @@ def test_every_segment_is_counted_once_across_cache_collisions_and_intervals(cou
     interval flips: each peer's count is the segments its socket received, never
     more, and less only by what the kernel hid from tcp_probe: segments merged before
     it ran (the namespace's counter: the clients' sockets merge some too), runs it
-    skipped (ks-rtt reports them), and, rarely, a segment or two more (see the
-    closing note of issue 3: the LRU map evicts before it is full)."""
+    skipped (ks-rtt reports them), and, rarely, a segment or two more (see
+    UNEXPLAINED_SEGMENTS)."""
     col = Collector("--sample", "0", "--interval", "0.5")
     proc = subprocess.run(in_ns(count_ns, sys.executable, "-c", COUNTED_PEERS, "300", "30", "3"),
                           capture_output=True, text=True, check=True, timeout=60)
@@ -602,7 +607,8 @@ def test_every_segment_is_counted_once_across_cache_collisions_and_intervals(cou
              if not n - explained - 1 <= counted.get(p, 0) <= n}
     assert len(truth) == 300 and not wrong, f"{len(wrong)} peers (ks-rtt, truth): {wrong}"
     short = sum(truth.values()) - sum(counted.values())
-    assert 0 <= short <= explained + UNEXPLAINED_SEGMENTS, (short, report["coalesced"], missed)
+    assert 0 <= short <= explained + UNEXPLAINED_SEGMENTS, (short, report["coalesced"], missed,
+                                                            col.stderr[-2000:])
 
 
 @needs_root
