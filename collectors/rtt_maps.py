@@ -72,7 +72,7 @@ def map_sizes(max_peers: int) -> dict[str, int]:
     peer of the LRU map plus one per cache slot and CPU: the published maps take that
     many (they allocate per entry used, not up front)."""
     slots = cache_slots()
-    seen = max_peers + slots * libbpf.possible_cpus()
+    seen = lru_entries(max_peers) + slots * libbpf.possible_cpus()
     return {"peer_stats": lru_entries(max_peers), "rtt_hist_map": seen, "node_metrics_map": seen,
             "peer_cache": 2 * slots, "cache_used": 2 * slots // 64}
 
