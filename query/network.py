@@ -67,17 +67,18 @@ _RETRANS = ("retrans_segs", "out_segs", "in_errs", "timeouts", "fast_retrans",
 @windowed
 def query_tcp_retransmits(db, start, end, step=None, *, host=None, limit=None):
     """Per step: retransmitted segments per second and as a share of segments sent,
-    timeouts and listen-queue drops, from cumulative /proc/net counters."""
+    timeouts and listen-queue drops, from cumulative /proc/net counters.  ``step="all"``:
+    one row for the whole window."""
     if not db.has("tcp_retransmit_stats"):
         return []
-    step_ns = step_of(start, end, step) * NS
+    step_ns = None if step == "all" else step_of(start, end, step) * NS
     buckets: dict = {}
     for inc in counter_increases(db, "tcp_retransmit_stats", ("host",), _RETRANS, start, end, host,
                                  bucket_ns=step_ns):
         b = {c: inc[c] or 0 for c in _RETRANS}
         # seconds between the readings whose increases landed in this step
         b["seconds"] = (inc["last"] - inc["first"]) / NS
-        buckets[(inc["t0"], inc["host"])] = b
+        buckets[(inc.get("t0", start), inc["host"])] = b
     out = []
     for (t0, h), b in sorted(buckets.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         s = b["seconds"] or None

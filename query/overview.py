@@ -226,7 +226,7 @@ def _rtt(db, start, end, host, top):
         out.append(_line("TCP RTT", r["node"], f"{_pcts(r, unit='ms')}; {r['samples']:,} samples, "
                          f"{r['retransmits']:,} retrans, {r['drops']:,} drops",
                          p99_ms=r["p99_ms"], samples=r["samples"]))
-    for r in query_tcp_retransmits(db, start, end, step=(end - start) // NS or 1, host=host)[-1:]:
+    for r in query_tcp_retransmits(db, start, end, step="all", host=host):
         out.append(_line("TCP", "retransmits", f"{_fmt(r['retrans_per_s'], '/s', 2)} "
                          f"({_fmt(r['retrans_pct'], '%', 3)} of segments sent), {r['timeouts']:,} timeouts, "
                          f"{r['listen_drops']:,} listen drops", retrans_per_s=r["retrans_per_s"]))

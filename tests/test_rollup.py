@@ -132,6 +132,7 @@ QUERIES = [
     lambda p, a, b, step: query_block_io(p, a, b),
     lambda p, a, b, step: query_network_bandwidth(p, a, b),
     lambda p, a, b, step: query_tcp_retransmits(p, a, b, step),
+    lambda p, a, b, step: query_tcp_retransmits(p, a, b, "all"),
     lambda p, a, b, step: query_syscall_stats(p, a, b),
     lambda p, a, b, step: correlate_rtt_with_cpu(p, a, b, step or 120),
     lambda p, a, b, step: [{k: v for k, v in r.items() if k != "newest_age_s"}
