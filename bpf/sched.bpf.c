@@ -85,12 +85,28 @@ struct {
 	__type(value, struct rq_hist);
 } rq_hists SEC(".maps");
 
+/* proc_stats' key: the process and the generation (stats_gen) it was counted in.
+ * User space flips the generation every interval, waits out the programs still
+ * counting into the old one, then reads and deletes its keys: deleting a key a
+ * program still held a pointer into would lose that program's additions. */
+struct proc_key {
+	__u32 tgid;
+	__u32 gen;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
+	__uint(max_entries, 2 * 16384);
+	__type(key, struct proc_key);
 	__type(value, struct proc_stats);
 } proc_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} stats_gen SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -139,13 +155,15 @@ static __always_inline struct task_times *times_of(struct task_struct *t, bool c
 static __always_inline struct proc_stats *stats_of(struct task_struct *t)
 {
 	struct proc_stats *st, zero = {};
-	__u32 tgid = t->tgid;
+	struct proc_key key = { .tgid = t->tgid };
+	__u32 idx = 0, *gen = bpf_map_lookup_elem(&stats_gen, &idx);
 
-	st = bpf_map_lookup_elem(&proc_stats, &tgid);
+	key.gen = gen ? *gen & 1 : 0;
+	st = bpf_map_lookup_elem(&proc_stats, &key);
 	if (st)
 		return st;
 	BPF_CORE_READ_STR_INTO(&zero.comm, t, group_leader, comm);
-	st = map_lookup_or_try_init(&proc_stats, &tgid, &zero);
+	st = map_lookup_or_try_init(&proc_stats, &key, &zero);
 	if (!st)
 		ks_count(lost_map_full);
 	return st;

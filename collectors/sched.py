@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from kernelsight.bpf import libbpf
 from kernelsight.collectors.bpf_collector import BpfCollector
 from kernelsight.collectors.runtime import (
     EXIT_USAGE, Comm, Count, Duration, Fatal, Interval, Pid, RunOptions, Verbose, cli_app,
@@ -86,13 +87,34 @@ def decode_wait(raw: bytes) -> tuple[int, dict]:
 def decode_stats(key: bytes, raw: bytes, interval_ns: int) -> dict:
     comm, switches, vol, invol, wakeups, cpu_ns, wait_ns, waits = PROC_STATS.unpack_from(raw)
     return {
-        "interval_ns": interval_ns, "pid": int.from_bytes(key, "little"),
+        "interval_ns": interval_ns, "pid": int.from_bytes(key[:4], "little"),
         "comm": comm_text(comm), "context_switches": switches,
         "voluntary_switches": vol, "involuntary_switches": invol, "wakeups": wakeups,
         "cpu_time_ms": round(cpu_ns / 1e6, 3),
         "avg_timeslice_us": round(cpu_ns / 1e3 / switches, 3) if switches else None,
         "runq_wait_ns": wait_ns, "runq_waits": waits,
     }
+
+
+class ProcStats:
+    """The per-process counters of one interval: programs count into generation
+    stats_gen; each interval we flip it, wait out programs still counting into the
+    old one, then read and delete its keys (deleting keys in use would lose counts)."""
+
+    def __init__(self, bc: BpfCollector):
+        self.map = bc.map("proc_stats")
+        self.gen_map = bc.map("stats_gen")
+        self.gen = 0
+
+    def drain(self) -> list[tuple[bytes, bytes]]:
+        old, self.gen = self.gen, self.gen ^ 1
+        self.gen_map.update(b"\0\0\0\0", self.gen.to_bytes(4, "little"))
+        libbpf.wait_for_running_programs()
+        tag = old.to_bytes(4, "little")
+        out = [(key, raw) for key, raw in self.map.items() if key[4:8] == tag]
+        for key, _ in out:
+            self.map.delete(key)
+        return out
 
 
 # ---- the cumulative per-CPU histogram, as interval deltas ------------------------------
@@ -169,7 +191,7 @@ def run(opts: RunOptions, rodata: dict, per_process: bool) -> None:
 
         bc.ring("events", on_wait)
         hist = RunqHistogram(bc)
-        stats = bc.map("proc_stats")
+        stats = ProcStats(bc)
         last = time.monotonic_ns()
 
         def sample() -> None:
@@ -180,7 +202,7 @@ def run(opts: RunOptions, rodata: dict, per_process: bool) -> None:
             for fields in runqlat_events(hist.interval(), interval_ns):
                 emit("runqlat", fields, ts)
             if per_process:
-                for key, raw in stats.items(delete=True):
+                for key, raw in stats.drain():
                     emit("sched_stats", decode_stats(key, raw, interval_ns), ts)
             if opts.verbose:
                 warn(f"interval {bc.runner.samples + 1}: {waits['n']} long waits so far")
