@@ -20,6 +20,26 @@ static __always_inline void *map_lookup_or_try_init(void *map, const void *key, 
 	return bpf_map_lookup_elem(map, key);
 }
 
+/* Two generations of counts (Generations in collectors/bpf_collector.py): a map of
+ * one u32 that user space flips every interval, so it can read and clear the other
+ * generation while nothing writes it.  A map of its own, so writing it never races
+ * with the .bss counters. */
+#define KS_GEN_MAP(name)					\
+	struct {						\
+		__uint(type, BPF_MAP_TYPE_ARRAY);		\
+		__uint(max_entries, 1);				\
+		__type(key, __u32);				\
+		__type(value, __u32);				\
+	} name SEC(".maps")
+
+/* The generation (0 or 1) programs count into now. */
+static __always_inline __u32 ks_gen_of(void *gen_map)
+{
+	__u32 zero = 0, *gen = bpf_map_lookup_elem(gen_map, &zero);
+
+	return gen ? *gen & 1 : 0;
+}
+
 /* Counters of what could not be recorded, in .bss so user space reads them by name
  * (BpfObject.read_u64) and reports them every interval. */
 #define KS_LOST_COUNTERS \

@@ -67,7 +67,14 @@ struct {
 	__type(value, struct fault_start);
 } starts SEC(".maps");
 
-/* Per process, drained (lookup-and-delete) every interval. */
+/* Per process and generation (stats_gen): user space flips the generation every
+ * interval, waits out the programs still counting into the old one, then reads and
+ * deletes its keys. */
+struct proc_key {
+	__u32 tgid;
+	__u32 gen;
+};
+
 struct proc_faults {
 	__u64 minor;
 	__u64 major;
@@ -79,10 +86,12 @@ struct proc_faults {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);	/* ~3.8 KiB each: only live processes */
-	__uint(max_entries, 4096);
-	__type(key, __u32);
+	__uint(max_entries, 2 * 4096);
+	__type(key, struct proc_key);
 	__type(value, struct proc_faults);
 } procs SEC(".maps");
+
+KS_GEN_MAP(stats_gen);
 
 static struct proc_faults zero_proc;	/* initial value: too big for the stack */
 
@@ -178,9 +187,10 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 
 static __always_inline void count_fault(__u32 tgid, __u64 latency, bool major)
 {
+	struct proc_key key = { .tgid = tgid, .gen = ks_gen_of(&stats_gen) };
 	struct proc_faults *p;
 
-	p = map_lookup_or_try_init(&procs, &tgid, &zero_proc);
+	p = map_lookup_or_try_init(&procs, &key, &zero_proc);
 	if (!p) {
 		ks_count(lost_map_full);
 		return;
@@ -269,8 +279,9 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid,
 	     struct linux_binprm *bprm)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct proc_faults *v = bpf_map_lookup_elem(&procs, &tgid);
+	struct proc_key key = { .tgid = bpf_get_current_pid_tgid() >> 32,
+				.gen = ks_gen_of(&stats_gen) };
+	struct proc_faults *v = bpf_map_lookup_elem(&procs, &key);
 
 	if (v)
 		bpf_get_current_comm(v->comm, sizeof(v->comm));

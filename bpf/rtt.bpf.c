@@ -150,13 +150,8 @@ struct {
 	__type(value, __u64);
 } gen_created SEC(".maps");
 
-/* The generation (0 or 1) of the cache programs fill now; flipped by user space. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} cache_gen SEC(".maps");
+/* The generation programs count into now (cache slots and peer_stats keys). */
+KS_GEN_MAP(cache_gen);
 
 /* The last interval, summed over CPUs, written by user space (the seed's maps). */
 struct {
@@ -272,14 +267,6 @@ static __always_inline bool conn_from_sock(struct sock *sk, struct conn *c)
 	c->lport = skc->skc_num;
 	c->rport = bpf_ntohs(skc->skc_dport);
 	return true;
-}
-
-/* The generation (0 or 1) programs count into now. */
-static __always_inline __u32 current_gen(void)
-{
-	__u32 zero = 0, *gen = bpf_map_lookup_elem(&cache_gen, &zero);
-
-	return gen ? *gen & 1 : 0;
 }
 
 static __always_inline struct peer_stats *stats_of(const struct peer_key *peer, __u32 gen)
@@ -416,7 +403,7 @@ int BPF_PROG(on_tcp_probe, struct sock *sk, struct sk_buff *skb)
 	}
 	if (!wanted(&c))
 		return 0;
-	gen = current_gen();
+	gen = ks_gen_of(&cache_gen);
 	ps = cached_stats_of(&c.peer, gen);
 	if (!ps)
 		ps = stats_of(&c.peer, gen);
@@ -443,7 +430,7 @@ int BPF_PROG(on_tcp_retransmit, struct sock *sk, struct sk_buff *skb, int err)
 	 * RetransSegs either. */
 	if (err || !conn_from_sock(sk, &c) || !wanted(&c))
 		return 0;
-	ps = stats_of(&c.peer, current_gen());
+	ps = stats_of(&c.peer, ks_gen_of(&cache_gen));
 	if (ps)
 		ps->metrics.retrans_count++;
 	if (emit_events)
@@ -516,7 +503,7 @@ int BPF_PROG(on_kfree_skb, struct sk_buff *skb, void *location,
 	}
 	if (!wanted(&c))
 		return 0;
-	ps = stats_of(&c.peer, current_gen());
+	ps = stats_of(&c.peer, ks_gen_of(&cache_gen));
 	if (ps)
 		ps->metrics.drop_count++;
 	if (emit_events)

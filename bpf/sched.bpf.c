@@ -101,12 +101,7 @@ struct {
 	__type(value, struct proc_stats);
 } proc_stats SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} stats_gen SEC(".maps");
+KS_GEN_MAP(stats_gen);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -155,10 +150,8 @@ static __always_inline struct task_times *times_of(struct task_struct *t, bool c
 static __always_inline struct proc_stats *stats_of(struct task_struct *t)
 {
 	struct proc_stats *st, zero = {};
-	struct proc_key key = { .tgid = t->tgid };
-	__u32 idx = 0, *gen = bpf_map_lookup_elem(&stats_gen, &idx);
+	struct proc_key key = { .tgid = t->tgid, .gen = ks_gen_of(&stats_gen) };
 
-	key.gen = gen ? *gen & 1 : 0;
 	st = bpf_map_lookup_elem(&proc_stats, &key);
 	if (st)
 		return st;

@@ -95,12 +95,7 @@ struct {
 /* Which half of `stats` the programs fill (entry 0): user space flips it every
  * interval, waits an RCU grace period (membarrier), then reads and clears the other
  * half.  A map of its own, so writing it never races with the .bss counters. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} stats_gen SEC(".maps");
+KS_GEN_MAP(stats_gen);
 
 struct syscall_event {
 	__u64 ts;		/* bpf_ktime_get_ns at exit */
@@ -192,16 +187,13 @@ static __always_inline struct start *find_start(struct pt_regs *regs)
 static __always_inline void count_call(__s64 nr, __u64 latency, bool failed)
 {
 	struct call_stats *st;
-	__u32 key = 0, *gen;
+	__u32 key;
 
 	if (nr < 0 || nr >= MAX_SYSCALL_NR) {
 		ks_count(stats_out_of_range);
 		return;
 	}
-	gen = bpf_map_lookup_elem(&stats_gen, &key);
-	if (!gen)
-		return;
-	key = (*gen & 1) * MAX_SYSCALL_NR + (__u32)nr;
+	key = ks_gen_of(&stats_gen) * MAX_SYSCALL_NR + (__u32)nr;
 	st = bpf_map_lookup_elem(&stats, &key);
 	if (!st)
 		return;

@@ -128,3 +128,33 @@ class BpfCollector:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class Generations:
+    """Two generations of counts.  Programs count into the generation a one-u32 array
+    map names (ks_gen_of() in maps.bpf.h); every interval user space flips it, waits
+    until no program can still be counting into the old one, then reads and clears
+    that one at leisure.  Draining with lookup-and-delete instead loses what a program
+    adds between the kernel's copy and the delete (it still holds a pointer into the
+    value), and clearing in place races the same way."""
+
+    def __init__(self, bc: BpfCollector, gen_map: str = "stats_gen"):
+        self.map = bc.map(gen_map)
+        self.gen = 0
+
+    def flip(self) -> int:
+        """Switch generations; returns the old one, once no program writes it."""
+        old, self.gen = self.gen, self.gen ^ 1
+        self.map.update(b"\0\0\0\0", self.gen.to_bytes(4, "little"))
+        libbpf.wait_for_running_programs()
+        return old
+
+    @staticmethod
+    def take(m: libbpf.Map, gen: int, at: int) -> list[tuple[bytes, bytes]]:
+        """Read and delete the entries of a hash map whose key holds generation gen
+        (a u32) at byte ``at``; the other generation's stay."""
+        tag = gen.to_bytes(4, "little")
+        out = [(key, raw) for key, raw in m.items() if key[at:at + 4] == tag]
+        for key, _ in out:
+            m.delete(key)
+        return out

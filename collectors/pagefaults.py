@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from kernelsight.bpf import libbpf
-from kernelsight.collectors.bpf_collector import BpfCollector
+from kernelsight.collectors.bpf_collector import BpfCollector, Generations
 from kernelsight.collectors.runtime import (
     Comm, Count, Duration, Interval, Pid, RunOptions, Verbose, cli_app, main_guard, warn)
 from kernelsight.ingest import histogram
@@ -91,7 +91,7 @@ def decode_proc(key: bytes, value: bytes, interval_ns: int) -> dict:
     h = {i: c for i, c in enumerate(buckets) if c}
     return {
         "interval_ns": interval_ns,
-        "pid": int.from_bytes(key, "little"),
+        "pid": int.from_bytes(key[:4], "little"),
         "comm": decode_comm(comm),
         "minor_count": minor, "major_count": major,
         "latency_sum_ns": latency_sum,
@@ -145,6 +145,7 @@ def run(opts: RunOptions, rodata: dict) -> None:
         emit = bc.emitter.emit
         clock = bc.runner.clock
         procs = bc.map("procs")
+        gens = Generations(bc)
         since = [time.monotonic_ns()]
         ends = FaultEnds(bc.obj)
         if opts.verbose:
@@ -157,7 +158,7 @@ def run(opts: RunOptions, rodata: dict) -> None:
         def sample() -> None:
             now = time.monotonic_ns()
             interval_ns, since[0] = now - since[0], now
-            entries = procs.items(delete=True)
+            entries = Generations.take(procs, gens.flip(), 4)   # struct proc_key: tgid, gen
             for key, value in entries:
                 emit("page_fault_stats", decode_proc(key, value, interval_ns))
             if opts.verbose:

@@ -21,7 +21,7 @@ import array
 import struct
 
 from kernelsight.bpf import libbpf
-from kernelsight.collectors.bpf_collector import BpfCollector
+from kernelsight.collectors.bpf_collector import BpfCollector, Generations
 from kernelsight.collectors.runtime import warn
 from kernelsight.ingest import histogram
 
@@ -94,18 +94,14 @@ class PeerCache:
     def __init__(self, bc: BpfCollector):
         self.slots = bc.map("peer_cache")
         self.used = bc.map("cache_used")
-        self.gen_map = bc.map("cache_gen")
+        self.gens = Generations(bc, "cache_gen")
         self.per_gen = self.slots.max_entries // 2
-        self.gen = 0
         self.zero = bytes(self.slots.buf_size)
 
     def flip(self) -> int:
         """Programs count into the other generation from now on; returns the old one,
         once no program can still be writing it."""
-        old, self.gen = self.gen, self.gen ^ 1
-        self.gen_map.update(b"\0\0\0\0", self.gen.to_bytes(4, "little"))
-        libbpf.wait_for_running_programs()
-        return old
+        return self.gens.flip()
 
     def drain(self, gen: int, into: dict[bytes, list]) -> None:
         """Add generation gen's taken slots to ``into`` and clear them."""
@@ -161,16 +157,11 @@ class PeerMaps:
     def _drain_stats(self, gen: int, into: dict[bytes, list]) -> int:
         """Add peer_stats' keys of generation gen to ``into`` and delete them; the
         other generation's keys are being written and stay."""
-        tag = gen.to_bytes(4, "little")
-        drained = 0
-        for key, raw in self.stats.items():
-            if key[PEER_KEY_SIZE:] != tag:
-                continue
+        taken = Generations.take(self.stats, gen, PEER_KEY_SIZE)
+        for key, raw in taken:
             for value in self.stats.per_cpu(raw):
                 add_counts(into, key[:PEER_KEY_SIZE], memoryview(value).cast("Q"))
-            self.stats.delete(key)
-            drained += 1
-        return drained
+        return len(taken)
 
     def _publish(self, peers: dict[bytes, Counts]) -> None:
         for key in self.published - peers.keys():

@@ -16,8 +16,7 @@ from typing import Annotated
 
 import typer
 
-from kernelsight.bpf import libbpf
-from kernelsight.collectors.bpf_collector import BpfCollector
+from kernelsight.collectors.bpf_collector import BpfCollector, Generations
 from kernelsight.collectors.runtime import (
     EXIT_USAGE, Comm, Count, Duration, Fatal, Interval, Pid, RunOptions, Verbose, cli_app,
     main_guard, warn)
@@ -97,24 +96,14 @@ def decode_stats(key: bytes, raw: bytes, interval_ns: int) -> dict:
 
 
 class ProcStats:
-    """The per-process counters of one interval: programs count into generation
-    stats_gen; each interval we flip it, wait out programs still counting into the
-    old one, then read and delete its keys (deleting keys in use would lose counts)."""
+    """The per-process counters of one interval, by generation (Generations)."""
 
     def __init__(self, bc: BpfCollector):
         self.map = bc.map("proc_stats")
-        self.gen_map = bc.map("stats_gen")
-        self.gen = 0
+        self.gens = Generations(bc)
 
     def drain(self) -> list[tuple[bytes, bytes]]:
-        old, self.gen = self.gen, self.gen ^ 1
-        self.gen_map.update(b"\0\0\0\0", self.gen.to_bytes(4, "little"))
-        libbpf.wait_for_running_programs()
-        tag = old.to_bytes(4, "little")
-        out = [(key, raw) for key, raw in self.map.items() if key[4:8] == tag]
-        for key, _ in out:
-            self.map.delete(key)
-        return out
+        return Generations.take(self.map, self.gens.flip(), 4)   # struct proc_key: tgid, gen
 
 
 # ---- the cumulative per-CPU histogram, as interval deltas ------------------------------

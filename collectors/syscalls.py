@@ -16,9 +16,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from kernelsight.bpf import libbpf
 from kernelsight.collectors import syscall_table
-from kernelsight.collectors.bpf_collector import BpfCollector
+from kernelsight.collectors.bpf_collector import BpfCollector, Generations
 from kernelsight.collectors.runtime import (
     EXIT_USAGE, Comm, Count, Duration, Fatal, Interval, Pid, RunOptions, Verbose, cli_app,
     main_guard, warn)
@@ -98,22 +97,14 @@ class CallStats:
     def __init__(self, bc: BpfCollector):
         self.bc = bc
         self.map = bc.map("stats")
-        self.gen_map = bc.map("stats_gen")
-        self.gen = 0
+        self.gens = Generations(bc)
         self.since = time.monotonic_ns()
         self.zero = bytes(self.map.buf_size)
 
-    def _flip(self) -> int:
-        old = self.gen
-        self.gen ^= 1
-        self.gen_map.update(b"\0\0\0\0", self.gen.to_bytes(4, "little"))
-        return old
-
     def drain(self, emit) -> None:
-        old = self._flip()
-        now = time.monotonic_ns()
+        now = time.monotonic_ns()   # the interval ends at the flip
         interval_ns, self.since = now - self.since, now
-        libbpf.wait_for_running_programs()
+        old = self.gens.flip()
         lo, hi = old * MAX_SYSCALL_NR, (old + 1) * MAX_SYSCALL_NR
         for key, value in self.map.items():
             k = int.from_bytes(key, "little")
