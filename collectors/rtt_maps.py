@@ -28,8 +28,8 @@ from kernelsight.ingest import histogram
 METRICS = struct.Struct("<4Q")                 # struct node_metrics
 STATS_HIST_OFFSET = 4                          # struct peer_stats: metrics, then hist (u64s)
 PEER_STATS_SIZE = METRICS.size + 8 * histogram.NBUCKETS
-PEER_KEY_SIZE = 20                             # struct peer_key; struct stats_key adds the gen
-SLOT_KEY_SIZE = PEER_KEY_SIZE                  # struct cache_slot: peer_key, pad, peer_stats
+PEER_KEY_SIZE = 20                             # struct peer_key; stats_key adds the gen
+# struct cache_slot: peer_key, pad, peer_stats
 SLOT_STATS_OFFSET = 24
 SLOT_SIZE = SLOT_STATS_OFFSET + PEER_STATS_SIZE
 MAX_PEER_MEMORY = 64 << 20
@@ -88,20 +88,14 @@ def add_counts(into: dict[bytes, list], key: bytes, stats: memoryview) -> None:
 
 
 class PeerCache:
-    """The generation switch (cache_gen) and the two-generation peer_cache: flip,
-    wait, read the taken slots of the old generation, clear them."""
+    """The two-generation peer_cache: read the taken slots of an idle generation and
+    clear them."""
 
     def __init__(self, bc: BpfCollector):
         self.slots = bc.map("peer_cache")
         self.used = bc.map("cache_used")
-        self.gens = Generations(bc, "cache_gen")
         self.per_gen = self.slots.max_entries // 2
         self.zero = bytes(self.slots.buf_size)
-
-    def flip(self) -> int:
-        """Programs count into the other generation from now on; returns the old one,
-        once no program can still be writing it."""
-        return self.gens.flip()
 
     def drain(self, gen: int, into: dict[bytes, list]) -> None:
         """Add generation gen's taken slots to ``into`` and clear them."""
@@ -110,7 +104,7 @@ class PeerCache:
             for value in self.slots.per_cpu(self.slots.lookup(key) or b""):
                 if value[16:20] != b"\0\0\0\0":     # peer_key.family: the slot is taken
                     stats = memoryview(value)[SLOT_STATS_OFFSET:].cast("Q")
-                    add_counts(into, value[:SLOT_KEY_SIZE], stats)
+                    add_counts(into, value[:PEER_KEY_SIZE], stats)
             self.slots.update(key, self.zero)
 
     def _taken(self, gen: int) -> list[int]:
@@ -137,6 +131,7 @@ class PeerMaps:
 
     def __init__(self, bc: BpfCollector):
         self.bc = bc
+        self.gens = Generations(bc, "cache_gen")   # of the cache and of peer_stats' keys
         self.cache = PeerCache(bc)
         self.stats = bc.map("peer_stats")
         self.hists = bc.map("rtt_hist_map")
@@ -146,7 +141,7 @@ class PeerMaps:
         self.published: set[bytes] = set()
 
     def drain(self) -> dict[bytes, Counts]:
-        old = self.cache.flip()
+        old = self.gens.flip()
         sums: dict[bytes, list] = {}
         self.cache.drain(old, sums)
         self._count_evicted(old, self._drain_stats(old, sums))
