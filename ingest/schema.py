@@ -267,11 +267,13 @@ def _existing_columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
 
 
-def apply(conn: sqlite3.Connection) -> list[str]:
+def apply(conn: sqlite3.Connection, announce=lambda message: None) -> list[str]:
     """Create or upgrade the schema in place; returns what was changed (for logging).
 
     An older file (an earlier kernelsight, or the original KernelSight schema) keeps
-    its rows: missing tables, columns, indexes and views are added around them.
+    its rows: missing tables, columns, indexes and views are added around them, and
+    missing rollups are summarised from the stored rows (``announce`` says so first:
+    on a large file that takes a while).
     """
     import time
 
@@ -291,6 +293,9 @@ def apply(conn: sqlite3.Connection) -> list[str]:
             conn.execute(stmt)
         for t in missing:
             if conn.execute(f"SELECT 1 FROM {t.table} LIMIT 1").fetchone():
+                n = conn.execute(f"SELECT count(*) FROM {t.table}").fetchone()[0]
+                announce(f"summarising {n:,} rows of {t.table} per minute into "
+                         f"{t.rollup_table} (once, on upgrade)")
                 backfill_rollup(conn, t)
                 changes.append(f"summarised {t.table} per minute into {t.rollup_table}")
         if before < ev.SCHEMA_VERSION:

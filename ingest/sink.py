@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sqlite3
+import sys
 import time
 from typing import Callable, Protocol, Sequence
 
@@ -63,6 +64,12 @@ def _primary(e: sqlite3.Error) -> int | None:
     return None if code is None else code & 0xFF
 
 
+def _announce(message: str) -> None:
+    """Long one-time work (an upgrade) is said as it starts, whatever the verbosity."""
+    sys.stderr.write(f"ks-ingest: {message}\n")
+    sys.stderr.flush()
+
+
 def describe(e: BaseException) -> str:
     """A one-line cause for a database error."""
     if isinstance(e, sqlite3.Error):
@@ -107,7 +114,7 @@ class SQLiteSink:
             self.conn.execute(f"PRAGMA wal_autocheckpoint={self.WAL_AUTOCHECKPOINT_PAGES}")
             if self.CACHE_KIB:
                 self.conn.execute(f"PRAGMA cache_size=-{self.CACHE_KIB}")
-            self.changes = self._retry(lambda: schema.apply(self.conn))
+            self.changes = self._retry(lambda: schema.apply(self.conn, announce=_announce))
         except sqlite3.Error as e:
             raise SinkFailed(f"cannot open {path}: {describe(e)}") from None
         except OSError as e:

@@ -163,9 +163,11 @@ def test_an_older_database_is_summarised_on_upgrade(db, tmp_path):
     conn = schema.connect(str(old))
     conn.execute("DELETE FROM schema_version")
     conn.execute("INSERT INTO schema_version VALUES (2, 0)")
-    changes = schema.apply(conn)
+    said = []
+    changes = schema.apply(conn, announce=said.append)
     conn.close()
     assert {f"summarised {t.table} per minute into {t.rollup_table}" for t in ROLLED} <= set(changes)
+    assert len(said) == len(ROLLED) and all("(once, on upgrade)" in m for m in said)
     assert_rollups_match(old)
 
 
