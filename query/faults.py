@@ -21,10 +21,12 @@ def query_page_faults(db, start, end, limit=10, *, host=None, pid=None):
     groups: dict = defaultdict(list)
     for r in rows:
         groups[(r["host"], r["pid"])].append(r)
+    # Rank on the counts, then merge histograms only for the processes shown.
+    ranked = sorted(((sum(r["major_count"] or 0 for r in rs), sum(r["minor_count"] or 0 for r in rs), key)
+                     for key, rs in groups.items()), key=lambda x: (-x[0], -x[1]))
     out = []
-    for (h, p), rs in groups.items():
-        minor = sum(r["minor_count"] or 0 for r in rs)
-        major = sum(r["major_count"] or 0 for r in rs)
+    for major, minor, (h, p) in ranked[:limit] if limit else ranked:
+        rs = groups[(h, p)]
         f = hist_fields(r["buckets"] for r in rs)
         f.pop("samples")
         out.append({
@@ -32,5 +34,4 @@ def query_page_faults(db, start, end, limit=10, *, host=None, pid=None):
             "minor_per_s": r3(minor / seconds), "major_per_s": r3(major / seconds), **f,
             "latency_total_ms": r3(sum(r["latency_sum_ns"] or 0 for r in rs) / 1e6),
         })
-    out.sort(key=lambda r: (-r["major"], -r["minor"]))
-    return out[:limit] if limit else out
+    return out
