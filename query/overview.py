@@ -33,26 +33,26 @@ def rows_per_host(db, t: ev.EventType, start: int, end: int, host=None, by_host:
     group = ("host", "GROUP BY host ORDER BY host") if by_host else ("NULL AS host", "")
     if t.rollup:
         sql, params = window_source(db, t.table, (), start, end, host)
-        return db.rows(f"""SELECT {group[0]}, sum(n) AS n, min(first_ts) AS first, max(last_ts) AS last
-                           FROM ({sql}) {group[1]}""", params)
-    cond, params = where(start, end, host)
-    found = db.rows(f"""SELECT {group[0]}, count(*) AS n, min(timestamp) AS first, max(timestamp) AS last
-                        FROM {t.table} WHERE {cond} {group[1]}""", params)
+        found = db.rows(f"""SELECT {group[0]}, sum(n) AS n, min(first_ts) AS first,
+                            max(last_ts) AS last FROM ({sql}) {group[1]}""", params)
+    else:
+        cond, params = where(start, end, host)
+        found = db.rows(f"""SELECT {group[0]}, count(*) AS n, min(timestamp) AS first,
+                            max(timestamp) AS last FROM {t.table} WHERE {cond} {group[1]}""", params)
     return [r for r in found if r["n"]]
+
+
+ALL_TIME_END = (1 << 63) - 1   # `tables` with no window: every row, whatever its stamp
 
 
 def _tables(db, start, end, host):
     now = times.now_ns()
+    lo = times.to_ns(start or 0, now=now)
+    everything = start is None and end is None and not host
+    hi = ALL_TIME_END if everything else times.to_ns(end or "now", now=now)
     out = []
     for t in ev.TYPES:
-        found = []
-        if db.has(t.table):
-            if start is None and end is None and not host:
-                found = db.rows(f"""SELECT host, count(*) AS n, min(timestamp) AS first,
-                                    max(timestamp) AS last FROM {t.table} GROUP BY host ORDER BY host""")
-            else:
-                found = rows_per_host(db, t, times.to_ns(start or 0, now=now),
-                                      times.to_ns(end or "now", now=now), host)
+        found = rows_per_host(db, t, lo, hi, host) if db.has(t.table) else []
         if not found:
             out.append({"table": t.table, "host": None, "rows": 0, "first": None, "last": None,
                         "span": None, "newest_age_s": None, "producer": t.producer})
@@ -109,7 +109,7 @@ def _coverage(db, start, end, host):
     for t in ev.TYPES:
         if not db.has(t.table):
             continue
-        found = [r for r in rows_per_host(db, t, start, end, host, by_host=False) if r["n"]]
+        found = rows_per_host(db, t, start, end, host, by_host=False)
         tables += bool(found)
         for r in found:
             rows += r["n"]

@@ -155,6 +155,9 @@ def test_queries_answer_the_same_with_and_without_rollups(db, tmp_path):
         for step in (None, 60, 300, 30):
             for q in QUERIES:
                 assert q(db["path"], a, b, step) == q(raw, a, b, step), (a, b, step)
+    everything = [{k: v for k, v in r.items() if k != "newest_age_s"} for r in query_tables(raw)]
+    assert [{k: v for k, v in r.items() if k != "newest_age_s"}
+            for r in query_tables(db["path"])] == everything
 
 
 def test_an_older_database_is_summarised_on_upgrade(db, tmp_path):
