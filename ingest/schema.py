@@ -109,28 +109,28 @@ def _has_interval(t: ev.EventType) -> bool:
     return "interval_ns" in t.column_names
 
 
-def rollup_columns(t: ev.EventType) -> list[tuple[str, str, str]]:
-    """(name, SQL type, comment) of the rollup table's columns."""
-    r = t.rollup
-    cols = [("minute", "INTEGER NOT NULL", "ns: start of the minute (timestamp / 60 s)"),
-            ("host", "TEXT", "")]
-    cols += [(k, t.column(k).sql, "") for k in r.keys]
-    cols += [("rows", "INTEGER", "count: rows summarised"),
-             ("first_ts", "INTEGER", "ns: first row's timestamp"),
-             ("last_ts", "INTEGER", "ns: last row's timestamp")]
+def rollup_columns(t: ev.EventType) -> list[ev.Column]:
+    """The rollup table's columns."""
+    r, C = t.rollup, ev.Column
+    cols = [C("minute", "INTEGER NOT NULL", "ns", "start of the minute (timestamp / 60 s)"),
+            C("host", ev.TEXT)]
+    cols += [C(k, t.column(k).sql) for k in r.keys]
+    cols += [C("rows", ev.INTEGER, "count", "rows summarised"),
+             C("first_ts", ev.INTEGER, "ns", "first row's timestamp"),
+             C("last_ts", ev.INTEGER, "ns", "last row's timestamp")]
     if _has_interval(t):
-        cols.append(("interval_ns", "INTEGER", "ns: the last row's interval"))
-    cols += [(c, t.column(c).sql, "sum") for c in r.sums]
-    cols += [(c, t.column(c).sql, "largest") for c in r.maxes]
-    cols += [(c, "TEXT", "hist_us: the rows' buckets (a bucket may repeat: sum it)")
+        cols.append(C("interval_ns", ev.INTEGER, "ns", "the last row's interval"))
+    cols += [C(c, t.column(c).sql, doc="sum") for c in r.sums]
+    cols += [C(c, t.column(c).sql, doc="largest") for c in r.maxes]
+    cols += [C(c, ev.TEXT, "hist_us", "the rows' buckets (a bucket may repeat: sum it)")
              for c in t.hist_columns]
     for c in r.counters:
-        cols += [(f"{c}_first", t.column(c).sql, "first reading"),
-                 (f"{c}_last", t.column(c).sql, "last reading"),
-                 (f"{c}_inc", t.column(c).sql, "increase within the minute, resets handled")]
+        cols += [C(f"{c}_first", t.column(c).sql, doc="first reading"),
+                 C(f"{c}_last", t.column(c).sql, doc="last reading"),
+                 C(f"{c}_inc", t.column(c).sql, doc="increase within the minute, resets handled")]
     if r.counters:
-        cols.append(("ordered", "INTEGER", "0 once a row arrived older than the minute's last: "
-                     "queries then read that minute's rows"))
+        cols.append(C("ordered", ev.INTEGER, doc="0 once a row arrived older than the minute's "
+                      "last: queries then read that minute's rows"))
     return cols
 
 
@@ -165,7 +165,7 @@ def _upsert(t: ev.EventType, row: str, source: str) -> str:
         values.append("1")
         updates.append(f"ordered = ordered AND {inorder}")
     sep = ",\n        "
-    names = ", ".join(n for n, _, _ in rollup_columns(t))
+    names = ", ".join(c.name for c in rollup_columns(t))
     return (f"INSERT INTO {t.rollup_table} ({names})\n"
             f"    {source.format(values=', '.join(values))}\n"
             f"    ON CONFLICT ({key}) DO UPDATE SET\n        {sep.join(updates)}")
@@ -174,9 +174,7 @@ def _upsert(t: ev.EventType, row: str, source: str) -> str:
 def rollup_sql(t: ev.EventType) -> list[str]:
     """The rollup table, its unique key and the trigger that keeps it."""
     name, cols = t.rollup_table, rollup_columns(t)
-    body = ",\n".join(f"    {n} {sql}" for n, sql, _ in cols)
-    body = "\n".join(f"{line}  -- {doc}" if doc else line
-                     for line, (_, _, doc) in zip(body.split("\n"), cols))
+    body = "\n".join(_column_sql(c, i == len(cols) - 1) for i, c in enumerate(cols))
     return [
         f"-- {t.table} per minute and {', '.join(['host', *t.rollup.keys])}, kept by its "
         f"trigger.\nCREATE TABLE IF NOT EXISTS {name} (\n{body}\n);",

@@ -91,7 +91,7 @@ def by_hand(conn: sqlite3.Connection, t: ev.EventType) -> dict:
 
 
 def stored(conn: sqlite3.Connection, t: ev.EventType) -> dict:
-    names = [n for n, _, _ in schema.rollup_columns(t)]
+    names = [c.name for c in schema.rollup_columns(t)]
     out = {}
     for values in conn.execute(f"SELECT {', '.join(names)} FROM {t.rollup_table}"):
         row = dict(zip(names, values))
