@@ -95,17 +95,6 @@ def decode_stats(key: bytes, raw: bytes, interval_ns: int) -> dict:
     }
 
 
-class ProcStats:
-    """The per-process counters of one interval, by generation (Generations)."""
-
-    def __init__(self, bc: BpfCollector):
-        self.map = bc.map("proc_stats")
-        self.gens = Generations(bc)
-
-    def drain(self) -> list[tuple[bytes, bytes]]:
-        return Generations.take(self.map, self.gens.flip(), 4)   # struct proc_key: tgid, gen
-
-
 # ---- the cumulative per-CPU histogram, as interval deltas ------------------------------
 class RunqHistogram:
     """Reads the never-reset per-CPU histogram and reports what each interval added."""
@@ -180,7 +169,7 @@ def run(opts: RunOptions, rodata: dict, per_process: bool) -> None:
 
         bc.ring("events", on_wait)
         hist = RunqHistogram(bc)
-        stats = ProcStats(bc)
+        stats, gens = bc.map("proc_stats"), Generations(bc)
         last = time.monotonic_ns()
 
         def sample() -> None:
@@ -191,7 +180,7 @@ def run(opts: RunOptions, rodata: dict, per_process: bool) -> None:
             for fields in runqlat_events(hist.interval(), interval_ns):
                 emit("runqlat", fields, ts)
             if per_process:
-                for key, raw in stats.drain():
+                for key, raw in Generations.take(stats, gens.flip(), 4):  # proc_key: tgid, gen
                     emit("sched_stats", decode_stats(key, raw, interval_ns), ts)
             if opts.verbose:
                 warn(f"interval {bc.runner.samples + 1}: {waits['n']} long waits so far")
