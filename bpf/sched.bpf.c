@@ -32,9 +32,14 @@ const volatile bool use_hash = false;		/* start times in a hash, not task storag
 
 KS_LOST_COUNTERS
 
+/* CPU time is the scheduler's own sum (se.sum_exec_runtime, what schedstat and
+ * getrusage report) taken at every switch, not switch-in to switch-out by the clock:
+ * some switches fire no sched_switch at all (seen on this VM: the hypervisor agent's
+ * threads never appear as prev), and a task given the CPU back that way would lose
+ * its whole slice.  With the sum, the next switch-out still counts it. */
 struct task_times {
 	__u64 queued_ts;	/* entered the run queue; 0 when not queued */
-	__u64 oncpu_ts;		/* got the CPU; 0 when unknown (per_process only) */
+	__u64 runtime_seen;	/* se.sum_exec_runtime + 1 at its last switch; 0 unknown */
 };
 
 struct proc_stats {
@@ -207,9 +212,12 @@ static __always_inline void switched_out(struct task_struct *prev, bool runnable
 		return;
 	__sync_fetch_and_add(&st->switches, 1);
 	__sync_fetch_and_add(runnable ? &st->involuntary : &st->voluntary, 1);
-	if (tt && tt->oncpu_ts && now > tt->oncpu_ts) {
-		__sync_fetch_and_add(&st->cpu_ns, now - tt->oncpu_ts);
-		tt->oncpu_ts = 0;
+	if (tt) {
+		__u64 runtime = prev->se.sum_exec_runtime + 1;
+
+		if (tt->runtime_seen && runtime > tt->runtime_seen)
+			__sync_fetch_and_add(&st->cpu_ns, runtime - tt->runtime_seen);
+		tt->runtime_seen = runtime;
 	}
 }
 
@@ -266,8 +274,8 @@ static __always_inline void switched_in(struct task_struct *next, struct task_st
 	tt = times_of(next, per_process && task_wanted(next));
 	if (!tt)
 		return;
-	if (per_process)
-		tt->oncpu_ts = now;
+	if (per_process && !tt->runtime_seen)	/* first sight: count from here */
+		tt->runtime_seen = next->se.sum_exec_runtime + 1;
 	queued = tt->queued_ts;
 	if (!queued)
 		return;

@@ -213,8 +213,8 @@ TYPES: tuple[EventType, ...] = (
             C("voluntary_switches", INTEGER, "count"),
             C("involuntary_switches", INTEGER, "count"),
             C("wakeups", INTEGER, "count"),
-            C("cpu_time_ms", REAL, "ms", "time on a CPU, switch-in to switch-out (interrupts "
-              "and steal time included)"),
+            C("cpu_time_ms", REAL, "ms", "time on a CPU as the scheduler accounts it "
+              "(se.sum_exec_runtime, as in /proc/PID/schedstat and getrusage)"),
             C("avg_timeslice_us", REAL, "us", "cpu_time over context_switches"),
             C("runq_wait_ns", INTEGER, "ns", "time its threads were runnable but waiting for a CPU"),
             C("runq_waits", INTEGER, "count", "run-queue waits that ended in the interval"),
