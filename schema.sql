@@ -142,7 +142,7 @@ CREATE TABLE IF NOT EXISTS sched_stats (
     voluntary_switches INTEGER,  -- count
     involuntary_switches INTEGER,  -- count
     wakeups INTEGER,  -- count
-    cpu_time_ms REAL,  -- ms: time on a CPU, switch-in to switch-out (interrupts and steal time included)
+    cpu_time_ms REAL,  -- ms: time on a CPU as the scheduler accounts it (se.sum_exec_runtime, as in /proc/PID/schedstat and getrusage)
     avg_timeslice_us REAL,  -- us: cpu_time over context_switches
     runq_wait_ns INTEGER,  -- ns: time its threads were runnable but waiting for a CPU
     runq_waits INTEGER  -- count: run-queue waits that ended in the interval
