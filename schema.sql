@@ -445,6 +445,9 @@ CREATE TRIGGER IF NOT EXISTS trg_page_fault_stats_1m AFTER INSERT ON page_fault_
         latency_sum_ns = coalesce(latency_sum_ns, 0) + coalesce(excluded.latency_sum_ns, 0),
         count = coalesce(count, 0) + coalesce(excluded.count, 0),
         buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
+    UPDATE page_fault_stats_1m SET buckets = CASE WHEN buckets IS NULL OR buckets = '[]' THEN buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets)) GROUP BY b ORDER BY b)) END
+    WHERE minute = NEW.timestamp / 60000000000 * 60000000000 - 60000000000 AND host IS NEW.host AND pid IS NEW.pid AND comm IS NEW.comm
+      AND (SELECT rows FROM page_fault_stats_1m WHERE minute = NEW.timestamp / 60000000000 * 60000000000 AND host IS NEW.host AND pid IS NEW.pid AND comm IS NEW.comm) = 1;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_page_fault_stats_1m_delete AFTER DELETE ON page_fault_stats BEGIN
     DELETE FROM page_fault_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND pid IS OLD.pid AND comm IS OLD.comm;
@@ -493,6 +496,9 @@ CREATE TRIGGER IF NOT EXISTS trg_io_latency_stats_1m AFTER INSERT ON io_latency_
         write_bytes = coalesce(write_bytes, 0) + coalesce(excluded.write_bytes, 0),
         read_buckets = CASE WHEN excluded.read_buckets IS NULL OR excluded.read_buckets = '[]' THEN read_buckets WHEN read_buckets IS NULL OR read_buckets = '[]' THEN excluded.read_buckets WHEN length(read_buckets) + length(excluded.read_buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(read_buckets) UNION ALL SELECT value FROM json_each(excluded.read_buckets)) GROUP BY b ORDER BY b)) ELSE substr(read_buckets, 1, length(read_buckets) - 1) || ',' || substr(excluded.read_buckets, 2) END,
         write_buckets = CASE WHEN excluded.write_buckets IS NULL OR excluded.write_buckets = '[]' THEN write_buckets WHEN write_buckets IS NULL OR write_buckets = '[]' THEN excluded.write_buckets WHEN length(write_buckets) + length(excluded.write_buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(write_buckets) UNION ALL SELECT value FROM json_each(excluded.write_buckets)) GROUP BY b ORDER BY b)) ELSE substr(write_buckets, 1, length(write_buckets) - 1) || ',' || substr(excluded.write_buckets, 2) END;
+    UPDATE io_latency_stats_1m SET read_buckets = CASE WHEN read_buckets IS NULL OR read_buckets = '[]' THEN read_buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(read_buckets)) GROUP BY b ORDER BY b)) END, write_buckets = CASE WHEN write_buckets IS NULL OR write_buckets = '[]' THEN write_buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(write_buckets)) GROUP BY b ORDER BY b)) END
+    WHERE minute = NEW.timestamp / 60000000000 * 60000000000 - 60000000000 AND host IS NEW.host AND device IS NEW.device
+      AND (SELECT rows FROM io_latency_stats_1m WHERE minute = NEW.timestamp / 60000000000 * 60000000000 AND host IS NEW.host AND device IS NEW.device) = 1;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_io_latency_stats_1m_delete AFTER DELETE ON io_latency_stats BEGIN
     DELETE FROM io_latency_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND device IS OLD.device;
@@ -536,6 +542,9 @@ CREATE TRIGGER IF NOT EXISTS trg_runqlat_stats_1m AFTER INSERT ON runqlat_stats 
         sum_us = coalesce(sum_us, 0) + coalesce(excluded.sum_us, 0),
         count = coalesce(count, 0) + coalesce(excluded.count, 0),
         buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
+    UPDATE runqlat_stats_1m SET buckets = CASE WHEN buckets IS NULL OR buckets = '[]' THEN buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets)) GROUP BY b ORDER BY b)) END
+    WHERE minute = NEW.timestamp / 60000000000 * 60000000000 - 60000000000 AND host IS NEW.host AND cpu IS NEW.cpu
+      AND (SELECT rows FROM runqlat_stats_1m WHERE minute = NEW.timestamp / 60000000000 * 60000000000 AND host IS NEW.host AND cpu IS NEW.cpu) = 1;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_runqlat_stats_1m_delete AFTER DELETE ON runqlat_stats BEGIN
     DELETE FROM runqlat_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND cpu IS OLD.cpu;
@@ -581,6 +590,9 @@ CREATE TRIGGER IF NOT EXISTS trg_rtt_stats_1m AFTER INSERT ON rtt_stats BEGIN
         retrans_count = coalesce(retrans_count, 0) + coalesce(excluded.retrans_count, 0),
         drop_count = coalesce(drop_count, 0) + coalesce(excluded.drop_count, 0),
         buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
+    UPDATE rtt_stats_1m SET buckets = CASE WHEN buckets IS NULL OR buckets = '[]' THEN buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets)) GROUP BY b ORDER BY b)) END
+    WHERE minute = NEW.timestamp / 60000000000 * 60000000000 - 60000000000 AND host IS NEW.host AND node IS NEW.node AND peer IS NEW.peer
+      AND (SELECT rows FROM rtt_stats_1m WHERE minute = NEW.timestamp / 60000000000 * 60000000000 AND host IS NEW.host AND node IS NEW.node AND peer IS NEW.peer) = 1;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_rtt_stats_1m_delete AFTER DELETE ON rtt_stats BEGIN
     DELETE FROM rtt_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND node IS OLD.node AND peer IS OLD.peer;

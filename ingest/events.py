@@ -424,7 +424,7 @@ BY_ALIAS: dict[str, EventType] = {a: t for t in TYPES for a in t.aliases}
 UNKNOWN_TABLE = "unknown_events"
 
 # Bumped whenever a table or column is added; ks-ingest upgrades older files in place.
-SCHEMA_VERSION = 3   # 3: per-minute rollup tables
+SCHEMA_VERSION = 4   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends
 
 
 def columns_of(t: EventType) -> tuple[Column, ...]:

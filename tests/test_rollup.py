@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import time
 
+import orjson
 import pytest
 
 from kernelsight.ingest import events as ev
@@ -232,6 +233,41 @@ def test_a_busy_minute_is_summed_per_bucket_once_its_list_grows_long(tmp_path):
     text = conn.execute("SELECT buckets FROM runqlat_stats_1m").fetchone()[0]
     assert histogram.merge([text]) == histogram.merge(hists)
     assert len(text) <= schema.COMPACT_CHARS + 200 < sum(len(histogram.encode(h)) for h in hists)
+
+
+def test_a_minute_is_summed_per_bucket_when_its_key_starts_the_next(tmp_path):
+    """The first row of a minute seals the key's previous minute: each bucket once,
+    counts exact; the other keys' minutes and the open minute stay appended."""
+    conn = schema.connect(str(tmp_path / "ks.db"))
+    schema.apply(conn)
+    rows = [(MINUTE + i * 1000, cpu, histogram.encode({3: 1, 9: 2})) for i in range(5) for cpu in (0, 1)]
+    rows += [(2 * MINUTE + i * 1000, 0, histogram.encode({3: 1})) for i in range(2)]
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO runqlat_stats (timestamp, host, cpu, buckets) VALUES (?, 'h', ?, ?)", rows)
+    conn.execute("COMMIT")
+    lists = {(m // MINUTE, cpu): orjson.loads(b) for m, cpu, b in
+             conn.execute("SELECT minute, cpu, buckets FROM runqlat_stats_1m")}
+    assert lists[(1, 0)] == [[3, 5], [9, 10]]            # sealed: cpu 0 went on to minute 2
+    assert histogram.merge([lists[(1, 1)]]) == {3: 5, 9: 10} and len(lists[(1, 1)]) == 10
+    assert lists[(2, 0)] == [[3, 1], [3, 1]]             # still open
+
+
+def test_an_older_version_gets_the_new_triggers(tmp_path):
+    path = str(tmp_path / "ks.db")
+    conn = schema.connect(path)
+    schema.apply(conn)
+    name = "trg_runqlat_stats_1m"
+    old = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0]
+    conn.execute(f"DROP TRIGGER {name}")
+    conn.execute(old.split("    UPDATE runqlat_stats_1m")[0] + "END;")  # version 3's: the upsert alone
+    conn.execute("DELETE FROM schema_version")
+    conn.execute("INSERT INTO schema_version VALUES (3, 0)")
+    conn.commit()
+    assert "UPDATE runqlat_stats_1m" not in conn.execute("SELECT sql FROM sqlite_master WHERE name = ?",
+                                                         (name,)).fetchone()[0]
+    schema.apply(conn)
+    assert conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0] == old
+    assert schema.current_version(conn) == ev.SCHEMA_VERSION
 
 
 def test_schema_sql_declares_the_rollups_and_their_triggers():
