@@ -38,6 +38,13 @@ const volatile __u32 targ_dev = 0;	/* kernel dev_t of the one disk to trace; 0 =
 const volatile bool targ_queued = false;	/* start at block_rq_insert, not at issue */
 
 KS_LOST_COUNTERS
+/* Requests whose completion never reached rq_complete: the kernel (6.18 on this VM)
+ * sometimes skips the BPF programs of block_rq_complete without counting a recursion
+ * miss, while its own trace event and diskstats see the completion.  Found when the
+ * struct request is used again and still holds that earlier start; user space adds
+ * the starts left over at exit.  Those I/Os are missing from the counts: said, never
+ * silent. */
+__u64 lost_completion = 0;
 
 struct slot {
 	__u64 rq;		/* the request whose start this is; 0: free */
@@ -168,14 +175,18 @@ static __always_inline int trace_start(struct request *rq, __u64 id, bool at_iss
 	dev = rq_dev(rq);
 	if (targ_dev && dev != targ_dev)
 		return 0;
-	/* Queued mode keeps the insert time of this same request (requests issued
-	 * without passing the scheduler start at issue).  A slot left by an earlier
-	 * use of this struct request (its completion never seen) must not count:
-	 * the allocation stamp tells them apart. */
-	if (targ_queued && at_issue && alloc_ns) {
-		s = find_slot(id);
-		if (s && s->ts && s->alloc_ns == alloc_ns)
-			return 0;
+	/* The allocation stamp tells this use of the struct request from an earlier
+	 * one.  Queued mode keeps the insert time of this same use (requests issued
+	 * without passing the scheduler start at issue); a start left by an earlier
+	 * use is a completion we never saw. */
+	s = find_slot(id);
+	if (s && s->ts && alloc_ns && s->alloc_ns) {
+		if (s->alloc_ns == alloc_ns) {
+			if (targ_queued && at_issue)
+				return 0;
+		} else {
+			ks_count(lost_completion);
+		}
 	}
 	s = claim_slot(id);
 	if (!s)

@@ -25,6 +25,7 @@ from kernelsight.collectors.runtime import Emitter, RunOptions, Runner, warn
 LOST_COUNTERS = {
     "lost_ringbuf": "ring buffer full, per-event records dropped",
     "lost_map_full": "map full, new keys not counted",
+    "lost_completion": "I/O completions the kernel did not pass to BPF (those I/Os not counted)",
 }
 
 

@@ -6,11 +6,13 @@ device, so its request counts must equal fio's I/O counts and its /proc/diskstat
 delta; on the backing disk (which also carries everyone else's I/O) we must see at
 least what its diskstats delta saw.
 
-Counts.  Under load, a few completions in ten thousand on a loop device never reach
-block_rq_complete's BPF programs: a trivial counting program on tp_btf and one on
-raw_tp missed the very same ones while diskstats counted them (kernel 6.18).  Those
-cannot be counted by any tracer, so the loop device's counts may fall short of fio's
-by MISSING (0.5 %) at most; never above.
+Counts.  A few completions in ten thousand never reach block_rq_complete's BPF
+programs (kernel 6.18 on this VM), with no recursion miss counted, while the kernel's
+own block_rq_complete trace event and diskstats see them (measured: 10,240 writes,
+tracefs 10,240 completions, the BPF program called 10,225 times).  No BPF tracer can
+count those; ks-iolat finds each one (its request comes back still holding the old
+start, or holds it at exit) and says so on stderr.  So our counts may fall short of
+the truth by exactly what ks-iolat reported lost, and never exceed it.
 
 Latency, two independent truths:
 * fio's completion latency (clat) spans ours and more (the system call, the block
@@ -29,6 +31,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 import signal
 import subprocess
 import time
@@ -43,7 +47,6 @@ READS, WRITES = 2048, 1024          # 4 KiB I/Os per fio job
 FILE_MB = 32
 OURS_ERR = 1 + 1 / histogram.SUB    # our bucket: at most 1/16 of its lower bound wide
 FIO_ERR = 1 + 1 / 64                # fio's latency bins: 64 per power of two
-MISSING = 0.005                     # see the module docstring
 
 
 # ---- the world outside ks-iolat ----------------------------------------------------------
@@ -131,6 +134,11 @@ def totals(run: dict, device: str, direction: str) -> tuple[int, dict[int, int]]
             histogram.merge(e[f"{direction}_buckets"] for e in evs))
 
 
+def reported_lost(stderr: str) -> int:
+    """The records ks-iolat said it lost ("ks-iolat: N lost: ..." lines)."""
+    return sum(int(m) for m in re.findall(r"^ks-iolat: (\d+) lost: ", stderr, re.M))
+
+
 def only_loss_reports(stderr: bytes) -> bool:
     """Nothing on stderr but the collector's counts of lost records (which a loaded
     machine can cause, and which it must report): no traceback, no error."""
@@ -152,7 +160,8 @@ def check_against_fio_and_diskstats(run: dict) -> None:
         count, h = totals(run, run["name"], direction)
         # the loop device carries fio's I/O and nothing else
         assert job["total_ios"] == expected == dstats[run["name"]][i]
-        assert expected * (1 - MISSING) <= count <= expected, run["stderr"]
+        lost = reported_lost(run["stderr"])
+        assert expected - lost <= count <= expected, run["stderr"]
         assert histogram.total(h) == count
         for q in (50, 99):
             theirs = job["clat_ns"]["percentile"][f"{q}.000000"] / 1000
@@ -170,7 +179,7 @@ def check_against_fio_and_diskstats(run: dict) -> None:
         # ks-iolat leaves flushes out, so for writes the floor is what fio wrote.
         disk_count, _ = totals(run, run["disk"], direction)
         truth = dstats[run["disk"]][i]
-        floor = (truth if direction == "read" else expected) * (1 - MISSING)
+        floor = (truth if direction == "read" else expected) - lost
         assert floor <= disk_count, \
             f"{run['disk']} {direction}: ours {disk_count}, diskstats {truth}; {run['stderr']}"
     assert dstats[run["disk"]][0] >= READS  # loop's direct I/O reached the disk
@@ -245,3 +254,18 @@ def test_output_lands_in_sqlite(db_path, loop_device):
     got = rows(db_path, "SELECT * FROM io_latency_stats WHERE device = ?", os.path.basename(dev))
     assert sum(r["write_count"] for r in got) >= 1
     assert all(r["write_buckets"].startswith("[[") for r in got if r["write_count"])
+
+
+def test_starts_left_at_exit_are_reported_lost(capsys, monkeypatch):
+    """A slot still holding a start at exit (struct slot: rq, ts, ...) is an I/O the
+    counts miss: in flight, or its completion never reached BPF."""
+    from kernelsight.collectors import iolat
+
+    class Slots:
+        def items(self):
+            slot = lambda rq, ts: rq.to_bytes(8, "little") + ts.to_bytes(8, "little") + bytes(24)  # noqa: E731
+            return [(b"0", slot(0xffff1, 123)), (b"1", slot(0xffff2, 0)), (b"2", slot(0, 0))]
+
+    monkeypatch.setattr(sys, "argv", ["ks-iolat"])  # warn() names the program from argv
+    iolat.report_unfinished(Slots())
+    assert reported_lost(capsys.readouterr().err) == 1
