@@ -108,8 +108,7 @@ def _seal_previous_minute(t: ev.EventType) -> str:
     once, per bucket.  Readers of whole minutes then merge each bucket once per
     minute instead of once per row (an hour of io_latency_stats: 52k list entries
     down to ~10k).  A minute a late row reopens is appended to again: still exact."""
-    minute = f"NEW.timestamp / {ev.ROLLUP_NS} * {ev.ROLLUP_NS}"
-    keys = " AND ".join(f"{k} IS NEW.{k}" for k in ("host", *t.rollup.keys))
+    minute, keys = f"NEW.timestamp / {ev.ROLLUP_NS} * {ev.ROLLUP_NS}", _same_key(t, "NEW.")
     sets = ", ".join(f"{c} = CASE WHEN {c} IS NULL OR {c} = '[]' THEN {c} "
                      f"ELSE {_summed(f'SELECT value FROM json_each({c})')} END"
                      for c in t.hist_columns)
@@ -212,10 +211,14 @@ def rollup_sql(t: ev.EventType) -> list[str]:
     ]
 
 
+def _same_key(t: ev.EventType, old: str) -> str:
+    """SQL: the rollup row's host and keys equal those of the row ``old`` prefixes."""
+    return " AND ".join(f"{k} IS {old}{k}" for k in ("host", *t.rollup.keys))
+
+
 def _same_minute(t: ev.EventType, ts: str, old: str) -> str:
     """SQL: the row's key equals OLD's and ``ts`` lies in OLD's minute."""
-    m = f"{old}timestamp / {ev.ROLLUP_NS} * {ev.ROLLUP_NS}"
-    keys = " AND ".join(f"{k} IS {old}{k}" for k in ("host", *t.rollup.keys))
+    m, keys = f"{old}timestamp / {ev.ROLLUP_NS} * {ev.ROLLUP_NS}", _same_key(t, old)
     span = f"{ts} = {m}" if ts == "minute" else f"{ts} >= {m} AND {ts} < {m} + {ev.ROLLUP_NS}"
     return f"{span} AND {keys}"
 
