@@ -473,12 +473,43 @@ def test_pipeline_into_ks_ingest_lands_rows(lo_server, db_path):
     assert rows(db_path, "SELECT count(*) AS n FROM tcp_events WHERE kind = 'rtt'")[0]["n"] > 0
 
 
-# tcpi_segs_in runs ahead of tcp_probe by a segment now and then (1-3 of ~18,600 in
-# about one run in six), with no coalescing, no skipped run, no eviction, no
-# handshake without an RTT sample, and as often with one drain at the end (30 s
-# intervals) as with six flips: a kernel path we have not found, not a lost drain
-# (which misses hundreds: the test fails then).
-UNEXPLAINED_SEGMENTS = 3
+class SkippedRuns:
+    """Runs of a BPF program the kernel skipped silently: the tracepoint's own trace
+    event (tracefs) fired, the program did not run, and no recursion miss was
+    counted.  Kernel 6.18 on this VM does that now and then (1-3 tcp_probe hits in
+    ~28,000, same as block_rq_complete): no BPF tracer can count those segments.
+    Measured while open: trace events minus the program's run_cnt (bpf_stats), both
+    machine-wide, so an upper bound for any one namespace."""
+
+    def __init__(self, prog: str, event: str):
+        self.prog, self.event = prog, f"/sys/kernel/tracing/events/{event}/enable"
+        self.trace = "/sys/kernel/tracing/trace"
+
+    def run_cnt(self) -> int:
+        out = subprocess.run(["bpftool", "-j", "prog", "show", "name", self.prog],
+                             capture_output=True, text=True, check=True).stdout
+        progs = json.loads(out or "[]")  # one program: an object; several: a list
+        return sum(p.get("run_cnt", 0) for p in (progs if isinstance(progs, list) else [progs]))
+
+    def __enter__(self) -> "SkippedRuns":
+        libbpf.ensure_tracefs()
+        self.stats = sh("sysctl", "-n", "kernel.bpf_stats_enabled").stdout.strip()
+        sh("sysctl", "-qw", "kernel.bpf_stats_enabled=1")
+        with open(self.trace, "w"):  # opening for writing clears the buffer
+            pass
+        with open(self.event, "w") as f:
+            f.write("1")
+        self.runs_before = self.run_cnt()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        runs = self.run_cnt() - self.runs_before
+        with open(self.event, "w") as f:
+            f.write("0")
+        with open(self.trace) as f:
+            traced = sum(1 for line in f if ": tcp_probe:" in line)
+        sh("sysctl", "-qw", f"kernel.bpf_stats_enabled={self.stats}")
+        self.count = traced - runs
 
 
 def peer_address(k: int) -> str:
@@ -597,22 +628,23 @@ def test_every_segment_is_counted_once_across_cache_collisions_and_intervals(cou
     interval flips: each peer's count is the segments its socket received, never
     more, and less only by what the kernel hid from tcp_probe: segments merged before
     it ran (the namespace's counter: the clients' sockets merge some too), runs it
-    skipped (ks-rtt reports them), and, rarely, a segment or two more (see
-    UNEXPLAINED_SEGMENTS)."""
+    skipped as recursion (ks-rtt reports them) and runs it skipped silently (see
+    SkippedRuns)."""
     col = Collector("--sample", "0", "--interval", "0.5")
-    proc = subprocess.run(in_ns(count_ns, sys.executable, "-c", COUNTED_PEERS, "300", "30", "3"),
-                          capture_output=True, text=True, check=True, timeout=60)
+    with SkippedRuns("on_tcp_probe", "tcp/tcp_probe") as skipped:
+        proc = subprocess.run(in_ns(count_ns, sys.executable, "-c", COUNTED_PEERS, "300", "30", "3"),
+                              capture_output=True, text=True, check=True, timeout=60)
     report = json.loads(proc.stdout)
     events = col.stop()
     missed = sum(int(n) for n in re.findall(r"(\d+) lost: the kernel skipped", col.stderr))
-    truth, explained = report["peers"], report["coalesced"] + missed
+    truth, explained = report["peers"], report["coalesced"] + missed + skipped.count
     counted = {p: v["count"] for p, v in per_peer(events).items() if p in truth}
     wrong = {p: (counted.get(p), n) for p, n in truth.items()
              if not n - explained - 1 <= counted.get(p, 0) <= n}
     assert len(truth) == 300 and not wrong, f"{len(wrong)} peers (ks-rtt, truth): {wrong}"
     short = sum(truth.values()) - sum(counted.values())
-    assert 0 <= short <= explained + UNEXPLAINED_SEGMENTS, (short, report["coalesced"], missed,
-                                                            col.stderr[-2000:])
+    assert 0 <= short <= explained, (short, report["coalesced"], missed, skipped.count,
+                                     col.stderr[-2000:])
 
 
 @needs_root
