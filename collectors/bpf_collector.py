@@ -26,6 +26,7 @@ LOST_COUNTERS = {
     "lost_ringbuf": "ring buffer full, per-event records dropped",
     "lost_map_full": "map full, new keys not counted",
     "lost_completion": "I/O completions the kernel did not pass to BPF (those I/Os not counted)",
+    "lost_untraced_switch": "run-queue waits ended by a switch the kernel did not trace (not timed)",
 }
 
 

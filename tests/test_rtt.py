@@ -494,22 +494,34 @@ class SkippedRuns:
     def __enter__(self) -> "SkippedRuns":
         libbpf.ensure_tracefs()
         self.stats = sh("sysctl", "-n", "kernel.bpf_stats_enabled").stdout.strip()
-        sh("sysctl", "-qw", "kernel.bpf_stats_enabled=1")
-        with open(self.trace, "w"):  # opening for writing clears the buffer
-            pass
-        with open(self.event, "w") as f:
-            f.write("1")
-        self.runs_before = self.run_cnt()
+        try:
+            sh("sysctl", "-qw", "kernel.bpf_stats_enabled=1")
+            with open(self.trace, "w"):  # opening for writing clears the buffer
+                pass
+            self._event("1")
+            self.runs_before = self.run_cnt()
+        except BaseException:
+            self._restore()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
-        runs = self.run_cnt() - self.runs_before
+        try:
+            runs = self.run_cnt() - self.runs_before
+            with open(self.trace) as f:
+                traced = sum(1 for line in f if ": tcp_probe:" in line)
+            self.count = traced - runs
+        finally:
+            self._restore()
+
+    def _event(self, on: str) -> None:
         with open(self.event, "w") as f:
-            f.write("0")
-        with open(self.trace) as f:
-            traced = sum(1 for line in f if ": tcp_probe:" in line)
+            f.write(on)
+
+    def _restore(self) -> None:
+        """The machine as it was: the trace event off, bpf_stats as found."""
+        self._event("0")
         sh("sysctl", "-qw", f"kernel.bpf_stats_enabled={self.stats}")
-        self.count = traced - runs
 
 
 def peer_address(k: int) -> str:

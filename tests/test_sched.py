@@ -9,6 +9,7 @@ per-process total (sched_stats.runq_wait_ns) over the same span must agree withi
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,10 +40,11 @@ os.read(0, 1)
 
 
 def schedstat(pid: int) -> tuple[int, int]:
-    """(ns on a CPU, ns runnable waiting for one): the kernel's own sums."""
+    """(ns on a CPU, ns runnable waiting for one, times it got a CPU): the kernel's own
+    sums."""
     with open(f"/proc/{pid}/schedstat") as f:
-        on_cpu, run_delay = f.read().split()[:2]
-    return int(on_cpu), int(run_delay)
+        on_cpu, run_delay, pcount = f.read().split()[:3]
+    return int(on_cpu), int(run_delay), int(pcount)
 
 
 def wait_for(path, needle: str, proc: subprocess.Popen, timeout: float = 20) -> None:
@@ -88,6 +90,7 @@ def busy_run(request, tmp_path_factory):
         after = {c.pid: schedstat(c.pid) for c in children}
         delay = {pid: after[pid][1] - before[pid][1] for pid in after}
         on_cpu = {pid: after[pid][0] - before[pid][0] for pid in after}
+        pcount = {pid: after[pid][2] - before[pid][2] for pid in after}
     finally:  # the tracer first: the children's exit is CPU time after `after`
         if tracer:
             tracer.send_signal(signal.SIGINT)
@@ -96,7 +99,7 @@ def busy_run(request, tmp_path_factory):
             c.kill()
             c.wait()
     events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
-    return {"delay": delay, "on_cpu": on_cpu, "events": events, "status": tracer.returncode,
+    return {"delay": delay, "on_cpu": on_cpu, "pcount": pcount, "events": events, "status": tracer.returncode,
             "stderr": err.read_text()}
 
 
@@ -119,6 +122,75 @@ def test_per_process_wait_matches_schedstat_run_delay(busy_run):
         assert truth > 100_000_000, "the children should have waited: more of them than CPUs"
         ours = totals.get(pid, 0)
         assert ours == pytest.approx(truth, rel=0.10), f"pid {pid}: ours {ours} ns, schedstat {truth} ns"
+
+
+@needs_root
+def test_every_wait_is_timed_or_reported_lost(busy_run):
+    """Each time a child got a CPU (schedstat's third field) ended a wait: ks-sched
+    timed it, or, when the kernel fired no sched_switch for it, said so (the busy
+    children are the only tasks --comm lets it watch)."""
+    lost = sum(int(n) for n in re.findall(r"(\d+) lost: run-queue waits ended by a switch",
+                                          busy_run["stderr"]))
+    timed = sum(e["runq_waits"] for e in of_type(busy_run, "sched_stats"))
+    assert timed + lost == sum(busy_run["pcount"].values()), (timed, lost, busy_run["pcount"])
+
+
+# Two processes bouncing a byte through pipes: wake-ups often reach a task still on
+# its CPU on the way to sleep (it never waits then).  Prints the two pids, bounces
+# for a second after a line on stdin, prints "done", both quit after another line.
+PING_PONG = """
+import ctypes, os, sys, time
+ctypes.CDLL(None).prctl(15, b"kspong", 0, 0, 0)
+a, b = os.pipe(), os.pipe()
+pid = os.fork()
+if pid == 0:
+    while os.read(a[0], 1) == b"x":
+        os.write(b[1], b"x")
+    os._exit(0)
+print(os.getpid(), pid, flush=True)
+sys.stdin.readline()
+end = time.monotonic() + 1
+while time.monotonic() < end:
+    os.write(a[1], b"x")
+    os.read(b[0], 1)
+print("done", flush=True)
+sys.stdin.readline()
+os.write(a[1], b"q")
+os.waitpid(pid, 0)
+"""
+
+
+@needs_root
+def test_a_wakeup_on_the_cpu_is_no_wait_and_no_loss(tmp_path):
+    """Timed waits plus those reported lost are exactly the times the tasks got a CPU,
+    also when most wake-ups find their task still running."""
+    pong = subprocess.Popen([sys.executable, "-c", PING_PONG], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    err = tmp_path / "err.txt"
+    tracer = subprocess.Popen([ks("ks-sched"), "--per-process", "--comm", "kspong", "-i", "0.5",
+                               "--min-latency", "1000", "--verbose"],
+                              stdout=subprocess.PIPE, stderr=err.open("wb"))
+    try:
+        pids = [int(p) for p in pong.stdout.readline().split()]
+        wait_for(err, "attached", tracer)
+        before = {p: schedstat(p)[2] for p in pids}
+        pong.stdin.write("go\n")
+        pong.stdin.flush()
+        assert pong.stdout.readline() == "done\n"
+        time.sleep(0.1)  # both asleep on their pipes again
+        ran = sum(schedstat(p)[2] - before[p] for p in pids)
+        tracer.send_signal(signal.SIGINT)
+        out, _ = tracer.communicate(timeout=20)
+    finally:
+        tracer.kill()
+        pong.kill()
+        pong.wait()
+    stderr = err.read_text()
+    lost = sum(int(n) for n in re.findall(r"(\d+) lost: run-queue waits ended", stderr))
+    timed = sum(e["runq_waits"] for e in map(orjson.loads, out.splitlines())
+                if e["type"] == "sched_stats")
+    assert timed > 1000  # a second of bouncing
+    assert timed + lost == ran, (timed, lost, ran, stderr[-500:])
 
 
 @needs_root
