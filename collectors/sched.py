@@ -42,6 +42,11 @@ run_delay adds up).  Prints every interval:
                wakeups, CPU time, average timeslice and total run-queue wait
                per process
 
+CPU time is the scheduler's own sum (as schedstat and getrusage have it).  Some
+switches fire no sched_switch (seen on a VM: its agent's threads); a wait ended
+by one cannot be timed, and ks-sched says "N lost" on stderr for each it notices
+(every one with --per-process, those followed by a preemption without).
+
 \b
 Examples:
   ks-sched --min-latency 5 --comm postgres
