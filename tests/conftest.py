@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import sqlite3
 import subprocess
 import sys
@@ -39,6 +40,12 @@ def run_ks(name: str, *args: str, input: bytes | str | None = None, timeout: flo
 @pytest.fixture
 def db_path(tmp_path) -> pathlib.Path:
     return tmp_path / "ks.db"
+
+
+def reported(stderr: str, what: str) -> int:
+    """The sum of N over a collector's stderr lines that say "N <what>" (its losses,
+    evictions: counted and said, never silent)."""
+    return sum(int(n) for n in re.findall(rf"(\d+) {re.escape(what)}", stderr))
 
 
 def rows(db: pathlib.Path, sql: str, *params) -> list[sqlite3.Row]:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import signal
 import subprocess
@@ -40,7 +39,7 @@ import time
 import orjson
 import pytest
 
-from conftest import ks, needs_root, pipe_into_ingest, rows, run_ks
+from conftest import ks, needs_root, pipe_into_ingest, reported, rows, run_ks
 from kernelsight.ingest import histogram
 
 READS, WRITES = 2048, 1024          # 4 KiB I/Os per fio job
@@ -134,11 +133,6 @@ def totals(run: dict, device: str, direction: str) -> tuple[int, dict[int, int]]
             histogram.merge(e[f"{direction}_buckets"] for e in evs))
 
 
-def reported_lost(stderr: str) -> int:
-    """The records ks-iolat said it lost ("ks-iolat: N lost: ..." lines)."""
-    return sum(int(m) for m in re.findall(r"^ks-iolat: (\d+) lost: ", stderr, re.M))
-
-
 def only_loss_reports(stderr: bytes) -> bool:
     """Nothing on stderr but the collector's counts of lost records (which a loaded
     machine can cause, and which it must report): no traceback, no error."""
@@ -160,7 +154,7 @@ def check_against_fio_and_diskstats(run: dict) -> None:
         count, h = totals(run, run["name"], direction)
         # the loop device carries fio's I/O and nothing else
         assert job["total_ios"] == expected == dstats[run["name"]][i]
-        lost = reported_lost(run["stderr"])
+        lost = reported(run["stderr"], "lost: ")
         assert expected - lost <= count <= expected, run["stderr"]
         assert histogram.total(h) == count
         for q in (50, 99):
@@ -268,4 +262,4 @@ def test_starts_left_at_exit_are_reported_lost(capsys, monkeypatch):
 
     monkeypatch.setattr(sys, "argv", ["ks-iolat"])  # warn() names the program from argv
     iolat.report_unfinished(Slots())
-    assert reported_lost(capsys.readouterr().err) == 1
+    assert reported(capsys.readouterr().err, "lost: ") == 1

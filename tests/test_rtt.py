@@ -24,7 +24,7 @@ import time
 import orjson
 import pytest
 
-from conftest import Background, ks, needs_root, rows, run_ks
+from conftest import Background, ks, needs_root, reported, rows, run_ks
 from kernelsight.bpf import libbpf
 from kernelsight.collectors import rtt_maps, rtt_peers
 from kernelsight.collectors.rtt import TCP_STATES
@@ -376,8 +376,13 @@ def prog_ids_held_by(pid: int) -> set[int]:
     return ids
 
 
+def loaded_progs() -> list[dict]:
+    """Every loaded BPF program as bpftool describes it (id, name, run_cnt, ...)."""
+    return json.loads(sh("bpftool", "prog", "show", "-j").stdout)
+
+
 def loaded_prog_ids() -> dict[int, str]:
-    return {p["id"]: p.get("name") for p in json.loads(sh("bpftool", "prog", "show", "-j").stdout)}
+    return {p["id"]: p.get("name") for p in loaded_progs()}
 
 
 @needs_root
@@ -486,10 +491,7 @@ class SkippedRuns:
         self.trace = "/sys/kernel/tracing/trace"
 
     def run_cnt(self) -> int:
-        out = subprocess.run(["bpftool", "-j", "prog", "show", "name", self.prog],
-                             capture_output=True, text=True, check=True).stdout
-        progs = json.loads(out or "[]")  # one program: an object; several: a list
-        return sum(p.get("run_cnt", 0) for p in (progs if isinstance(progs, list) else [progs]))
+        return sum(p.get("run_cnt", 0) for p in loaded_progs() if p.get("name") == self.prog)
 
     def __enter__(self) -> "SkippedRuns":
         libbpf.ensure_tracefs()
@@ -619,7 +621,7 @@ def test_more_peers_than_the_map_holds_are_reported_not_silent():
         server.stop()
     many = {peer_address(k) for k in range(n)}
     seen = {e["peer"] for e in events} & many
-    evicted = sum(int(m) for m in re.findall(r"(\d+) peers evicted", col.stderr))
+    evicted = reported(col.stderr, "peers evicted")
     assert len(seen) <= room < n
     assert evicted > 0 and len(seen) + evicted >= n - 2, (len(seen), evicted, col.stderr)
 
@@ -648,7 +650,7 @@ def test_every_segment_is_counted_once_across_cache_collisions_and_intervals(cou
                               capture_output=True, text=True, check=True, timeout=60)
     report = json.loads(proc.stdout)
     events = col.stop()
-    missed = sum(int(n) for n in re.findall(r"(\d+) lost: the kernel skipped", col.stderr))
+    missed = reported(col.stderr, "lost: the kernel skipped")
     truth, explained = report["peers"], report["coalesced"] + missed + skipped.count
     counted = {p: v["count"] for p, v in per_peer(events).items() if p in truth}
     wrong = {p: (counted.get(p), n) for p, n in truth.items()

@@ -9,7 +9,6 @@ per-process total (sched_stats.runq_wait_ns) over the same span must agree withi
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import time
 import orjson
 import pytest
 
-from conftest import ks, needs_root, pipe_into_ingest, rows, run_ks
+from conftest import ks, needs_root, pipe_into_ingest, reported, rows, run_ks
 
 BUSY_COMM = "ksbusy"
 BUSY_SECONDS = 3.0
@@ -129,8 +128,7 @@ def test_every_wait_is_timed_or_reported_lost(busy_run):
     """Each time a child got a CPU (schedstat's third field) ended a wait: ks-sched
     timed it, or, when the kernel fired no sched_switch for it, said so (the busy
     children are the only tasks --comm lets it watch)."""
-    lost = sum(int(n) for n in re.findall(r"(\d+) lost: run-queue waits ended by a switch",
-                                          busy_run["stderr"]))
+    lost = reported(busy_run["stderr"], "lost: run-queue waits ended by a switch")
     timed = sum(e["runq_waits"] for e in of_type(busy_run, "sched_stats"))
     assert timed + lost == sum(busy_run["pcount"].values()), (timed, lost, busy_run["pcount"])
 
@@ -186,7 +184,7 @@ def test_a_wakeup_on_the_cpu_is_no_wait_and_no_loss(tmp_path):
         pong.kill()
         pong.wait()
     stderr = err.read_text()
-    lost = sum(int(n) for n in re.findall(r"(\d+) lost: run-queue waits ended", stderr))
+    lost = reported(stderr, "lost: run-queue waits ended by a switch")
     timed = sum(e["runq_waits"] for e in map(orjson.loads, out.splitlines())
                 if e["type"] == "sched_stats")
     assert timed > 1000  # a second of bouncing
