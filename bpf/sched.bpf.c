@@ -214,10 +214,11 @@ static __always_inline void switched_out(struct task_struct *prev, bool runnable
 
 	if (runnable || per_process)
 		tt = times_of(prev, true);
-	if (tt && tt->queued_ts)
-		ks_count(lost_untraced_switch);
-	if (tt)
+	if (tt) {
+		if (tt->queued_ts)	/* it ran while still queued by our records */
+			ks_count(lost_untraced_switch);
 		tt->queued_ts = runnable ? now : 0;
+	}
 	if (!per_process || !(st = stats_of(prev)))
 		return;
 	__sync_fetch_and_add(&st->switches, 1);
