@@ -625,6 +625,7 @@ def prog_stats(prog_fd: int) -> dict[str, int]:
 
 # ---- software perf events (the page-fault tracer attaches BPF to them) -------------------
 PERF_TYPE_SOFTWARE = 1
+PERF_TYPE_TRACEPOINT = 2
 PERF_COUNT_SW_PAGE_FAULTS_MIN = 5
 PERF_COUNT_SW_PAGE_FAULTS_MAJ = 6
 PERF_FLAG_FD_CLOEXEC = 1 << 3
@@ -647,15 +648,28 @@ class PerfEventAttr(ct.Structure):
     ]
 
 
-def open_software_event(config: int, cpu: int, sample_period: int = 1) -> int:
-    """A per-CPU software perf event (all tasks) for a BPF program to attach to."""
-    attr = PerfEventAttr(type=PERF_TYPE_SOFTWARE, size=ct.sizeof(PerfEventAttr),
-                         config=config, sample_period=sample_period)
+def open_perf_event(type_: int, config: int, cpu: int, sample_period: int = 0) -> int:
+    """A per-CPU perf event over all tasks: sampling (for a BPF program to attach to)
+    when sample_period is set, else counting (read() gives a u64 that never drops a hit)."""
+    attr = PerfEventAttr(type=type_, size=ct.sizeof(PerfEventAttr), config=config,
+                         sample_period=sample_period)
     libc.syscall.restype = ct.c_long
     fd = libc.syscall(_NR_PERF_EVENT_OPEN, ct.byref(attr), -1, cpu, -1, PERF_FLAG_FD_CLOEXEC)
     if fd < 0:
-        raise _errno_error(f"perf_event_open (software event {config}, cpu {cpu})")
+        raise _errno_error(f"perf_event_open (type {type_}, config {config}, cpu {cpu})")
     return fd
+
+
+def open_software_event(config: int, cpu: int, sample_period: int = 1) -> int:
+    """A per-CPU software perf event (all tasks) for a BPF program to attach to."""
+    return open_perf_event(PERF_TYPE_SOFTWARE, config, cpu, sample_period)
+
+
+def tracepoint_id(category: str, name: str) -> int:
+    """The id perf_event_open takes for a tracepoint (PERF_TYPE_TRACEPOINT's config)."""
+    ensure_tracefs()
+    with open(f"/sys/kernel/tracing/events/{category}/{name}/id") as f:
+        return int(f.read())
 
 
 def online_cpus() -> list[int]:
@@ -672,5 +686,6 @@ def online_cpus() -> list[int]:
 __all__ = [
     "BpfError", "BpfObject", "Map", "RingBuffer", "btf_enum", "check_privileges", "prog_stats",
     "ensure_bpffs", "ensure_tracefs", "possible_cpus", "online_cpus", "open_software_event",
+    "open_perf_event", "tracepoint_id",
     "LOG", "EXIT_ERROR",
 ]

@@ -18,7 +18,7 @@ import pytest
 
 BIN = pathlib.Path(sys.executable).parent
 REPO = pathlib.Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures" / "kernelsight-v1"
+FIXTURES = REPO / "tests" / "fixtures" / "kernelsight-v1"
 
 
 def ks(name: str) -> str:
@@ -120,3 +120,23 @@ class Background:
         assert self.proc.returncode == 0, self.stderr
         assert "Traceback" not in self.stderr
         return [orjson.loads(line) for line in out.splitlines()]
+
+
+class TracepointHits:
+    """How often a tracepoint fired on any CPU while open: one counting perf event per
+    CPU (PERF_TYPE_TRACEPOINT).  A counter cannot overrun the way tracefs's bounded
+    per-CPU `trace` buffer does, and it changes no tracefs state."""
+
+    def __init__(self, category: str, name: str):
+        from kernelsight.bpf import libbpf
+        tp = libbpf.tracepoint_id(category, name)
+        self.fds = [libbpf.open_perf_event(libbpf.PERF_TYPE_TRACEPOINT, tp, cpu)
+                    for cpu in libbpf.online_cpus()]
+
+    def count(self) -> int:
+        return sum(int.from_bytes(os.read(fd, 8), "little") for fd in self.fds)
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []

@@ -24,7 +24,7 @@ import time
 import orjson
 import pytest
 
-from conftest import Background, ks, needs_root, reported, rows, run_ks
+from conftest import Background, TracepointHits, ks, needs_root, reported, rows, run_ks
 from kernelsight.bpf import libbpf
 from kernelsight.collectors import rtt_maps, rtt_peers
 from kernelsight.collectors.rtt import TCP_STATES
@@ -479,28 +479,26 @@ def test_pipeline_into_ks_ingest_lands_rows(lo_server, db_path):
 
 
 class SkippedRuns:
-    """Runs of a BPF program the kernel skipped silently: the tracepoint's own trace
-    event (tracefs) fired, the program did not run, and no recursion miss was
-    counted.  Kernel 6.18 on this VM does that now and then (1-3 tcp_probe hits in
-    ~28,000, same as block_rq_complete): no BPF tracer can count those segments.
-    Measured while open: trace events minus the program's run_cnt (bpf_stats), both
-    machine-wide, so an upper bound for any one namespace."""
+    """Runs of a BPF program the kernel skipped silently: the tracepoint fired, the
+    program did not run, and no recursion miss was counted.  Kernel 6.18 does that now
+    and then (1-3 tcp_probe hits in ~28,000, same as block_rq_complete): no BPF tracer
+    can count those segments.  Measured while open: the tracepoint's hits (a counting
+    perf event, which loses none) minus the program's run_cnt (bpf_stats), both
+    machine-wide, so an upper bound for any one namespace.  Never negative: a program
+    that ran more often than its tracepoint fired means the window is wrong."""
 
-    def __init__(self, prog: str, event: str):
-        self.prog, self.event = prog, f"/sys/kernel/tracing/events/{event}/enable"
-        self.trace = "/sys/kernel/tracing/trace"
+    def __init__(self, prog: str, category: str, event: str):
+        self.prog, self.category, self.event = prog, category, event
 
     def run_cnt(self) -> int:
         return sum(p.get("run_cnt", 0) for p in loaded_progs() if p.get("name") == self.prog)
 
     def __enter__(self) -> "SkippedRuns":
-        libbpf.ensure_tracefs()
         self.stats = sh("sysctl", "-n", "kernel.bpf_stats_enabled").stdout.strip()
+        self.hits = None
         try:
             sh("sysctl", "-qw", "kernel.bpf_stats_enabled=1")
-            with open(self.trace, "w"):  # opening for writing clears the buffer
-                pass
-            self._event("1")
+            self.hits = TracepointHits(self.category, self.event)
             self.runs_before = self.run_cnt()
         except BaseException:
             self._restore()
@@ -510,19 +508,17 @@ class SkippedRuns:
     def __exit__(self, *exc) -> None:
         try:
             runs = self.run_cnt() - self.runs_before
-            with open(self.trace) as f:
-                traced = sum(1 for line in f if ": tcp_probe:" in line)
-            self.count = traced - runs
+            hits = self.hits.count()
         finally:
             self._restore()
-
-    def _event(self, on: str) -> None:
-        with open(self.event, "w") as f:
-            f.write(on)
+        self.count = hits - runs
+        assert self.count >= 0, (f"{self.prog} ran {runs} times but {self.category}/"
+                                 f"{self.event} fired only {hits} times: another copy running?")
 
     def _restore(self) -> None:
-        """The machine as it was: the trace event off, bpf_stats as found."""
-        self._event("0")
+        """The machine as it was: bpf_stats as found, the counters closed."""
+        if self.hits:
+            self.hits.close()
         sh("sysctl", "-qw", f"kernel.bpf_stats_enabled={self.stats}")
 
 
@@ -645,7 +641,7 @@ def test_every_segment_is_counted_once_across_cache_collisions_and_intervals(cou
     skipped as recursion (ks-rtt reports them) and runs it skipped silently (see
     SkippedRuns)."""
     col = Collector("--sample", "0", "--interval", "0.5")
-    with SkippedRuns("on_tcp_probe", "tcp/tcp_probe") as skipped:
+    with SkippedRuns("on_tcp_probe", "tcp", "tcp_probe") as skipped:
         proc = subprocess.run(in_ns(count_ns, sys.executable, "-c", COUNTED_PEERS, "300", "30", "3"),
                               capture_output=True, text=True, check=True, timeout=60)
     report = json.loads(proc.stdout)
