@@ -136,12 +136,15 @@ def test_every_wait_is_timed_or_reported_lost(busy_run):
 # Two processes bouncing a byte through pipes: wake-ups often reach a task still on
 # its CPU on the way to sleep (it never waits then).  Prints the two pids, bounces
 # for a second after a line on stdin, prints "done", both quit after another line.
+# The child holds only its own pipe ends, so it also quits (EOF) when the parent dies.
 PING_PONG = """
 import ctypes, os, sys, time
 ctypes.CDLL(None).prctl(15, b"kspong", 0, 0, 0)
 a, b = os.pipe(), os.pipe()
 pid = os.fork()
 if pid == 0:
+    os.close(a[1])
+    os.close(b[0])
     while os.read(a[0], 1) == b"x":
         os.write(b[1], b"x")
     os._exit(0)
@@ -158,6 +161,15 @@ os.waitpid(pid, 0)
 """
 
 
+def reap(pid: int, timeout: float = 5) -> None:
+    """Wait for a process that is not our child to be gone; kill it if it lingers."""
+    end = time.monotonic() + timeout
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < end:
+        time.sleep(0.01)
+    if os.path.exists(f"/proc/{pid}"):
+        os.kill(pid, signal.SIGKILL)
+
+
 @needs_root
 def test_a_wakeup_on_the_cpu_is_no_wait_and_no_loss(tmp_path):
     """Timed waits plus those reported lost are exactly the times the tasks got a CPU,
@@ -168,6 +180,7 @@ def test_a_wakeup_on_the_cpu_is_no_wait_and_no_loss(tmp_path):
     tracer = subprocess.Popen([ks("ks-sched"), "--per-process", "--comm", "kspong", "-i", "0.5",
                                "--min-latency", "1000", "--verbose"],
                               stdout=subprocess.PIPE, stderr=err.open("wb"))
+    pids: list[int] = []
     try:
         pids = [int(p) for p in pong.stdout.readline().split()]
         wait_for(err, "attached", tracer)
@@ -181,8 +194,11 @@ def test_a_wakeup_on_the_cpu_is_no_wait_and_no_loss(tmp_path):
         out, _ = tracer.communicate(timeout=20)
     finally:
         tracer.kill()
+        tracer.wait()
         pong.kill()
         pong.wait()
+        if pids[1:]:
+            reap(pids[1])
     stderr = err.read_text()
     lost = reported(stderr, "lost: run-queue waits ended by a switch")
     timed = sum(e["runq_waits"] for e in map(orjson.loads, out.splitlines())
