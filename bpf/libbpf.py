@@ -7,7 +7,7 @@
         for key, value in hist.items(): ...
 
 Objects are the CO-RE ``bpf/<name>.bpf.o`` files that ship in this package, so no
-compiler is needed at run time.  Errors become :class:`BpfError` (a runtime.Fatal) with
+compiler is needed at run time.  Errors become :class:`BpfError` (bpf/errors.py) with
 a message that says what failed and what to do.
 """
 
@@ -22,7 +22,7 @@ import struct
 import time
 from typing import Callable, Iterator
 
-from kernelsight.collectors.runtime import EXIT_ERROR, EXIT_NOPERM, EXIT_UNAVAILABLE, Fatal
+from kernelsight.bpf.errors import EXIT_ERROR, EXIT_NOPERM, EXIT_UNAVAILABLE, BpfError
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -33,10 +33,6 @@ BTF_KIND_DATASEC = 15
 BTF_KIND_ENUM64 = 19
 LIBBPF_WARN, LIBBPF_INFO, LIBBPF_DEBUG = 0, 1, 2
 CAP_PERFMON, CAP_BPF, CAP_SYS_ADMIN = 38, 39, 21
-
-
-class BpfError(Fatal):
-    pass
 
 
 def _load_libbpf() -> ct.CDLL:

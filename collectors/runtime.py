@@ -22,14 +22,15 @@ from typing import Annotated, Callable, Optional
 import orjson
 import typer
 
+# EXIT_NOPERM and EXIT_UNAVAILABLE are the binding's, re-exported for the collectors.
+from kernelsight.bpf.errors import EXIT_NOPERM, EXIT_UNAVAILABLE, BpfError  # noqa: F401
+
 PIPE_BUF = 4096  # POSIX: pipe writes up to this size are atomic
 
 # Exit statuses a script can tell apart.
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-EXIT_NOPERM = 77  # sysexits.h EX_NOPERM: run as root, or grant CAP_BPF + CAP_PERFMON
-EXIT_UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE: the kernel lacks what is needed
 
 
 class Stop(Exception):
@@ -231,10 +232,11 @@ class Runner:
 
 
 def main_guard(fn: Callable[[], int | None]) -> int:
-    """Run a collector body; turn Fatal into its one-line message and exit status."""
+    """Run a collector body; turn Fatal (and the binding's BpfError) into its one-line
+    message and exit status."""
     try:
         return fn() or EXIT_OK
-    except Fatal as e:
+    except (Fatal, BpfError) as e:
         warn(f"error: {e}")
         return e.status
     except Stop:
