@@ -386,11 +386,11 @@ CREATE TABLE IF NOT EXISTS syscall_stats_1m (
     total_ns INTEGER,  -- sum
     max_ns INTEGER  -- largest
 );
-CREATE UNIQUE INDEX IF NOT EXISTS idx_syscall_stats_1m_key ON syscall_stats_1m(minute, host, syscall_name);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_syscall_stats_1m_key ON syscall_stats_1m(minute, ifnull(host, X''), ifnull(syscall_name, X''));
 CREATE TRIGGER IF NOT EXISTS trg_syscall_stats_1m AFTER INSERT ON syscall_stats BEGIN
     INSERT INTO syscall_stats_1m (minute, host, syscall_name, rows, first_ts, last_ts, interval_ns, count, errors, total_ns, max_ns)
     VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.syscall_name, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.count, NEW.errors, NEW.total_ns, NEW.max_ns)
-    ON CONFLICT (minute, host, syscall_name) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(syscall_name, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -401,10 +401,10 @@ CREATE TRIGGER IF NOT EXISTS trg_syscall_stats_1m AFTER INSERT ON syscall_stats 
         max_ns = max(coalesce(max_ns, excluded.max_ns), coalesce(excluded.max_ns, max_ns));
 END;
 CREATE TRIGGER IF NOT EXISTS trg_syscall_stats_1m_delete AFTER DELETE ON syscall_stats BEGIN
-    DELETE FROM syscall_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND syscall_name IS OLD.syscall_name;
+    DELETE FROM syscall_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(OLD.host, X'') AND ifnull(syscall_name, X'') = ifnull(OLD.syscall_name, X'');
     INSERT INTO syscall_stats_1m (minute, host, syscall_name, rows, first_ts, last_ts, interval_ns, count, errors, total_ns, max_ns)
     SELECT timestamp / 60000000000 * 60000000000, host, syscall_name, 1, timestamp, timestamp, interval_ns, count, errors, total_ns, max_ns FROM syscall_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND syscall_name IS OLD.syscall_name ORDER BY timestamp, id
-    ON CONFLICT (minute, host, syscall_name) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(syscall_name, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -431,11 +431,11 @@ CREATE TABLE IF NOT EXISTS page_fault_stats_1m (
     count INTEGER,  -- sum
     buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS idx_page_fault_stats_1m_key ON page_fault_stats_1m(minute, host, pid, comm);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_page_fault_stats_1m_key ON page_fault_stats_1m(minute, ifnull(host, X''), ifnull(pid, X''), ifnull(comm, X''));
 CREATE TRIGGER IF NOT EXISTS trg_page_fault_stats_1m AFTER INSERT ON page_fault_stats BEGIN
     INSERT INTO page_fault_stats_1m (minute, host, pid, comm, rows, first_ts, last_ts, interval_ns, minor_count, major_count, latency_sum_ns, count, buckets)
     VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.pid, NEW.comm, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.minor_count, NEW.major_count, NEW.latency_sum_ns, NEW.count, CASE WHEN json_valid(NEW.buckets) THEN CASE WHEN json_type(NEW.buckets) = 'array' THEN json(NEW.buckets) END END)
-    ON CONFLICT (minute, host, pid, comm) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(pid, X''), ifnull(comm, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -446,14 +446,14 @@ CREATE TRIGGER IF NOT EXISTS trg_page_fault_stats_1m AFTER INSERT ON page_fault_
         count = coalesce(count, 0) + coalesce(excluded.count, 0),
         buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
     UPDATE page_fault_stats_1m SET buckets = CASE WHEN buckets IS NULL OR buckets = '[]' THEN buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets)) GROUP BY b ORDER BY b)) END
-    WHERE minute = NEW.timestamp / 60000000000 * 60000000000 - 60000000000 AND host IS NEW.host AND pid IS NEW.pid AND comm IS NEW.comm
-      AND (SELECT rows FROM page_fault_stats_1m WHERE minute = NEW.timestamp / 60000000000 * 60000000000 AND host IS NEW.host AND pid IS NEW.pid AND comm IS NEW.comm) = 1;
+    WHERE minute = NEW.timestamp / 60000000000 * 60000000000 - 60000000000 AND ifnull(host, X'') = ifnull(NEW.host, X'') AND ifnull(pid, X'') = ifnull(NEW.pid, X'') AND ifnull(comm, X'') = ifnull(NEW.comm, X'')
+      AND (SELECT rows FROM page_fault_stats_1m WHERE minute = NEW.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(NEW.host, X'') AND ifnull(pid, X'') = ifnull(NEW.pid, X'') AND ifnull(comm, X'') = ifnull(NEW.comm, X'')) = 1;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_page_fault_stats_1m_delete AFTER DELETE ON page_fault_stats BEGIN
-    DELETE FROM page_fault_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND pid IS OLD.pid AND comm IS OLD.comm;
+    DELETE FROM page_fault_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(OLD.host, X'') AND ifnull(pid, X'') = ifnull(OLD.pid, X'') AND ifnull(comm, X'') = ifnull(OLD.comm, X'');
     INSERT INTO page_fault_stats_1m (minute, host, pid, comm, rows, first_ts, last_ts, interval_ns, minor_count, major_count, latency_sum_ns, count, buckets)
     SELECT timestamp / 60000000000 * 60000000000, host, pid, comm, 1, timestamp, timestamp, interval_ns, minor_count, major_count, latency_sum_ns, count, CASE WHEN json_valid(buckets) THEN CASE WHEN json_type(buckets) = 'array' THEN json(buckets) END END FROM page_fault_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND pid IS OLD.pid AND comm IS OLD.comm ORDER BY timestamp, id
-    ON CONFLICT (minute, host, pid, comm) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(pid, X''), ifnull(comm, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -481,11 +481,11 @@ CREATE TABLE IF NOT EXISTS io_latency_stats_1m (
     read_buckets TEXT,  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
     write_buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS idx_io_latency_stats_1m_key ON io_latency_stats_1m(minute, host, device);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_io_latency_stats_1m_key ON io_latency_stats_1m(minute, ifnull(host, X''), ifnull(device, X''));
 CREATE TRIGGER IF NOT EXISTS trg_io_latency_stats_1m AFTER INSERT ON io_latency_stats BEGIN
     INSERT INTO io_latency_stats_1m (minute, host, device, rows, first_ts, last_ts, interval_ns, read_count, write_count, read_bytes, write_bytes, read_buckets, write_buckets)
     VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.device, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.read_count, NEW.write_count, NEW.read_bytes, NEW.write_bytes, CASE WHEN json_valid(NEW.read_buckets) THEN CASE WHEN json_type(NEW.read_buckets) = 'array' THEN json(NEW.read_buckets) END END, CASE WHEN json_valid(NEW.write_buckets) THEN CASE WHEN json_type(NEW.write_buckets) = 'array' THEN json(NEW.write_buckets) END END)
-    ON CONFLICT (minute, host, device) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(device, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -497,14 +497,14 @@ CREATE TRIGGER IF NOT EXISTS trg_io_latency_stats_1m AFTER INSERT ON io_latency_
         read_buckets = CASE WHEN excluded.read_buckets IS NULL OR excluded.read_buckets = '[]' THEN read_buckets WHEN read_buckets IS NULL OR read_buckets = '[]' THEN excluded.read_buckets WHEN length(read_buckets) + length(excluded.read_buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(read_buckets) UNION ALL SELECT value FROM json_each(excluded.read_buckets)) GROUP BY b ORDER BY b)) ELSE substr(read_buckets, 1, length(read_buckets) - 1) || ',' || substr(excluded.read_buckets, 2) END,
         write_buckets = CASE WHEN excluded.write_buckets IS NULL OR excluded.write_buckets = '[]' THEN write_buckets WHEN write_buckets IS NULL OR write_buckets = '[]' THEN excluded.write_buckets WHEN length(write_buckets) + length(excluded.write_buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(write_buckets) UNION ALL SELECT value FROM json_each(excluded.write_buckets)) GROUP BY b ORDER BY b)) ELSE substr(write_buckets, 1, length(write_buckets) - 1) || ',' || substr(excluded.write_buckets, 2) END;
     UPDATE io_latency_stats_1m SET read_buckets = CASE WHEN read_buckets IS NULL OR read_buckets = '[]' THEN read_buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(read_buckets)) GROUP BY b ORDER BY b)) END, write_buckets = CASE WHEN write_buckets IS NULL OR write_buckets = '[]' THEN write_buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(write_buckets)) GROUP BY b ORDER BY b)) END
-    WHERE minute = NEW.timestamp / 60000000000 * 60000000000 - 60000000000 AND host IS NEW.host AND device IS NEW.device
-      AND (SELECT rows FROM io_latency_stats_1m WHERE minute = NEW.timestamp / 60000000000 * 60000000000 AND host IS NEW.host AND device IS NEW.device) = 1;
+    WHERE minute = NEW.timestamp / 60000000000 * 60000000000 - 60000000000 AND ifnull(host, X'') = ifnull(NEW.host, X'') AND ifnull(device, X'') = ifnull(NEW.device, X'')
+      AND (SELECT rows FROM io_latency_stats_1m WHERE minute = NEW.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(NEW.host, X'') AND ifnull(device, X'') = ifnull(NEW.device, X'')) = 1;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_io_latency_stats_1m_delete AFTER DELETE ON io_latency_stats BEGIN
-    DELETE FROM io_latency_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND device IS OLD.device;
+    DELETE FROM io_latency_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(OLD.host, X'') AND ifnull(device, X'') = ifnull(OLD.device, X'');
     INSERT INTO io_latency_stats_1m (minute, host, device, rows, first_ts, last_ts, interval_ns, read_count, write_count, read_bytes, write_bytes, read_buckets, write_buckets)
     SELECT timestamp / 60000000000 * 60000000000, host, device, 1, timestamp, timestamp, interval_ns, read_count, write_count, read_bytes, write_bytes, CASE WHEN json_valid(read_buckets) THEN CASE WHEN json_type(read_buckets) = 'array' THEN json(read_buckets) END END, CASE WHEN json_valid(write_buckets) THEN CASE WHEN json_type(write_buckets) = 'array' THEN json(write_buckets) END END FROM io_latency_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND device IS OLD.device ORDER BY timestamp, id
-    ON CONFLICT (minute, host, device) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(device, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -530,11 +530,11 @@ CREATE TABLE IF NOT EXISTS runqlat_stats_1m (
     count INTEGER,  -- sum
     buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS idx_runqlat_stats_1m_key ON runqlat_stats_1m(minute, host, cpu);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_runqlat_stats_1m_key ON runqlat_stats_1m(minute, ifnull(host, X''), ifnull(cpu, X''));
 CREATE TRIGGER IF NOT EXISTS trg_runqlat_stats_1m AFTER INSERT ON runqlat_stats BEGIN
     INSERT INTO runqlat_stats_1m (minute, host, cpu, rows, first_ts, last_ts, interval_ns, sum_us, count, buckets)
     VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.cpu, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.sum_us, NEW.count, CASE WHEN json_valid(NEW.buckets) THEN CASE WHEN json_type(NEW.buckets) = 'array' THEN json(NEW.buckets) END END)
-    ON CONFLICT (minute, host, cpu) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(cpu, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -543,14 +543,14 @@ CREATE TRIGGER IF NOT EXISTS trg_runqlat_stats_1m AFTER INSERT ON runqlat_stats 
         count = coalesce(count, 0) + coalesce(excluded.count, 0),
         buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
     UPDATE runqlat_stats_1m SET buckets = CASE WHEN buckets IS NULL OR buckets = '[]' THEN buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets)) GROUP BY b ORDER BY b)) END
-    WHERE minute = NEW.timestamp / 60000000000 * 60000000000 - 60000000000 AND host IS NEW.host AND cpu IS NEW.cpu
-      AND (SELECT rows FROM runqlat_stats_1m WHERE minute = NEW.timestamp / 60000000000 * 60000000000 AND host IS NEW.host AND cpu IS NEW.cpu) = 1;
+    WHERE minute = NEW.timestamp / 60000000000 * 60000000000 - 60000000000 AND ifnull(host, X'') = ifnull(NEW.host, X'') AND ifnull(cpu, X'') = ifnull(NEW.cpu, X'')
+      AND (SELECT rows FROM runqlat_stats_1m WHERE minute = NEW.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(NEW.host, X'') AND ifnull(cpu, X'') = ifnull(NEW.cpu, X'')) = 1;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_runqlat_stats_1m_delete AFTER DELETE ON runqlat_stats BEGIN
-    DELETE FROM runqlat_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND cpu IS OLD.cpu;
+    DELETE FROM runqlat_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(OLD.host, X'') AND ifnull(cpu, X'') = ifnull(OLD.cpu, X'');
     INSERT INTO runqlat_stats_1m (minute, host, cpu, rows, first_ts, last_ts, interval_ns, sum_us, count, buckets)
     SELECT timestamp / 60000000000 * 60000000000, host, cpu, 1, timestamp, timestamp, interval_ns, sum_us, count, CASE WHEN json_valid(buckets) THEN CASE WHEN json_type(buckets) = 'array' THEN json(buckets) END END FROM runqlat_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND cpu IS OLD.cpu ORDER BY timestamp, id
-    ON CONFLICT (minute, host, cpu) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(cpu, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -576,11 +576,11 @@ CREATE TABLE IF NOT EXISTS rtt_stats_1m (
     drop_count INTEGER,  -- sum
     buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS idx_rtt_stats_1m_key ON rtt_stats_1m(minute, host, node, peer);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_rtt_stats_1m_key ON rtt_stats_1m(minute, ifnull(host, X''), ifnull(node, X''), ifnull(peer, X''));
 CREATE TRIGGER IF NOT EXISTS trg_rtt_stats_1m AFTER INSERT ON rtt_stats BEGIN
     INSERT INTO rtt_stats_1m (minute, host, node, peer, rows, first_ts, last_ts, interval_ns, count, sum_us, retrans_count, drop_count, buckets)
     VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.node, NEW.peer, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.count, NEW.sum_us, NEW.retrans_count, NEW.drop_count, CASE WHEN json_valid(NEW.buckets) THEN CASE WHEN json_type(NEW.buckets) = 'array' THEN json(NEW.buckets) END END)
-    ON CONFLICT (minute, host, node, peer) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(node, X''), ifnull(peer, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -591,14 +591,14 @@ CREATE TRIGGER IF NOT EXISTS trg_rtt_stats_1m AFTER INSERT ON rtt_stats BEGIN
         drop_count = coalesce(drop_count, 0) + coalesce(excluded.drop_count, 0),
         buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
     UPDATE rtt_stats_1m SET buckets = CASE WHEN buckets IS NULL OR buckets = '[]' THEN buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets)) GROUP BY b ORDER BY b)) END
-    WHERE minute = NEW.timestamp / 60000000000 * 60000000000 - 60000000000 AND host IS NEW.host AND node IS NEW.node AND peer IS NEW.peer
-      AND (SELECT rows FROM rtt_stats_1m WHERE minute = NEW.timestamp / 60000000000 * 60000000000 AND host IS NEW.host AND node IS NEW.node AND peer IS NEW.peer) = 1;
+    WHERE minute = NEW.timestamp / 60000000000 * 60000000000 - 60000000000 AND ifnull(host, X'') = ifnull(NEW.host, X'') AND ifnull(node, X'') = ifnull(NEW.node, X'') AND ifnull(peer, X'') = ifnull(NEW.peer, X'')
+      AND (SELECT rows FROM rtt_stats_1m WHERE minute = NEW.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(NEW.host, X'') AND ifnull(node, X'') = ifnull(NEW.node, X'') AND ifnull(peer, X'') = ifnull(NEW.peer, X'')) = 1;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_rtt_stats_1m_delete AFTER DELETE ON rtt_stats BEGIN
-    DELETE FROM rtt_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND node IS OLD.node AND peer IS OLD.peer;
+    DELETE FROM rtt_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(OLD.host, X'') AND ifnull(node, X'') = ifnull(OLD.node, X'') AND ifnull(peer, X'') = ifnull(OLD.peer, X'');
     INSERT INTO rtt_stats_1m (minute, host, node, peer, rows, first_ts, last_ts, interval_ns, count, sum_us, retrans_count, drop_count, buckets)
     SELECT timestamp / 60000000000 * 60000000000, host, node, peer, 1, timestamp, timestamp, interval_ns, count, sum_us, retrans_count, drop_count, CASE WHEN json_valid(buckets) THEN CASE WHEN json_type(buckets) = 'array' THEN json(buckets) END END FROM rtt_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND node IS OLD.node AND peer IS OLD.peer ORDER BY timestamp, id
-    ON CONFLICT (minute, host, node, peer) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(node, X''), ifnull(peer, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -651,11 +651,11 @@ CREATE TABLE IF NOT EXISTS block_stats_1m (
     time_in_queue_inc INTEGER,  -- increase within the minute, resets handled
     ordered INTEGER  -- 0 once a row arrived older than the minute's last: queries then read that minute's rows
 );
-CREATE UNIQUE INDEX IF NOT EXISTS idx_block_stats_1m_key ON block_stats_1m(minute, host, device_name);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_block_stats_1m_key ON block_stats_1m(minute, ifnull(host, X''), ifnull(device_name, X''));
 CREATE TRIGGER IF NOT EXISTS trg_block_stats_1m AFTER INSERT ON block_stats BEGIN
     INSERT INTO block_stats_1m (minute, host, device_name, rows, first_ts, last_ts, in_flight, read_ios_first, read_ios_last, read_ios_inc, read_merges_first, read_merges_last, read_merges_inc, read_sectors_first, read_sectors_last, read_sectors_inc, read_ticks_first, read_ticks_last, read_ticks_inc, write_ios_first, write_ios_last, write_ios_inc, write_merges_first, write_merges_last, write_merges_inc, write_sectors_first, write_sectors_last, write_sectors_inc, write_ticks_first, write_ticks_last, write_ticks_inc, io_ticks_first, io_ticks_last, io_ticks_inc, time_in_queue_first, time_in_queue_last, time_in_queue_inc, ordered)
     VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.device_name, 1, NEW.timestamp, NEW.timestamp, NEW.in_flight, NEW.read_ios, NEW.read_ios, 0, NEW.read_merges, NEW.read_merges, 0, NEW.read_sectors, NEW.read_sectors, 0, NEW.read_ticks, NEW.read_ticks, 0, NEW.write_ios, NEW.write_ios, 0, NEW.write_merges, NEW.write_merges, 0, NEW.write_sectors, NEW.write_sectors, 0, NEW.write_ticks, NEW.write_ticks, 0, NEW.io_ticks, NEW.io_ticks, 0, NEW.time_in_queue, NEW.time_in_queue, 0, 1)
-    ON CONFLICT (minute, host, device_name) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(device_name, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -683,10 +683,10 @@ CREATE TRIGGER IF NOT EXISTS trg_block_stats_1m AFTER INSERT ON block_stats BEGI
         ordered = ordered AND excluded.first_ts >= last_ts;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_block_stats_1m_delete AFTER DELETE ON block_stats BEGIN
-    DELETE FROM block_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND device_name IS OLD.device_name;
+    DELETE FROM block_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(OLD.host, X'') AND ifnull(device_name, X'') = ifnull(OLD.device_name, X'');
     INSERT INTO block_stats_1m (minute, host, device_name, rows, first_ts, last_ts, in_flight, read_ios_first, read_ios_last, read_ios_inc, read_merges_first, read_merges_last, read_merges_inc, read_sectors_first, read_sectors_last, read_sectors_inc, read_ticks_first, read_ticks_last, read_ticks_inc, write_ios_first, write_ios_last, write_ios_inc, write_merges_first, write_merges_last, write_merges_inc, write_sectors_first, write_sectors_last, write_sectors_inc, write_ticks_first, write_ticks_last, write_ticks_inc, io_ticks_first, io_ticks_last, io_ticks_inc, time_in_queue_first, time_in_queue_last, time_in_queue_inc, ordered)
     SELECT timestamp / 60000000000 * 60000000000, host, device_name, 1, timestamp, timestamp, in_flight, read_ios, read_ios, 0, read_merges, read_merges, 0, read_sectors, read_sectors, 0, read_ticks, read_ticks, 0, write_ios, write_ios, 0, write_merges, write_merges, 0, write_sectors, write_sectors, 0, write_ticks, write_ticks, 0, io_ticks, io_ticks, 0, time_in_queue, time_in_queue, 0, 1 FROM block_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND device_name IS OLD.device_name ORDER BY timestamp, id
-    ON CONFLICT (minute, host, device_name) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(device_name, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -748,11 +748,11 @@ CREATE TABLE IF NOT EXISTS network_interface_stats_1m (
     tx_drops_inc INTEGER,  -- increase within the minute, resets handled
     ordered INTEGER  -- 0 once a row arrived older than the minute's last: queries then read that minute's rows
 );
-CREATE UNIQUE INDEX IF NOT EXISTS idx_network_interface_stats_1m_key ON network_interface_stats_1m(minute, host, interface_name);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_network_interface_stats_1m_key ON network_interface_stats_1m(minute, ifnull(host, X''), ifnull(interface_name, X''));
 CREATE TRIGGER IF NOT EXISTS trg_network_interface_stats_1m AFTER INSERT ON network_interface_stats BEGIN
     INSERT INTO network_interface_stats_1m (minute, host, interface_name, rows, first_ts, last_ts, rx_bytes_first, rx_bytes_last, rx_bytes_inc, rx_packets_first, rx_packets_last, rx_packets_inc, rx_errors_first, rx_errors_last, rx_errors_inc, rx_drops_first, rx_drops_last, rx_drops_inc, tx_bytes_first, tx_bytes_last, tx_bytes_inc, tx_packets_first, tx_packets_last, tx_packets_inc, tx_errors_first, tx_errors_last, tx_errors_inc, tx_drops_first, tx_drops_last, tx_drops_inc, ordered)
     VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.interface_name, 1, NEW.timestamp, NEW.timestamp, NEW.rx_bytes, NEW.rx_bytes, 0, NEW.rx_packets, NEW.rx_packets, 0, NEW.rx_errors, NEW.rx_errors, 0, NEW.rx_drops, NEW.rx_drops, 0, NEW.tx_bytes, NEW.tx_bytes, 0, NEW.tx_packets, NEW.tx_packets, 0, NEW.tx_errors, NEW.tx_errors, 0, NEW.tx_drops, NEW.tx_drops, 0, 1)
-    ON CONFLICT (minute, host, interface_name) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(interface_name, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -775,10 +775,10 @@ CREATE TRIGGER IF NOT EXISTS trg_network_interface_stats_1m AFTER INSERT ON netw
         ordered = ordered AND excluded.first_ts >= last_ts;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_network_interface_stats_1m_delete AFTER DELETE ON network_interface_stats BEGIN
-    DELETE FROM network_interface_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host AND interface_name IS OLD.interface_name;
+    DELETE FROM network_interface_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(OLD.host, X'') AND ifnull(interface_name, X'') = ifnull(OLD.interface_name, X'');
     INSERT INTO network_interface_stats_1m (minute, host, interface_name, rows, first_ts, last_ts, rx_bytes_first, rx_bytes_last, rx_bytes_inc, rx_packets_first, rx_packets_last, rx_packets_inc, rx_errors_first, rx_errors_last, rx_errors_inc, rx_drops_first, rx_drops_last, rx_drops_inc, tx_bytes_first, tx_bytes_last, tx_bytes_inc, tx_packets_first, tx_packets_last, tx_packets_inc, tx_errors_first, tx_errors_last, tx_errors_inc, tx_drops_first, tx_drops_last, tx_drops_inc, ordered)
     SELECT timestamp / 60000000000 * 60000000000, host, interface_name, 1, timestamp, timestamp, rx_bytes, rx_bytes, 0, rx_packets, rx_packets, 0, rx_errors, rx_errors, 0, rx_drops, rx_drops, 0, tx_bytes, tx_bytes, 0, tx_packets, tx_packets, 0, tx_errors, tx_errors, 0, tx_drops, tx_drops, 0, 1 FROM network_interface_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND interface_name IS OLD.interface_name ORDER BY timestamp, id
-    ON CONFLICT (minute, host, interface_name) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(interface_name, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -840,11 +840,11 @@ CREATE TABLE IF NOT EXISTS tcp_retransmit_stats_1m (
     listen_drops_inc INTEGER,  -- increase within the minute, resets handled
     ordered INTEGER  -- 0 once a row arrived older than the minute's last: queries then read that minute's rows
 );
-CREATE UNIQUE INDEX IF NOT EXISTS idx_tcp_retransmit_stats_1m_key ON tcp_retransmit_stats_1m(minute, host);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_tcp_retransmit_stats_1m_key ON tcp_retransmit_stats_1m(minute, ifnull(host, X''));
 CREATE TRIGGER IF NOT EXISTS trg_tcp_retransmit_stats_1m AFTER INSERT ON tcp_retransmit_stats BEGIN
     INSERT INTO tcp_retransmit_stats_1m (minute, host, rows, first_ts, last_ts, retrans_segs_first, retrans_segs_last, retrans_segs_inc, out_segs_first, out_segs_last, out_segs_inc, in_errs_first, in_errs_last, in_errs_inc, timeouts_first, timeouts_last, timeouts_inc, lost_retransmit_first, lost_retransmit_last, lost_retransmit_inc, fast_retrans_first, fast_retrans_last, fast_retrans_inc, slow_start_retrans_first, slow_start_retrans_last, slow_start_retrans_inc, syn_retrans_first, syn_retrans_last, syn_retrans_inc, listen_overflows_first, listen_overflows_last, listen_overflows_inc, listen_drops_first, listen_drops_last, listen_drops_inc, ordered)
     VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, 1, NEW.timestamp, NEW.timestamp, NEW.retrans_segs, NEW.retrans_segs, 0, NEW.out_segs, NEW.out_segs, 0, NEW.in_errs, NEW.in_errs, 0, NEW.timeouts, NEW.timeouts, 0, NEW.lost_retransmit, NEW.lost_retransmit, 0, NEW.fast_retrans, NEW.fast_retrans, 0, NEW.slow_start_retrans, NEW.slow_start_retrans, 0, NEW.syn_retrans, NEW.syn_retrans, 0, NEW.listen_overflows, NEW.listen_overflows, 0, NEW.listen_drops, NEW.listen_drops, 0, 1)
-    ON CONFLICT (minute, host) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),
@@ -871,10 +871,10 @@ CREATE TRIGGER IF NOT EXISTS trg_tcp_retransmit_stats_1m AFTER INSERT ON tcp_ret
         ordered = ordered AND excluded.first_ts >= last_ts;
 END;
 CREATE TRIGGER IF NOT EXISTS trg_tcp_retransmit_stats_1m_delete AFTER DELETE ON tcp_retransmit_stats BEGIN
-    DELETE FROM tcp_retransmit_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND host IS OLD.host;
+    DELETE FROM tcp_retransmit_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(OLD.host, X'');
     INSERT INTO tcp_retransmit_stats_1m (minute, host, rows, first_ts, last_ts, retrans_segs_first, retrans_segs_last, retrans_segs_inc, out_segs_first, out_segs_last, out_segs_inc, in_errs_first, in_errs_last, in_errs_inc, timeouts_first, timeouts_last, timeouts_inc, lost_retransmit_first, lost_retransmit_last, lost_retransmit_inc, fast_retrans_first, fast_retrans_last, fast_retrans_inc, slow_start_retrans_first, slow_start_retrans_last, slow_start_retrans_inc, syn_retrans_first, syn_retrans_last, syn_retrans_inc, listen_overflows_first, listen_overflows_last, listen_overflows_inc, listen_drops_first, listen_drops_last, listen_drops_inc, ordered)
     SELECT timestamp / 60000000000 * 60000000000, host, 1, timestamp, timestamp, retrans_segs, retrans_segs, 0, out_segs, out_segs, 0, in_errs, in_errs, 0, timeouts, timeouts, 0, lost_retransmit, lost_retransmit, 0, fast_retrans, fast_retrans, 0, slow_start_retrans, slow_start_retrans, 0, syn_retrans, syn_retrans, 0, listen_overflows, listen_overflows, 0, listen_drops, listen_drops, 0, 1 FROM tcp_retransmit_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host ORDER BY timestamp, id
-    ON CONFLICT (minute, host) DO UPDATE SET
+    ON CONFLICT (minute, ifnull(host, X'')) DO UPDATE SET
         rows = rows + 1,
         first_ts = min(first_ts, excluded.first_ts),
         last_ts = max(last_ts, excluded.last_ts),

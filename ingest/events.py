@@ -424,7 +424,8 @@ BY_ALIAS: dict[str, EventType] = {a: t for t in TYPES for a in t.aliases}
 UNKNOWN_TABLE = "unknown_events"
 
 # Bumped whenever a table or column is added; ks-ingest upgrades older files in place.
-SCHEMA_VERSION = 4   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends
+SCHEMA_VERSION = 5   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
+                     # 5: a NULL rollup key is one key (schema.NULL_KEY_MERGED)
 
 
 def columns_of(t: EventType) -> tuple[Column, ...]:

@@ -158,7 +158,7 @@ def _upsert(t: ev.EventType, row: str, source: str) -> str:
     """Add rows to the rollup: ``row`` prefixes the source columns ("NEW." in the
     trigger), ``source`` is "VALUES (...)" or a SELECT with a {values} slot."""
     r = t.rollup
-    key = ", ".join(["minute", "host", *r.keys])
+    key = ", ".join(_key_columns(t))
     inorder = "excluded.first_ts >= last_ts"
     values = ([f"{row}timestamp / {ev.ROLLUP_NS} * {ev.ROLLUP_NS}", f"{row}host"]
               + [f"{row}{k}" for k in r.keys] + ["1", f"{row}timestamp", f"{row}timestamp"])
@@ -198,8 +198,7 @@ def rollup_sql(t: ev.EventType) -> list[str]:
     return [
         f"-- {t.table} per minute and {', '.join(['host', *t.rollup.keys])}, kept by its "
         f"trigger.\nCREATE TABLE IF NOT EXISTS {name} (\n{body}\n);",
-        f"CREATE UNIQUE INDEX IF NOT EXISTS idx_{name}_key ON {name}"
-        f"({', '.join(['minute', 'host', *t.rollup.keys])});",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS idx_{name}_key ON {name}({', '.join(_key_columns(t))});",
         f"CREATE TRIGGER IF NOT EXISTS trg_{name} AFTER INSERT ON {t.table} BEGIN\n"
         f"    {_upsert(t, 'NEW.', 'VALUES ({values})')};\n"
         + (f"    {_seal_previous_minute(t)};\n" if t.hist_columns else "") + "END;",
@@ -211,16 +210,36 @@ def rollup_sql(t: ev.EventType) -> list[str]:
     ]
 
 
-def _same_key(t: ev.EventType, old: str) -> str:
-    """SQL: the rollup row's host and keys equal those of the row ``old`` prefixes."""
-    return " AND ".join(f"{k} IS {old}{k}" for k in ("host", *t.rollup.keys))
+def _key(col: str) -> str:
+    """A rollup key column as the rollup's unique index holds it.  SQLite's UNIQUE
+    takes NULLs for distinct, so a key left NULL (the original io tracer names no
+    device) gave every row a rollup row of its own, and each insert's look-ups
+    scanned them all.  Here NULL is one key, equal to no value: X'' (an empty blob)
+    compares unequal to every text and number, and no writer stores blobs."""
+    return f"ifnull({col}, X'')"
+
+
+def _key_columns(t: ev.EventType) -> list[str]:
+    """The rollup's unique key: the minute, the host and the keys, NULL as one key."""
+    return ["minute", *(_key(k) for k in ("host", *t.rollup.keys))]
+
+
+def _same_key(t: ev.EventType, old: str, raw: bool = False) -> str:
+    """SQL: the row's host and keys equal those of the row ``old`` prefixes.  On the
+    rollup in its unique index's terms (one probe of the index); on the ``raw``
+    table, which has no such index, with IS (NULL IS NULL)."""
+    keys = ("host", *t.rollup.keys)
+    if raw:
+        return " AND ".join(f"{k} IS {old}{k}" for k in keys)
+    return " AND ".join(f"{_key(k)} = {_key(old + k)}" for k in keys)
 
 
 def _same_minute(t: ev.EventType, ts: str, old: str) -> str:
-    """SQL: the row's key equals OLD's and ``ts`` lies in OLD's minute."""
-    m, keys = f"{old}timestamp / {ev.ROLLUP_NS} * {ev.ROLLUP_NS}", _same_key(t, old)
-    span = f"{ts} = {m}" if ts == "minute" else f"{ts} >= {m} AND {ts} < {m} + {ev.ROLLUP_NS}"
-    return f"{span} AND {keys}"
+    """SQL: the row's key equals OLD's and ``ts`` lies in OLD's minute (``ts`` is
+    "minute" on the rollup, "timestamp" on the raw table)."""
+    m, rollup = f"{old}timestamp / {ev.ROLLUP_NS} * {ev.ROLLUP_NS}", ts == "minute"
+    span = f"{ts} = {m}" if rollup else f"{ts} >= {m} AND {ts} < {m} + {ev.ROLLUP_NS}"
+    return f"{span} AND {_same_key(t, old, raw=not rollup)}"
 
 
 def _resummarise(t: ev.EventType) -> str:
@@ -228,10 +247,28 @@ def _resummarise(t: ev.EventType) -> str:
             f"ORDER BY timestamp, id")
 
 
-def backfill_rollup(conn: sqlite3.Connection, t: ev.EventType) -> None:
-    """Summarise the rows stored before the rollup table existed (an upgrade): the
-    trigger's statement over them, oldest first."""
-    conn.execute(_upsert(t, "", f"SELECT {{values}} FROM {t.table} WHERE true ORDER BY timestamp, id"))
+def backfill_rollup(conn: sqlite3.Connection, t: ev.EventType, where: str = "true") -> None:
+    """Summarise the rows stored before the rollup table existed (an upgrade), or
+    those ``where`` picks: the trigger's statement over them, oldest first."""
+    conn.execute(_upsert(t, "", f"SELECT {{values}} FROM {t.table} WHERE {where} ORDER BY timestamp, id"))
+
+
+# Before this version a NULL key was a key of its own per row (see _key).
+NULL_KEY_MERGED = 5
+
+
+def _null_key(t: ev.EventType) -> str:
+    """SQL: the row has a NULL host or key."""
+    return " OR ".join(f"{k} IS NULL" for k in ("host", *t.rollup.keys))
+
+
+def _merge_null_keys(conn: sqlite3.Connection, t: ev.EventType) -> bool:
+    """Before NULL_KEY_MERGED, part of an upgrade: the rollup's old unique index goes
+    (ddl() makes the new one) and so do its minutes with a NULL key, one per row
+    then; returns whether there were any (the caller summarises their rows again,
+    once the new index is there)."""
+    conn.execute(f"DROP INDEX IF EXISTS idx_{t.rollup_table}_key")
+    return conn.execute(f"DELETE FROM {t.rollup_table} WHERE {_null_key(t)}").rowcount > 0
 
 
 UNKNOWN_SQL = f"""\
@@ -317,6 +354,11 @@ def apply(conn: sqlite3.Connection, announce=lambda message: None) -> list[str]:
                 if t.rollup:
                     conn.execute(f"DROP TRIGGER IF EXISTS trg_{t.rollup_table}")
                     conn.execute(f"DROP TRIGGER IF EXISTS trg_{t.rollup_table}_delete")
+        null_keyed = []   # rollups whose NULL-key minutes went: summarised again below
+        for t in ev.TYPES:
+            if t.rollup and t not in missing and before < NULL_KEY_MERGED:
+                if _merge_null_keys(conn, t):
+                    null_keyed.append(t)
         for stmt in _statements(ddl()):
             conn.execute(stmt)
         for t in missing:
@@ -326,6 +368,11 @@ def apply(conn: sqlite3.Connection, announce=lambda message: None) -> list[str]:
                          f"{t.rollup_table} (once, on upgrade)")
                 backfill_rollup(conn, t)
                 changes.append(f"summarised {t.table} per minute into {t.rollup_table}")
+        for t in null_keyed:
+            announce(f"summarising the rows of {t.table} with a NULL key per minute into "
+                     f"{t.rollup_table} again, one row per minute and key (once, on upgrade)")
+            backfill_rollup(conn, t, _null_key(t))
+            changes.append(f"summarised {t.table}'s rows with a NULL key again into {t.rollup_table}")
         if before < ev.SCHEMA_VERSION:
             conn.execute(
                 "INSERT INTO schema_version (version, applied_ns) VALUES (?, ?)",
