@@ -10,19 +10,15 @@ disk that did I/O.
 from __future__ import annotations
 
 import os
-import select
-import time
 from typing import Annotated, Optional
 
 import typer
 
 from kernelsight.collectors.bpf_collector import BpfCollector
-from kernelsight.collectors.runtime import (
-    EXIT_USAGE, Count, Duration, Fatal, Interval, RunOptions, Stop, Verbose, cli_app,
-    main_guard, warn)
+from kernelsight.collectors.decode import disk_name, kernel_dev
+from kernelsight.collectors.runtime import EXIT_USAGE, Fatal, RunOptions, collector, warn
 from kernelsight.ingest import histogram
 
-MINORBITS = 20  # the kernel's dev_t layout: major << 20 | minor
 DIRECTIONS = ("read", "write")
 
 HELP = """\
@@ -45,28 +41,6 @@ Examples:
 
 
 # ---- disks -------------------------------------------------------------------------
-def kernel_dev(major: int, minor: int) -> int:
-    return (major << MINORBITS) | minor
-
-
-def split_dev(dev: int) -> tuple[int, int]:
-    return dev >> MINORBITS, dev & ((1 << MINORBITS) - 1)
-
-
-def disk_name(dev: int) -> str:
-    """DEVNAME from /sys/dev/block/MAJ:MIN/uevent, else "MAJ:MIN"."""
-    major, minor = split_dev(dev)
-    try:
-        with open(f"/sys/dev/block/{major}:{minor}/uevent") as f:
-            for line in f:
-                key, _, value = line.strip().partition("=")
-                if key == "DEVNAME":
-                    return value
-    except OSError:
-        pass
-    return f"{major}:{minor}"
-
-
 def resolve_disk(name: str) -> int:
     """--device NAME (vda, or /dev/vda) to the kernel dev_t of that whole disk."""
     name = os.path.basename(name)
@@ -143,14 +117,6 @@ def events_from(growth: dict[tuple[int, int], Totals], interval_ns: int) -> list
     return sorted(out, key=lambda e: e["device"])
 
 
-def reader_gone(fd: int = 1) -> bool:
-    """True when fd is a pipe whose reader has left.  An idle disk gives us nothing to
-    write, so `ks-iolat | head -1` would otherwise never learn that head is gone."""
-    p = select.poll()
-    p.register(fd, 0)
-    return any(ev & select.POLLERR for _, ev in p.poll(0))
-
-
 def report_unfinished(slots) -> None:
     """Say how many starts are left in the slot table at exit (struct slot: rq, then
     ts): requests still in flight, or whose completion the kernel never passed to
@@ -169,43 +135,26 @@ def run(opts: RunOptions, device: str | None, queued: bool) -> None:
     with BpfCollector("ks-iolat", "iolat", opts, rodata=rodata,
                       autoload={"rq_insert": queued}) as bc:
         hists, growth = bc.map("hists"), Growth()
-        last = time.monotonic_ns()
 
         def sample() -> None:
-            nonlocal last
-            now = time.monotonic_ns()
-            for event in events_from(growth.interval(hists.items()), now - last):
+            for event in events_from(growth.interval(hists.items()), bc.runner.interval_ns):
                 bc.emitter.emit("io_latency", event)
-            last = now
-            if reader_gone():
-                raise Stop("output closed")
 
         bc.run(sample)
         report_unfinished(bc.map("slots"))
 
 
-app = cli_app()
-
-
-@app.command(help=HELP)
-def iolat(
-    interval: Interval = 1.0,
-    duration: Duration = None,
-    count: Count = None,
+@collector(HELP)
+def main(
+    opts: RunOptions, *,
     device: Annotated[Optional[str], typer.Option(
         "--device", "-D", help="Only this whole disk (e.g. vda); default: every disk.")] = None,
     queued: Annotated[bool, typer.Option(
         "--queued", "-Q", help="Start timing when the request enters the I/O scheduler "
                                "(block_rq_insert) instead of at issue to the driver "
                                "(needs the disk's queue/iostats on, the default).")] = False,
-    verbose: Verbose = False,
 ) -> None:
-    opts = RunOptions(interval=interval, duration=duration, count=count, verbose=verbose)
-    raise typer.Exit(main_guard(lambda: run(opts, device, queued)))
-
-
-def main() -> None:
-    app()
+    run(opts, device, queued)
 
 
 if __name__ == "__main__":

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import os
 import struct
-import time
 from typing import Annotated
 
 import typer
 
 from kernelsight.bpf import libbpf
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
+from kernelsight.collectors.decode import comm_text, task_filter
 from kernelsight.collectors.runtime import (
-    Comm, Count, Duration, Interval, Pid, RunOptions, Verbose, cli_app, main_guard, warn)
+    Comm, Pid, RunOptions, collector, warn)
 from kernelsight.ingest import histogram
 
 TOOL = "ks-pagefaults"
-COMM_LEN = 16
 
 # x86 page fault error code bits (arch/x86/include/asm/trap_pf.h)
 X86_PF_WRITE = 1 << 1
@@ -65,10 +64,6 @@ def access_type(error_code: int) -> str:
     return "write" if error_code & X86_PF_WRITE else "read"
 
 
-def decode_comm(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode(errors="replace")
-
-
 def decode_event(raw: bytes) -> tuple[int, dict]:
     """(kernel timestamp, event fields) of one ring-buffer record."""
     ts, latency, address, pid, tid, cpu, error_code, major, user, comm = EVENT.unpack_from(raw)
@@ -80,7 +75,7 @@ def decode_event(raw: bytes) -> tuple[int, dict]:
         "fault_type": "major" if major else "minor",
         "access_type": access_type(error_code),
         "user_mode": int(user),
-        "comm": decode_comm(comm),
+        "comm": comm_text(comm),
     }
 
 
@@ -92,7 +87,7 @@ def decode_proc(key: bytes, value: bytes, interval_ns: int) -> dict:
     return {
         "interval_ns": interval_ns,
         "pid": int.from_bytes(key[:4], "little"),
-        "comm": decode_comm(comm),
+        "comm": comm_text(comm),
         "minor_count": minor, "major_count": major,
         "latency_sum_ns": latency_sum,
         **histogram.summary(h),
@@ -131,54 +126,39 @@ def build_rodata(min_latency_ms: float, sample: int, pid: int | None,
         "sample_every": sample,
         "self_tgid": os.getpid(),
     }
-    if pid is not None:
-        rodata["targ_tgid"] = pid
-        if not os.path.exists(f"/proc/{pid}"):
-            warn(f"no process {pid} (yet): watching for it anyway")
-    if comm:
-        rodata["targ_comm"] = comm.encode()[:COMM_LEN - 1] + b"\0"
+    rodata.update(task_filter(pid, comm))
     return rodata
 
 
 def run(opts: RunOptions, rodata: dict) -> None:
     with BpfCollector(TOOL, "pagefaults", opts, rodata=rodata) as bc:
-        emit = bc.emitter.emit
-        clock = bc.runner.clock
+        emit, runner = bc.emitter.emit, bc.runner
         procs = bc.map("procs")
         gens = Generations(bc)
-        since = [time.monotonic_ns()]
         ends = FaultEnds(bc.obj)
         if opts.verbose:
             warn(f"fault ends counted on {ends.attached // 2} CPUs")
 
         def on_event(raw: bytes) -> None:
             ts, fields = decode_event(raw)
-            emit("page_fault", fields, clock.to_epoch(ts))
+            emit("page_fault", fields, runner.clock.to_epoch(ts))
 
         def sample() -> None:
-            now = time.monotonic_ns()
-            interval_ns, since[0] = now - since[0], now
             entries = Generations.take(procs, gens.flip(), 4)   # struct proc_key: tgid, gen
             for key, value in entries:
-                emit("page_fault_stats", decode_proc(key, value, interval_ns))
+                emit("page_fault_stats", decode_proc(key, value, runner.interval_ns))
             if opts.verbose:
                 unmatched = bc.obj.read_u64("unmatched_ends")
-                warn(f"interval {bc.runner.samples + 1}: {len(entries)} processes "
+                warn(f"interval {runner.samples + 1}: {len(entries)} processes "
                      f"faulted; {unmatched} ends without their start so far")
 
         bc.ring("events", on_event)
         bc.run(sample)
 
 
-app = cli_app()
-
-
-@app.command(help=HELP)
-def pagefaults(
-    interval: Interval = 1.0,
-    duration: Duration = None,
-    count: Count = None,
-    verbose: Verbose = False,
+@collector(HELP)
+def main(
+    opts: RunOptions, *,
     min_latency: Annotated[float, typer.Option(
         "--min-latency", "-m", metavar="MS", min=0.0,
         help="Print a page_fault event for every fault at least this slow, in "
@@ -189,14 +169,7 @@ def pagefaults(
     pid: Pid = None,
     comm: Comm = None,
 ) -> None:
-    def body() -> None:
-        run(RunOptions(interval, duration, count, verbose),
-            build_rodata(min_latency, sample, pid, comm))
-    raise typer.Exit(main_guard(body))
-
-
-def main() -> None:
-    app()
+    run(opts, build_rodata(min_latency, sample, pid, comm))
 
 
 if __name__ == "__main__":

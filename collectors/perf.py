@@ -14,8 +14,7 @@ import typer
 
 from .perf_events import COUNTERS, DEFAULT_COUNTERS
 from .perf_session import PerfSession, Scope
-from .runtime import (EXIT_USAGE, Count, Duration, Emitter, Fatal, Interval, RunOptions,
-                      Runner, Verbose, cli_app, main_guard, warn)
+from .runtime import EXIT_USAGE, Emitter, Fatal, RunOptions, Runner, collector, warn
 
 HELP = f"""Count perf events every interval and print one JSON event per line.
 
@@ -114,11 +113,8 @@ def run(opts: RunOptions, names: tuple[str, ...], scope: Scope) -> None:
                      else f"{len(session.slots) // len(counted)} threads")
             warn(f"attached: {', '.join(counted)} for {scope.label} on {where}")
         runner = Runner(opts, emitter)
-        last = time.monotonic_ns()
 
         def sample() -> None:
-            nonlocal last
-            now = time.monotonic_ns()
             if opts.verbose:
                 totals: list[str] = []
 
@@ -126,11 +122,10 @@ def run(opts: RunOptions, names: tuple[str, ...], scope: Scope) -> None:
                     if fields["cpu"] == -1 and fields["value"] is not None:
                         totals.append(_readable(fields["counter"], fields["value"]))
                     emitter.emit(type_, fields, ts)
-                session.read(emit, time.time_ns(), now - last)
+                session.read(emit, time.time_ns(), runner.interval_ns)
                 warn(f"interval {runner.samples + 1}: {', '.join(totals)}")
             else:
-                session.read(emitter.emit, time.time_ns(), now - last)
-            last = now
+                session.read(emitter.emit, time.time_ns(), runner.interval_ns)
 
         def wait(timeout: float) -> None:
             if watch.gone(timeout):
@@ -145,15 +140,9 @@ def run(opts: RunOptions, names: tuple[str, ...], scope: Scope) -> None:
             watch.close()
 
 
-app = cli_app()
-
-
-@app.command(help=HELP)
-def perf(
-    interval: Interval = 1.0,
-    duration: Duration = None,
-    count: Count = None,
-    verbose: Verbose = False,
+@collector(HELP)
+def main(
+    opts: RunOptions, *,
     events: Annotated[Optional[str], typer.Option(
         "--events", "-e", metavar="A,B", help="Comma-separated counters to count.")] = None,
     pid: Annotated[Optional[int], typer.Option(
@@ -162,13 +151,7 @@ def perf(
         "--cgroup", "-G", metavar="PATH",
         help="Count this cgroup v2 directory (absolute, or relative to /sys/fs/cgroup).")] = None,
 ) -> None:
-    def body() -> None:
-        run(RunOptions(interval, duration, count, verbose), _events(events), _scope(pid, cgroup))
-    raise typer.Exit(main_guard(body))
-
-
-def main() -> None:
-    app()
+    run(opts, _events(events), _scope(pid, cgroup))
 
 
 if __name__ == "__main__":

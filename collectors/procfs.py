@@ -12,8 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from .procfs_sampler import KINDS, TCP_SOURCES, ProcfsSampler
-from .runtime import (EXIT_USAGE, Count, Duration, Emitter, Fatal, Interval, RunOptions,
-                      Runner, Verbose, cli_app, main_guard, warn)
+from .runtime import EXIT_USAGE, Emitter, Fatal, RunOptions, Runner, collector, warn
 
 ONCE_CPU_WINDOW = 0.1  # --once: cpu percentages over this many seconds
 
@@ -96,15 +95,9 @@ def run(opts: RunOptions, kinds: tuple[str, ...], once: bool, all_devices: bool,
             warn(f"{sampler.skipped.lines} malformed lines skipped")
 
 
-app = cli_app()
-
-
-@app.command(help=HELP)
-def procfs(
-    interval: Interval = 1.0,
-    duration: Duration = None,
-    count: Count = None,
-    verbose: Verbose = False,
+@collector(HELP)
+def main(
+    opts: RunOptions, *,
     once: Annotated[bool, typer.Option(
         "--once", help="Print one sample of everything selected and exit "
         f"(cpu over {ONCE_CPU_WINDOW * 1000:.0f} ms).")] = False,
@@ -122,17 +115,9 @@ def procfs(
         "--proc-root", metavar="DIR",
         help="Read this procfs instead of /proc (e.g. a host's /proc mounted in a container).")] = "/proc",
 ) -> None:
-    def body() -> None:
-        if tcp_source not in TCP_SOURCES:
-            raise Fatal(f"--tcp-source must be one of {', '.join(TCP_SOURCES)}", EXIT_USAGE)
-        kinds = _kinds(only, skip)
-        run(RunOptions(interval, duration, count, verbose), kinds, once, all_devices,
-            tcp_source, proc_root)
-    raise typer.Exit(main_guard(body))
-
-
-def main() -> None:
-    app()
+    if tcp_source not in TCP_SOURCES:
+        raise Fatal(f"--tcp-source must be one of {', '.join(TCP_SOURCES)}", EXIT_USAGE)
+    run(opts, _kinds(only, skip), once, all_devices, tcp_source, proc_root)
 
 
 if __name__ == "__main__":

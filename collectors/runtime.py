@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import select
 import signal
@@ -74,6 +75,47 @@ def cli_app() -> typer.Typer:
     """The typer app of a ks collector: plain help (no rich panels), no shell-completion
     installer, and no rich tracebacks (errors are one line, from main_guard)."""
     return typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+
+def collector(help: str, interval: float = 1.0) -> Callable[[Callable[..., None]], typer.Typer]:
+    """Make a ks collector's command from ``run(opts, **own_options)``.
+
+    The runtime owns what every collector shares: the typer app, the four common
+    options (--interval with this default, --duration, --count, --verbose, bundled
+    into ``opts``), and main_guard's one-line errors and exit statuses.  A module
+    declares only its own options, as annotated keyword parameters of ``run``:
+
+        @collector(HELP)
+        def main(opts: RunOptions, *, pid: Pid = None) -> None: ...
+
+    and ``main`` is then the typer app, the console script's entry point.
+    """
+    common = [
+        inspect.Parameter("interval", inspect.Parameter.KEYWORD_ONLY, default=interval,
+                          annotation=Interval),
+        inspect.Parameter("duration", inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=Duration),
+        inspect.Parameter("count", inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=Count),
+        inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=False,
+                          annotation=Verbose),
+    ]
+
+    def make(run: Callable[..., None]) -> typer.Typer:
+        own = list(inspect.signature(run, eval_str=True).parameters.values())[1:]
+
+        def command(interval, duration, count, verbose, **options) -> None:
+            opts = RunOptions(interval, duration, count, verbose)
+            raise typer.Exit(main_guard(lambda: run(opts, **options)))
+
+        params = common + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        command.__signature__ = inspect.Signature(params)
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.__name__ = command.__qualname__ = run.__module__.rsplit(".", 1)[-1]
+        app = cli_app()
+        app.command(help=help)(command)
+        return app
+    return make
 
 
 @dataclass
@@ -186,6 +228,15 @@ class Runner:
         self.stopping = threading.Event()
         self.clock = Clock()
         self.samples = 0
+        # The interval a sample() reports: it ends at now_ns (CLOCK_MONOTONIC) and
+        # lasted interval_ns since the previous sample (or the start of the run).
+        self.now_ns = time.monotonic_ns()
+        self.interval_ns = 0
+
+    @property
+    def timestamp(self) -> int:
+        """The end of the interval being sampled, in epoch ns."""
+        return self.clock.to_epoch(self.now_ns)
 
     def _on_signal(self, signum, frame) -> None:
         self.stopping.set()
@@ -197,6 +248,7 @@ class Runner:
     def run(self, sample: Callable[[], None], wait: Callable[[float], None] | None = None) -> None:
         self.install_signals()
         wait = wait or self._sleep
+        self.now_ns = time.monotonic_ns()
         start = time.monotonic()
         end = start + self.opts.duration if self.opts.duration is not None else None
         next_tick = start + self.opts.interval
@@ -223,6 +275,8 @@ class Runner:
 
     def _sample(self, sample: Callable[[], None]) -> None:
         self.clock.refresh()
+        now = time.monotonic_ns()
+        self.interval_ns, self.now_ns = now - self.now_ns, now
         sample()
         self.samples += 1
         self.emitter.flush()

@@ -11,19 +11,17 @@ per-process counters into `sched_stats` events.
 from __future__ import annotations
 
 import struct
-import time
 from typing import Annotated
 
 import typer
 
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
+from kernelsight.collectors.decode import comm_text, task_filter
 from kernelsight.collectors.runtime import (
-    EXIT_USAGE, Comm, Count, Duration, Fatal, Interval, Pid, RunOptions, Verbose, cli_app,
-    main_guard, warn)
+    EXIT_USAGE, Comm, Fatal, Pid, RunOptions, collector, warn)
 from kernelsight.ingest import histogram
 
 TOOL = "ks-sched"
-COMM_LEN = 16
 START_MAPS = ("task", "hash")
 
 HELP = """\
@@ -74,10 +72,6 @@ def state_letter(state: int, preempt: bool) -> str:
         if state & bit:
             return letter
     return f"0x{state:x}"
-
-
-def comm_text(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode(errors="replace")
 
 
 def decode_wait(raw: bytes) -> tuple[int, dict]:
@@ -151,10 +145,7 @@ def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
         "per_process": int(per_process),
         "use_hash": int(start_map == "hash"),
     }
-    if pid is not None:
-        rodata["targ_tgid"] = pid
-    if comm:
-        rodata["targ_comm"] = comm.encode()[:COMM_LEN - 1] + b"\0"
+    rodata.update(task_filter(pid, comm))
     return rodata
 
 
@@ -164,44 +155,34 @@ def run(opts: RunOptions, rodata: dict, per_process: bool) -> None:
     with BpfCollector(TOOL, "sched", opts, rodata=rodata,
                       autoload={"sched_process_free": use_hash},
                       max_entries={} if use_hash else {"hash_starts": 1}) as bc:
-        emit, clock = bc.emitter.emit, bc.runner.clock
+        emit, runner = bc.emitter.emit, bc.runner
         waits = {"n": 0}
 
         def on_wait(raw: bytes) -> None:
             waits["n"] += 1
             ts, fields = decode_wait(raw)
-            emit("sched", fields, clock.to_epoch(ts))
+            emit("sched", fields, runner.clock.to_epoch(ts))
 
         bc.ring("events", on_wait)
         hist = RunqHistogram(bc)
         stats, gens = bc.map("proc_stats"), Generations(bc)
-        last = time.monotonic_ns()
 
         def sample() -> None:
-            nonlocal last
-            now = time.monotonic_ns()
-            interval_ns, last = now - last, now
-            ts = clock.to_epoch(now)
-            for fields in runqlat_events(hist.interval(), interval_ns):
+            ts = runner.timestamp
+            for fields in runqlat_events(hist.interval(), runner.interval_ns):
                 emit("runqlat", fields, ts)
             if per_process:
                 for key, raw in Generations.take(stats, gens.flip(), 4):  # proc_key: tgid, gen
-                    emit("sched_stats", decode_stats(key, raw, interval_ns), ts)
+                    emit("sched_stats", decode_stats(key, raw, runner.interval_ns), ts)
             if opts.verbose:
-                warn(f"interval {bc.runner.samples + 1}: {waits['n']} long waits so far")
+                warn(f"interval {runner.samples + 1}: {waits['n']} long waits so far")
 
         bc.run(sample)
 
 
-app = cli_app()
-
-
-@app.command(help=HELP)
-def sched(
-    interval: Interval = 1.0,
-    duration: Duration = None,
-    count: Count = None,
-    verbose: Verbose = False,
+@collector(HELP)
+def main(
+    opts: RunOptions, *,
     min_latency: Annotated[float, typer.Option(
         "--min-latency", "-m", metavar="MS", min=0.0,
         help="Print a `sched` event for every wait of at least this many milliseconds "
@@ -216,16 +197,9 @@ def sched(
         help="Where enqueue times are kept: task local storage (default) or a hash by "
         "thread id (for kernels before 5.11).")] = "task",
 ) -> None:
-    def body() -> None:
-        if start_map not in START_MAPS:
-            raise Fatal(f"--start-map must be task or hash, not {start_map!r}", EXIT_USAGE)
-        rodata = build_rodata(min_latency, pid, comm, per_process, start_map)
-        run(RunOptions(interval, duration, count, verbose), rodata, per_process)
-    raise typer.Exit(main_guard(body))
-
-
-def main() -> None:
-    app()
+    if start_map not in START_MAPS:
+        raise Fatal(f"--start-map must be task or hash, not {start_map!r}", EXIT_USAGE)
+    run(opts, build_rodata(min_latency, pid, comm, per_process, start_map), per_process)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,13 @@ import typer
 
 from kernelsight.collectors import syscall_table
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
+from kernelsight.collectors.decode import comm_text, task_filter
 from kernelsight.collectors.runtime import (
-    EXIT_USAGE, Comm, Count, Duration, Fatal, Interval, Pid, RunOptions, Verbose, cli_app,
-    main_guard, warn)
+    EXIT_USAGE, Comm, Fatal, Pid, RunOptions, collector, warn)
 
 TOOL = "ks-syscalls"
 MAX_SYSCALL_NR = 512            # the BPF side's stats array has two halves of this many
 MAX_ERRNO = 4095
-COMM_LEN = 16
 
 # struct syscall_event in bpf/syscalls.bpf.c
 EVENT = struct.Struct("<QQqQIIIIi16s4x")
@@ -68,12 +67,8 @@ def decode_event(raw: bytes) -> tuple[int, dict]:
         "latency_ns": latency, "ret_value": ret, "is_error": int(-MAX_ERRNO <= ret < 0),
         # SQLite integers are signed 64-bit: -1 stays -1, user pointers stay as they are.
         "arg0": arg0 - (1 << 64) if arg0 >= 1 << 63 else arg0,
-        "comm": decode_comm(comm),
+        "comm": comm_text(comm),
     }
-
-
-def decode_comm(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode(errors="replace")
 
 
 def sum_call_stats(per_cpu: list[bytes]) -> tuple[int, int, int, int]:
@@ -98,12 +93,10 @@ class CallStats:
         self.bc = bc
         self.map = bc.map("stats")
         self.gens = Generations(bc)
-        self.since = time.monotonic_ns()
         self.zero = bytes(self.map.buf_size)
 
     def drain(self, emit) -> None:
-        now = time.monotonic_ns()   # the interval ends at the flip
-        interval_ns, self.since = now - self.since, now
+        interval_ns = self.bc.runner.interval_ns   # it ends just before the flip
         old = self.gens.flip()
         lo, hi = old * MAX_SYSCALL_NR, (old + 1) * MAX_SYSCALL_NR
         for key, value in self.map.items():
@@ -178,12 +171,7 @@ def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
         "self_tgid": os.getpid(),
         "kernel_hz": kernel_hz(),
     }
-    if pid is not None:
-        rodata["targ_tgid"] = pid
-        if not os.path.exists(f"/proc/{pid}"):
-            warn(f"no process {pid} (yet): watching for it anyway")
-    if comm:
-        rodata["targ_comm"] = comm_bytes(comm)
+    rodata.update(task_filter(pid, comm))
     if syscall:
         nr = syscall_table.number_of(syscall)
         if nr >= MAX_SYSCALL_NR:
@@ -193,9 +181,6 @@ def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
     return rodata
 
 
-def comm_bytes(comm: str) -> bytes:
-    """A --comm value as the kernel keeps it: at most 15 bytes (it truncates longer names)."""
-    return comm.encode()[:COMM_LEN - 1] + b"\0"
 
 
 # ---- the run -------------------------------------------------------------------------
@@ -222,15 +207,9 @@ def run(opts: RunOptions, rodata: dict, stats: bool) -> None:
         bc.run(sample)
 
 
-app = cli_app()
-
-
-@app.command(help=HELP)
-def syscalls(
-    interval: Interval = 1.0,
-    duration: Duration = None,
-    count: Count = None,
-    verbose: Verbose = False,
+@collector(HELP)
+def main(
+    opts: RunOptions, *,
     min_latency: Annotated[float, typer.Option(
         "--min-latency", "-m", metavar="MS", min=0.0,
         help="Report calls that took at least this many milliseconds (0: every call; "
@@ -246,14 +225,7 @@ def syscalls(
         "--stats", help="Also print per-syscall counts of all calls every interval "
         "(syscall_stats events).")] = False,
 ) -> None:
-    def body() -> None:
-        rodata = build_rodata(min_latency, pid, comm, syscall, errors_only, stats)
-        run(RunOptions(interval, duration, count, verbose), rodata, stats)
-    raise typer.Exit(main_guard(body))
-
-
-def main() -> None:
-    app()
+    run(opts, build_rodata(min_latency, pid, comm, syscall, errors_only, stats), stats)
 
 
 if __name__ == "__main__":
