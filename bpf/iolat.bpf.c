@@ -82,12 +82,7 @@ struct {
 } hists SEC(".maps");
 
 /* A zeroed value to create histogram entries from (too big for the BPF stack). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct io_hist);
-} zero_hist SEC(".maps");
+static struct io_hist zero_hist;
 
 /* The request pointer as a number (the verifier forbids arithmetic on the pointer
  * itself): every block_rq_* tracepoint has it as its first argument. */
@@ -219,8 +214,7 @@ int BPF_PROG(rq_complete, struct request *rq, blk_status_t error, unsigned int n
 	struct io_hist *v;
 	struct slot *s;
 	__u64 start, now;
-	__u32 zero = 0, bytes;
-	void *init;
+	__u32 bytes;
 
 	s = find_slot(rq_id(ctx));
 	if (!s || !s->ts)
@@ -237,10 +231,7 @@ int BPF_PROG(rq_complete, struct request *rq, blk_status_t error, unsigned int n
 	now = bpf_ktime_get_ns();
 	if (!start || now <= start)
 		return 0;
-	init = bpf_map_lookup_elem(&zero_hist, &zero);
-	if (!init)
-		return 0;
-	v = map_lookup_or_try_init(&hists, &dd, init);
+	v = map_lookup_or_try_init(&hists, &dd, &zero_hist);
 	if (!v) {
 		ks_count(lost_map_full);
 		return 0;

@@ -95,13 +95,7 @@ KS_GEN_MAP(stats_gen);
 
 static struct proc_faults zero_proc;	/* initial value: too big for the stack */
 
-/* 1 in N sampling: a per-CPU counter, no shared cache line. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} sample_counter SEC(".maps");
+KS_SAMPLE_MAP(sample_counter);
 
 struct fault_event {
 	__u64 ts;		/* bpf_ktime_get_ns when the fault was accounted */
@@ -121,6 +115,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
+KS_BTF_TYPE(fault_event);
 
 static __always_inline struct fault_start *cpu_slot(void)
 {
@@ -205,21 +200,6 @@ static __always_inline void count_fault(__u32 tgid, __u64 latency, bool major)
 	hist_add(&p->latency, latency / 1000);
 }
 
-static __always_inline bool sampled(void)
-{
-	__u32 zero = 0, *n;
-
-	if (!sample_every)
-		return false;
-	n = bpf_map_lookup_elem(&sample_counter, &zero);
-	if (!n)
-		return false;
-	if (++*n < sample_every)
-		return false;
-	*n = 0;
-	return true;
-}
-
 static __always_inline void report(struct task_struct *task, struct fault_start *s,
 				   __u64 now, __u64 latency, bool major)
 {
@@ -268,7 +248,7 @@ static __always_inline int fault_end(struct bpf_perf_event_data *ctx, bool major
 	latency = now - s->ts;
 	s->ts = 0;
 	count_fault(task->tgid, latency, major);
-	if (latency >= min_latency_ns || sampled())
+	if (latency >= min_latency_ns || ks_sampled(&sample_counter, sample_every))
 		report(task, s, now, latency, major);
 	return 0;
 }

@@ -18,14 +18,11 @@
 #include <bpf/bpf_core_read.h>
 #include "hist.bpf.h"
 #include "maps.bpf.h"
+#include "task_filter.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 #define TASK_RUNNING 0
-#define COMM_LEN 16
-
-const volatile __u32 targ_tgid = 0;		/* 0: every process */
-const volatile char targ_comm[COMM_LEN] = {};	/* "": every command */
 const volatile __u64 min_latency_ns = 10000000;	/* per-wait events at or above this */
 const volatile bool per_process = false;	/* fill proc_stats */
 const volatile bool use_hash = false;		/* start times in a hash, not task storage */
@@ -48,7 +45,7 @@ struct task_times {
 };
 
 struct proc_stats {
-	char comm[COMM_LEN];
+	char comm[KS_COMM_LEN];
 	__u64 switches;
 	__u64 voluntary;
 	__u64 involuntary;
@@ -71,7 +68,7 @@ struct wait_event {
 	__u32 cpu;
 	__u32 prev_state;
 	__u32 prev_preempt;
-	char comm[COMM_LEN];
+	char comm[KS_COMM_LEN];
 };
 
 struct {
@@ -117,26 +114,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 18);
 } events SEC(".maps");
-
-static __always_inline bool task_wanted(struct task_struct *t)
-{
-	int i;
-
-	if (targ_tgid && t->tgid != targ_tgid)
-		return false;
-	if (!targ_comm[0])
-		return true;
-#pragma unroll
-	for (i = 0; i < COMM_LEN; i++) {
-		char c = t->comm[i];
-
-		if (c != targ_comm[i])
-			return false;
-		if (!c)
-			break;
-	}
-	return true;
-}
+KS_BTF_TYPE(wait_event);
 
 /* This task's times; created when create is set (NULL if that fails: counted). */
 static __always_inline struct task_times *times_of(struct task_struct *t, bool create)
@@ -245,12 +223,8 @@ static __always_inline void record_wait(struct task_struct *next, struct task_st
 	if (rh) {
 		/* Per-CPU value, and sched_switch runs with the run queue locked and
 		 * interrupts off: plain increments are safe. */
-		__u32 i = hist_index(us);
-
-		asm volatile("" : "+r"(i));
 		rh->sum_us += us;
-		if (i < HIST_NBUCKETS)
-			rh->h.buckets[i]++;
+		hist_add_nosync(&rh->h, us);
 	}
 	if (per_process && (st = stats_of(next))) {
 		__sync_fetch_and_add(&st->runq_wait_ns, delta);

@@ -114,6 +114,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
+KS_BTF_TYPE(syscall_event);
 
 /* The thread's own record: where sched_switch parks a call that left the CPU. */
 static __always_inline struct start *thread_start(struct task_struct *task, bool create)

@@ -1,4 +1,4 @@
-/* --pid / --comm filters shared by the per-thread tracers (syscalls, pagefaults).
+/* --pid / --comm filters shared by the per-thread tracers (syscalls, pagefaults, sched).
  *
  * The including file declares nothing: the rodata knobs live here, so every tracer
  * spells them the same way for its collector (targ_tgid, targ_comm).  With the knobs

@@ -1,17 +1,29 @@
 """Kernel values as ks events show them, in one place for every collector.
 
-Task names (the kernel's 16-byte comm), device numbers (dev_t as the block layer
-keeps it) and the --pid/--comm task filter that bpf/task_filter.bpf.h applies.
+The layouts of the records the BPF programs hand over (CStruct), task names (the
+kernel's 16-byte comm), device numbers (dev_t as the block layer keeps it) and the
+--pid/--comm task filter that bpf/task_filter.bpf.h applies.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 
 from kernelsight.collectors.runtime import warn
 
 COMM_LEN = 16     # TASK_COMM_LEN: 15 characters and the NUL
 MINORBITS = 20    # the kernel's dev_t layout: major << 20 | minor
+
+
+class CStruct(struct.Struct):
+    """A Python layout of a C struct in bpf/<obj>.bpf.c, named so that it is checked:
+    tests/test_structs.py compares its size and field offsets with the struct in the
+    object's BTF.  ``prefix``: the layout covers only the struct's leading members."""
+
+    def __init__(self, obj: str, c_name: str, fmt: str, prefix: bool = False):
+        super().__init__(fmt)
+        self.obj, self.c_name, self.prefix = obj, c_name, prefix
 
 
 def comm_text(raw: bytes) -> str:

@@ -9,14 +9,13 @@ this module attaches one BPF program per CPU.
 from __future__ import annotations
 
 import os
-import struct
 from typing import Annotated
 
 import typer
 
 from kernelsight.bpf import libbpf
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
-from kernelsight.collectors.decode import comm_text, task_filter
+from kernelsight.collectors.decode import CStruct, comm_text, task_filter
 from kernelsight.collectors.runtime import (
     Comm, Pid, RunOptions, collector, warn)
 from kernelsight.ingest import histogram
@@ -27,10 +26,9 @@ TOOL = "ks-pagefaults"
 X86_PF_WRITE = 1 << 1
 X86_PF_INSTR = 1 << 4
 
-# struct fault_event and struct proc_faults in bpf/pagefaults.bpf.c
-EVENT = struct.Struct("<QQQIIIIBB6x16s")
-PROC_HEAD = struct.Struct("<QQQ16s")
-PROC_HIST = struct.Struct(f"<{histogram.NBUCKETS}Q")
+EVENT = CStruct("pagefaults", "fault_event", "<QQQIIIIBB6x16s")
+PROC_HEAD = CStruct("pagefaults", "proc_faults", "<QQQ16s", prefix=True)  # then the hist
+PROC_HIST = CStruct("pagefaults", "hist", f"<{histogram.NBUCKETS}Q")
 
 HELP = """Report page faults with their latency: slow or sampled ones one by one
 (`page_fault` events), and every interval a per-process summary (`page_fault_stats`:

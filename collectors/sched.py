@@ -10,13 +10,12 @@ per-process counters into `sched_stats` events.
 
 from __future__ import annotations
 
-import struct
 from typing import Annotated
 
 import typer
 
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
-from kernelsight.collectors.decode import comm_text, task_filter
+from kernelsight.collectors.decode import CStruct, comm_text, task_filter
 from kernelsight.collectors.runtime import (
     EXIT_USAGE, Comm, Fatal, Pid, RunOptions, collector, warn)
 from kernelsight.ingest import histogram
@@ -52,8 +51,8 @@ Examples:
 """
 
 # ---- records from the kernel ---------------------------------------------------------
-WAIT_EVENT = struct.Struct("<QQ5I16s")  # struct wait_event
-PROC_STATS = struct.Struct("<16s7Q")    # struct proc_stats
+WAIT_EVENT = CStruct("sched", "wait_event", "<QQ5I16s4x")
+PROC_STATS = CStruct("sched", "proc_stats", "<16s7Q")
 
 # Task state bits as sched_switch reports them (include/linux/sched.h), in the order
 # the kernel's own state letters take them.

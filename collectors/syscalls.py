@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import struct
 import time
 from typing import Annotated, Optional
 
@@ -18,7 +17,7 @@ import typer
 
 from kernelsight.collectors import syscall_table
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
-from kernelsight.collectors.decode import comm_text, task_filter
+from kernelsight.collectors.decode import CStruct, comm_text, task_filter
 from kernelsight.collectors.runtime import (
     EXIT_USAGE, Comm, Fatal, Pid, RunOptions, collector, warn)
 
@@ -26,10 +25,8 @@ TOOL = "ks-syscalls"
 MAX_SYSCALL_NR = 512            # the BPF side's stats array has two halves of this many
 MAX_ERRNO = 4095
 
-# struct syscall_event in bpf/syscalls.bpf.c
-EVENT = struct.Struct("<QQqQIIIIi16s4x")
-# struct call_stats
-CALL_STATS = struct.Struct("<QQQQ")
+EVENT = CStruct("syscalls", "syscall_event", "<QQqQIIIIi16s4x")
+CALL_STATS = CStruct("syscalls", "call_stats", "<QQQQ")
 
 HELP = """Report system calls slower than --min-latency, one `syscall` event per call.
 
