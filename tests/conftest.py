@@ -58,7 +58,14 @@ def rows(db: pathlib.Path, sql: str, *params) -> list[sqlite3.Row]:
 
 
 is_root = os.geteuid() == 0
-needs_root = pytest.mark.skipif(not is_root, reason="needs root (BPF, namespaces, perf)")
+# The `bpf` marker (declared in pyproject.toml): the test needs root and a BPF-capable
+# kernel.  Skipped when not root; `pytest -m "not bpf"` runs the pure tests anywhere.
+needs_root = pytest.mark.bpf
+
+
+def pytest_runtest_setup(item) -> None:
+    if item.get_closest_marker("bpf") and not is_root:
+        pytest.skip("needs root (BPF, namespaces, perf)")
 
 
 def as_nobody(name: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -90,23 +97,37 @@ class Background:
     and returns its events.  Its stdout is read all along, as a real consumer would:
     a full pipe would stall the collector's intervals."""
 
-    def __init__(self, name: str, *args: str, ready: str = "attached"):
+    def __init__(self, name: str, *args: str, ready: str = "attached", timeout: float = 30):
         self.name = name
         self.proc = subprocess.Popen([ks(name), *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
-        self.stderr = ""
         self._out: list[bytes] = []
         self._err: list[bytes] = []
-        self._readers = [threading.Thread(target=self._out.extend, args=(self.proc.stdout,), daemon=True)]
-        for line in self.proc.stderr:
-            self.stderr += line.decode()
-            if ready in line.decode():
-                self._readers.append(threading.Thread(target=self._err.extend, daemon=True,
-                                                      args=(self.proc.stderr,)))
-                for t in self._readers:
-                    t.start()
-                return
-        raise AssertionError(f"{name} did not start: {self.stderr}")
+        started, said = threading.Event(), []
+
+        def read_err() -> None:
+            for line in self.proc.stderr:
+                self._err.append(line)
+                if not said and ready.encode() in line:
+                    said.append(line)
+                    started.set()
+            started.set()  # EOF: it ended, maybe before saying it was ready
+
+        self._readers = [threading.Thread(target=self._out.extend, args=(self.proc.stdout,),
+                                          daemon=True),
+                         threading.Thread(target=read_err, daemon=True)]
+        for t in self._readers:
+            t.start()
+        if not started.wait(timeout) or not said:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"{name} did not say {ready!r} within {timeout} s: "
+                                 f"{b''.join(self._err).decode()}")
+
+    @property
+    def stderr(self) -> str:
+        """What it said on stderr so far."""
+        return b"".join(self._err).decode()
 
     def stop(self, sig: int = 2) -> list[dict]:
         import orjson
@@ -116,7 +137,6 @@ class Background:
         for t in self._readers:
             t.join(timeout=30)
         out = b"".join(self._out)
-        self.stderr += b"".join(self._err).decode()
         assert self.proc.returncode == 0, self.stderr
         assert "Traceback" not in self.stderr
         return [orjson.loads(line) for line in out.splitlines()]
