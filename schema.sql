@@ -216,17 +216,17 @@ CREATE TABLE IF NOT EXISTS memory_metrics (
     id INTEGER PRIMARY KEY,
     timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
     host TEXT,  -- hostname of the machine the event describes
-    mem_total_kb INTEGER,  -- kB
-    mem_free_kb INTEGER,  -- kB
-    mem_available_kb INTEGER,  -- kB
-    buffers_kb INTEGER,  -- kB
-    cached_kb INTEGER,  -- kB
-    swap_total_kb INTEGER,  -- kB
-    swap_free_kb INTEGER,  -- kB
-    active_kb INTEGER,  -- kB
-    inactive_kb INTEGER,  -- kB
-    dirty_kb INTEGER,  -- kB
-    writeback_kb INTEGER  -- kB
+    mem_total_kb INTEGER,  -- kB: from MemTotal
+    mem_free_kb INTEGER,  -- kB: from MemFree
+    mem_available_kb INTEGER,  -- kB: from MemAvailable
+    buffers_kb INTEGER,  -- kB: from Buffers
+    cached_kb INTEGER,  -- kB: from Cached
+    swap_total_kb INTEGER,  -- kB: from SwapTotal
+    swap_free_kb INTEGER,  -- kB: from SwapFree
+    active_kb INTEGER,  -- kB: from Active
+    inactive_kb INTEGER,  -- kB: from Inactive
+    dirty_kb INTEGER,  -- kB: from Dirty
+    writeback_kb INTEGER  -- kB: from Writeback
 );
 CREATE INDEX IF NOT EXISTS idx_memory_metrics_timestamp ON memory_metrics(timestamp);
 
@@ -250,17 +250,17 @@ CREATE TABLE IF NOT EXISTS block_stats (
     timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
     host TEXT,  -- hostname of the machine the event describes
     device_name TEXT,
-    read_ios INTEGER,  -- count
-    read_merges INTEGER,  -- count
-    read_sectors INTEGER,  -- sectors
-    read_ticks INTEGER,  -- ms
-    write_ios INTEGER,  -- count
-    write_merges INTEGER,  -- count
-    write_sectors INTEGER,  -- sectors
-    write_ticks INTEGER,  -- ms
-    in_flight INTEGER,  -- count
-    io_ticks INTEGER,  -- ms
-    time_in_queue INTEGER  -- ms
+    read_ios INTEGER,  -- count: from field 1
+    read_merges INTEGER,  -- count: from field 2
+    read_sectors INTEGER,  -- sectors: from field 3
+    read_ticks INTEGER,  -- ms: from field 4
+    write_ios INTEGER,  -- count: from field 5
+    write_merges INTEGER,  -- count: from field 6
+    write_sectors INTEGER,  -- sectors: from field 7
+    write_ticks INTEGER,  -- ms: from field 8
+    in_flight INTEGER,  -- count: from field 9
+    io_ticks INTEGER,  -- ms: from field 10
+    time_in_queue INTEGER  -- ms: from field 11
 );
 CREATE INDEX IF NOT EXISTS idx_block_stats_timestamp ON block_stats(timestamp);
 CREATE INDEX IF NOT EXISTS idx_block_stats_device_name_timestamp ON block_stats(device_name, timestamp);
@@ -271,14 +271,14 @@ CREATE TABLE IF NOT EXISTS network_interface_stats (
     timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
     host TEXT,  -- hostname of the machine the event describes
     interface_name TEXT,
-    rx_bytes INTEGER,  -- bytes
-    rx_packets INTEGER,  -- count
-    rx_errors INTEGER,  -- count
-    rx_drops INTEGER,  -- count
-    tx_bytes INTEGER,  -- bytes
-    tx_packets INTEGER,  -- count
-    tx_errors INTEGER,  -- count
-    tx_drops INTEGER  -- count
+    rx_bytes INTEGER,  -- bytes: from Receive bytes
+    rx_packets INTEGER,  -- count: from Receive packets
+    rx_errors INTEGER,  -- count: from Receive errs
+    rx_drops INTEGER,  -- count: from Receive drop
+    tx_bytes INTEGER,  -- bytes: from Transmit bytes
+    tx_packets INTEGER,  -- count: from Transmit packets
+    tx_errors INTEGER,  -- count: from Transmit errs
+    tx_drops INTEGER  -- count: from Transmit drop
 );
 CREATE INDEX IF NOT EXISTS idx_network_interface_stats_timestamp ON network_interface_stats(timestamp);
 CREATE INDEX IF NOT EXISTS idx_network_interface_stats_interface_name_timestamp ON network_interface_stats(interface_name, timestamp);
@@ -307,16 +307,16 @@ CREATE TABLE IF NOT EXISTS tcp_retransmit_stats (
     id INTEGER PRIMARY KEY,
     timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
     host TEXT,  -- hostname of the machine the event describes
-    retrans_segs INTEGER,  -- count: Tcp RetransSegs
-    out_segs INTEGER,  -- count: Tcp OutSegs
-    in_errs INTEGER,  -- count: Tcp InErrs
-    timeouts INTEGER,  -- count: TcpExt TCPTimeouts
-    lost_retransmit INTEGER,  -- count: TcpExt TCPLostRetransmit
-    fast_retrans INTEGER,  -- count: TcpExt TCPFastRetrans
-    slow_start_retrans INTEGER,  -- count: TcpExt TCPSlowStartRetrans
-    syn_retrans INTEGER,  -- count: TcpExt TCPSynRetrans
-    listen_overflows INTEGER,  -- count: TcpExt ListenOverflows
-    listen_drops INTEGER  -- count: TcpExt ListenDrops
+    retrans_segs INTEGER,  -- count: from Tcp RetransSegs
+    out_segs INTEGER,  -- count: from Tcp OutSegs
+    in_errs INTEGER,  -- count: from Tcp InErrs
+    timeouts INTEGER,  -- count: from TcpExt TCPTimeouts
+    lost_retransmit INTEGER,  -- count: from TcpExt TCPLostRetransmit
+    fast_retrans INTEGER,  -- count: from TcpExt TCPFastRetrans
+    slow_start_retrans INTEGER,  -- count: from TcpExt TCPSlowStartRetrans
+    syn_retrans INTEGER,  -- count: from TcpExt TCPSynRetrans
+    listen_overflows INTEGER,  -- count: from TcpExt ListenOverflows
+    listen_drops INTEGER  -- count: from TcpExt ListenDrops
 );
 CREATE INDEX IF NOT EXISTS idx_tcp_retransmit_stats_timestamp ON tcp_retransmit_stats(timestamp);
 
@@ -326,14 +326,14 @@ CREATE TABLE IF NOT EXISTS cpu_metrics (
     timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
     host TEXT,  -- hostname of the machine the event describes
     cpu INTEGER,  -- -1 for the whole machine
-    user_pct REAL,  -- pct
-    nice_pct REAL,  -- pct
-    system_pct REAL,  -- pct
-    iowait_pct REAL,  -- pct
-    irq_pct REAL,  -- pct
-    softirq_pct REAL,  -- pct
-    steal_pct REAL,  -- pct
-    idle_pct REAL  -- pct
+    user_pct REAL,  -- pct: from user
+    nice_pct REAL,  -- pct: from nice
+    system_pct REAL,  -- pct: from system
+    iowait_pct REAL,  -- pct: from iowait
+    irq_pct REAL,  -- pct: from irq
+    softirq_pct REAL,  -- pct: from softirq
+    steal_pct REAL,  -- pct: from steal
+    idle_pct REAL  -- pct: from idle
 );
 CREATE INDEX IF NOT EXISTS idx_cpu_metrics_timestamp ON cpu_metrics(timestamp);
 CREATE INDEX IF NOT EXISTS idx_cpu_metrics_cpu_timestamp ON cpu_metrics(cpu, timestamp);

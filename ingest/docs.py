@@ -49,7 +49,8 @@ def render() -> str:
         out.append("| field | SQL type | unit | required | meaning |\n|---|---|---|---|---|")
         for c in ev.columns_of(t):
             req = "yes" if c.required else ""
-            out.append(f"| `{c.name}` | {c.sql} | {c.unit} | {req} | {c.doc} |")
+            meaning = "; ".join(x for x in (c.doc, c.source and f"from `{c.source}`") if x)
+            out.append(f"| `{c.name}` | {c.sql} | {c.unit} | {req} | {meaning} |")
         out.append("")
         if t.rollup:
             out.append(rollup_doc(t))

@@ -6,11 +6,17 @@ column of the type's table.  schema.sql, ks-ingest, the query layer, ks-promexpo
 and docs/events.md all follow from the declarations below (tests hold them to it).
 
 Units are part of a column's declaration.  Histogram columns (unit ``hist_us``) hold
-the sparse bucket list of :mod:`kernelsight.ingest.histogram` as JSON text.
+the sparse bucket list of :mod:`kernelsight.ingest.histogram` as JSON text.  What a unit
+is in its base unit (``UNITS``, ``convert``) is declared here too, for every reader
+that converts (ks-query's ms columns, ks-promexport's seconds and bytes).  A column a
+parser reads by the kernel's name for it carries that name as its ``source``
+(collectors/procfs_parse.py builds its maps from them).
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass, field
 
 INTEGER, REAL, TEXT = "INTEGER", "REAL", "TEXT"
@@ -23,6 +29,11 @@ class Column:
     unit: str = ""
     doc: str = ""
     required: bool = False
+    # Where a parser reads it, as the kernel names it: a /proc/meminfo key ("MemTotal"),
+    # a net/snmp or net/netstat "Table Field" ("Tcp RetransSegs"), a /proc/stat cpu
+    # field ("user"), a /proc/net/dev header field ("Receive bytes"), a /proc/diskstats
+    # field as Documentation/admin-guide/iostats.rst numbers them ("field 1").
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,8 +99,56 @@ COMMON = (
 )
 
 
-def C(name, sql=INTEGER, unit="", doc="", required=False):  # noqa: N802 - reads like a table
-    return Column(name, sql, unit, doc, required)
+def C(name, sql=INTEGER, unit="", doc="", required=False, source=""):  # noqa: N802 - reads like a table
+    return Column(name, sql, unit, doc, required, source)
+
+
+# ---- units -----------------------------------------------------------------------------
+# Every unit a column may have, as (base unit, numerator, denominator): one of it is
+# numerator / denominator of the base unit.  Base units are Prometheus' (seconds,
+# bytes, ratio), which name its metrics; "" is a plain number.  Readers convert with
+# convert() instead of typing factors; a test holds every column's unit to this table.
+UNITS: dict[str, tuple[str, int, int]] = {
+    "": ("", 1, 1),
+    "count": ("", 1, 1),
+    "ns": ("seconds", 1, 10**9),
+    "us": ("seconds", 1, 10**6),
+    "hist_us": ("seconds", 1, 10**6),   # the values of a histogram's buckets
+    "ms": ("seconds", 1, 1000),
+    "seconds": ("seconds", 1, 1),
+    "bytes": ("bytes", 1, 1),
+    "kB": ("bytes", 1024, 1),           # /proc/meminfo's kB are KiB
+    "sectors": ("bytes", 512, 1),       # /proc/diskstats counts 512-byte sectors, whatever the device's
+    "pct": ("ratio", 1, 100),
+    "ratio": ("ratio", 1, 1),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def factor(unit: str, to: str) -> tuple[int, int]:
+    """(mul, div) in lowest terms: a value in ``unit`` times mul, over div, is in ``to``."""
+    base, n, d = UNITS[unit]
+    to_base, to_n, to_d = UNITS[to]
+    if base != to_base:
+        raise ValueError(f"{unit!r} does not convert to {to!r}")
+    mul, div = n * to_d, d * to_n
+    g = math.gcd(mul, div)
+    return mul // g, div // g
+
+
+def convert(value, unit: str, to: str):
+    """``value`` (in ``unit``) in ``to``; None stays None.  A whole factor multiplies or
+    divides (x / 1000000, not x * 1e-6), so the result is the correctly rounded one."""
+    if value is None:
+        return None
+    mul, div = factor(unit, to)
+    if div == 1:
+        return value * mul
+    return value / div if mul == 1 else value * mul / div
+
+
+def base_unit(unit: str) -> str:
+    return UNITS[unit][0]
 
 
 def _hist_columns(prefix: str = "") -> tuple[Column, ...]:
@@ -273,12 +332,17 @@ TYPES: tuple[EventType, ...] = (
         "memory", "memory_metrics",
         "/proc/meminfo.",
         (
-            C("mem_total_kb", INTEGER, "kB", required=True), C("mem_free_kb", INTEGER, "kB"),
-            C("mem_available_kb", INTEGER, "kB"), C("buffers_kb", INTEGER, "kB"),
-            C("cached_kb", INTEGER, "kB"), C("swap_total_kb", INTEGER, "kB"),
-            C("swap_free_kb", INTEGER, "kB"), C("active_kb", INTEGER, "kB"),
-            C("inactive_kb", INTEGER, "kB"), C("dirty_kb", INTEGER, "kB"),
-            C("writeback_kb", INTEGER, "kB"),
+            C("mem_total_kb", INTEGER, "kB", required=True, source="MemTotal"),
+            C("mem_free_kb", INTEGER, "kB", source="MemFree"),
+            C("mem_available_kb", INTEGER, "kB", source="MemAvailable"),
+            C("buffers_kb", INTEGER, "kB", source="Buffers"),
+            C("cached_kb", INTEGER, "kB", source="Cached"),
+            C("swap_total_kb", INTEGER, "kB", source="SwapTotal"),
+            C("swap_free_kb", INTEGER, "kB", source="SwapFree"),
+            C("active_kb", INTEGER, "kB", source="Active"),
+            C("inactive_kb", INTEGER, "kB", source="Inactive"),
+            C("dirty_kb", INTEGER, "kB", source="Dirty"),
+            C("writeback_kb", INTEGER, "kB", source="Writeback"),
         ),
         aliases=("meminfo",),
         signature=("mem_total_kb",),
@@ -301,12 +365,17 @@ TYPES: tuple[EventType, ...] = (
         "/proc/diskstats, per device; cumulative counters as the kernel keeps them.",
         (
             C("device_name", TEXT, required=True),
-            C("read_ios", INTEGER, "count"), C("read_merges", INTEGER, "count"),
-            C("read_sectors", INTEGER, "sectors"), C("read_ticks", INTEGER, "ms"),
-            C("write_ios", INTEGER, "count"), C("write_merges", INTEGER, "count"),
-            C("write_sectors", INTEGER, "sectors"), C("write_ticks", INTEGER, "ms"),
-            C("in_flight", INTEGER, "count"), C("io_ticks", INTEGER, "ms"),
-            C("time_in_queue", INTEGER, "ms"),
+            C("read_ios", INTEGER, "count", source="field 1"),
+            C("read_merges", INTEGER, "count", source="field 2"),
+            C("read_sectors", INTEGER, "sectors", source="field 3"),
+            C("read_ticks", INTEGER, "ms", source="field 4"),
+            C("write_ios", INTEGER, "count", source="field 5"),
+            C("write_merges", INTEGER, "count", source="field 6"),
+            C("write_sectors", INTEGER, "sectors", source="field 7"),
+            C("write_ticks", INTEGER, "ms", source="field 8"),
+            C("in_flight", INTEGER, "count", source="field 9"),
+            C("io_ticks", INTEGER, "ms", source="field 10"),
+            C("time_in_queue", INTEGER, "ms", source="field 11"),
         ),
         indexes=(("device_name", "timestamp"),),
         aliases=("blockstats",),
@@ -321,10 +390,14 @@ TYPES: tuple[EventType, ...] = (
         "/proc/net/dev, per interface; cumulative counters.",
         (
             C("interface_name", TEXT, required=True),
-            C("rx_bytes", INTEGER, "bytes"), C("rx_packets", INTEGER, "count"),
-            C("rx_errors", INTEGER, "count"), C("rx_drops", INTEGER, "count"),
-            C("tx_bytes", INTEGER, "bytes"), C("tx_packets", INTEGER, "count"),
-            C("tx_errors", INTEGER, "count"), C("tx_drops", INTEGER, "count"),
+            C("rx_bytes", INTEGER, "bytes", source="Receive bytes"),
+            C("rx_packets", INTEGER, "count", source="Receive packets"),
+            C("rx_errors", INTEGER, "count", source="Receive errs"),
+            C("rx_drops", INTEGER, "count", source="Receive drop"),
+            C("tx_bytes", INTEGER, "bytes", source="Transmit bytes"),
+            C("tx_packets", INTEGER, "count", source="Transmit packets"),
+            C("tx_errors", INTEGER, "count", source="Transmit errs"),
+            C("tx_drops", INTEGER, "count", source="Transmit drop"),
         ),
         indexes=(("interface_name", "timestamp"),),
         aliases=("net_interface",),
@@ -354,16 +427,16 @@ TYPES: tuple[EventType, ...] = (
         "tcp_retrans", "tcp_retransmit_stats",
         "TCP retransmit and drop counters from /proc/net/snmp and /proc/net/netstat; cumulative.",
         (
-            C("retrans_segs", INTEGER, "count", "Tcp RetransSegs", required=True),
-            C("out_segs", INTEGER, "count", "Tcp OutSegs"),
-            C("in_errs", INTEGER, "count", "Tcp InErrs"),
-            C("timeouts", INTEGER, "count", "TcpExt TCPTimeouts"),
-            C("lost_retransmit", INTEGER, "count", "TcpExt TCPLostRetransmit"),
-            C("fast_retrans", INTEGER, "count", "TcpExt TCPFastRetrans"),
-            C("slow_start_retrans", INTEGER, "count", "TcpExt TCPSlowStartRetrans"),
-            C("syn_retrans", INTEGER, "count", "TcpExt TCPSynRetrans"),
-            C("listen_overflows", INTEGER, "count", "TcpExt ListenOverflows"),
-            C("listen_drops", INTEGER, "count", "TcpExt ListenDrops"),
+            C("retrans_segs", INTEGER, "count", required=True, source="Tcp RetransSegs"),
+            C("out_segs", INTEGER, "count", source="Tcp OutSegs"),
+            C("in_errs", INTEGER, "count", source="Tcp InErrs"),
+            C("timeouts", INTEGER, "count", source="TcpExt TCPTimeouts"),
+            C("lost_retransmit", INTEGER, "count", source="TcpExt TCPLostRetransmit"),
+            C("fast_retrans", INTEGER, "count", source="TcpExt TCPFastRetrans"),
+            C("slow_start_retrans", INTEGER, "count", source="TcpExt TCPSlowStartRetrans"),
+            C("syn_retrans", INTEGER, "count", source="TcpExt TCPSynRetrans"),
+            C("listen_overflows", INTEGER, "count", source="TcpExt ListenOverflows"),
+            C("listen_drops", INTEGER, "count", source="TcpExt ListenDrops"),
         ),
         aliases=("tcp_retransmits",),
         signature=("retrans_segs",),
@@ -377,10 +450,10 @@ TYPES: tuple[EventType, ...] = (
         "CPU utilisation over the last interval from /proc/stat deltas (cpu = -1: whole machine).",
         (
             C("cpu", required=True, doc="-1 for the whole machine"),
-            C("user_pct", REAL, "pct"), C("nice_pct", REAL, "pct"),
-            C("system_pct", REAL, "pct"), C("iowait_pct", REAL, "pct"),
-            C("irq_pct", REAL, "pct"), C("softirq_pct", REAL, "pct"),
-            C("steal_pct", REAL, "pct"), C("idle_pct", REAL, "pct"),
+            C("user_pct", REAL, "pct", source="user"), C("nice_pct", REAL, "pct", source="nice"),
+            C("system_pct", REAL, "pct", source="system"), C("iowait_pct", REAL, "pct", source="iowait"),
+            C("irq_pct", REAL, "pct", source="irq"), C("softirq_pct", REAL, "pct", source="softirq"),
+            C("steal_pct", REAL, "pct", source="steal"), C("idle_pct", REAL, "pct", source="idle"),
         ),
         indexes=(("cpu", "timestamp"),),
         producer="ks-procfs",

@@ -55,7 +55,7 @@ FROM io_latency_stats""",
 def _column_sql(c: ev.Column, last: bool) -> str:
     null = " NOT NULL" if c.name == "timestamp" else ""
     comma = "" if last else ","
-    note = ": ".join(x for x in (c.unit, c.doc) if x)
+    note = ": ".join(x for x in (c.unit, c.doc, c.source and f"from {c.source}") if x)
     return f"    {c.name} {c.sql}{null}{comma}" + (f"  -- {note}" if note else "")
 
 

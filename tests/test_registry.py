@@ -2,6 +2,8 @@
 
 import sqlite3
 
+import pytest
+
 from conftest import REPO
 
 from kernelsight.ingest import docs, events, schema
@@ -81,3 +83,27 @@ def test_apply_upgrades_an_older_database_in_place(tmp_path):
     assert conn.execute("SELECT timestamp, mem_total_kb, host FROM memory_metrics").fetchall() == [(1, 2, None)]
     assert schema.apply(conn) == []  # idempotent
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_every_column_unit_is_in_the_unit_table():
+    for t in events.TYPES:
+        for c in events.columns_of(t):
+            assert c.unit in events.UNITS, (t.name, c.name, c.unit)
+
+
+def test_convert_multiplies_or_divides_by_a_whole_factor():
+    assert events.convert(1_234_567, "ns", "ms") == 1_234_567 / 1e6
+    assert events.convert(1.5, "ms", "ns") == 1_500_000
+    assert events.convert(3, "kB", "bytes") == 3 * 1024
+    assert events.convert(2, "sectors", "kB") == 1
+    assert events.convert(50, "pct", "ratio") == 0.5
+    assert events.convert(None, "us", "ms") is None
+    assert events.base_unit("hist_us") == "seconds" and events.base_unit("count") == ""
+    with pytest.raises(ValueError):
+        events.convert(1, "kB", "ms")
+
+
+def test_sources_are_unique_within_a_type():
+    for t in events.TYPES:
+        sources = [c.source for c in t.columns if c.source]
+        assert len(sources) == len(set(sources)), t.name
