@@ -7,6 +7,10 @@ them recorded files, including damaged ones.
 
 Every parser raises ValueError on input it cannot make sense of as a whole; single
 malformed lines are skipped and counted in ``Skipped`` so the caller can say so.
+
+Which field of a file lands in which column is the registry's: each column names
+its ``source`` in ingest/events.py, and the maps below are built from those once, at
+import.  What is written here is only each file's own layout.
 """
 
 from __future__ import annotations
@@ -15,14 +19,16 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
+from kernelsight.ingest import events as ev
+
+
+def _sources(event_type: str) -> dict[str, str]:
+    """source -> column, for the columns of ``event_type`` that name one."""
+    return {c.source: c.name for c in ev.BY_NAME[event_type].columns if c.source}
+
+
 # ---- meminfo ----------------------------------------------------------------------
-MEMINFO_COLUMNS = {
-    b"MemTotal": "mem_total_kb", b"MemFree": "mem_free_kb",
-    b"MemAvailable": "mem_available_kb", b"Buffers": "buffers_kb",
-    b"Cached": "cached_kb", b"SwapTotal": "swap_total_kb", b"SwapFree": "swap_free_kb",
-    b"Active": "active_kb", b"Inactive": "inactive_kb", b"Dirty": "dirty_kb",
-    b"Writeback": "writeback_kb",
-}
+MEMINFO_COLUMNS = {key.encode(): col for key, col in _sources("memory").items()}
 
 
 @dataclass
@@ -56,11 +62,9 @@ def parse_loadavg(data: bytes) -> dict:
 
 
 # ---- diskstats --------------------------------------------------------------------
-BLOCK_COLUMNS = (
-    "read_ios", "read_merges", "read_sectors", "read_ticks",
-    "write_ios", "write_merges", "write_sectors", "write_ticks",
-    "in_flight", "io_ticks", "time_in_queue",
-)
+# A line: major, minor, name, then fields 1-11 (iostats.rst), which the columns name.
+_DISK = _sources("block")
+BLOCK_COLUMNS = tuple(_DISK[f"field {i}"] for i in range(1, len(_DISK) + 1))
 # Virtual devices that exist by the dozen and mostly sit unused.
 IDLE_PREFIXES = (b"loop", b"ram", b"zram")
 
@@ -108,6 +112,14 @@ def parse_diskstats(data: bytes, is_partition: Callable[[str], bool] = looks_lik
 
 
 # ---- net/dev ----------------------------------------------------------------------
+# The fields after "name:", as the file's two header lines name them.
+NET_DEV_FIELDS = tuple(f"{way} {f}" for way, fields in (
+    ("Receive", "bytes packets errs drop fifo frame compressed multicast"),
+    ("Transmit", "bytes packets errs drop fifo colls carrier compressed")) for f in fields.split())
+_NET = _sources("network")
+NET_DEV_COLUMNS = tuple((_NET[f], i) for i, f in enumerate(NET_DEV_FIELDS) if f in _NET)  # (column, field index)
+
+
 def parse_net_dev(data: bytes, skipped: Skipped | None = None) -> list[dict]:
     out = []
     for line in data.split(b"\n")[2:]:
@@ -117,14 +129,11 @@ def parse_net_dev(data: bytes, skipped: Skipped | None = None) -> list[dict]:
                 skipped.lines += 1
             continue
         v = rest.split()
+        event = {"interface_name": name.strip().decode()}
         try:
-            out.append({
-                "interface_name": name.strip().decode(),
-                "rx_bytes": int(v[0]), "rx_packets": int(v[1]),
-                "rx_errors": int(v[2]), "rx_drops": int(v[3]),
-                "tx_bytes": int(v[8]), "tx_packets": int(v[9]),
-                "tx_errors": int(v[10]), "tx_drops": int(v[11]),
-            })
+            for column, i in NET_DEV_COLUMNS:
+                event[column] = int(v[i])
+            out.append(event)
         except (ValueError, IndexError):
             if skipped is not None:
                 skipped.lines += 1
@@ -132,13 +141,18 @@ def parse_net_dev(data: bytes, skipped: Skipped | None = None) -> list[dict]:
 
 
 # ---- net/snmp and net/netstat -----------------------------------------------------
-SNMP_TCP = {b"RetransSegs": "retrans_segs", b"OutSegs": "out_segs", b"InErrs": "in_errs"}
-NETSTAT_TCPEXT = {
-    b"TCPTimeouts": "timeouts", b"TCPLostRetransmit": "lost_retransmit",
-    b"TCPFastRetrans": "fast_retrans", b"TCPSlowStartRetrans": "slow_start_retrans",
-    b"TCPSynRetrans": "syn_retrans", b"ListenOverflows": "listen_overflows",
-    b"ListenDrops": "listen_drops",
-}
+def _snmp_fields(table: str) -> dict[bytes, str]:
+    """field -> column, for the columns whose source is "<table> <field>"."""
+    out = {}
+    for source, column in _sources("tcp_retrans").items():
+        prefix, _, field = source.partition(" ")
+        if prefix == table:
+            out[field.encode()] = column
+    return out
+
+
+SNMP_TCP = _snmp_fields("Tcp")
+NETSTAT_TCPEXT = _snmp_fields("TcpExt")
 
 
 def parse_snmp_table(data: bytes, prefix: bytes, wanted: dict[bytes, str]) -> dict:
@@ -168,8 +182,10 @@ def parse_tcp_retrans(snmp: bytes, netstat: bytes | None) -> dict:
 
 
 # ---- stat (cpu) -------------------------------------------------------------------
-CPU_COLUMNS = ("user_pct", "nice_pct", "system_pct", "idle_pct", "iowait_pct",
-               "irq_pct", "softirq_pct", "steal_pct")
+# The first 8 jiffy counters of a cpu line, in the file's order (proc(5)).
+STAT_CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+_CPU = _sources("cpu")
+CPU_COLUMNS = tuple(_CPU[f] for f in STAT_CPU_FIELDS)
 
 
 def parse_stat_cpus(data: bytes) -> dict[int, tuple[int, ...]]:
