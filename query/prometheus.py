@@ -439,7 +439,7 @@ class Exporter:
         their newest reading is already a Prometheus counter (a reboot is a reset)."""
         rows = self._latest("tcp_retransmit_stats", ())
         for c in ev.BY_TABLE["tcp_retransmit_stats"].columns if rows else ():
-            fam = Counter(f"ks_tcp_{c.name}", f"{c.doc} (kernel counter).", labels=["host"])
+            fam = Counter(f"ks_tcp_{c.name}", f"{c.source} (kernel counter).", labels=["host"])
             for r in rows:
                 if r[c.name] is not None:
                     fam.add_metric([r["host"]], r[c.name])
