@@ -1,15 +1,19 @@
-"""What the query functions share: the db/time argument handling, histogram
-summaries (through kernelsight.ingest.histogram) and counter rates."""
+"""What the query functions share: the db/time argument handling, the registry's
+columns and units, histogram summaries (through kernelsight.ingest.histogram),
+per-step aggregation and counter rates."""
 
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from typing import Iterable, Sequence
 
+from ..ingest import events as ev
 from . import times
 from .db import as_database, where
 
 NS = times.NS
+convert = ev.convert   # a value from one unit into another (ingest/events.py UNITS)
 
 
 def windowed(fn):
@@ -37,12 +41,38 @@ def r3(x):
     return None if x is None else round(x, 3)
 
 
-def hist_fields(hists: Iterable, prefix: str = "", scale: float = 1.0, unit: str = "us",
+# ---- the registry's columns, as the queries read them ------------------------------------
+# (table, columns) of every column tuple the query modules declare at import (columns(),
+# rollup_columns()); tests/test_registry.py holds them to the registry.
+DECLARED: list[tuple[str, tuple[str, ...]]] = []
+
+
+def columns(table: str, *names: str) -> tuple[str, ...]:
+    """Some of ``table``'s columns, chosen by a query (recorded for the registry test)."""
+    DECLARED.append((table, names))
+    return names
+
+
+def rollup_columns(table: str) -> tuple[str, ...]:
+    """What an interval query reads of each row: ``host`` and the keys, sums, peaks
+    and histograms of the table's rollup (ingest/events.py Rollup)."""
+    t = ev.BY_TABLE[table]
+    r = t.rollup
+    return columns(table, "host", *r.keys, *r.sums, *r.maxes, *t.hist_columns)
+
+
+def unit_columns(table: str, unit: str) -> tuple[str, ...]:
+    """The columns of ``table`` in ``unit``, in registry order."""
+    return tuple(c.name for c in ev.BY_TABLE[table].columns if c.unit == unit)
+
+
+def hist_fields(hists: Iterable, prefix: str = "", unit: str = "us",
                 quantiles: Sequence[int] = (50, 90, 99)) -> dict:
-    """Merge stored histograms and read count, percentiles and max off the merged one.
+    """Merge stored histograms and read count, percentiles and max off the merged one,
+    in ``unit`` (the buckets hold us).
 
     Percentiles of a window come from the merged buckets, never from averaging the
-    per-interval percentiles.  ``scale`` converts us into ``unit`` (1e-3 for ms).
+    per-interval percentiles.
     """
     from ..ingest import histogram  # here: commands without histograms start without it
 
@@ -50,10 +80,8 @@ def hist_fields(hists: Iterable, prefix: str = "", scale: float = 1.0, unit: str
     p = f"{prefix}_" if prefix else ""
     out: dict = {f"{p}samples": histogram.total(merged)}
     for q in quantiles:
-        v = histogram.percentile(merged, q)
-        out[f"{p}p{q}_{unit}"] = None if v is None else r3(v * scale)
-    mx = histogram.max_value(merged)
-    out[f"{p}max_{unit}"] = None if mx is None else r3(mx * scale)
+        out[f"{p}p{q}_{unit}"] = r3(convert(histogram.percentile(merged, q), "us", unit))
+    out[f"{p}max_{unit}"] = r3(convert(histogram.max_value(merged), "us", unit))
     return out
 
 
@@ -106,6 +134,34 @@ def bucket_start(ts: int, step_s: int) -> int:
     return ts - ts % step_ns
 
 
+def stepped(db, table: str, aggregates: str, start: int, end: int, step_ns: int, host=None,
+            extra: str = "") -> list:
+    """Rows of ``table`` over [start, end) aggregated per step and host, oldest first:
+    ``t0`` (the step's start, ns, aligned to the epoch), ``host``, ``n`` (rows) and the
+    ``aggregates`` (SQL, e.g. "avg(load_1min) AS l1, max(load_1min) AS l1max")."""
+    cond, params = where(start, end, host, extra)
+    return db.rows(f"""SELECT timestamp - timestamp % ? AS t0, host, {aggregates}, count(*) AS n
+                       FROM {table} WHERE {cond} GROUP BY t0, host ORDER BY t0, host""",
+                   [step_ns] + params)
+
+
+def per_step(rows, start: int, step_s: int | None, *keys: str) -> list[tuple[tuple, list]]:
+    """Interval rows grouped by the step their ``last_ts`` falls in (one step from
+    ``start`` when ``step_s`` is None), host and ``keys``: ``[((t0, host, *keys), rows)]``
+    in time, then host and key order."""
+    groups: dict = defaultdict(list)
+    for r in rows:
+        t0 = start if step_s is None else bucket_start(r["last_ts"], step_s)
+        groups[(t0, r["host"], *[r[k] for k in keys])].append(r)
+    return sorted(groups.items(), key=lambda kv: (kv[0][0], *map(_in_order, kv[0][1:])))
+
+
+def _in_order(value):
+    """A sort key for a host or key value: numbers as numbers, anything else (None
+    included) as text."""
+    return value if isinstance(value, (int, float)) else str(value)
+
+
 def covered_seconds(first_ns: int, last_ns: int, interval_ns: int | None) -> float:
     """Seconds that interval rows stamped from first to last describe: each row
     reports the interval that ends at its timestamp, so the first one adds its own."""
@@ -153,12 +209,18 @@ def window_source(db, table: str, cols: Sequence[tuple[str, str, str]], start: i
     return " UNION ALL ".join(sql for sql, _ in parts), [x for _, p in parts for x in p]
 
 
+def same_columns(cols: Sequence[str]) -> list[tuple[str, str, str]]:
+    """window_source's (alias, column, rollup column) for columns named alike in the
+    table and its rollup (host is always read)."""
+    return [(c, c, c) for c in cols if c != "host"]
+
+
 def interval_rows(db, table: str, cols: Sequence[str], start: int, end: int, host=None,
                   extra: str = "", params: Sequence = (), step_s: int | None = None) -> list:
     """Rows of an interval table over [start, end), oldest first: ``first_ts``,
     ``last_ts``, ``interval_ns`` and ``cols`` (keys, sums and histograms of its
     rollup), whole minutes read from the rollup (window_source)."""
-    both = [(c, c, c) for c in ("interval_ns", *cols) if c != "host"]
+    both = same_columns(("interval_ns", *cols))
     sql, p = window_source(db, table, both, start, end, host, extra, params, step_s)
     return db.rows(f"SELECT * FROM ({sql}) ORDER BY last_ts", p)
 

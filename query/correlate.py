@@ -11,8 +11,11 @@ from bisect import bisect_left
 from collections import defaultdict
 
 from . import times
-from .common import NS, hist_fields, interval_rows, r3, step_of, windowed
+from .common import NS, columns, convert, hist_fields, interval_rows, per_step, r3, step_of, stepped, windowed
 from .db import where
+
+RTT_COLUMNS = columns("rtt_stats", "host", "buckets", "retrans_count", "drop_count")
+RUNQLAT_COLUMNS = columns("runqlat_stats", "host", "buckets")
 
 
 @windowed
@@ -34,7 +37,7 @@ def correlate_syscalls_with_memory(db, start, end, min_latency_ms=None, limit=20
     extra = "latency_ns >= ?" if min_latency_ms is not None else ""
     cond, params = where(start, end, host, extra)
     if min_latency_ms is not None:
-        params.append(int(min_latency_ms * 1e6))
+        params.append(int(convert(min_latency_ms, "ms", "ns")))
     groups: dict = {}
     tol = int(tolerance_s * NS)
     cur = db.conn.cursor()
@@ -60,7 +63,7 @@ def correlate_syscalls_with_memory(db, start, end, min_latency_ms=None, limit=20
         base = baseline.get(h)
         out.append({
             "host": h, "comm": comm, "syscall_name": name, "slow_calls": n,
-            "avg_latency_ms": r3(lat / n / 1e6),
+            "avg_latency_ms": r3(convert(lat / n, "ns", "ms")),
             "avg_mem_available_kb": r3(avail_mean), "avg_used_pct": r3(used / matched) if matched else None,
             "window_mem_available_kb": r3(base),
             "available_vs_window_kb": r3(avail_mean - base) if avail_mean is not None and base else None,
@@ -90,37 +93,28 @@ def correlate_rtt_with_cpu(db, start, end, step=None, *, host=None, limit=None):
     """Per time step, side by side: TCP RTT p99 (all nodes merged), retransmits,
     CPU busy % and run-queue latency p99 — does the network get slow when the
     CPUs are busy or tasks wait to run?"""
-    step_ns = step_of(start, end, step) * NS
-    cond, params = where(start, end, host)
+    step_s = step_of(start, end, step)
     table: dict = defaultdict(dict)
 
     def put(t0, h, **kv):
         table[(t0, h)].update(kv)
 
-    step_s = step_ns // NS
     if db.has("rtt_stats"):
-        groups: dict = defaultdict(list)
-        for r in interval_rows(db, "rtt_stats", ("host", "buckets", "retrans_count", "drop_count"),
-                               start, end, host, step_s=step_s):
-            groups[(r["last_ts"] - r["last_ts"] % step_ns, r["host"])].append(r)
-        for (t0, h), rs in groups.items():
-            f = hist_fields((r["buckets"] for r in rs), scale=1e-3, unit="ms", quantiles=(50, 99))
+        rows = interval_rows(db, "rtt_stats", RTT_COLUMNS, start, end, host, step_s=step_s)
+        for (t0, h), rs in per_step(rows, start, step_s):
+            f = hist_fields((r["buckets"] for r in rs), unit="ms", quantiles=(50, 99))
             put(t0, h, rtt_samples=f["samples"], rtt_p50_ms=f["p50_ms"], rtt_p99_ms=f["p99_ms"],
                 retransmits=sum(r["retrans_count"] or 0 for r in rs),
                 drops=sum(r["drop_count"] or 0 for r in rs))
     if db.has("cpu_metrics"):
-        for r in db.rows(f"""SELECT timestamp - timestamp % ? AS t0, host, avg(100 - idle_pct) AS busy,
-                                    max(100 - idle_pct) AS peak
-                             FROM cpu_metrics WHERE {cond} AND cpu = -1 GROUP BY t0, host""",
-                         [step_ns] + params):
+        for r in stepped(db, "cpu_metrics", "avg(100 - idle_pct) AS busy, max(100 - idle_pct) AS peak",
+                         start, end, step_s * NS, host, "cpu = -1"):
             put(r["t0"], r["host"], cpu_busy_pct=r3(r["busy"]), cpu_busy_peak_pct=r3(r["peak"]))
     if db.has("runqlat_stats"):
-        groups = defaultdict(list)
-        for r in interval_rows(db, "runqlat_stats", ("host", "buckets"), start, end, host, "cpu = -1",
-                               step_s=step_s):
-            groups[(r["last_ts"] - r["last_ts"] % step_ns, r["host"])].append(r["buckets"])
-        for (t0, h), hs in groups.items():
-            f = hist_fields(hs, quantiles=(99,))
+        rows = interval_rows(db, "runqlat_stats", RUNQLAT_COLUMNS, start, end, host, "cpu = -1",
+                             step_s=step_s)
+        for (t0, h), rs in per_step(rows, start, step_s):
+            f = hist_fields((r["buckets"] for r in rs), quantiles=(99,))
             put(t0, h, runq_p99_us=f["p99_us"])
     cols = ("rtt_samples", "rtt_p50_ms", "rtt_p99_ms", "retransmits", "drops",
             "cpu_busy_pct", "cpu_busy_peak_pct", "runq_p99_us")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .common import covered_seconds, hist_fields, interval_rows, r3, windowed
+from .common import convert, covered_seconds, hist_fields, interval_rows, r3, rollup_columns, windowed
+
+PAGE_FAULT_COLUMNS = rollup_columns("page_fault_stats")
 
 
 @windowed
@@ -13,10 +15,8 @@ def query_page_faults(db, start, end, limit=10, *, host=None, pid=None):
     percentiles of their faults, busiest first (major faults weigh most)."""
     if not db.has("page_fault_stats"):
         return []
-    rows = interval_rows(db, "page_fault_stats", ("host", "pid", "comm", "minor_count", "major_count",
-                                                  "latency_sum_ns", "buckets"),
-                         start, end, host, "pid = ?" if pid is not None else "",
-                         [int(pid)] if pid is not None else [])
+    rows = interval_rows(db, "page_fault_stats", PAGE_FAULT_COLUMNS, start, end, host,
+                         "pid = ?" if pid is not None else "", [int(pid)] if pid is not None else [])
     seconds = covered_seconds(rows[0]["first_ts"], rows[-1]["last_ts"], rows[-1]["interval_ns"]) if rows else 1
     groups: dict = defaultdict(list)
     for r in rows:
@@ -32,6 +32,6 @@ def query_page_faults(db, start, end, limit=10, *, host=None, pid=None):
         out.append({
             "host": h, "pid": p, "comm": rs[-1]["comm"], "minor": minor, "major": major,
             "minor_per_s": r3(minor / seconds), "major_per_s": r3(major / seconds), **f,
-            "latency_total_ms": r3(sum(r["latency_sum_ns"] or 0 for r in rs) / 1e6),
+            "latency_total_ms": r3(convert(sum(r["latency_sum_ns"] or 0 for r in rs), "ns", "ms")),
         })
     return out

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from . import times
-from .common import NS, r3, step_of, windowed
-from .db import where
+from .common import NS, r3, step_of, stepped, windowed
 
 
 @windowed
@@ -13,19 +12,12 @@ def query_memory_usage(db, start, end, step=None, *, host=None, limit=None):
     dirty pages, and the memory PSI 'some' share when ks-procfs recorded it."""
     if not db.has("memory_metrics"):
         return []
-    step_s = step_of(start, end, step)
-    step_ns = step_s * NS
-    cond, params = where(start, end, host)
-    rows = db.rows(
-        f"""SELECT timestamp - timestamp % ? AS t0, host,
-                   avg((mem_total_kb - mem_available_kb) * 100.0 / NULLIF(mem_total_kb, 0)) AS used,
-                   max((mem_total_kb - mem_available_kb) * 100.0 / NULLIF(mem_total_kb, 0)) AS used_peak,
+    step_ns = step_of(start, end, step) * NS
+    used = "(mem_total_kb - mem_available_kb) * 100.0 / NULLIF(mem_total_kb, 0)"
+    rows = stepped(db, "memory_metrics", f"""avg({used}) AS used, max({used}) AS used_peak,
                    max(mem_total_kb) AS total, min(mem_available_kb) AS avail,
-                   max(swap_total_kb - swap_free_kb) AS swap, max(dirty_kb) AS dirty,
-                   count(*) AS n
-            FROM memory_metrics WHERE {cond} GROUP BY t0, host ORDER BY t0, host""",
-        [step_ns] + params,
-    )
+                   max(swap_total_kb - swap_free_kb) AS swap, max(dirty_kb) AS dirty""",
+                   start, end, step_ns, host)
     psi = _memory_psi(db, start, end, step_ns, host)
     out = [
         {
@@ -43,10 +35,6 @@ def query_memory_usage(db, start, end, step=None, *, host=None, limit=None):
 def _memory_psi(db, start, end, step_ns, host) -> dict:
     if not db.has("pressure_metrics"):
         return {}
-    cond, params = where(start, end, host, "resource = 'memory'")
-    rows = db.rows(
-        f"""SELECT timestamp - timestamp % ? AS t0, host, max(some_avg10) AS some
-            FROM pressure_metrics WHERE {cond} GROUP BY t0, host""",
-        [step_ns] + params,
-    )
+    rows = stepped(db, "pressure_metrics", "max(some_avg10) AS some", start, end, step_ns, host,
+                   "resource = 'memory'")
     return {(r["t0"], r["host"]): r3(r["some"]) for r in rows}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from ..ingest import events as ev
 from . import times
-from .common import NS, counter_increases, hist_fields, interval_rows, r3, step_of, windowed
-from .db import where
+from .common import (NS, convert, counter_increases, hist_fields, interval_rows, r3, rollup_columns,
+                     step_of, stepped, windowed)
 
-_IFACE_COUNTERS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets",
-                   "rx_errors", "tx_errors", "rx_drops", "tx_drops")
+_IFACE_COUNTERS = ev.BY_TABLE["network_interface_stats"].rollup.counters
 
 
 @windowed
@@ -38,8 +38,7 @@ def query_network_bandwidth(db, start, end, *, host=None, interface=None, limit=
     return out[:limit] if limit else out
 
 
-_STATES = ("established", "syn_sent", "syn_recv", "fin_wait1", "fin_wait2", "time_wait",
-           "close", "close_wait", "last_ack", "listen", "closing")
+_STATES = ev.BY_TABLE["tcp_stats"].column_names   # every column is a TCP state
 
 
 @windowed
@@ -47,21 +46,15 @@ def query_tcp_connections(db, start, end, step=None, *, host=None, limit=None):
     """TCP sockets per state, per step: the peak of each state in the step."""
     if not db.has("tcp_stats"):
         return []
-    step_ns = step_of(start, end, step) * NS
-    cond, params = where(start, end, host)
-    cols = ", ".join(f"max({s}) AS {s}" for s in _STATES)
-    rows = db.rows(
-        f"""SELECT timestamp - timestamp % ? AS t0, host, {cols}, count(*) AS n
-            FROM tcp_stats WHERE {cond} GROUP BY t0, host ORDER BY t0, host""",
-        [step_ns] + params,
-    )
+    rows = stepped(db, "tcp_stats", ", ".join(f"max({s}) AS {s}" for s in _STATES), start, end,
+                   step_of(start, end, step) * NS, host)
     out = [{"time": times.local(r["t0"], ms=False), "host": r["host"],
             **{s: r[s] for s in _STATES}, "samples": r["n"]} for r in rows]
     return out[-limit:] if limit else out
 
 
-_RETRANS = ("retrans_segs", "out_segs", "in_errs", "timeouts", "fast_retrans",
-            "syn_retrans", "listen_overflows", "listen_drops")
+_RETRANS = ev.BY_TABLE["tcp_retransmit_stats"].rollup.counters
+RTT_COLUMNS = rollup_columns("rtt_stats")
 
 
 @windowed
@@ -100,20 +93,19 @@ def query_rtt_by_node(db, start, end, *, host=None, node=None, limit=20):
     retransmits and drops counted by ks-rtt.  Busiest nodes (most samples) first."""
     if not db.has("rtt_stats"):
         return []
-    rows = interval_rows(db, "rtt_stats", ("host", "node", "peer", "count", "sum_us", "retrans_count",
-                                           "drop_count", "buckets"),
-                         start, end, host, "node = ?" if node else "", [node] if node else [])
+    rows = interval_rows(db, "rtt_stats", RTT_COLUMNS, start, end, host, "node = ?" if node else "",
+                         [node] if node else [])
     groups: dict = defaultdict(list)
     for r in rows:
         groups[(r["host"], r["node"])].append(r)
     out = []
     for (h, name), rs in groups.items():
-        fields = hist_fields((r["buckets"] for r in rs), scale=1e-3, unit="ms")
+        fields = hist_fields((r["buckets"] for r in rs), unit="ms")
         n = sum(r["count"] or 0 for r in rs)
         total_us = sum(r["sum_us"] or 0 for r in rs)
         out.append({
             "host": h, "node": name, "peer": rs[-1]["peer"], **fields,
-            "mean_ms": r3(total_us / n / 1e3) if n and total_us else None,
+            "mean_ms": r3(convert(total_us / n, "us", "ms")) if n and total_us else None,
             "retransmits": sum(r["retrans_count"] or 0 for r in rs),
             "drops": sum(r["drop_count"] or 0 for r in rs),
         })

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..ingest import events as ev
 from . import times
-from .common import NS, r3, window_source, windowed
+from .common import NS, convert, r3, window_source, windowed
 from .db import as_database, where
 from .faults import query_page_faults
 from .memory import query_memory_usage
@@ -98,8 +98,9 @@ def _latency_us(us):
     if us < 1000:
         return f"{us:.0f} µs" if us >= 10 else f"{us:.1f} µs"
     if us < 1_000_000:
-        return f"{us / 1000:.2f} ms" if us < 10_000 else f"{us / 1000:.1f} ms"
-    return f"{us / 1e6:.2f} s"
+        ms = convert(us, "us", "ms")
+        return f"{ms:.2f} ms" if us < 10_000 else f"{ms:.1f} ms"
+    return f"{convert(us, 'us', 'seconds'):.2f} s"
 
 
 def _coverage(db, start, end, host):
@@ -173,7 +174,7 @@ def _syscalls(db, start, end, host, top):
 
 def _pcts(row, unit="us", prefix=""):
     p = f"{prefix}_" if prefix else ""
-    conv = (lambda v: _latency_us(v)) if unit == "us" else (lambda v: _latency_us(None if v is None else v * 1000))
+    conv = (lambda v: _latency_us(convert(v, unit, "us")))
     return (f"p50 {conv(row.get(f'{p}p50_{unit}'))}  p99 {conv(row.get(f'{p}p99_{unit}'))}  "
             f"max {conv(row.get(f'{p}max_{unit}'))}")
 
@@ -258,9 +259,9 @@ def _memory(db, start, end, host, top):
     out = []
     for r in rows[-1:]:
         psi = r["psi_some_avg10_max_pct"]
+        total, swap = (convert(r[c] or 0, "kB", "bytes") for c in ("mem_total_kb", "swap_used_max_kb"))
         out.append(_line("Memory", "used", f"{_fmt(r['used_pct'], '%')} on average, peak "
-                         f"{_fmt(r['used_peak_pct'], '%')} of {_bytes((r['mem_total_kb'] or 0) * 1024)}; "
-                         f"swap up to {_bytes((r['swap_used_max_kb'] or 0) * 1024)}"
+                         f"{_fmt(r['used_peak_pct'], '%')} of {_bytes(total)}; swap up to {_bytes(swap)}"
                          + (f"; PSI some up to {psi:.1f} %" if psi is not None else ""),
                          used_pct=r["used_pct"], used_peak_pct=r["used_peak_pct"]))
     return out
@@ -290,7 +291,7 @@ def _perf(db, start, end, host, top):
     for r in query_perf_counters(db, start, end, host=host)[: top * 3]:
         subject = r["counter"] + (f" [{r['scope']}]" if r["scope"] != "system" else "")
         if r["counter"] in ("task-clock", "cpu-clock") and r["per_s"] is not None:
-            text = f"{r['per_s'] / 1e9:.2f} CPUs busy"  # ns of CPU time per second of wall time
+            text = f"{convert(r['per_s'], 'ns', 'seconds'):.2f} CPUs busy"  # CPU time per second of wall time
         elif r["counter"] in RATIOS:
             text = f"{_fmt(r['mean'], digits=3)} on average"  # a ratio: its total means nothing
         else:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
+from ..ingest import events as ev
 from . import times
-from .common import (NS, bucket_start, counter_increases, covered_seconds, hist_fields, interval_rows, r3,
-                     step_of, window_source, windowed)
+from .common import (NS, convert, counter_increases, covered_seconds, hist_fields, interval_rows, per_step,
+                     r3, rollup_columns, same_columns, step_of, window_source, windowed)
 
-IO_COLUMNS = ("host", "device", "read_count", "write_count", "read_bytes", "write_bytes",
-              "read_buckets", "write_buckets")
-SECTOR = 512  # /proc/diskstats counts 512-byte sectors whatever the device's block size
+IO_COLUMNS = rollup_columns("io_latency_stats")
+_BLOCK = ev.BY_TABLE["block_stats"].rollup
 
 
 @windowed
@@ -25,12 +23,8 @@ def query_io_latency_percentiles(db, start, end, step=None, *, host=None, device
     step_s = None if step is None else step_of(start, end, step)
     rows = interval_rows(db, "io_latency_stats", IO_COLUMNS, start, end, host,
                          "device = ?" if device else "", [device] if device else [], step_s)
-    groups: dict = defaultdict(list)
-    for r in rows:
-        t0 = start if step_s is None else bucket_start(r["last_ts"], step_s)
-        groups[(t0, r["host"], r["device"])].append(r)
     out = []
-    for (t0, h, dev), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), str(kv[0][2]))):
+    for (t0, h, dev), rs in per_step(rows, start, step_s, "device"):
         # Rates over the time the rows describe, not over a window the collector missed.
         seconds = covered_seconds(rs[0]["first_ts"], rs[-1]["last_ts"], rs[-1]["interval_ns"])
         row = {"time": times.local(t0, ms=False), "host": h, "device": dev}
@@ -66,11 +60,10 @@ def query_block_io(db, start, end, *, host=None, device=None, limit=None):
     IOPS, throughput, mean time per I/O and utilisation; counter resets handled."""
     if not db.has("block_stats"):
         return []
-    counters = ("read_ios", "write_ios", "read_sectors", "write_sectors", "read_ticks", "write_ticks", "io_ticks")
     extra, params = ("device_name = ?", [device]) if device else ("", [])
-    rows = counter_increases(db, "block_stats", ("host", "device_name"), counters, start, end, host,
+    rows = counter_increases(db, "block_stats", ("host", *_BLOCK.keys), _BLOCK.counters, start, end, host,
                              extra, params)
-    sql, p = window_source(db, "block_stats", [("device_name",) * 3, ("in_flight",) * 3], start, end,
+    sql, p = window_source(db, "block_stats", same_columns((*_BLOCK.keys, *_BLOCK.maxes)), start, end,
                            host, extra, params)
     peaks = {(r["host"], r["device_name"]): r["peak"] for r in db.rows(
         f"SELECT host, device_name, max(in_flight) AS peak FROM ({sql}) GROUP BY host, device_name", p)}
@@ -83,11 +76,11 @@ def query_block_io(db, start, end, *, host=None, device=None, limit=None):
             "host": inc["host"], "device": inc["device_name"],
             "read_iops": r3(inc["read_ios"] / seconds),
             "write_iops": r3(inc["write_ios"] / seconds),
-            "read_bytes_per_s": r3(inc["read_sectors"] * SECTOR / seconds),
-            "write_bytes_per_s": r3(inc["write_sectors"] * SECTOR / seconds),
+            "read_bytes_per_s": r3(convert(inc["read_sectors"], "sectors", "bytes") / seconds),
+            "write_bytes_per_s": r3(convert(inc["write_sectors"], "sectors", "bytes") / seconds),
             "read_avg_ms": r3(inc["read_ticks"] / inc["read_ios"]) if inc["read_ios"] else None,
             "write_avg_ms": r3(inc["write_ticks"] / inc["write_ios"]) if inc["write_ios"] else None,
-            "util_pct": r3(min(100.0, inc["io_ticks"] / (seconds * 1000) * 100)),
+            "util_pct": r3(min(100.0, inc["io_ticks"] / convert(seconds, "seconds", "ms") * 100)),
             "max_in_flight": peaks.get((inc["host"], inc["device_name"])),
         })
     out.sort(key=lambda r: -(r["read_bytes_per_s"] + r["write_bytes_per_s"]))

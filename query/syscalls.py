@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from . import times
-from .common import NS, covered_seconds, r3, window_source, windowed
+from .common import NS, convert, covered_seconds, r3, rollup_columns, same_columns, window_source, windowed
 from .db import where
+
+STATS_COLUMNS = (*rollup_columns("syscall_stats"), "interval_ns")
 
 
 @windowed
@@ -16,7 +18,7 @@ def query_syscalls_by_timerange(db, start, end, min_latency_ms=None, limit=100, 
     extra, params = [], []
     if min_latency_ms is not None:
         extra.append("latency_ns >= ?")
-        params.append(int(min_latency_ms * 1e6))
+        params.append(int(convert(min_latency_ms, "ms", "ns")))
     if syscall:
         extra.append("syscall_name = ?")
         params.append(syscall)
@@ -33,7 +35,7 @@ def query_syscalls_by_timerange(db, start, end, min_latency_ms=None, limit=100, 
         {
             "time": times.local(r["timestamp"]), "host": r["host"], "pid": r["pid"],
             "tid": r["tid"], "comm": r["comm"], "syscall_name": r["syscall_name"],
-            "latency_ms": r3(r["latency_ns"] / 1e6), "ret_value": r["ret_value"],
+            "latency_ms": r3(convert(r["latency_ns"], "ns", "ms")), "ret_value": r["ret_value"],
             "is_error": bool(r["is_error"]) if r["is_error"] is not None else None,
             "timestamp_ns": r["timestamp"],
         }
@@ -58,8 +60,9 @@ def query_top_processes_by_syscall_latency(db, start, end, limit=10, *, host=Non
     return [
         {
             "host": r["host"], "pid": r["pid"], "comm": r["comm"], "slow_calls": r["n"],
-            "total_latency_ms": r3(r["total"] / 1e6), "avg_latency_ms": r3(r["total"] / r["n"] / 1e6),
-            "max_latency_ms": r3(r["worst"] / 1e6), "top_syscall": top.get((r["host"], r["pid"])),
+            "total_latency_ms": r3(convert(r["total"], "ns", "ms")),
+            "avg_latency_ms": r3(convert(r["total"] / r["n"], "ns", "ms")),
+            "max_latency_ms": r3(convert(r["worst"], "ns", "ms")), "top_syscall": top.get((r["host"], r["pid"])),
         }
         for r in rows
     ]
@@ -89,8 +92,7 @@ def query_syscall_stats(db, start, end, limit=20, *, host=None):
     """Every call counted (ks-syscalls --stats): busiest system calls by total time."""
     if not db.has("syscall_stats"):
         return []
-    cols = [(c, c, c) for c in ("syscall_name", "count", "errors", "total_ns", "max_ns", "interval_ns")]
-    src, params = window_source(db, "syscall_stats", cols, start, end, host)
+    src, params = window_source(db, "syscall_stats", same_columns(STATS_COLUMNS), start, end, host)
     rows = db.rows(
         f"""SELECT host, syscall_name, sum(count) AS calls, sum(errors) AS errors,
                    sum(total_ns) AS total, max(max_ns) AS worst
@@ -103,9 +105,9 @@ def query_syscall_stats(db, start, end, limit=20, *, host=None):
         {
             "host": r["host"], "syscall_name": r["syscall_name"], "calls": r["calls"],
             "calls_per_s": r3((r["calls"] or 0) / seconds), "errors": r["errors"],
-            "total_ms": r3((r["total"] or 0) / 1e6),
-            "avg_us": r3((r["total"] or 0) / r["calls"] / 1e3) if r["calls"] else None,
-            "max_ms": r3(r["worst"] / 1e6) if r["worst"] is not None else None,
+            "total_ms": r3(convert(r["total"] or 0, "ns", "ms")),
+            "avg_us": r3(convert((r["total"] or 0) / r["calls"], "ns", "us")) if r["calls"] else None,
+            "max_ms": r3(convert(r["worst"], "ns", "ms")),
         }
         for r in rows
     ]

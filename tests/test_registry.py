@@ -107,3 +107,40 @@ def test_sources_are_unique_within_a_type():
     for t in events.TYPES:
         sources = [c.source for c in t.columns if c.source]
         assert len(sources) == len(set(sources)), t.name
+
+
+# ---- what the readers name: every column a query or ks-promexport reads is the registry's ----
+QUERY_MODULES = ("syscalls", "storage", "memory", "network", "sched", "faults", "perf", "correlate",
+                 "overview")
+
+
+def unknown_columns(table: str, cols) -> list[str]:
+    """The columns of ``cols`` that ``table`` does not have (the table itself, if unknown)."""
+    t = events.BY_TABLE.get(table)
+    if t is None:
+        return [f"table {table}"]
+    known = {c.name for c in events.columns_of(t)}
+    return [c for c in cols if c not in known]
+
+
+def column_uses() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(who, table, columns) of every column tuple in query/."""
+    import importlib
+
+    from kernelsight.query import common
+
+    for m in QUERY_MODULES:
+        importlib.import_module(f"kernelsight.query.{m}")
+    return [("query", table, cols) for table, cols in common.DECLARED]
+
+
+def test_every_column_a_query_tuple_names_is_in_the_registry():
+    uses = column_uses()
+    assert len(uses) >= 6
+    bad = [(who, table, unknown_columns(table, cols)) for who, table, cols in uses if unknown_columns(table, cols)]
+    assert not bad, f"columns the registry does not declare: {bad}"
+
+
+def test_the_column_check_catches_a_column_the_registry_lacks():
+    assert unknown_columns("rtt_stats", ("host", "node", "p99_ms")) == ["p99_ms"]
+    assert unknown_columns("rtt_table", ("node",)) == ["table rtt_table"]
