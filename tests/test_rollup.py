@@ -276,3 +276,82 @@ def test_schema_sql_declares_the_rollups_and_their_triggers():
         for name in (t.rollup_table, f"trg_{t.rollup_table}", f"trg_{t.rollup_table}_delete"):
             assert f"IF NOT EXISTS {name} " in sql
         assert set(t.rollup.keys + t.rollup.sums + t.hist_columns) <= set(t.column_names)
+
+
+# ---- a NULL key (a line without it: the original io tracer names no device) ------------
+KEYED = [(t, k) for t in ROLLED for k in ("host", *t.rollup.keys)]
+NULL_AT = (time.time_ns() // MINUTE - 8) * MINUTE + 30 * NS   # inside the db fixture's window
+
+
+def keyed_rows(t: ev.EventType, null: str | None, n: int = 120, seed: int = 5) -> list[dict]:
+    """n rows of t over a minute from NULL_AT (half in each of two minutes), host
+    "nullkeys" and each key one value, or NULL for the key ``null`` names."""
+    rnd = random.Random(seed)
+    rows = []
+    for i in range(n):
+        row = {"timestamp": NULL_AT + i * (MINUTE // n), "host": "nullkeys"}
+        for c in t.columns:
+            if c.name in t.rollup.keys:
+                v = "k" if c.sql == ev.TEXT else 7
+            elif c.unit == "hist_us":
+                v = histogram.encode({b: rnd.randint(1, 9) for b in rnd.sample(range(40), 3)})
+            elif c.name in t.rollup.counters:
+                v = 1000 * i + rnd.randint(0, 999)
+            elif c.name == "interval_ns":
+                v = NS
+            else:
+                v = {ev.TEXT: "x", ev.REAL: rnd.random() * 100}.get(c.sql, rnd.randint(0, 1000))
+            row[c.name] = v
+        if null:
+            row[null] = None
+        rows.append(row)
+    return rows
+
+
+def insert(conn: sqlite3.Connection, t: ev.EventType, rows: list[dict]) -> None:
+    names = list(rows[0])
+    conn.execute("BEGIN")
+    conn.executemany(f"INSERT INTO {t.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                     [[r[c] for c in names] for r in rows])
+    conn.execute("COMMIT")
+
+
+def without_key(summaries: dict, t: ev.EventType, k: str) -> dict:
+    """{(minute, host, *keys): summary} with the key ``k`` left out of each key."""
+    i = ("minute", "host", *t.rollup.keys).index(k)
+    return {key[:i] + key[i + 1:]: s for key, s in summaries.items()}
+
+
+@pytest.mark.parametrize("t, k", KEYED, ids=[f"{t.rollup_table}.{k}" for t, k in KEYED])
+def test_a_null_key_is_one_key_per_minute(t, k, tmp_path):
+    """Many rows of a minute without ``k``: one rollup row per minute, summarised as
+    the same rows with a value there, and as the raw rows grouped by hand (where
+    None is one key); deleting some of them summarises their minutes again."""
+    got = {}
+    for null in (None, k):
+        conn = schema.connect(str(tmp_path / f"{null}.db"))
+        schema.apply(conn)
+        insert(conn, t, keyed_rows(t, null))
+        got[null] = stored(conn, t)
+        assert len(got[null]) == 2 and got[null] == by_hand(conn, t)
+        conn.execute(f"DELETE FROM {t.table} WHERE id % 3 = 0")
+        assert len(stored(conn, t)) == 2 and stored(conn, t) == by_hand(conn, t)
+        conn.close()
+    assert without_key(got[k], t, k) == without_key(got[None], t, k)
+    assert {key[("minute", "host", *t.rollup.keys).index(k)] for key in got[k]} == {None}
+
+
+def test_original_io_tracer_lines_merge_per_minute(tmp_path):
+    """Lines as the original io tracer wrote them (no device, tests/fixtures), many in
+    a minute, through ks-ingest: one rollup row per minute, device NULL as stored."""
+    line = orjson.loads(open(f"{__file__.rsplit('/', 1)[0]}/fixtures/kernelsight-v1/"
+                             "io_latency_tracer.ndjson", "rb").readline())
+    assert "device" not in line
+    lines = [dict(line, timestamp=line["timestamp"] + i * (MINUTE // 2000)) for i in range(2000)]
+    path = tmp_path / "ks.db"
+    synthetic.write_events(path, lines, via="ks-ingest")
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT device, sum(rows), count(*) FROM io_latency_stats_1m").fetchone()
+    minutes = conn.execute(f"SELECT count(DISTINCT timestamp / {MINUTE}) FROM io_latency_stats").fetchone()
+    conn.close()
+    assert rows == (None, 2000, minutes[0])
