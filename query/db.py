@@ -152,3 +152,8 @@ def where(start: int, end: int, host: str | None, extra: str = "") -> tuple[str,
     if extra:
         sql += " AND " + extra
     return sql, params
+
+
+def host_only(host: str | None) -> tuple[str, list]:
+    """The WHERE condition for the rows of ``host`` (every row when None)."""
+    return ("host = ?", [host]) if host else ("1", [])

@@ -80,7 +80,8 @@ def export(
                              "none with '-': every run reads all rows].")] = None,
 ):
     from .db import Database, require_data
-    from .prometheus import Busy, Exporter, State
+    from .prom_state import Busy, State
+    from .prometheus import Exporter
 
     if le_per_octave not in (1, 2, 4, 8, 16):
         raise typer.BadParameter("use 1, 2, 4, 8 or 16", param_hint="'--le-per-octave'")
