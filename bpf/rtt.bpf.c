@@ -3,7 +3,9 @@
  * Hooks (tracepoints only: this kernel family may lack kprobes and fentry):
  *   tp_btf/tcp_probe           every segment an established socket receives: its srtt
  *                              goes into the peer's histogram
- *   tp_btf/tcp_retransmit_skb  a retransmitted segment: counted per peer
+ *   tp_btf/tcp_retransmit_skb  a retransmitted skb: its segments counted per peer
+ *   tp_btf/tcp_retransmit_synack  a retransmitted SYN-ACK (from a request sock): one
+ *                              segment, as the kernel's RetransSegs counts it
  *   tp_btf/kfree_skb           a dropped TCP packet: counted per peer, reason kept
  *
  * The hot path (tcp_probe, every received segment) does no hash lookup: peer_cache is
@@ -19,8 +21,8 @@
  * and publishes the interval under the design seed's names, rtt_hist_map (struct
  * hist) and node_metrics_map (rtt_sum, rtt_count, retrans_count, drop_count), for
  * `bpftool map dump name rtt_hist_map`.
- * Sampled segment events, and every retransmit/drop when asked, go through the
- * `events` ring buffer.
+ * Sampled segment events (1 in sample_every, at most sample_limit a second per CPU),
+ * and every retransmit/drop when asked, go through the `events` ring buffer.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -41,6 +43,11 @@ char LICENSE[] SEC("license") = "GPL";
 #define TCP_LISTEN 10
 #define TCP_TIME_WAIT 6
 #define TCP_NEW_SYN_RECV 12
+#define EAGAIN 11
+#define ENOMEM 12
+#define EBUSY 16
+#define EHOSTUNREACH 113
+#define NSEC_PER_SEC 1000000000ULL
 
 #define KIND_RTT 1
 #define KIND_RETRANS 2
@@ -56,6 +63,7 @@ const volatile __u32 targ_family = 0;	/* 0 = both, 4 or 6 */
 const volatile __u16 targ_port = 0;	/* local or remote port, host order; 0 = any */
 const volatile bool filter_peers = false;	/* only peers in peer_filter */
 const volatile __u32 sample_every = 0;	/* 1 in N segments to the ring buffer; 0 = none */
+const volatile __u32 sample_limit = 0;	/* at most N samples a second per CPU; 0 = no bound */
 const volatile bool emit_events = false;	/* every retransmit and drop to the ring buffer */
 const volatile __u32 cache_mask = 0;	/* peer_cache slots per generation - 1 (a power of 2) */
 
@@ -96,7 +104,7 @@ struct tcp_event {
 	__u16 dport;
 	__u8 kind;
 	__u8 family;
-	__u8 pad[2];
+	__u16 cpu;	/* where it was recorded (what --sample-limit bounds) */
 };
 
 struct lpm_key {
@@ -191,13 +199,21 @@ struct {
 	__type(value, struct peer_stats);
 } zero_stats SEC(".maps");
 
-/* Segments since the last sampled one, per CPU: 1 in N without a division. */
+/* Per CPU: segments since the last sample (1 in N without a division), and the
+ * one-second window of sample_limit: when it began and the samples taken in it. */
+struct sample_state {
+	__u32 since;
+	__u32 taken;
+	__u64 window_start;
+	__u64 capped;	/* samples not taken: the window's limit was reached */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u32);
-} sample_count SEC(".maps");
+	__type(value, struct sample_state);
+} sample_state SEC(".maps");
 
 /* The local and remote ends of a connection, normalized. */
 struct conn {
@@ -254,10 +270,8 @@ static __always_inline bool peer_of_sock(struct sock_common *skc, struct peer_ke
 }
 
 /* Both ends from a socket (full, request or timewait: all share sock_common). */
-static __always_inline bool conn_from_sock(struct sock *sk, struct conn *c)
+static __always_inline bool conn_from_common(struct sock_common *skc, struct conn *c)
 {
-	struct sock_common *skc = &sk->__sk_common;
-
 	if (!peer_of_sock(skc, &c->peer))
 		return false;
 	if (skc->skc_family == AF_INET)
@@ -267,6 +281,11 @@ static __always_inline bool conn_from_sock(struct sock *sk, struct conn *c)
 	c->lport = skc->skc_num;
 	c->rport = bpf_ntohs(skc->skc_dport);
 	return true;
+}
+
+static __always_inline bool conn_from_sock(struct sock *sk, struct conn *c)
+{
+	return conn_from_common(&sk->__sk_common, c);
 }
 
 static __always_inline struct peer_stats *stats_of(const struct peer_key *peer, __u32 gen)
@@ -343,7 +362,8 @@ static __always_inline struct peer_stats *cached_stats_of(const struct peer_key 
 	return &s->stats;
 }
 
-static __always_inline void submit(const struct conn *c, __u8 kind, __u32 value, __u32 reason)
+static __always_inline void submit(const struct conn *c, __u8 kind, __u32 value, __u32 reason,
+				   __u64 ts)
 {
 	struct tcp_event *e;
 	__u64 flags;
@@ -353,7 +373,7 @@ static __always_inline void submit(const struct conn *c, __u8 kind, __u32 value,
 		ks_count(lost_ringbuf);
 		return;
 	}
-	e->ts_ns = bpf_ktime_get_ns();
+	e->ts_ns = ts;
 	__builtin_memcpy(e->saddr, c->laddr, 16);
 	__builtin_memcpy(e->daddr, c->peer.addr, 16);
 	e->value = value;
@@ -362,21 +382,37 @@ static __always_inline void submit(const struct conn *c, __u8 kind, __u32 value,
 	e->dport = c->rport;
 	e->kind = kind;
 	e->family = c->peer.family;
+	e->cpu = bpf_get_smp_processor_id();
 	flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > RB_WAKEUP_BYTES ?
 		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
 }
 
-/* 1 in sample_every calls, counted per CPU. */
-static __always_inline bool sample_now(void)
+/* 1 in sample_every calls, counted per CPU, and at most sample_limit of those in a
+ * second on this CPU (a window that starts at the first sample after the last one
+ * ended).  *ts is the sample's time, so a window's first record carries its start. */
+static __always_inline bool sample_now(__u64 *ts)
 {
-	__u32 idx = 0, *n = bpf_map_lookup_elem(&sample_count, &idx);
+	__u32 idx = 0;
+	struct sample_state *s = bpf_map_lookup_elem(&sample_state, &idx);
 
-	if (!n)
+	if (!s)
 		return false;
-	if (++*n < sample_every)
+	if (++s->since < sample_every)
 		return false;
-	*n = 0;
+	s->since = 0;
+	*ts = bpf_ktime_get_ns();
+	if (!sample_limit)
+		return true;
+	if (*ts - s->window_start >= NSEC_PER_SEC) {
+		s->window_start = *ts;
+		s->taken = 0;
+	}
+	if (s->taken >= sample_limit) {
+		s->capped++;
+		return false;
+	}
+	s->taken++;
 	return true;
 }
 
@@ -390,6 +426,7 @@ int BPF_PROG(on_tcp_probe, struct sock *sk, struct sk_buff *skb)
 	struct peer_stats *ps;
 	struct conn c;
 	__u32 srtt, i, gen;
+	__u64 ts;
 
 	srtt = tp->srtt_us;
 	if (!srtt)	/* no RTT sample yet on this socket */
@@ -414,27 +451,61 @@ int BPF_PROG(on_tcp_probe, struct sock *sk, struct sk_buff *skb)
 		ps->hist.buckets[i]++;
 	ps->metrics.rtt_sum += srtt;
 	ps->metrics.rtt_count++;
-	if (sample_every && sample_now() && conn_from_sock(sk, &c))
-		submit(&c, KIND_RTT, srtt, 0);
+	if (sample_every && sample_now(&ts) && conn_from_sock(sk, &c))
+		submit(&c, KIND_RTT, srtt, 0, ts);
 	return 0;
 }
 
-/* err is this tracepoint's third argument since 6.12 (the kernel we target). */
+/* Segments retransmitted to the peer, as the kernel's RetransSegs counts them. */
+static __always_inline void count_retrans(const struct conn *c, __u32 segs, __u32 state)
+{
+	struct peer_stats *ps;
+
+	if (!wanted(c))
+		return;
+	ps = stats_of(&c->peer, ks_gen_of(&cache_gen));
+	if (ps)
+		ps->metrics.retrans_count += segs;
+	if (emit_events)
+		submit(c, KIND_RETRANS, 0, state, bpf_ktime_get_ns());
+}
+
+/* Did __tcp_retransmit_skb add this call to RetransSegs?  It adds tcp_skb_pcount(skb)
+ * before handing the skb to IP, so a retransmit that fails there (a netfilter drop's
+ * -EPERM, a full qdisc's NET_XMIT_DROP, -ENOBUFS) is counted, as in TcpExt
+ * TCPRetransFail; the returns before that point are not: -EBUSY (the original still
+ * in a host queue), -EAGAIN (zero window), -ENOMEM (no memory to split the skb) and
+ * -EHOSTUNREACH (no route; one from IP after the count, a route gone in between,
+ * is the one case this misses).  Since the tracepoint has err (2025; the kernels we
+ * target, 6.18) it fires on every return, failed or not. */
+static __always_inline bool in_retrans_segs(int err)
+{
+	return err != -EBUSY && err != -EAGAIN && err != -ENOMEM && err != -EHOSTUNREACH;
+}
+
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(on_tcp_retransmit, struct sock *sk, struct sk_buff *skb, int err)
 {
-	struct peer_stats *ps;
+	struct tcp_skb_cb *cb;
 	struct conn c;
 
-	/* A failed retransmit (e.g. -EBUSY from the qdisc) is not in the kernel's
-	 * RetransSegs either. */
-	if (err || !conn_from_sock(sk, &c) || !wanted(&c))
+	if (!in_retrans_segs(err) || !conn_from_sock(sk, &c))
 		return 0;
-	ps = stats_of(&c.peer, ks_gen_of(&cache_gen));
-	if (ps)
-		ps->metrics.retrans_count++;
-	if (emit_events)
-		submit(&c, KIND_RETRANS, 0, sk->__sk_common.skc_state);
+	/* A GSO skb is several segments: tcp_skb_pcount(), the count RetransSegs adds. */
+	cb = bpf_rdonly_cast(skb->cb, bpf_core_type_id_kernel(struct tcp_skb_cb));
+	count_retrans(&c, cb->tcp_gso_segs, sk->__sk_common.skc_state);
+	return 0;
+}
+
+/* A SYN-ACK sent again (tcp_rtx_synack: RetransSegs and TcpExt TCPSynRetrans count
+ * it, only when it was sent).  sk is the listener: the peer is the request's. */
+SEC("tp_btf/tcp_retransmit_synack")
+int BPF_PROG(on_tcp_retransmit_synack, struct sock *sk, struct request_sock *req)
+{
+	struct conn c;
+
+	if (conn_from_common(&req->__req_common, &c))
+		count_retrans(&c, 1, req->__req_common.skc_state);
 	return 0;
 }
 
@@ -507,6 +578,6 @@ int BPF_PROG(on_kfree_skb, struct sk_buff *skb, void *location,
 	if (ps)
 		ps->metrics.drop_count++;
 	if (emit_events)
-		submit(&c, KIND_DROP, 0, reason);
+		submit(&c, KIND_DROP, 0, reason, bpf_ktime_get_ns());
 	return 0;
 }

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import statistics
@@ -152,10 +151,29 @@ def per_peer(events: list[dict]) -> dict[str, dict]:
     return out
 
 
-def snmp_retrans(ns: str) -> int:
-    lines = [l.split() for l in sh(*in_ns(ns, "cat", "/proc/net/snmp")).stdout.splitlines()
-             if l.startswith("Tcp:")]
-    return int(lines[1][lines[0].index("RetransSegs")])
+def tcp_counters(ns: str) -> dict[str, int]:
+    """The namespace's Tcp (snmp) and TcpExt (netstat) counters, by name."""
+    out = {}
+    for path in ("/proc/net/snmp", "/proc/net/netstat"):
+        lines = sh(*in_ns(ns, "cat", path)).stdout.splitlines()
+        for names, values in zip(lines[::2], lines[1::2]):
+            if names.startswith(("Tcp:", "TcpExt:")):
+                out.update(zip(names.split()[1:], map(int, values.split()[1:])))
+    return out
+
+
+def quiet(*namespaces: str) -> None:
+    """Wait until no TCP socket in the namespaces can send again: only listeners and
+    TIME-WAIT sockets (which only answer) left.  Counters read then hold every
+    retransmit of the traffic before, and none of a later one."""
+    deadline = time.monotonic() + 30
+    while True:
+        busy = [line for ns in namespaces for line in sh(*in_ns(ns, "ss", "-Htan")).stdout
+                .splitlines() if line.split()[0] not in ("LISTEN", "TIME-WAIT")]
+        if not busy:
+            return
+        assert time.monotonic() < deadline, f"sockets still busy after 30 s: {busy}"
+        time.sleep(0.1)
 
 
 # ---- fixtures -------------------------------------------------------------------------
@@ -209,26 +227,57 @@ def lo_server():
     s.stop()
 
 
+# Input to A: the first SYN-ACK (B sends it again: tcp_retransmit_synack), then 10 %
+# of all TCP (B retransmits its lost data, A what B never acknowledged).
+LOSS_IN_A = """
+table inet ks_rtt_loss {
+  chain in {
+    type filter hook input priority 0;
+    tcp flags & (syn | ack) == syn | ack numgen inc mod 1000000 < 1 counter drop
+    meta l4proto tcp numgen random mod 100 < 10 counter drop
+  }
+}
+"""
+# Output of B: the first retransmit of each data segment, so that it fails after the
+# kernel counted it (-EPERM from IP); the next one goes.  Keyed by port and sequence
+# number: a retransmit is a data segment seen before.
+FAIL_IN_B = """
+table inet ks_rtt_fail {
+  set sent { typeof tcp sport . tcp sequence; size 65535; flags dynamic; }
+  set failed { typeof tcp sport . tcp sequence; size 65535; flags dynamic; }
+  chain out {
+    type filter hook output priority 0;
+    meta l4proto tcp tcp flags & (syn | fin | rst) == 0 meta length > 80 jump data
+  }
+  chain data {
+    tcp sport . tcp sequence @failed accept
+    tcp sport . tcp sequence @sent add @failed { tcp sport . tcp sequence } counter drop
+    add @sent { tcp sport . tcp sequence }
+  }
+}
+"""
+
+
 @pytest.fixture
 def lossy(netns):
-    """10 % of the TCP packets reaching A dropped by nftables, counted by the rule.
+    """Packets lost on the way into A and retransmits failing on the way out of B,
+    each nftables rule counting its own (a drop on output of new data is a local send
+    error, which TCP retries without a retransmit: only retransmits are dropped there)."""
+    tables = ((NS_A, "ks_rtt_loss", LOSS_IN_A), (NS_B, "ks_rtt_fail", FAIL_IN_B))
+    try:
+        for ns, _, rules in tables:
+            subprocess.run(in_ns(ns, "nft", "-f", "-"), input=rules, text=True, check=True)
+        yield
+    finally:
+        for ns, table, _ in tables:
+            sh(*in_ns(ns, "nft", "delete", "table", "inet", table), check=False)
 
-    On input: B retransmits its lost data, A what B never acknowledged (a drop on
-    output would be a local send error, which TCP retries without a retransmit)."""
-    rules = ("table inet ks_rtt_loss {\n chain out {\n type filter hook input priority 0;\n"
-             " meta l4proto tcp numgen random mod 100 < 10 counter drop\n }\n}\n")
-    subprocess.run(in_ns(NS_A, "nft", "-f", "-"), input=rules, text=True, check=True)
-    yield
-    sh(*in_ns(NS_A, "nft", "delete", "table", "inet", "ks_rtt_loss"), check=False)
 
-
-def nft_dropped() -> int:
-    out = sh(*in_ns(NS_A, "nft", "-j", "list", "table", "inet", "ks_rtt_loss")).stdout
-    for item in json.loads(out)["nftables"]:
-        for expr in item.get("rule", {}).get("expr", []):
-            if "counter" in expr:
-                return expr["counter"]["packets"]
-    raise AssertionError(f"no counter in {out}")
+def nft_dropped(ns: str, table: str) -> int:
+    """Packets the table's rules dropped (the sum of its counters)."""
+    out = sh(*in_ns(ns, "nft", "-j", "list", "table", "inet", table)).stdout
+    return sum(expr["counter"]["packets"] for item in json.loads(out)["nftables"]
+               for expr in item.get("rule", {}).get("expr", []) if "counter" in expr)
 
 
 # ---- peers, nodes files, filters in user space (no root needed) --------------------------
@@ -280,7 +329,7 @@ def test_each_peer_p50_agrees_with_tcp_info(ns_server, lo_server, tmp_path):
     nodes = tmp_path / "nodes"
     nodes.write_text(f"10.201.0.0/24 lab\n{B4}/32 node-b\nfd00:201::/64 lab6\n"
                      "10.202.0.0/16 slow\n")
-    col = Collector("--nodes", str(nodes), "--sample", "50")
+    col = Collector("--nodes", str(nodes), "--sample", "50", "--sample-limit", "0")
     clients = {peer: client(NS_A, peer, ns_server.port, 2.5) for peer in (B4, B6, SB4, SB6)}
     clients["127.0.0.1"] = client(None, "127.0.0.1", lo_server.port, 2.5)
     reports = {peer: client_report(p) for peer, p in clients.items()}
@@ -334,33 +383,51 @@ def test_filters_in_the_kernel(ns_server, lo_server):
 
 @needs_root
 def test_loss_retransmits_match_snmp_and_drops_carry_the_reason(ns_server, lossy):
-    before = {ns: snmp_retrans(ns) for ns in (NS_A, NS_B)}
+    """ks-rtt's retrans_count per peer is the namespace's RetransSegs, exactly: data
+    segments, SYN-ACKs sent again (tcp_retransmit_synack; TcpExt TCPSynRetrans) and
+    retransmits that failed after the kernel counted them (TcpExt TCPRetransFail).
+    The window is the same for both: the namespaces are quiet when the counters are
+    read, before ks-rtt starts and before it stops."""
+    quiet(NS_A, NS_B)
+    before = {ns: tcp_counters(ns) for ns in (NS_A, NS_B)}
     col = Collector("--events", "--sample", "0", "--peer", "10.201.0.0/24")
     client_report(client(NS_A, B4, ns_server.port, 3))
-    time.sleep(1.0)  # let the last retransmits (of FIN, of the last request) happen
-    delta = {ns: snmp_retrans(ns) - before[ns] for ns in (NS_A, NS_B)}
-    nft = nft_dropped()
+    quiet(NS_A, NS_B)  # the last retransmits (of FIN, of the last request) are done
+    delta = {ns: {k: v - before[ns][k] for k, v in tcp_counters(ns).items()}
+             for ns in (NS_A, NS_B)}
+    dropped = {NS_A: nft_dropped(NS_A, "ks_rtt_loss"), NS_B: nft_dropped(NS_B, "ks_rtt_fail")}
     events = col.stop()
     peers = per_peer(events)
+    retrans = [e for e in events if e["type"] == "tcp_event" and e["kind"] == "retrans"]
 
+    # Each kind of retransmit happened, made by its rule: the dropped SYN-ACK went
+    # again (on its timer, and for A's SYN sent again), and every retransmit B's rule
+    # dropped failed after the count (and only those).
+    assert delta[NS_B]["TCPSynRetrans"] >= 1 and delta[NS_A]["TCPSynRetrans"] >= 1, delta
+    assert delta[NS_B]["TCPRetransFail"] == dropped[NS_B] > 0, (delta[NS_B], dropped)
     # A's sockets talk to B4, B's sockets to A4: each namespace's RetransSegs.
-    assert delta[NS_B] > 0
     for peer, ns in ((B4, NS_A), (A4, NS_B)):
-        got = peers.get(peer, {"retrans": 0})["retrans"]
-        assert abs(got - delta[ns]) <= max(2, 0.1 * delta[ns]), (peer, got, delta)
+        assert peers[peer]["retrans"] == delta[ns]["RetransSegs"], (peer, peers[peer], delta)
+    # SYN-ACKs (from B's request socket) and SYNs (A's connecting socket): the
+    # kernel's TCPSynRetrans, one by one.
+    for state, ns in (("NEW_SYN_RECV", NS_B), ("SYN_SENT", NS_A)):
+        assert sum(e["reason"] == state for e in retrans) == delta[ns]["TCPSynRetrans"], state
+    # 64-byte messages: every retransmit is one segment, so one event per segment.
+    assert len(retrans) == sum(p["retrans"] for p in peers.values())
+    assert {e["reason"] for e in retrans} <= set(TCP_STATES.values())
+
     drops = [e for e in events if e["type"] == "tcp_event" and e["kind"] == "drop"]
     reasons = {e["reason"] for e in drops}
     assert "NETFILTER_DROP" in reasons, reasons
     # The reason names are the kernel's own (BTF enum skb_drop_reason), not numbers.
     btf = sh("bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux").stdout
     assert all(f"'SKB_DROP_REASON_{r}'" in btf for r in reasons), reasons
-    nf = [e for e in drops if e["reason"] == "NETFILTER_DROP"]
-    assert abs(len(nf) - nft) <= 2, (len(nf), nft)
-    assert all(e["daddr"] == B4 and e["saddr"] == A4 for e in nf)
-    assert peers[B4]["drops"] >= len(nf) - 2
-    retrans = [e for e in events if e["type"] == "tcp_event" and e["kind"] == "retrans"]
-    assert len(retrans) == sum(p["retrans"] for p in peers.values())
-    assert {e["reason"] for e in retrans} <= set(TCP_STATES.values())
+    # Every packet a rule dropped, and no other, is a NETFILTER_DROP of its side:
+    # into A (the peer is B4) or out of B (the peer is A4).
+    nf = [(e["saddr"], e["daddr"]) for e in drops if e["reason"] == "NETFILTER_DROP"]
+    assert sorted(nf) == sorted([(A4, B4)] * dropped[NS_A] + [(B4, A4)] * dropped[NS_B]), \
+        (len(nf), dropped)
+    assert peers[B4]["drops"] >= dropped[NS_A] and peers[A4]["drops"] >= dropped[NS_B]
 
 
 # ---- life of the command ---------------------------------------------------------------
@@ -390,8 +457,8 @@ def loaded_prog_ids() -> dict[int, str]:
 def test_ctrl_c_and_sigterm_exit_0_quietly_and_detach(sig):
     col = Collector("--sample", "0")
     ours = prog_ids_held_by(col.proc.pid)
-    assert {loaded_prog_ids()[i] for i in ours} == {"on_tcp_probe", "on_tcp_retransmit",
-                                                    "on_kfree_skb"}
+    assert {loaded_prog_ids()[i] for i in ours} == {
+        "on_tcp_probe", "on_tcp_retransmit", "on_tcp_retransmit_synack", "on_kfree_skb"}
     col.stop(sig)  # exit 0, no traceback (asserted there)
     # The kernel frees a program after an RCU grace period once its last fd is closed:
     # give it a moment, then they must be gone.
@@ -422,7 +489,7 @@ def test_closed_pipe_ends_promptly(lo_server):
 @needs_root
 def test_two_collectors_into_one_pipe_never_interleave(lo_server):
     traffic = client(None, "127.0.0.1", lo_server.port, 3)
-    cmd = f"{ks('ks-rtt')} -s 1 -i 0.2 -d 2.5"
+    cmd = f"{ks('ks-rtt')} -s 1 -L 0 -i 0.2 -d 2.5"
     out = subprocess.run(["sh", "-c", f"({cmd} & {cmd}; wait) | cat"], capture_output=True,
                          timeout=60).stdout
     client_report(traffic)
