@@ -12,7 +12,7 @@ import typer
 
 from . import events as ev
 from .parse import Parser
-from .pipeline import Ingester, Options, RejectLog, Stats, StopSignals, warn
+from .pipeline import Ingester, Options, RejectLog, ReplaySource, Stats, StopSignals, warn
 from .reader import LineSource
 from .sink import SinkFailed, SQLiteSink
 from .writer import InlineCommitter, ProcessCommitter
@@ -34,12 +34,22 @@ what is pending.
   ks-syscalls --min-latency 10 | ks-ingest --reject-file rejects.ndjson
   ks-ingest --batch-size 10000 recorded/*.ndjson        # bulk load: few commits
   ks-ingest --init-only --db-path data/kernelsight.db   # create or upgrade the schema
+  ks-ingest --replay-rejects rejects.ndjson --reject-file again.ndjson
 
 Lines of the original KernelSight tools are accepted too (their type names, nested
 "data" objects, lines without "type", timestamps counted since boot).  A valid JSON
 object of an unknown type goes to the unknown_events table; a bad line is counted,
-told on stderr with its line number, and kept in --reject-file.  Exit status: 0 when
-all input was read (even with rejects), 1 when the database failed, 2 on bad usage.
+told on stderr with its line number, and kept in --reject-file, byte for byte.
+
+--replay-rejects feeds the lines a reject file kept through the same parsing again
+(after a fix to ks-ingest, the schema or the file): each line counts as read once
+more, and a line rejected again goes to --reject-file with its original source and
+line number.  A line of that file that is no reject record is counted and told, and
+never fed.
+
+Exit status: 0 when all input was read (even with rejects), 1 when the database
+failed, 2 on bad usage (also when a --replay-rejects file has lines that are no
+reject record; its other lines are stored).
 """
 
 
@@ -57,7 +67,15 @@ def ingest(
     init_only: Annotated[bool, typer.Option(
         "--init-only", help="Create or upgrade the schema, then exit.")] = False,
     reject_file: Annotated[Optional[pathlib.Path], typer.Option(
-        "--reject-file", help='Append each rejected line here as {"source","line","reason","raw"} JSON.')] = None,
+        "--reject-file", help='Append each rejected line here as one JSON object, '
+        '{"source","line","reason","raw"}: "raw" is the line as text.  A line that is not '
+        'valid UTF-8 also has "raw_base64", its exact bytes ("raw" then shows each bad byte '
+        'as \\xNN, which a line may hold as text too); a line cut at the length limit has '
+        '"truncated": true and its "length".')] = None,
+    replay_rejects: Annotated[Optional[list[pathlib.Path]], typer.Option(
+        "--replay-rejects", metavar="FILE", help="Read the lines kept in this reject file "
+        "(from --reject-file) instead of FILES, exactly as they were first read.  Repeatable.",
+        show_default=False)] = None,
     progress: Annotated[bool, typer.Option(
         "--progress", help="Show a live rate on stderr (when it is a terminal).")] = False,
     verbose: Annotated[bool, typer.Option(
@@ -66,6 +84,9 @@ def ingest(
         "--single-process", help="Write to SQLite from this process, not from a writer process on another core (slower).")] = False,
 ) -> None:
     stats = Stats()
+    if files and replay_rejects:
+        warn("give FILES or --replay-rejects, not both")
+        raise typer.Exit(EXIT_USAGE)
     try:
         rejects = RejectLog(str(reject_file) if reject_file else None, stats)
     except OSError as e:
@@ -97,15 +118,17 @@ def ingest(
     status = EXIT_OK
     try:
         with StopSignals(ingester) as signals:
-            sources = _open_sources(files, signals.read_fd)
+            if replay_rejects:
+                sources = _open_replays(replay_rejects, signals.read_fd, rejects)
+            else:
+                sources = _open_sources(files, signals.read_fd)
+            _not_the_reject_file(sources, rejects)
             try:
                 ingester.run(sources)
             except SinkFailed as e:
                 status = _database_failed(ingester, rejects, db_path, str(e))
             finally:
-                for src in sources:
-                    if src.fd != 0:
-                        os.close(src.fd)
+                _close(sources)
     except _NoInput as e:
         warn(str(e))
         status = EXIT_USAGE
@@ -114,6 +137,11 @@ def ingest(
         if options.progress:
             sys.stderr.write("\n")
         rejects.close()
+    for src in rejects.replays.values():
+        if src.not_records:
+            status = status or EXIT_USAGE
+            warn(f"{src.name}: {src.not_records} of {src.lines.lineno} lines are no reject record"
+                 + (": is it a file that --reject-file wrote?" if src.not_records == src.lines.lineno else ""))
     if verbose and ingester.parser.dropped:
         dropped = ", ".join(f"{k} ({n})" for k, n in sorted(ingester.parser.dropped.items()))
         warn(f"unknown fields dropped: {dropped}")
@@ -125,23 +153,50 @@ class _NoInput(Exception):
     pass
 
 
-def _open_sources(files: list[pathlib.Path] | None, wake_fd: int) -> list[LineSource]:
+def _open_sources(files: list[pathlib.Path] | None, wake_fd: int, source=LineSource) -> list:
+    """A LineSource (or ``source(fd, name, wake_fd=)``) for each file, '-' as stdin."""
     if not files:
-        return [LineSource(0, "-", wake_fd=wake_fd)]
+        return [source(0, "-", wake_fd=wake_fd)]
     sources = []
     for f in files:
         if str(f) == "-":
-            sources.append(LineSource(0, "-", wake_fd=wake_fd))
+            sources.append(source(0, "-", wake_fd=wake_fd))
             continue
         try:
             fd = os.open(f, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as e:
-            for s in sources:
-                if s.fd != 0:
-                    os.close(s.fd)
+            _close(sources)
             raise _NoInput(f"cannot read {f}: {e.strerror}") from None
-        sources.append(LineSource(fd, str(f), wake_fd=wake_fd))
+        sources.append(source(fd, str(f), wake_fd=wake_fd))
     return sources
+
+
+def _open_replays(files: list[pathlib.Path], wake_fd: int, rejects: RejectLog) -> list[ReplaySource]:
+    """The reject files to replay, known to the reject log by name (each may be
+    given once: their lines are told apart by it)."""
+    if len(set(map(str, files))) < len(files):
+        raise _NoInput("a --replay-rejects file is given twice")
+    sources = _open_sources(files, wake_fd, lambda fd, name, **kw: ReplaySource(fd, name, rejects.stats, **kw))
+    rejects.replays.update((src.name, src) for src in sources)
+    return sources
+
+
+def _not_the_reject_file(sources: list, rejects: RejectLog) -> None:
+    """Reading the reject file we append to would read its own rejects again, forever."""
+    if rejects.file is None:
+        return
+    kept = os.fstat(rejects.file.fileno())
+    for src in sources:
+        st = os.fstat(src.fd)
+        if (st.st_dev, st.st_ino) == (kept.st_dev, kept.st_ino):
+            _close(sources)
+            raise _NoInput(f"{src.name} is the --reject-file too: write the rejects to another file")
+
+
+def _close(sources: list) -> None:
+    for s in sources:
+        if s.fd != 0:
+            os.close(s.fd)
 
 
 def _database_failed(ingester: Ingester, rejects: RejectLog, db_path, cause: str) -> int:

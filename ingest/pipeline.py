@@ -13,10 +13,17 @@ At the rates collectors produce, every commit starts on time as the rule says.
 
 Nothing disappears: a line is either a row, an ``unknown_events`` row, a counted blank,
 or a rejected line (counted, reported on stderr, written to the reject file).
+
+The reject file keeps each line byte for byte (``raw``, plus ``raw_base64`` when the
+line is not UTF-8), so ``--replay-rejects`` (:class:`ReplaySource`) can feed the very
+same lines through the same path again.
 """
 
 from __future__ import annotations
 
+import array
+import base64
+import binascii
 import os
 import signal
 import sys
@@ -26,7 +33,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from .parse import UNKNOWN_TARGET, Parser, Rejected, Target, Unknown
-from .reader import LineSource, Overlong
+from .reader import MAX_LINE, LineSource, Overlong
 from .sink import SinkFailed
 
 # Rejects reported one by one on stderr before we go quiet and only count them.
@@ -63,6 +70,7 @@ class Stats:
     blank: int = 0
     rejected: int = 0
     unknown: int = 0
+    not_records: int = 0         # lines of a --replay-rejects file that are no reject record
     rows: dict[str, int] = field(default_factory=dict)
     commits: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -72,6 +80,8 @@ class Stats:
         rows = {t: n for t, n in self.rows.items() if t != UNKNOWN_TARGET.table and n}
         tables = ", ".join(f"{t} {n}" for t, n in sorted(rows.items())) or "none"
         blank = f", {self.blank} blank" if self.blank else ""
+        if self.not_records:
+            blank += f", {self.not_records} not reject records"
         return (f"{self.lines} lines read, {sum(rows.values())} rows stored ({tables}), "
                 f"{self.rejected} rejected, {self.unknown} unknown{blank}, "
                 f"{self.lines / elapsed:,.0f} lines/s over {elapsed:.1f} s")
@@ -84,13 +94,14 @@ class RejectLog:
         self.stats = stats
         self.file = open(path, "ab") if path else None
         self.path = path
+        self.replays: dict[str, ReplaySource] = {}   # by name: where their lines came from
         self._quiet_since = 0.0
         self._quiet_count = 0
         self._last = ""
 
     def reject(self, source: str, lineno: int, line: bytes, reason: str) -> None:
         self.stats.rejected += 1
-        where = f"{source}:{lineno}" if source != "-" else f"line {lineno}"
+        source, lineno, where = self._origin(source, lineno)
         if self.stats.rejected <= REPORT_FIRST:
             warn(f"{where}: rejected: {reason}")
         else:
@@ -103,15 +114,22 @@ class RejectLog:
                 self.tell_quiet()
                 self._quiet_since = now
         if self.file is not None:
-            self.keep(source, lineno, line, reason)
+            self.file.write(reject_record(source, lineno, line, reason))
 
     def keep(self, source: str, lineno: int, line: bytes, reason: str) -> None:
-        """One JSON line in the reject file: where, why, and the line as read."""
-        record = {"source": source, "line": lineno, "reason": reason,
-                  "raw": bytes(line).decode("utf-8", "backslashreplace")}
-        if isinstance(line, Overlong):
-            record["truncated"] = True
-        self.file.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+        """Write one line to the reject file without telling or counting it."""
+        source, lineno, _ = self._origin(source, lineno)
+        self.file.write(reject_record(source, lineno, line, reason))
+
+    def _origin(self, source: str, lineno: int) -> tuple[str, int, str]:
+        """Where a line came from, and how to tell it: a replayed line keeps the
+        source and line number of its reject record."""
+        replay = self.replays.get(source)
+        if replay is None:
+            return source, lineno, (f"{source}:{lineno}" if source != "-" else f"line {lineno}")
+        origin, n, at = replay.origin(lineno)
+        told = f"{origin}:{n}" if origin != "-" else f"line {n}"
+        return origin, n, f"{told} (replayed from {replay.name}:{at})"
 
     def tell_quiet(self) -> None:
         if self._quiet_count:
@@ -122,6 +140,137 @@ class RejectLog:
         self.tell_quiet()
         if self.file is not None:
             self.file.close()
+
+
+# ---- the reject file ----------------------------------------------------------------------
+def reject_record(source: str, lineno: int, line: bytes, reason: str) -> bytes:
+    """One line of the reject file: where, why, and the line exactly as read.
+
+    ``raw`` is the line as text; when the line is not valid UTF-8, ``raw`` is only a
+    readable rendering (each bad byte as the four characters ``\\xNN``, which a line
+    may also hold for real) and ``raw_base64`` holds the exact bytes.  A line cut at
+    the length limit has ``truncated`` and its full ``length``; raw is its start."""
+    data = bytes(line)
+    record = {"source": source, "line": lineno, "reason": reason}
+    try:
+        record["raw"] = data.decode("utf-8")
+    except UnicodeDecodeError:
+        record["raw"] = data.decode("utf-8", "backslashreplace")
+        record["raw_base64"] = base64.b64encode(data).decode("ascii")
+    if isinstance(line, Overlong):
+        record["truncated"] = True
+        record["length"] = line.length
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+
+
+class NotARecord(ValueError):
+    """A line of a --replay-rejects file that no reject file holds: the message says why."""
+
+
+def replayed_line(record: bytes) -> tuple[str, int, bytes]:
+    """The source, line number and exact line of one reject record; raises NotARecord.
+
+    The line is a plain ``bytes`` as the reader hands them out, or an ``Overlong`` for
+    a line that was (or is now) longer than the limit, so it is rejected the same way."""
+    try:
+        r = orjson.loads(record)
+    except orjson.JSONDecodeError as e:
+        raise NotARecord(f"invalid JSON ({e})") from None
+    if type(r) is not dict:
+        raise NotARecord("not a JSON object")
+    for key, kind in (("source", str), ("line", int), ("reason", str)):
+        if type(r.get(key)) is not kind:
+            raise NotARecord(f"no {key!r} {'number' if kind is int else 'string'}")
+    if not 0 <= r["line"] < 2**63:
+        raise NotARecord(f"'line' {r['line']} is no line number")
+    raw, b64 = r.get("raw"), r.get("raw_base64")
+    if b64 is not None:
+        try:
+            data = base64.b64decode(b64, validate=True) if type(b64) is str else None
+        except binascii.Error:
+            data = None
+        if data is None:
+            raise NotARecord("'raw_base64' is not base64")
+        if raw is not None and raw != data.decode("utf-8", "backslashreplace"):
+            raise NotARecord("'raw' and 'raw_base64' disagree "
+                             "(to replay an edited 'raw', delete 'raw_base64')")
+    elif type(raw) is str:
+        try:
+            data = raw.encode("utf-8")
+        except UnicodeEncodeError:     # a lone surrogate: orjson reads none, but be sure
+            raise NotARecord("'raw' is not valid Unicode") from None
+    else:
+        raise NotARecord("no 'raw' string")
+    if b"\n" in data:
+        raise NotARecord("'raw' holds a line break: a line never does")
+    length = r.get("length") if r.get("truncated") is True else None
+    if type(length) is int or len(data) > MAX_LINE:
+        cut = Overlong(data[:MAX_LINE])
+        cut.length = max(length or 0, len(data))
+        data = cut
+    return r["source"], r["line"], data
+
+
+class ReplaySource:
+    """A reject file read as input (``--replay-rejects``): hands out the exact lines
+    its records hold, like a LineSource, and remembers where each came from.
+
+    The ingester numbers the lines it is given from 1 on; ``origin(n)`` is the source
+    and line number of the n-th one, and the line of the reject file that held it.
+    Lines that are no reject record are counted and told, never fed."""
+
+    # a record holds a line of up to MAX_LINE bytes as JSON text, and maybe as base64
+    RECORD_MAX = 8 * MAX_LINE + 4096
+
+    def __init__(self, fd: int, name: str, stats: Stats, *, wake_fd: int | None = None):
+        self.lines = LineSource(fd, name, wake_fd=wake_fd, max_line=self.RECORD_MAX)
+        self.fd, self.name = fd, name
+        self.stats = stats
+        self.lineno = 0
+        self.not_records = 0                 # lines of this file that are no reject record
+        self._sources: dict[str, int] = {}   # source name -> index in _names
+        self._names: list[str] = []
+        # per line handed out: source index, line number, line of the reject file
+        self._origins = array.array("q")
+
+    @property
+    def eof(self) -> bool:
+        return self.lines.eof
+
+    def read(self, timeout: float | None) -> list[bytes]:
+        at = self.lines.lineno
+        out = []
+        for at, record in enumerate(self.lines.read(timeout), at + 1):
+            if not record.strip():
+                source, n, line = self.name, at, record     # counted as a blank line
+            else:
+                try:
+                    source, n, line = replayed_line(record)
+                except NotARecord as e:
+                    self._not_a_record(at, str(e))
+                    continue
+            out.append(line)
+            self._origins.extend((self._source_index(source), n, at))
+        self.lineno += len(out)
+        return out
+
+    def origin(self, n: int) -> tuple[str, int, int]:
+        index, line, at = self._origins[3 * n - 3 : 3 * n]
+        return self._names[index], line, at
+
+    def _source_index(self, source: str) -> int:
+        index = self._sources.get(source)
+        if index is None:
+            index = self._sources[source] = len(self._names)
+            self._names.append(source)
+        return index
+
+    def _not_a_record(self, at: int, why: str) -> None:
+        self.stats.lines += 1
+        self.stats.not_records += 1
+        self.not_records += 1
+        if self.stats.not_records <= REPORT_FIRST:
+            warn(f"{self.name}:{at}: not a reject record: {why}")
 
 
 class _Batch:
