@@ -227,7 +227,7 @@ static __always_inline int fault_end(struct bpf_perf_event_data *ctx, bool major
 {
 	struct task_struct *task;
 	struct fault_start *s;
-	__u64 now, latency;
+	__u64 now, latency, sampled_at;
 
 	s = cpu_fast_path ? cpu_slot() : 0;
 	if (!s || !s->ts || s->address != ctx->addr || s->sp != ctx->regs.sp) {
@@ -248,7 +248,7 @@ static __always_inline int fault_end(struct bpf_perf_event_data *ctx, bool major
 	latency = now - s->ts;
 	s->ts = 0;
 	count_fault(task->tgid, latency, major);
-	if (latency >= min_latency_ns || ks_sampled(&sample_counter, sample_every))
+	if (latency >= min_latency_ns || ks_sampled(&sample_counter, sample_every, 0, &sampled_at))
 		report(task, s, now, latency, major);
 	return 0;
 }

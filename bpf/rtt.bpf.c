@@ -43,11 +43,6 @@ char LICENSE[] SEC("license") = "GPL";
 #define TCP_LISTEN 10
 #define TCP_TIME_WAIT 6
 #define TCP_NEW_SYN_RECV 12
-#define EAGAIN 11
-#define ENOMEM 12
-#define EBUSY 16
-#define EHOSTUNREACH 113
-#define NSEC_PER_SEC 1000000000ULL
 
 #define KIND_RTT 1
 #define KIND_RETRANS 2
@@ -182,6 +177,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
+KS_BTF_TYPE(tcp_event);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -201,19 +197,7 @@ struct {
 
 /* Per CPU: segments since the last sample (1 in N without a division), and the
  * one-second window of sample_limit: when it began and the samples taken in it. */
-struct sample_state {
-	__u32 since;
-	__u32 taken;
-	__u64 window_start;
-	__u64 capped;	/* samples not taken: the window's limit was reached */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct sample_state);
-} sample_state SEC(".maps");
+KS_SAMPLE_MAP(sample_state);
 
 /* The local and remote ends of a connection, normalized. */
 struct conn {
@@ -308,7 +292,7 @@ static __always_inline struct peer_stats *stats_of(const struct peer_key *peer, 
 
 		if (created)
 			__sync_fetch_and_add(created, 1);
-	} else if (err != -17 /* -EEXIST: another CPU created it first */) {
+	} else if (err != -EEXIST /* another CPU created it first */) {
 		ks_count(lost_map_full);
 		return 0;
 	}
@@ -388,34 +372,6 @@ static __always_inline void submit(const struct conn *c, __u8 kind, __u32 value,
 	bpf_ringbuf_submit(e, flags);
 }
 
-/* 1 in sample_every calls, counted per CPU, and at most sample_limit of those in a
- * second on this CPU (a window that starts at the first sample after the last one
- * ended).  *ts is the sample's time, so a window's first record carries its start. */
-static __always_inline bool sample_now(__u64 *ts)
-{
-	__u32 idx = 0;
-	struct sample_state *s = bpf_map_lookup_elem(&sample_state, &idx);
-
-	if (!s)
-		return false;
-	if (++s->since < sample_every)
-		return false;
-	s->since = 0;
-	*ts = bpf_ktime_get_ns();
-	if (!sample_limit)
-		return true;
-	if (*ts - s->window_start >= NSEC_PER_SEC) {
-		s->window_start = *ts;
-		s->taken = 0;
-	}
-	if (s->taken >= sample_limit) {
-		s->capped++;
-		return false;
-	}
-	s->taken++;
-	return true;
-}
-
 /* The hot path: every segment an established socket receives.  Kept to one map
  * lookup and plain (per-CPU) additions; the tp_btf arguments are typed kernel
  * pointers, read with plain loads. */
@@ -451,7 +407,7 @@ int BPF_PROG(on_tcp_probe, struct sock *sk, struct sk_buff *skb)
 		ps->hist.buckets[i]++;
 	ps->metrics.rtt_sum += srtt;
 	ps->metrics.rtt_count++;
-	if (sample_every && sample_now(&ts) && conn_from_sock(sk, &c))
+	if (ks_sampled(&sample_state, sample_every, sample_limit, &ts) && conn_from_sock(sk, &c))
 		submit(&c, KIND_RTT, srtt, 0, ts);
 	return 0;
 }

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import struct
 import threading
 import time
 from typing import Annotated, Optional
@@ -24,6 +23,7 @@ import typer
 
 from kernelsight.bpf import libbpf
 from kernelsight.collectors.bpf_collector import BpfCollector
+from kernelsight.collectors.decode import CStruct
 from kernelsight.collectors.rtt_maps import PeerMaps, cache_slots, default_max_peers, map_sizes
 from kernelsight.collectors.rtt_peers import (
     NodeNames, decode_addr, decode_peer, lpm_key, parse_cidr)
@@ -74,7 +74,7 @@ Needs root, or CAP_BPF and CAP_PERFMON (exit status 77 without them).
 """
 
 # ---- records from the kernel ---------------------------------------------------------
-TCP_EVENT = struct.Struct("<Q16s16sIIHHBBH")  # struct tcp_event
+TCP_EVENT = CStruct("rtt", "tcp_event", "<Q16s16sIIHHBBH")
 KINDS = {1: "rtt", 2: "retrans", 3: "drop"}
 
 # TCP states (include/net/tcp_states.h; the same names /proc/net/tcp users know).
@@ -175,8 +175,8 @@ class Pins:
 
 # ---- options -> rodata -----------------------------------------------------------------
 DEFAULT_SAMPLE_EVERY = 100
-DEFAULT_SAMPLE_LIMIT = 100   # sampled segments a second per CPU (struct sample_state)
-SAMPLE_STATE = struct.Struct("<IIQQ")   # since, taken, window_start, capped
+DEFAULT_SAMPLE_LIMIT = 100   # sampled segments a second per CPU (struct ks_sample_state)
+SAMPLE_STATE = CStruct("rtt", "ks_sample_state", "<IIQQ")   # since, taken, window_start, capped
 
 
 def build_rodata(family: int, port: int | None, peers: bool, sample: int,

@@ -59,7 +59,8 @@ def items(fmt: str) -> list[tuple[int, int]]:
 def test_every_bpf_record_has_a_checked_layout():
     names = {f"{c.obj}:{c.c_name}" for _, c in declared()}
     assert {"sched:wait_event", "sched:proc_stats", "syscalls:syscall_event",
-            "syscalls:call_stats", "pagefaults:fault_event", "pagefaults:proc_faults"} <= names
+            "syscalls:call_stats", "pagefaults:fault_event", "pagefaults:proc_faults",
+            "rtt:tcp_event", "rtt:ks_sample_state"} <= names
 
 
 @pytest.mark.parametrize("where,layout", declared(), ids=lambda v: v if isinstance(v, str) else "")
