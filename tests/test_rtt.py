@@ -532,12 +532,24 @@ def test_pinned_maps_are_readable_by_bpftool_and_removed_on_exit(lo_server, tmp_
 
 
 @needs_root
-def test_pipeline_into_ks_ingest_lands_rows(lo_server, db_path):
-    traffic = client(None, "127.0.0.1", lo_server.port, 3)
-    r = subprocess.run(["sh", "-c", f"{ks('ks-rtt')} --duration 3 --sample 20 | "
-                        f"{ks('ks-ingest')} --db-path {db_path}"], capture_output=True, timeout=60)
-    report = client_report(traffic)
-    assert r.returncode == 0, r.stderr
+def test_pipeline_into_ks_ingest_lands_rows(lo_server, db_path, tmp_path):
+    """The traffic starts once ks-rtt is attached and ends well before its --duration,
+    so every round trip falls inside what it counted."""
+    err = tmp_path / "rtt.err"
+    pipeline = subprocess.Popen(["sh", "-c", f"{ks('ks-rtt')} -v --duration 6 --sample 20 "
+                                 f"2>{err} | {ks('ks-ingest')} --db-path {db_path}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while " attached " not in (err.read_text() if err.exists() else ""):
+            assert pipeline.poll() is None and time.monotonic() < deadline, err.read_text()
+            time.sleep(0.05)
+        report = client_report(client(None, "127.0.0.1", lo_server.port, 3))
+        _, stderr = pipeline.communicate(timeout=60)
+    finally:
+        pipeline.kill()
+        pipeline.wait()
+    assert pipeline.returncode == 0, (stderr, err.read_text())
     got = rows(db_path, "SELECT * FROM rtt_stats WHERE peer = '127.0.0.1'")
     assert got and sum(row["count"] for row in got) >= report["n"]
     assert all(row["node"] == "127.0.0.1" and row["family"] == 4 for row in got)
