@@ -557,6 +557,27 @@ def test_pipeline_into_ks_ingest_lands_rows(lo_server, db_path, tmp_path):
     assert rows(db_path, "SELECT count(*) AS n FROM tcp_events WHERE kind = 'rtt'")[0]["n"] > 0
 
 
+@needs_root
+def test_sampling_is_bounded_by_rate_per_cpu(lo_server):
+    """--sample 1 with --sample-limit 20: far more segments than 20 a second per CPU,
+    yet at most 20 samples in each second's window on each CPU, and the rest said as
+    capped.  A window starts at a CPU's first sample after the last one ended, so a
+    run of S seconds has at most S + 1 windows per CPU."""
+    limit, seconds = 20, 2.0
+    col = Collector("--sample", "1", "--sample-limit", str(limit), "--interval", "0.5")
+    started = time.monotonic()
+    report = client_report(client(None, "127.0.0.1", lo_server.port, seconds))
+    events = col.stop()
+    elapsed = time.monotonic() - started
+    samples = [e for e in events if e["type"] == "tcp_event" and e["kind"] == "rtt"]
+    counted = sum(p["count"] for p in per_peer(events).values())
+    windows = (int(elapsed) + 2) * libbpf.possible_cpus()
+    assert counted >= report["n"] > 10 * windows * limit, (counted, report["n"])
+    assert limit <= len(samples) <= windows * limit, (len(samples), windows)
+    # -v says the samples cut so far every interval (a running total, so > 0 suffices)
+    assert reported(col.stderr, "samples over --sample-limit") > 0, col.stderr[-500:]
+
+
 class SkippedRuns:
     """Runs of a BPF program the kernel skipped silently: the tracepoint fired, the
     program did not run, and no recursion miss was counted.  Kernel 6.18 does that now
