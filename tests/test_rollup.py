@@ -355,3 +355,43 @@ def test_original_io_tracer_lines_merge_per_minute(tmp_path):
     minutes = conn.execute(f"SELECT count(DISTINCT timestamp / {MINUTE}) FROM io_latency_stats").fetchone()
     conn.close()
     assert rows == (None, 2000, minutes[0])
+
+
+def make_version_4(conn: sqlite3.Connection, t: ev.EventType) -> int:
+    """Turn a current file into what version 4 left: the rollup's unique index on the
+    bare keys (NULLs distinct), so a NULL-key minute was one rollup row per raw row,
+    and no triggers of this version.  Returns how many NULL-key rollup rows it made."""
+    conn.execute(f"DROP INDEX idx_{t.rollup_table}_key")
+    conn.execute(f"CREATE UNIQUE INDEX idx_{t.rollup_table}_key ON {t.rollup_table}"
+                 f"(minute, {', '.join(('host', *t.rollup.keys))})")
+    null = " OR ".join(f"{k} IS NULL" for k in ("host", *t.rollup.keys))
+    rows = conn.execute(f"SELECT count(*) FROM {t.table} WHERE {null}").fetchone()[0]
+    conn.execute("BEGIN")
+    for _ in range(rows // 2 - 1):  # each NULL-key minute again, as its other rows made it
+        conn.execute(f"INSERT INTO {t.rollup_table} SELECT * FROM {t.rollup_table} "
+                     f"WHERE {null} LIMIT 2")
+    for other in ROLLED:
+        conn.execute(f"DROP TRIGGER trg_{other.rollup_table}")
+        conn.execute(f"DROP TRIGGER trg_{other.rollup_table}_delete")
+    conn.execute("DELETE FROM schema_version")
+    conn.execute("INSERT INTO schema_version VALUES (4, 0)")
+    conn.execute("COMMIT")
+    return conn.execute(f"SELECT count(*) FROM {t.rollup_table} WHERE {null}").fetchone()[0]
+
+
+@pytest.mark.parametrize("t, k", KEYED, ids=[f"{t.rollup_table}.{k}" for t, k in KEYED])
+def test_version_4_rows_with_a_null_key_are_summarised_again_on_upgrade(t, k, tmp_path):
+    """A version-4 file holds a NULL-key minute as many rollup rows; the upgrade
+    leaves one per minute and key, equal to the raw rows grouped by hand, and the
+    rows with a value there are untouched."""
+    conn = schema.connect(str(tmp_path / "v4.db"))
+    schema.apply(conn)
+    insert(conn, t, keyed_rows(t, k) + keyed_rows(t, None, seed=6))
+    before = stored(conn, t)
+    assert make_version_4(conn, t) > 2
+    changes = schema.apply(conn)
+    assert any("NULL key" in c for c in changes), changes
+    after = stored(conn, t)
+    assert after == by_hand(conn, t) and after == before and len(after) == 4
+    assert conn.execute(f"SELECT count(*) FROM {t.rollup_table}").fetchone()[0] == 4
+    conn.close()
