@@ -23,6 +23,10 @@ Three passes over the same loop, side by side:
    exec to attached (Python start-up included; target <= 0.3 s).
 3. kernel.bpf_stats_enabled=1: each program's own run_time_ns / run_cnt (the stats
    cost time themselves, so passes 1 and 2 run without them).
+4. memory and output at the defaults (interval 5 s, 1 in 100 sampled, at most 100 a
+   second per CPU): ks-rtt's peak RSS idle, then while the loop runs flat out, and the
+   bytes a second it writes (target: <= 50 MiB whatever the segment rate; once 99-103
+   MiB and 25 MB per 30 s at ~370k segments/s).
 
     .venv/bin/python bench/bench_rtt.py [--quick]
 """
@@ -243,6 +247,29 @@ class KsRttCommand:
         self.proc.communicate(timeout=30)
 
 
+class RssWatch:
+    """Peak VmRSS (MiB) of a process, sampled every 50 ms from its own thread."""
+
+    def __init__(self, pid: int):
+        import threading
+
+        self.pid, self.peak, self.done = pid, 0.0, threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while not self.done.wait(0.05):
+            with contextlib.suppress(OSError, ValueError):
+                for line in open(f"/proc/{self.pid}/status"):
+                    if line.startswith("VmRSS:"):
+                        self.peak = max(self.peak, int(line.split()[1]) / 1024)
+
+    def stop(self) -> float:
+        self.done.set()
+        self.thread.join()
+        return self.peak
+
+
 # ---- the passes ----------------------------------------------------------------------
 def interleaved(pp: PingPong, progs: dict[str, Program], rounds: int, chunk: int):
     """{mode: [CPU ns per round trip of each chunk]}, and the segments per round trip."""
@@ -310,7 +337,29 @@ def spread(values: list[float]) -> float:
     return (q[2] - q[0]) / statistics.median(values)
 
 
-def report(cpu, seg, runs, attach, costs, rounds, chunk) -> None:
+def memory_and_output(pp: PingPong, seconds: float, chunk: int):
+    """ks-rtt at its defaults: (peak RSS idle, peak RSS under load, bytes/s, segments/s)."""
+    out = OUT / "rtt_memory.ndjson"
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen([str(KS_RTT), "-v"], stdout=sink, stderr=subprocess.PIPE, text=True)
+        for line in proc.stderr:
+            if "attached" in line:
+                break
+        watch = RssWatch(proc.pid)
+        time.sleep(min(seconds / 3, 6))
+        idle = watch.peak
+        t0, segs = time.monotonic(), 0.0
+        while time.monotonic() - t0 < seconds:
+            _, _, s = pp.run(chunk)
+            segs += s * chunk
+        busy = time.monotonic() - t0
+        peak = watch.stop()
+        proc.terminate()
+        proc.communicate(timeout=30)
+    return idle, peak, out.stat().st_size / busy, segs / busy
+
+
+def report(cpu, seg, runs, attach, costs, rounds, chunk, memory=None) -> None:
     med = {m: statistics.median(v) for m, v in cpu.items()}
     added = {m: (med[m] - med["alone"]) / seg for m in med}
     print(f"1. per segment, interleaved: {rounds} rounds x {chunk} round trips per mode, "
@@ -354,6 +403,11 @@ def report(cpu, seg, runs, attach, costs, rounds, chunk) -> None:
     else:
         print("3. bpf_stats: no counts (kernel.bpf_stats_enabled turned off meanwhile by "
               "another process?)")
+    if memory:
+        idle, peak, rate, segs = memory
+        print(f"4. defaults, {segs:,.0f} segments/s to tcp_probe: ks-rtt peak RSS {idle:.1f} MiB "
+              f"idle, {peak:.1f} MiB under load ({peak / 50:.2f}x the 50 MiB target); "
+              f"{rate / 1000:.1f} KB/s of output ({rate * 30 / 1e6:.2f} MB per 30 s)")
 
 
 def main() -> int:
@@ -373,11 +427,12 @@ def main() -> int:
             cpu, seg = interleaved(pp, progs, rounds, chunk)
             runs, attach = real_command(pp, repeats, 10, chunk)
         costs = program_costs(pp, progs, chunk)
+        memory = memory_and_output(pp, 12 if args.quick else 30, chunk)
     finally:
         for prog in progs.values():
             prog.close()
         pp.close()
-    report(cpu, seg, runs, attach, costs, rounds, chunk)
+    report(cpu, seg, runs, attach, costs, rounds, chunk, memory)
     return 0
 
 
