@@ -381,7 +381,7 @@ int BPF_PROG(on_tcp_probe, struct sock *sk, struct sk_buff *skb)
 	struct tcp_sock *tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
 	struct peer_stats *ps;
 	struct conn c;
-	__u32 srtt, i, gen;
+	__u32 srtt, gen;
 	__u64 ts;
 
 	srtt = tp->srtt_us;
@@ -402,9 +402,7 @@ int BPF_PROG(on_tcp_probe, struct sock *sk, struct sk_buff *skb)
 		ps = stats_of(&c.peer, gen);
 	if (!ps)
 		return 0;
-	i = hist_index(srtt);
-	if (i < HIST_NBUCKETS)	/* always; tells the verifier the bound */
-		ps->hist.buckets[i]++;
+	hist_add_nosync(&ps->hist, srtt);	/* per-CPU, and tcp_probe does not nest */
 	ps->metrics.rtt_sum += srtt;
 	ps->metrics.rtt_count++;
 	if (ks_sampled(&sample_state, sample_every, sample_limit, &ts) && conn_from_sock(sk, &c))

@@ -12,11 +12,7 @@ every retransmit and drop with --events) become `tcp_event`s, written as they co
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import threading
-import time
 from typing import Annotated, Optional
 
 import typer
@@ -27,8 +23,7 @@ from kernelsight.collectors.decode import CStruct
 from kernelsight.collectors.rtt_maps import PeerMaps, cache_slots, default_max_peers, map_sizes
 from kernelsight.collectors.rtt_peers import (
     NodeNames, decode_addr, decode_peer, lpm_key, parse_cidr)
-from kernelsight.collectors.runtime import (
-    EXIT_USAGE, Count, Duration, Fatal, Interval, RunOptions, Verbose, cli_app, main_guard, warn)
+from kernelsight.collectors.runtime import EXIT_USAGE, Fatal, RunOptions, collector, warn
 from kernelsight.ingest import histogram
 
 TOOL = "ks-rtt"
@@ -143,11 +138,8 @@ class Pins:
                 self.made_dir = directory
         except OSError as e:
             raise Fatal(f"--pin {directory}: {e.strerror}", EXIT_USAGE) from None
-        taken = [n for n in PINNED_MAPS if os.path.exists(os.path.join(directory, n))]
-        if taken:
-            raise Fatal(f"--pin {directory}: {', '.join(taken)} already pinned there (another "
-                        f"ks-rtt, or one run with --keep-pinned): remove them or pin elsewhere",
-                        EXIT_USAGE)
+        for name in PINNED_MAPS:
+            self._clear_stale(bc.map(name), os.path.join(directory, name), bc.opts.verbose)
         try:
             for name in PINNED_MAPS:
                 m = bc.map(name)
@@ -160,6 +152,32 @@ class Pins:
                         f"e.g. --pin /sys/fs/bpf/ks-rtt)", EXIT_USAGE) from None
         if bc.opts.verbose:
             warn(f"pinned {', '.join(PINNED_MAPS)} in {directory}")
+
+    @staticmethod
+    def _clear_stale(m: libbpf.Map, path: str, verbose: bool) -> None:
+        """A pin already at ``path`` is replaced when it is what an earlier ks-rtt
+        left (killed, or --keep-pinned): one of our maps by name, type and sizes,
+        held open by no process.  One still in use, or not ours, is an error: a
+        restarting service must not fail forever, nor take another's pin."""
+        if not os.path.lexists(path):
+            return
+        try:
+            info = libbpf.pinned_map_info(path)
+        except (libbpf.BpfError, OSError) as e:
+            raise Fatal(f"--pin: {path} exists and is not a BPF map ({e}): remove it or pin "
+                        f"elsewhere", EXIT_USAGE) from None
+        ours = (int(info.get("map_type", -1)), int(info.get("key_size", -1)),
+                int(info.get("value_size", -1))) == (m.type, m.key_size, m.value_size)
+        if not ours:
+            raise Fatal(f"--pin: {path} is a map ks-rtt did not make (another type or size): "
+                        f"remove it or pin elsewhere", EXIT_USAGE)
+        holders = libbpf.map_holders(info.get("map_id", ""))
+        if holders:
+            raise Fatal(f"--pin: {path} is in use by pid {', '.join(map(str, holders))} (another "
+                        f"ks-rtt?): stop it or pin elsewhere", EXIT_USAGE)
+        os.unlink(path)
+        if verbose:
+            warn(f"replaced {path}, left by an earlier ks-rtt that is gone")
 
     def close(self) -> None:
         if self.keep:
@@ -220,31 +238,13 @@ def capped_samples(m: libbpf.Map) -> int:
     return sum(SAMPLE_STATE.unpack_from(v)[3] for v in m.per_cpu(m.lookup(bytes(4)) or b""))
 
 
-@contextlib.contextmanager
-def early_signals():
-    """Ctrl-C or SIGTERM while the programs load: remember it, and end the run after
-    its first (empty) report, instead of a KeyboardInterrupt that skips the report of
-    what was counted between "attached" and the start of the interval loop."""
-    asked = threading.Event()
-    old = {sig: signal.signal(sig, lambda *_: asked.set())
-           for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield asked
-    except BaseException:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-        raise
 def run(opts: RunOptions, rodata: dict, peers: list, nodes: NodeNames, max_peers: int | None,
         pin: str | None, keep_pinned: bool) -> None:
     max_peers = max_peers or default_max_peers()
     sizes = map_sizes(max_peers)
-    with early_signals() as stop_asked:
-        bc = BpfCollector(TOOL, "rtt", opts, rodata=rodata, max_entries=sizes)
-        bc.runner.install_signals()
-    if stop_asked.is_set():
-        bc.runner.stopping.set()
-    with bc:
-        emit, clock = Stream(bc.emitter).emit, bc.runner.clock
+    with BpfCollector(TOOL, "rtt", opts, rodata=rodata, max_entries=sizes) as bc:
+        runner = bc.runner
+        emit, clock = Stream(bc.emitter).emit, runner.clock
         trie = bc.map("peer_filter")
         for net in peers:
             trie.update(lpm_key(net), b"\x01")
@@ -262,20 +262,15 @@ def run(opts: RunOptions, rodata: dict, peers: list, nodes: NodeNames, max_peers
         maps = PeerMaps(bc)
         state = bc.map("sample_state")
         pins = Pins(bc, pin, keep_pinned)
-        last = time.monotonic_ns()
 
         def sample() -> None:
-            nonlocal last
-            now = time.monotonic_ns()
-            interval_ns, last = now - last, now
-            ts = clock.to_epoch(now)
             peers_seen = maps.drain()
             for key, (hist, metrics) in sorted(peers_seen.items()):
                 addr, family = decode_peer(key)
-                emit("rtt", rtt_fields(nodes.name(addr), str(addr), family, interval_ns,
-                                       hist, metrics), ts)
+                emit("rtt", rtt_fields(nodes.name(addr), str(addr), family, runner.interval_ns,
+                                       hist, metrics), runner.timestamp)
             if opts.verbose:
-                warn(f"interval {bc.runner.samples + 1}: {len(peers_seen)} peers, "
+                warn(f"interval {runner.samples + 1}: {len(peers_seen)} peers, "
                      f"{seen['events']} tcp events so far, {capped_samples(state)} samples "
                      f"over --sample-limit")
 
@@ -285,15 +280,9 @@ def run(opts: RunOptions, rodata: dict, peers: list, nodes: NodeNames, max_peers
             pins.close()
 
 
-app = cli_app()
-
-
-@app.command(help=HELP)
-def rtt(
-    interval: Interval = 5.0,
-    duration: Duration = None,
-    count: Count = None,
-    verbose: Verbose = False,
+@collector(HELP, interval=5.0)
+def main(
+    opts: RunOptions, *,
     nodes: Annotated[Optional[str], typer.Option(
         "--nodes", "-n", metavar="FILE",
         help="Name peers: lines of `CIDR NAME`, longest prefix wins (else the address).")] = None,
@@ -327,20 +316,13 @@ def rtt(
     keep_pinned: Annotated[bool, typer.Option(
         "--keep-pinned", help="Leave the pinned maps after exit (rm DIR/* frees them).")] = False,
 ) -> None:
-    def body() -> None:
-        family = family_option(ipv4, ipv6)
-        nets = [parse_cidr(p) for p in peer or []]
-        if len(nets) > 64:
-            raise Fatal("--peer: at most 64 networks", EXIT_USAGE)
-        names = NodeNames.load(nodes) if nodes else NodeNames()
-        rodata = build_rodata(family, port, bool(nets), sample, events, sample_limit)
-        run(RunOptions(interval, duration, count, verbose), rodata, nets, names,
-            max_peers, pin, keep_pinned)
-    raise typer.Exit(main_guard(body))
-
-
-def main() -> None:
-    app()
+    family = family_option(ipv4, ipv6)
+    nets = [parse_cidr(p) for p in peer or []]
+    if len(nets) > 64:
+        raise Fatal("--peer: at most 64 networks", EXIT_USAGE)
+    names = NodeNames.load(nodes) if nodes else NodeNames()
+    rodata = build_rodata(family, port, bool(nets), sample, events, sample_limit)
+    run(opts, rodata, nets, names, max_peers, pin, keep_pinned)
 
 
 if __name__ == "__main__":
