@@ -22,6 +22,7 @@ import struct
 import time
 from typing import Callable, Iterator
 
+from kernelsight.bpf import sysnr
 from kernelsight.bpf.errors import EXIT_ERROR, EXIT_NOPERM, EXIT_UNAVAILABLE, BpfError
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -93,6 +94,7 @@ _fn("bpf_map_get_next_key", ct.c_int, ct.c_int, _p, _p)
 _fn("bpf_map_lookup_batch", ct.c_int, ct.c_int, _p, _p, _p, _p, ct.POINTER(ct.c_uint32), _p)
 _fn("bpf_map_lookup_and_delete_batch", ct.c_int, ct.c_int, _p, _p, _p, _p,
     ct.POINTER(ct.c_uint32), _p)
+_fn("bpf_obj_get", ct.c_int, ct.c_char_p)
 _fn("bpf_obj_get_info_by_fd", ct.c_int, ct.c_int, _p, ct.POINTER(ct.c_uint32))
 _fn("btf__load_vmlinux_btf", _p)
 _fn("btf__free", None, _p)
@@ -203,7 +205,6 @@ def possible_cpus() -> int:
 
 
 # ---- BTF -------------------------------------------------------------------------------
-_NR_MEMBARRIER = 324            # x86_64
 _MEMBARRIER_CMD_GLOBAL = 1      # waits for an RCU grace period (synchronize_rcu)
 
 
@@ -217,7 +218,7 @@ def wait_for_running_programs() -> None:
     makes a straggler very unlikely.
     """
     libc.syscall.restype = ct.c_long
-    if libc.syscall(_NR_MEMBARRIER, _MEMBARRIER_CMD_GLOBAL, 0, 0) != 0:
+    if libc.syscall(sysnr.nr("membarrier"), _MEMBARRIER_CMD_GLOBAL, 0, 0) != 0:
         time.sleep(0.01)
 
 
@@ -315,8 +316,10 @@ class Map:
 
     def items(self, delete: bool = False) -> list[tuple[bytes, bytes]]:
         """Every (key, value); with delete=True the entries are removed as they are read
-        (in one syscall per batch where the kernel supports it), so a value counted
-        while we read is not lost: it lands in a fresh entry for the next interval."""
+        (in one syscall per batch where the kernel supports it).  A program may still
+        add to a value between the kernel's copy and the delete, and that addition is
+        lost: maps programs count into are drained by generation instead
+        (collectors/bpf_collector.py Generations)."""
         if self._batch_ok:
             try:
                 return self._batch(delete)
@@ -377,6 +380,41 @@ class Map:
 
 class _NoBatch(Exception):
     pass
+
+
+# ---- pinned objects ---------------------------------------------------------------------
+def fdinfo(fd: int, pid: int | str = "self") -> dict[str, str]:
+    """The kernel's description of a BPF fd (map_type, key_size, value_size, map_id, ...)."""
+    with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def pinned_map_info(path: str) -> dict[str, str]:
+    """fdinfo of the map pinned at ``path``."""
+    fd = lib.bpf_obj_get(path.encode())
+    if fd < 0:
+        raise _errno_error(f"opening the pinned object {path}")
+    try:
+        return fdinfo(fd)
+    finally:
+        os.close(fd)
+
+
+def map_holders(map_id: str) -> list[int]:
+    """Processes other than this one with an fd on map ``map_id``: while there is
+    one, a pin of that map is in use; with none it is what a killed owner left."""
+    me, out = os.getpid(), []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{entry.name}/fdinfo"):
+                if fdinfo(int(fd), entry.name).get("map_id") == map_id:
+                    out.append(int(entry.name))
+                    break
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+    return out
 
 
 # ---- ring buffer ----------------------------------------------------------------------
@@ -625,7 +663,6 @@ PERF_TYPE_TRACEPOINT = 2
 PERF_COUNT_SW_PAGE_FAULTS_MIN = 5
 PERF_COUNT_SW_PAGE_FAULTS_MAJ = 6
 PERF_FLAG_FD_CLOEXEC = 1 << 3
-_NR_PERF_EVENT_OPEN = 298  # x86_64
 
 
 class PerfEventAttr(ct.Structure):
@@ -650,7 +687,7 @@ def open_perf_event(type_: int, config: int, cpu: int, sample_period: int = 0) -
     attr = PerfEventAttr(type=type_, size=ct.sizeof(PerfEventAttr), config=config,
                          sample_period=sample_period)
     libc.syscall.restype = ct.c_long
-    fd = libc.syscall(_NR_PERF_EVENT_OPEN, ct.byref(attr), -1, cpu, -1, PERF_FLAG_FD_CLOEXEC)
+    fd = libc.syscall(sysnr.nr("perf_event_open"), ct.byref(attr), -1, cpu, -1, PERF_FLAG_FD_CLOEXEC)
     if fd < 0:
         raise _errno_error(f"perf_event_open (type {type_}, config {config}, cpu {cpu})")
     return fd

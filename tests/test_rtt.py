@@ -26,7 +26,7 @@ import pytest
 from conftest import Background, TracepointHits, ks, needs_root, reported, rows, run_ks
 from kernelsight.bpf import libbpf
 from kernelsight.collectors import rtt_maps, rtt_peers
-from kernelsight.collectors.rtt import TCP_STATES
+from kernelsight.collectors.rtt import PINNED_MAPS, TCP_STATES
 from kernelsight.ingest import histogram
 
 NS_A, NS_B, NS_COUNT = "ks-rtt-a", "ks-rtt-b", "ks-rtt-count"
@@ -524,11 +524,37 @@ def test_pinned_maps_are_readable_by_bpftool_and_removed_on_exit(lo_server, tmp_
         assert not os.path.exists("/tmp/ks-rtt-not-bpffs")
         # A second collector must not take the pins over.
         r = run_ks("ks-rtt", "--pin", pin, "--duration", "1")
-        assert r.returncode == 2 and b"already pinned" in r.stderr, r.stderr
+        assert r.returncode == 2 and f"in use by pid {col.proc.pid}".encode() in r.stderr, r.stderr
     finally:
         client_report(traffic)
         col.stop()
     assert not os.path.exists(pin)  # the pins, and the directory ks-rtt made
+
+
+@needs_root
+def test_pins_a_killed_ks_rtt_left_are_replaced(tmp_path):
+    """kill -9 leaves the pins behind (no one runs the clean-up); a restarted ks-rtt
+    (a service) replaces them, says so, and unpins them when it ends.  A file there
+    that is not one of our maps stays, and is an error (bpffs takes no plain files:
+    that one is in a tmp dir)."""
+    pin = "/sys/fs/bpf/ks-rtt-stale"
+    try:
+        killed = Collector("--pin", pin, "--sample", "0", ready=" pinned ").proc
+        killed.kill()
+        killed.wait(timeout=30)
+        assert len(os.listdir(pin)) == len(PINNED_MAPS)   # left behind
+        r = run_ks("ks-rtt", "-v", "--pin", pin, "--duration", "0.5")
+        assert r.returncode == 0, r.stderr
+        assert r.stderr.count(b"left by an earlier ks-rtt that is gone") == len(PINNED_MAPS)
+        assert os.listdir(pin) == []   # its pins gone; the directory it did not make stays
+    finally:
+        sh("rm", "-rf", pin, check=False)
+    other = tmp_path / "pins"
+    other.mkdir()
+    (other / "events").write_text("not a map")
+    r = run_ks("ks-rtt", "--pin", str(other), "--duration", "0.5")
+    assert r.returncode == 2 and b"is not a BPF map" in r.stderr, r.stderr
+    assert (other / "events").read_text() == "not a map"
 
 
 @needs_root
