@@ -12,13 +12,25 @@ APT_PACKAGES := clang llvm bpftool libbpf-dev libbpf1 linux-libc-dev make \
 	prometheus prometheus-node-exporter fio iperf3 stress-ng sqlite3 \
 	nftables iproute2 procps util-linux
 
-BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -Wall -Wno-unused-function -I bpf
+# The machine built for: this one's unless ARCH= is given (x86_64 or aarch64).  Its
+# BPF target (libbpf's __TARGET_ARCH_*) and where its syscall numbers come from:
+# x86_64's own header, or the generic table arm64 uses (with the extras it asks for).
+ARCH ?= $(shell uname -m)
+BPF_ARCH_x86_64 := x86
+BPF_ARCH_aarch64 := arm64
+BPF_ARCH := $(or $(BPF_ARCH_$(ARCH)),$(error ARCH=$(ARCH): kernelsight builds for x86_64 or aarch64))
+SYSCALL_HEADER_x86_64 := asm/unistd.h
+SYSCALL_HEADER_aarch64 := asm-generic/unistd.h -D__ARCH_WANT_RENAMEAT -D__ARCH_WANT_NEW_STAT \
+	-D__ARCH_WANT_SET_GET_RLIMIT -D__ARCH_WANT_SYS_CLONE3
+# The one list of BPF compiler flags: tests and benches ask `make print-bpf-cflags`.
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Wno-unused-function \
+	-I $(CURDIR)/bpf
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(BPF_SRCS:.c=.o)
 BPF_HDRS := $(wildcard bpf/*.bpf.h)
 PYTEST_ARGS ?=
 
-.PHONY: all setup apt venv build bpf schema docs test demo bench clean
+.PHONY: all setup apt venv build bpf schema docs test demo bench clean print-bpf-cflags print-syscalls
 
 all: build
 
@@ -55,11 +67,18 @@ bpf/vmlinux.h:
 bpf/%.bpf.o: bpf/%.bpf.c bpf/vmlinux.h $(BPF_HDRS)
 	clang $(BPF_CFLAGS) -c $< -o $@
 
-# This architecture's syscall names, from the kernel UAPI headers at build time.
+# ARCH's syscall names, from the kernel UAPI headers at build time.
 bpf/syscalls.tsv:
-	echo '#include <asm/unistd.h>' | cc -dM -E - \
+	$(MAKE) -s --no-print-directory print-syscalls > $@.tmp && mv $@.tmp $@
+
+print-syscalls:
+	@set -o pipefail; echo '#include <$(firstword $(SYSCALL_HEADER_$(ARCH)))>' \
+		| cc -dM -E $(wordlist 2,99,$(SYSCALL_HEADER_$(ARCH))) - \
 		| awk '$$2 ~ /^__NR_/ && $$3 ~ /^[0-9]+$$/ {sub("__NR_", "", $$2); print $$3 "\t" $$2}' \
-		| sort -n > $@.tmp && mv $@.tmp $@
+		| sort -n
+
+print-bpf-cflags:
+	@echo $(BPF_CFLAGS)
 
 schema: $(STAMPS)/venv
 	$(VPY) -m kernelsight.ingest.schema > schema.sql.tmp && mv schema.sql.tmp schema.sql

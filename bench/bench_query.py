@@ -23,7 +23,6 @@ import os
 import pathlib
 import random
 import resource
-import shutil
 import sqlite3
 import statistics
 import subprocess

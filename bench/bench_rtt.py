@@ -47,11 +47,9 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
 KS_RTT = pathlib.Path(sys.executable).parent / "ks-rtt"
-BPF_CFLAGS = ["-g", "-O2", "-target", "bpf", "-mcpu=v3", "-D__TARGET_ARCH_x86", "-Wall",
-              "-I", str(REPO / "bpf")]
 
 sys.path.insert(0, str(REPO))
-from kernelsight.bpf import libbpf  # noqa: E402
+from kernelsight.bpf import build as bpf_build, libbpf  # noqa: E402
 from kernelsight.collectors import rtt as ks_rtt  # noqa: E402
 
 # Forks an echo server, connects, then for each line N on stdin does N round trips and
@@ -145,8 +143,7 @@ def build() -> tuple[pathlib.Path, pathlib.Path]:
     (OUT / "tcp_pingpong.c").write_text(PINGPONG_C)
     subprocess.run(["cc", "-O2", "-o", str(exe), str(OUT / "tcp_pingpong.c")], check=True)
     obj = OUT / "empty_tcp_probe.bpf.o"
-    subprocess.run(["clang", *BPF_CFLAGS, "-c", str(REPO / "bench" / "empty_tcp_probe.bpf.c"),
-                    "-o", str(obj)], check=True)
+    bpf_build.compile_bpf(REPO / "bench" / "empty_tcp_probe.bpf.c", obj)
     return exe, obj
 
 

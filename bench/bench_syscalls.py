@@ -38,14 +38,12 @@ import subprocess
 import sys
 import textwrap
 
-from kernelsight.bpf import libbpf  # the venv's editable install
+from kernelsight.bpf import build, libbpf, sysnr  # the venv's editable install
 from kernelsight.collectors.syscalls import build_rodata
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
 BPF = REPO / "bpf"
-BPF_CFLAGS = ["-g", "-O2", "-target", "bpf", "-mcpu=v3", "-D__TARGET_ARCH_x86", "-Wall",
-              "-Wno-unused-function", "-I", str(BPF)]
 
 
 # ---- helpers shared with the other tracer benches ---------------------------------------
@@ -65,13 +63,9 @@ def compile_bpf(name: str, source: str | pathlib.Path, *defines: str) -> pathlib
         src.write_text(textwrap.dedent(source))
     else:
         src = source
-    obj = OUT / f"{name}.bpf.o"
-    subprocess.run(["clang", *BPF_CFLAGS, *defines, "-c", str(src), "-o", str(obj)],
-                   check=True)
-    return obj
+    return build.compile_bpf(src, OUT / f"{name}.bpf.o", *defines)
 
 
-_NR_BPF = 321                  # x86_64
 _BPF_ENABLE_STATS = 32
 _BPF_STATS_RUN_TIME = 0
 STATS_SYSCTL = pathlib.Path("/proc/sys/kernel/bpf_stats_enabled")
@@ -87,7 +81,7 @@ def bpf_stats():
     libc.syscall.restype = ctypes.c_long
     attr = ctypes.create_string_buffer(16)  # union bpf_attr: enable_stats.type = RUN_TIME
     attr[0:4] = _BPF_STATS_RUN_TIME.to_bytes(4, "little")
-    fd = libc.syscall(_NR_BPF, _BPF_ENABLE_STATS, attr, len(attr))
+    fd = libc.syscall(sysnr.nr("bpf"), _BPF_ENABLE_STATS, attr, len(attr))
     if fd >= 0:
         try:
             yield

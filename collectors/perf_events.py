@@ -9,11 +9,11 @@ full count).
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
-import platform
 import struct
 from dataclasses import dataclass
+
+from kernelsight.bpf import sysnr
 
 PERF_TYPE_HARDWARE = 0
 PERF_TYPE_SOFTWARE = 1
@@ -30,7 +30,6 @@ ATTR_SIZE = 128                # PERF_ATTR_SIZE_VER7; fields past flags stay zer
 _ATTR_HEAD = struct.Struct("=IIQQQQQ")  # type, size, config, sample_period, sample_type, read_format, flags
 _READING = struct.Struct("=QQQ")        # value, time_enabled, time_running
 
-_SYSCALL_NR = {"x86_64": 298, "aarch64": 241, "riscv64": 241, "ppc64le": 319, "s390x": 331}
 
 
 @dataclass(frozen=True)
@@ -69,14 +68,6 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
 
-def _syscall_nr() -> int:
-    machine = platform.machine()
-    try:
-        return _SYSCALL_NR[machine]
-    except KeyError:
-        raise OSError(errno.ENOSYS, f"perf_event_open: unknown syscall number on {machine}") from None
-
-
 def attr_bytes(counter: Counter, inherit: bool) -> bytes:
     flags = ATTR_INHERIT if inherit else 0
     head = _ATTR_HEAD.pack(counter.type, ATTR_SIZE, counter.config, 0, 0, READ_FORMAT, flags)
@@ -90,7 +81,7 @@ def perf_event_open(counter: Counter, pid: int, cpu: int, inherit: bool = False,
     flags = PERF_FLAG_FD_CLOEXEC
     if cgroup_fd is not None:
         pid, flags = cgroup_fd, flags | PERF_FLAG_PID_CGROUP
-    fd = _libc.syscall(ctypes.c_long(_syscall_nr()), attr, ctypes.c_long(pid),
+    fd = _libc.syscall(ctypes.c_long(sysnr.nr("perf_event_open")), attr, ctypes.c_long(pid),
                        ctypes.c_long(cpu), ctypes.c_long(-1), ctypes.c_ulong(flags))
     if fd < 0:
         e = ctypes.get_errno()

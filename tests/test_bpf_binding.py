@@ -8,6 +8,8 @@ import time
 import pytest
 from conftest import REPO, needs_root
 
+from kernelsight.bpf import build
+
 pytestmark = needs_root
 
 HERE = REPO / "tests" / "bpf"
@@ -18,9 +20,7 @@ def objects(tmp_path_factory):
     out = tmp_path_factory.mktemp("bpfobj")
     subprocess.run(["make", "-C", str(REPO), "bpf/vmlinux.h"], check=True, capture_output=True)
     for name in ("selftest", "rejected"):
-        subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-mcpu=v3", "-D__TARGET_ARCH_x86",
-                        "-I", str(REPO / "bpf"), "-c", str(HERE / f"{name}.bpf.c"),
-                        "-o", str(out / f"{name}.bpf.o")], check=True)
+        build.compile_bpf(HERE / f"{name}.bpf.c", out / f"{name}.bpf.o")
     return out
 
 
