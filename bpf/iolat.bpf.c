@@ -38,8 +38,8 @@ const volatile __u32 targ_dev = 0;	/* kernel dev_t of the one disk to trace; 0 =
 const volatile bool targ_queued = false;	/* start at block_rq_insert, not at issue */
 
 KS_LOST_COUNTERS
-/* Requests whose completion never reached rq_complete: the kernel (6.18 on this VM)
- * sometimes skips the BPF programs of block_rq_complete without counting a recursion
+/* Requests whose completion never reached rq_complete: the kernel (seen on 6.18
+ * under a hypervisor) sometimes skips the BPF programs of block_rq_complete without counting a recursion
  * miss, while its own trace event and diskstats see the completion.  Found when the
  * struct request is used again and still holds that earlier start; user space adds
  * the starts left over at exit.  Those I/Os are missing from the counts: said, never

@@ -204,7 +204,7 @@ def possible_cpus() -> int:
     return lib.libbpf_num_possible_cpus()
 
 
-# ---- BTF -------------------------------------------------------------------------------
+# ---- waiting out programs still running ---------------------------------------------------
 _MEMBARRIER_CMD_GLOBAL = 1      # waits for an RCU grace period (synchronize_rcu)
 
 
@@ -222,6 +222,7 @@ def wait_for_running_programs() -> None:
         time.sleep(0.01)
 
 
+# ---- BTF -------------------------------------------------------------------------------
 class _BtfType(ct.Structure):
     _fields_ = [("name_off", ct.c_uint32), ("info", ct.c_uint32), ("size_or_type", ct.c_uint32)]
 
@@ -419,7 +420,7 @@ def map_holders(map_id: str) -> list[int]:
 
 # ---- ring buffer ----------------------------------------------------------------------
 class RingBuffer:
-    """Polls one or more BPF ring buffers; ``callback(bytes)`` gets each record."""
+    """Polls one BPF ring buffer map; ``callback(bytes)`` gets each record."""
 
     def __init__(self, m: Map, callback: Callable[[bytes], None]):
         self._callback = callback

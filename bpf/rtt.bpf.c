@@ -18,7 +18,7 @@
  * flips it, waits out programs still writing the old one, then reads and clears the
  * old generation's cache slots (cache_used marks the taken ones) and reads and
  * deletes its peer_stats keys, so nothing is lost or counted twice.  It sums the CPUs
- * and publishes the interval under the design seed's names, rtt_hist_map (struct
+ * and publishes the interval under the original agent's names (docs/design.md), rtt_hist_map (struct
  * hist) and node_metrics_map (rtt_sum, rtt_count, retrans_count, drop_count), for
  * `bpftool map dump name rtt_hist_map`.
  * Sampled segment events (1 in sample_every, at most sample_limit a second per CPU),
@@ -156,7 +156,7 @@ struct {
 /* The generation programs count into now (cache slots and peer_stats keys). */
 KS_GEN_MAP(cache_gen);
 
-/* The last interval, summed over CPUs, written by user space (the seed's maps). */
+/* The last interval, summed over CPUs, written by user space (the original agent's maps). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_PEERS);

@@ -36,9 +36,9 @@ __u64 lost_untraced_switch = 0;
 
 /* CPU time is the scheduler's own sum (se.sum_exec_runtime, what schedstat and
  * getrusage report) taken at every switch, not switch-in to switch-out by the clock:
- * some switches fire no sched_switch at all (seen on this VM: the hypervisor agent's
- * threads never appear as prev), and a task given the CPU back that way would lose
- * its whole slice.  With the sum, the next switch-out still counts it. */
+ * some switches fire no sched_switch at all (seen on kernel 6.18 under a hypervisor:
+ * the hypervisor agent's threads never appear as prev), and a task given the CPU
+ * back that way would lose its whole slice.  With the sum, the next switch-out still counts it. */
 struct task_times {
 	__u64 queued_ts;	/* entered the run queue; 0 when not queued */
 	__u64 runtime_seen;	/* se.sum_exec_runtime + 1 at its last switch; 0 unknown */

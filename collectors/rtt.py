@@ -4,7 +4,7 @@ The BPF side (bpf/rtt.bpf.c) counts every segment an established socket receives
 into its peer's histogram (the socket's srtt, whole us) and node metrics, per CPU;
 it counts retransmits and dropped TCP packets per peer too.  Every interval
 rtt_maps.PeerMaps drains those counts, sums the CPUs and publishes the interval in
-rtt_hist_map and node_metrics_map (the design seed's maps, for bpftool); this module
+rtt_hist_map and node_metrics_map (the original agent's map names, docs/design.md, for bpftool); this module
 prints one `rtt` event per peer seen.  The ring buffer's records (sampled segments;
 every retransmit and drop with --events) become `tcp_event`s, written as they come
 (see Stream) so that memory stays flat whatever the rate and the interval.

@@ -12,7 +12,7 @@ bpf/rtt.bpf.c counts per CPU into two places (see its header):
   flip and wait, the old generation's keys are read and deleted.
 
 PeerMaps sums both over the CPUs and publishes the interval in rtt_hist_map and
-node_metrics_map, the design seed's maps, so bpftool shows the last whole interval.
+node_metrics_map, the original agent's maps (docs/design.md), so bpftool shows the last whole interval.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The ingestion loop: lines in, parsed rows batched per table, committed on time.
 
-Batching rule (from the pipeline document): commit when a table's batch reaches
+Batching rule (the original pipeline's, docs/design.md): commit when a table's batch reaches
 ``batch_size`` rows, or when ``batch_timeout`` seconds have passed since the oldest
 pending event, whether or not more input arrives.  A commit writes every table's
 pending rows in one transaction (one commit is the expensive part, not the rows).

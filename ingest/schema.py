@@ -11,7 +11,7 @@ import sqlite3
 
 from . import events as ev
 
-# Applied on every connection, as the pipeline document asks, plus a busy timeout so
+# Applied on every connection, as the original pipeline did (docs/design.md), plus a busy timeout so
 # concurrent writers wait for each other instead of failing.
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",

@@ -96,7 +96,7 @@ class SQLiteSink:
     WAL_AUTOCHECKPOINT_PAGES = 10000
     # The writer's page cache.  Measured on 1M mixed events (fresh file, all indexes,
     # default flags): 16 MB took 22 CPU-s and 49 MB RSS, the schema's 64 MB 28 CPU-s
-    # and 105 MB, 8 MB 30 CPU-s.  Readers keep the 64 MB the document asks for.
+    # and 105 MB, 8 MB 30 CPU-s.  Readers keep the 64 MB cache of the original schema (docs/design.md).
     CACHE_KIB = 16384
 
     def __init__(self, path: str | os.PathLike, *, should_stop: Callable[[], bool] = lambda: False,

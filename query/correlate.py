@@ -1,6 +1,6 @@
 """Correlation helpers, linear in the rows they read.
 
-The pipeline document joins every slow syscall to every memory sample within a
+The original pipeline (docs/design.md) joins every slow syscall to every memory sample within a
 second (a quadratic join).  Here both streams are read once, in time order, and
 merged: each syscall meets the memory sample nearest to it.
 """

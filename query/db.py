@@ -2,7 +2,7 @@
 
 Every query function takes ``db`` as a path or a :class:`Database`; both open the
 file read-only (``file:...?mode=ro``), so a query can never change what the
-collectors wrote.  ``DatabaseManager`` is the pipeline document's name for it.
+collectors wrote.  ``DatabaseManager`` is the original pipeline's name for it (docs/design.md).
 """
 
 from __future__ import annotations

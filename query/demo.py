@@ -114,7 +114,7 @@ def main() -> int:
     if rc == 0 and prom.exists():
         lines = prom.read_text().splitlines()
         shown = [l for l in lines if l.startswith("ebpf_rtt_")][:6]
-        say(f"wrote {prom} ({len(lines)} lines); the seed's RTT gauges:")
+        say(f"wrote {prom} ({len(lines)} lines); the original agent's RTT gauges (docs/design.md):")
         print("\n".join(shown) if shown else "   (no RTT samples in the window)")
     say("next: ks-query --help, ks-query tables, docs/events.md")
     return 0

@@ -12,7 +12,7 @@ from .prom_state import State
 
 
 def rtt_gauges(db: Database, state: State, Gauge, since_ns: int, host: str | None = None):
-    """The RTT document's gauges, exactly: p50 and p99 per node over the last window
+    """The original agent's RTT gauges (docs/design.md), exactly: p50 and p99 per node over the last window
     (nodes without a series of their own in the histograms under "other")."""
     if not db.has("rtt_stats"):
         return

@@ -7,8 +7,8 @@ delta; on the backing disk (which also carries everyone else's I/O) we must see 
 least what its diskstats delta saw.
 
 Counts.  A few completions in ten thousand never reach block_rq_complete's BPF
-programs (kernel 6.18 on this VM), with no recursion miss counted, while the kernel's
-own block_rq_complete trace event and diskstats see them (measured: 10,240 writes,
+programs (seen on kernel 6.18 under a hypervisor), with no recursion miss counted,
+while the kernel's own block_rq_complete trace event and diskstats see them (measured: 10,240 writes,
 tracefs 10,240 completions, the BPF program called 10,225 times).  No BPF tracer can
 count those; ks-iolat finds each one (its request comes back still holding the old
 start, or holds it at exit) and says so on stderr.  So our counts may fall short of

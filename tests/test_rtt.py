@@ -29,7 +29,8 @@ from kernelsight.collectors import rtt_maps, rtt_peers
 from kernelsight.collectors.rtt import PINNED_MAPS, TCP_STATES
 from kernelsight.ingest import histogram
 
-NS_A, NS_B, NS_COUNT = "ks-rtt-a", "ks-rtt-b", "ks-rtt-count"
+# Unique per run: a run killed before its clean-up, or one beside it, is no one's to delete.
+NS_A, NS_B, NS_COUNT = (f"ks-rtt-{os.getpid()}-{n}" for n in ("a", "b", "count"))
 A4, B4, A6, B6 = "10.201.0.1", "10.201.0.2", "fd00:201::1", "fd00:201::2"  # veth
 SA4, SB4, SA6, SB6 = "10.202.0.1", "10.202.0.2", "fd00:202::1", "fd00:202::2"  # slow: TUN
 DELAY_MS = 5
@@ -792,7 +793,7 @@ def test_keep_pinned_leaves_the_maps_for_later_readers(lo_server):
     try:
         dump = json.loads(sh("bpftool", "map", "dump", "pinned", f"{pin}/node_metrics_map",
                              "-j").stdout)
-        assert all("rtt_count" in e["formatted"]["value"] for e in dump)
+        assert dump and all("rtt_count" in e["formatted"]["value"] for e in dump)
     finally:
         subprocess.run(["rm", "-rf", pin])
 
