@@ -100,4 +100,13 @@ static __always_inline bool ks_sampled(void *sample_map, __u32 every, __u32 limi
 
 #define ks_count(counter) __sync_fetch_and_add(&(counter), 1)
 
+/* A record of ``size`` bytes in the ring buffer map ``ring``, or NULL when it is
+ * full, counted in lost_ringbuf (KS_LOST_COUNTERS) so user space says so. */
+#define ks_reserve(ring, size) ({					\
+	void *__rec = bpf_ringbuf_reserve(ring, size, 0);		\
+	if (!__rec)							\
+		ks_count(lost_ringbuf);					\
+	__rec;								\
+})
+
 #endif /* KS_MAPS_BPF_H */

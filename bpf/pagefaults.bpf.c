@@ -205,11 +205,9 @@ static __always_inline void report(struct task_struct *task, struct fault_start 
 {
 	struct fault_event *e;
 
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		ks_count(lost_ringbuf);
+	e = ks_reserve(&events, sizeof(*e));
+	if (!e)
 		return;
-	}
 	e->ts = now;
 	e->latency_ns = latency;
 	e->address = s->address;

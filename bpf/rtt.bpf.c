@@ -352,11 +352,9 @@ static __always_inline void submit(const struct conn *c, __u8 kind, __u32 value,
 	struct tcp_event *e;
 	__u64 flags;
 
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		ks_count(lost_ringbuf);
+	e = ks_reserve(&events, sizeof(*e));
+	if (!e)
 		return;
-	}
 	e->ts_ns = ts;
 	__builtin_memcpy(e->saddr, c->laddr, 16);
 	__builtin_memcpy(e->daddr, c->peer.addr, 16);

@@ -232,11 +232,9 @@ static __always_inline void record_wait(struct task_struct *next, struct task_st
 	}
 	if (delta < min_latency_ns)
 		return;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		ks_count(lost_ringbuf);
+	e = ks_reserve(&events, sizeof(*e));
+	if (!e)
 		return;
-	}
 	e->ts = now;
 	e->latency_ns = delta;
 	e->tgid = next->tgid;

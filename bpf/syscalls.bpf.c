@@ -215,11 +215,9 @@ static __always_inline void report(struct start *s, __u64 now, __u64 latency, lo
 	if (task_is_self(task))	/* our own polling would report itself, forever */
 		return;
 
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		ks_count(lost_ringbuf);
+	e = ks_reserve(&events, sizeof(*e));
+	if (!e)
 		return;
-	}
 	e->ts = now;
 	e->latency_ns = latency;
 	e->ret = ret;

@@ -17,7 +17,7 @@ from kernelsight.bpf import libbpf
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
 from kernelsight.collectors.decode import CStruct, comm_text, task_filter
 from kernelsight.collectors.runtime import (
-    Comm, Pid, RunOptions, collector, warn)
+    Comm, MinLatency, Pid, RunOptions, collector, warn)
 from kernelsight.ingest import histogram
 
 TOOL = "ks-pagefaults"
@@ -154,13 +154,15 @@ def run(opts: RunOptions, rodata: dict) -> None:
         bc.run(sample)
 
 
+MIN_LATENCY = MinLatency(
+    "Print a page_fault event for every fault at least this slow, in "
+    "milliseconds (0.05 = 50 us).")
+
+
 @collector(HELP)
 def main(
     opts: RunOptions, *,
-    min_latency: Annotated[float, typer.Option(
-        "--min-latency", "-m", metavar="MS", min=0.0,
-        help="Print a page_fault event for every fault at least this slow, in "
-        "milliseconds (0.05 = 50 us).")] = 1.0,
+    min_latency: MIN_LATENCY = 1.0,
     sample: Annotated[int, typer.Option(
         "--sample", metavar="N", min=0,
         help="Also print 1 in N of the faster faults (0: none).")] = 0,

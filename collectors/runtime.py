@@ -71,6 +71,11 @@ Comm = Annotated[Optional[str], typer.Option(
     "--comm", help="Only threads with this name (the kernel keeps 15 characters).")]
 
 
+def MinLatency(help: str):  # noqa: N802 (an annotation, like Pid and Comm)
+    """The tracers' threshold, --min-latency/-m in milliseconds, with their own help."""
+    return Annotated[float, typer.Option("--min-latency", "-m", metavar="MS", min=0.0, help=help)]
+
+
 def cli_app() -> typer.Typer:
     """The typer app of a ks collector: plain help (no rich panels), no shell-completion
     installer, and no rich tracebacks (errors are one line, from main_guard)."""

@@ -17,7 +17,7 @@ import typer
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
 from kernelsight.collectors.decode import CStruct, comm_text, task_filter
 from kernelsight.collectors.runtime import (
-    EXIT_USAGE, Comm, Fatal, Pid, RunOptions, collector, warn)
+    EXIT_USAGE, Comm, Fatal, MinLatency, Pid, RunOptions, collector, warn)
 from kernelsight.ingest import histogram
 
 TOOL = "ks-sched"
@@ -179,13 +179,15 @@ def run(opts: RunOptions, rodata: dict, per_process: bool) -> None:
         bc.run(sample)
 
 
+MIN_LATENCY = MinLatency(
+    "Print a `sched` event for every wait of at least this many milliseconds "
+    "(0: every wait; that is a lot).")
+
+
 @collector(HELP)
 def main(
     opts: RunOptions, *,
-    min_latency: Annotated[float, typer.Option(
-        "--min-latency", "-m", metavar="MS", min=0.0,
-        help="Print a `sched` event for every wait of at least this many milliseconds "
-        "(0: every wait; that is a lot).")] = 10.0,
+    min_latency: MIN_LATENCY = 10.0,
     per_process: Annotated[bool, typer.Option(
         "--per-process", "-P", help="Also print per-process scheduler counters "
         "(sched_stats events) every interval.")] = False,

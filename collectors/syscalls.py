@@ -19,7 +19,7 @@ from kernelsight.collectors import syscall_table
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
 from kernelsight.collectors.decode import CStruct, comm_text, task_filter
 from kernelsight.collectors.runtime import (
-    EXIT_USAGE, Comm, Fatal, Pid, RunOptions, collector, warn)
+    EXIT_USAGE, Comm, Fatal, MinLatency, Pid, RunOptions, collector, warn)
 
 TOOL = "ks-syscalls"
 MAX_SYSCALL_NR = 512            # the BPF side's stats array has two halves of this many
@@ -204,13 +204,15 @@ def run(opts: RunOptions, rodata: dict, stats: bool) -> None:
         bc.run(sample)
 
 
+MIN_LATENCY = MinLatency(
+    "Report calls that took at least this many milliseconds (0: every call; "
+    "beware, that is a lot).")
+
+
 @collector(HELP)
 def main(
     opts: RunOptions, *,
-    min_latency: Annotated[float, typer.Option(
-        "--min-latency", "-m", metavar="MS", min=0.0,
-        help="Report calls that took at least this many milliseconds (0: every call; "
-        "beware, that is a lot).")] = 10.0,
+    min_latency: MIN_LATENCY = 10.0,
     pid: Pid = None,
     comm: Comm = None,
     syscall: Annotated[Optional[str], typer.Option(
