@@ -149,7 +149,8 @@ def rollup_aggregates(t: ev.EventType) -> list[tuple[str, str, str, str]]:
             ("first_ts", "AggregateFunction(min, Int64)", "minState(timestamp)", "first row's timestamp"),
             ("last_ts", "AggregateFunction(max, Int64)", "maxState(timestamp)", "last row's timestamp")]
     def of(c: str) -> str:
-        return f"Nullable({TYPES[t.column(c).sql]})" if _nullable(t.column(c)) else TYPES[t.column(c).sql]
+        # a Nullable argument skips NULLs (the -Null combinator): the state is the plain type's
+        return TYPES[t.column(c).sql]
 
     if "interval_ns" in t.column_names:
         cols.append(("interval_ns", f"AggregateFunction(argMax, {of('interval_ns')}, Int64)",
