@@ -231,3 +231,164 @@ def test_values_int64_cannot_hold_are_converted_or_rejected_as_with_sqlite(serve
     assert got == sqlite_rows(tmp_path / "ks.db", "page_fault_events")
     address = [c.name for c in ev.columns_of(ev.BY_NAME["page_fault"])].index("address")
     assert [r[address] for r in got] == [-100, 7]   # wrapped as in SQLite
+
+
+# ---- 3. the spool: nothing lost, nothing doubled --------------------------------------------
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+from conftest import ks  # noqa: E402
+
+from kernelsight.ingest.clickhouse_spool import Batch, Spool, SpoolBusy  # noqa: E402
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "it"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = predicate()
+        if got:
+            return got
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def spool_file(spool_dir: pathlib.Path) -> pathlib.Path:
+    return wait_for(lambda: next(spool_dir.glob("*.spool"), None), what="the spool file")
+
+
+def counts_by_table(events) -> collections.Counter:
+    return collections.Counter(ev.BY_NAME[e["type"]].table for e in events)
+
+
+@needs_server
+def test_server_killed_and_restarted_mid_stream_loses_and_doubles_nothing(tmp_path_factory, tmp_path):
+    s = chserver.Server(tmp_path_factory.mktemp("clickhouse-restart")).start()
+    try:
+        events = every_type(150)
+        chunks = [events[: len(events) // 3], events[len(events) // 3: 2 * len(events) // 3],
+                  events[2 * len(events) // 3:]]
+        spool_dir = tmp_path / "spool"
+        proc = subprocess.Popen([ks("ks-ingest"), "--clickhouse", s.url("fleet"), "--spool-dir", str(spool_dir),
+                                 "--batch-timeout", "0.1"], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            def feed(chunk):
+                proc.stdin.write(b"".join(orjson.dumps(e, option=orjson.OPT_APPEND_NEWLINE) for e in chunk))
+                proc.stdin.flush()
+
+            feed(chunks[0])
+            wait_for(lambda: ch_count(s, "fleet", "syscall_events", final=False)
+                     == counts_by_table(chunks[0])["syscall_events"], what="the first chunk in ClickHouse")
+            s.kill()                                    # a crash, mid-stream
+            feed(chunks[1])
+            path = spool_file(spool_dir)
+            wait_for(lambda: path.stat().st_size > 0, what="the second chunk in the spool")
+            s.start()                                   # same data, same ports
+            feed(chunks[2])
+            proc.stdin.close()
+            err = proc.stderr.read().decode()
+            assert proc.wait(120) == 0, err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert "spooling to" in err and "answers again" in err, err
+        want = counts_by_table(events)
+        for t in ev.TYPES:
+            assert ch_count(s, "fleet", t.table, final=False) == want[t.table], t.table   # none doubled
+        assert path.read_bytes() == b"", "every spooled batch was acknowledged"
+        # in order: the server took the batches (block numbers) in the order they were made
+        blocks = client(s, "fleet").execute(
+            "SELECT ks_batch, min(toUInt64(extract(_part, '^[0-9]+_([0-9]+)_'))) AS block "
+            "FROM syscall_events GROUP BY ks_batch ORDER BY ks_batch")
+        assert [b for _, b in blocks] == sorted(b for _, b in blocks)
+    finally:
+        s.kill()
+
+
+@needs_server
+def test_the_spool_survives_a_restart_and_is_sent_by_the_next_ks_ingest(tmp_path_factory, tmp_path):
+    s = chserver.Server(tmp_path_factory.mktemp("clickhouse-late"))   # not started: down
+    events = every_type(40)
+    data = write_ndjson(tmp_path / "events.ndjson", events)
+    spool_dir = tmp_path / "spool"
+    r = run_ks("ks-ingest", "--clickhouse", s.url("late"), "--spool-dir", str(spool_dir), str(data))
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert f"did not take {len(events)} rows: kept in" in err, err
+    try:
+        s.start()
+        r = run_ks("ks-ingest", "--clickhouse", s.url("late"), "--spool-dir", str(spool_dir), input=b"")
+        assert r.returncode == 0, r.stderr.decode()
+        assert "kept from before: sending them first" in r.stderr.decode()
+        for t in ev.TYPES:
+            assert ch_count(s, "late", t.table, final=False) == counts_by_table(events)[t.table], t.table
+        assert ch_rows(s, "late", "rtt_stats") == sorted(
+            ch_rows(s, "late", "rtt_stats"), key=lambda r: r[0])
+    finally:
+        s.kill()
+
+
+CRASH_AFTER_INSERT = """
+import os, signal, sys
+from kernelsight.ingest.clickhouse_sink import ClickHouseSink
+from kernelsight.ingest.clickhouse_spool import Batch
+import orjson
+sink = ClickHouseSink(sys.argv[1], sys.argv[2])
+assert sink.client is not None
+batch = Batch(sink._next_id(), orjson.loads(sys.argv[3]))
+sink.spool.append(batch)               # kept, as a commit does when the server fails
+sink._insert(batch, replay=False)      # the server has it ...
+os.kill(os.getpid(), signal.SIGKILL)   # ... and ks-ingest dies before the ack
+"""
+
+
+@needs_server
+def test_kill_9_between_insert_and_ack_doubles_nothing(server, database, tmp_path):
+    from kernelsight.ingest.parse import Parser
+
+    events = [e for e in every_type(50) if e["type"] in ("rtt", "syscall")]
+    parser = Parser()
+    tables: dict = collections.defaultdict(list)
+    for e in events:
+        target, row = parser.parse(orjson.dumps(e))
+        tables[target.table].append(list(row))
+    spool_dir = tmp_path / "spool"
+    r = subprocess.run([sys.executable, "-c", CRASH_AFTER_INSERT, server.url(database), str(spool_dir),
+                        orjson.dumps(list(tables.items()))], capture_output=True, timeout=60)
+    assert r.returncode == -signal.SIGKILL, r.stderr.decode()
+    assert Spool(spool_file(spool_dir)).pending == 1       # the batch is still unacknowledged
+    assert ch_count(server, database, "rtt_stats", final=False) == len(tables["rtt_stats"])
+    # the next ks-ingest replays it: the rows the server has are not sent again
+    r = run_ks("ks-ingest", "--clickhouse", server.url(database), "--spool-dir", str(spool_dir), input=b"")
+    assert r.returncode == 0, r.stderr.decode()
+    assert "1 batches" in r.stderr.decode()
+    for table, rows in tables.items():
+        assert ch_count(server, database, table, final=False) == len(rows), table
+    # and a copy that does get in (the server took an insert whose answer was lost
+    # while the replay asked) is the same rows: one row each with FINAL
+    c = client(server, database)
+    c.execute("INSERT INTO rtt_stats SELECT * FROM rtt_stats")
+    assert ch_count(server, database, "rtt_stats", final=False) == 2 * len(tables["rtt_stats"])
+    assert ch_count(server, database, "rtt_stats", final=True) == len(tables["rtt_stats"])
+
+
+def test_spool_keeps_order_cuts_a_torn_tail_and_has_one_owner(tmp_path):
+    path = tmp_path / "x.spool"
+    spool = Spool(path)
+    for i in (1, 2, 3):
+        spool.append(Batch(i, [("load_metrics", [[TS0 + i, "h", 1.0, None, None, None, None, None]])]))
+    spool.ack(Batch(1, [("load_metrics", [[0]])]))
+    with pytest.raises(SpoolBusy):
+        Spool(path)
+    spool.close()
+    with open(path, "ab") as f:
+        f.write(b'{"batch": 4, "tables": [["load_metr')      # a crash mid-write
+    again = Spool(path)
+    assert [b.id for b in again.batches()] == [2, 3] and again.pending == 2
+    assert path.read_bytes().endswith(b"\n")
+    for b in list(again.batches()):
+        again.ack(b)
+    assert path.read_bytes() == b""
+    again.close()
