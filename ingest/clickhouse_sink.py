@@ -77,9 +77,16 @@ def spool_path(spool_dir: str | os.PathLike, target: Target) -> pathlib.Path:
     return pathlib.Path(spool_dir) / f"clickhouse-{target.host}-{target.port}-{target.database}.spool"
 
 
+class MissingDriver(Exception):
+    """clickhouse-driver is not installed."""
+
+
 def connect(target: Target, database: str | None = None):
     """A clickhouse-driver Client (it connects on its first query)."""
-    from clickhouse_driver import Client
+    try:
+        from clickhouse_driver import Client
+    except ImportError:
+        raise MissingDriver("--clickhouse needs clickhouse-driver: pip install 'kernelsight[clickhouse]'") from None
 
     return Client(target.host, port=target.port, database=database or target.database,
                   user=target.user, password=target.password, connect_timeout=CONNECT_TIMEOUT_S,
@@ -130,6 +137,10 @@ class ClickHouseSink:
         try:
             self.target = parse_url(url)
         except ValueError as e:
+            raise SinkFailed(str(e)) from None
+        try:
+            connect(self.target)
+        except MissingDriver as e:
             raise SinkFailed(str(e)) from None
         self.ttl_days = ttl_days
         self.say = on_message
@@ -203,7 +214,7 @@ class ClickHouseSink:
             self.client = connect(self.target)
             self.version = server_version(self.client)
         except _errors() as e:
-            self._down(ServerDown(_describe(e)))
+            self._down(ServerDown(describe_error(e)))
             return False
         self.backoff = RETRY_FIRST_S
         self._retention()
@@ -229,7 +240,7 @@ class ClickHouseSink:
                     cols = ", ".join(chs.insert_columns(table))
                     self.client.execute(f"INSERT INTO {table} ({cols}) VALUES", block)
         except _errors() as e:
-            raise ServerDown(_describe(e)) from None
+            raise ServerDown(describe_error(e)) from None
 
     def _rows_present(self, table: str, batch: Batch, rows: list) -> set[int]:
         stamp = chs.stamp_column(table)
@@ -292,7 +303,7 @@ class ClickHouseSink:
                 self.changes.append(f"dropped {table} day {partition} (older than {self.ttl_days} days)")
 
 
-def _describe(e: BaseException) -> str:
+def describe_error(e: BaseException) -> str:
     """One line: a server error's code and the first line of its message."""
     text = " ".join(str(e).strip().splitlines()[:2]).replace("DB::Exception: ", "")
     return (text or type(e).__name__)[:300]

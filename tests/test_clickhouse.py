@@ -392,3 +392,90 @@ def test_spool_keeps_order_cuts_a_torn_tail_and_has_one_owner(tmp_path):
         again.ack(b)
     assert path.read_bytes() == b""
     again.close()
+
+
+# ---- 4. ks-query --clickhouse: the answers SQLite gives --------------------------------------
+from kernelsight.query import synthetic  # noqa: E402
+
+SUBCOMMANDS = ["summary", "syscalls", "syscall-procs", "syscall-stats", "io", "rtt", "runqlat", "memory",
+               "cpu", "retransmits", "network", "block", "tcp", "load", "perf", "pagefaults", "sched-waits",
+               "hosts"]
+SECONDS = 600
+
+
+@pytest.fixture(scope="module")
+def both_backends(server, tmp_path_factory):
+    """One generated data set (two hosts, ten minutes) in SQLite and in ClickHouse."""
+    folder = tmp_path_factory.mktemp("both")
+    start = TS0 - 3 * 3600 * NS
+    events = (synthetic.scenario(start, SECONDS, host="web-1", seed=1).events
+              + synthetic.scenario(start, SECONDS, host="db-2", seed=2, nodes=("alpha", "delta")).events)
+    events.sort(key=lambda e: e["timestamp"])
+    data = write_ndjson(folder / "events.ndjson", events)
+    db = folder / "ks.db"
+    for args in (["--db-path", str(db)], ["--clickhouse", server.url("both"), "--spool-dir", str(folder / "spool")]):
+        r = run_ks("ks-ingest", *args, str(data), timeout=180)
+        assert r.returncode == 0, r.stderr.decode()
+    yield db, server.url("both"), start
+    client(server).execute("DROP DATABASE IF EXISTS both")
+
+
+def answers(backend: list[str], args: list[str]) -> list[dict]:
+    r = run_ks("ks-query", *args, *backend, "--format", "json", timeout=120)
+    assert r.returncode == 0, (args, r.stderr.decode())
+    return [orjson.loads(x) for x in r.stdout.splitlines()]
+
+
+@needs_server
+@pytest.mark.parametrize("sub", SUBCOMMANDS)
+@pytest.mark.parametrize("host", [None, "db-2"])
+def test_ks_query_answers_from_clickhouse_equal_sqlites(both_backends, sub, host):
+    db, url, start = both_backends
+    # ragged edges: whole minutes come from the rollups, the edges from the rows
+    since, until = (start + 37 * NS) / NS, (start + (SECONDS - 23) * NS) / NS
+    args = [sub, "--since", f"{since:.3f}", "--until", f"{until:.3f}"] + (["--host", host] if host else [])
+    from_sqlite = answers(["--db-path", str(db)], args)
+    from_clickhouse = answers(["--clickhouse", url], args)
+    assert from_sqlite, f"{sub}: the data set answers nothing: the comparison would prove nothing"
+    assert from_clickhouse == from_sqlite
+    if host:
+        assert {r["host"] for r in from_clickhouse if "host" in r} <= {host}
+
+
+@needs_server
+def test_tables_and_hosts_sorted_from_clickhouse(both_backends):
+    db, url, start = both_backends
+    for args in (["tables"], ["tables", "--since", str(start // NS)]):
+        got = [answers(b, args) for b in (["--db-path", str(db)], ["--clickhouse", url])]
+        for rows in got:
+            for r in rows:
+                r.pop("newest_age_s")      # age from each command's own "now"
+        assert got[0] == got[1] and got[0]
+    window = ["--since", str(start // NS), "--until", str(start // NS + SECONDS)]
+    hosts = answers(["--clickhouse", url], ["hosts", *window, "--sort", "rtt_p99_us"])
+    assert [h["host"] for h in hosts] == sorted(
+        (h["host"] for h in hosts), key=lambda n: -next(x["rtt_p99_us"] for x in hosts if x["host"] == n))
+    assert {h["host"] for h in hosts} == {"web-1", "db-2"}
+    r = run_ks("ks-query", "sql", "SELECT 1", "--clickhouse", url)
+    assert r.returncode != 0 and b"clickhouse-client" in r.stderr
+
+
+@needs_server
+def test_hosts_p99s_are_the_raw_samples_p99s(both_backends):
+    """ks-query hosts from ClickHouse against the generator's raw samples: each p99 is
+    within one bucket's width (6.25 %) of the true one, computed with a sort."""
+    db, url, start = both_backends
+    sc = synthetic.scenario(start, SECONDS, host="web-1", seed=1)
+    window = ["--since", str(start // NS), "--until", str(start // NS + SECONDS), "--host", "web-1"]
+    (row,) = answers(["--clickhouse", url], ["hosts", *window])
+
+    def p99(keys):
+        values = sorted(v for k in keys for v in sc.samples(k))
+        return values[int(0.99 * (len(values) - 1))]
+
+    nodes = {k[1] for k in sc.raw if k[0] == "rtt"}
+    devices = {k[1:] for k in sc.raw if k[0] == "io"}
+    for got, true in ((row["rtt_p99_us"], p99([("rtt", n) for n in nodes])),
+                      (row["io_p99_us"], p99([("io", *d) for d in devices])),
+                      (row["runq_p99_us"], p99([("runq",)]))):
+        assert abs(got - true) <= 0.0625 * true + 1, (got, true)
