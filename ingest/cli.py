@@ -83,7 +83,7 @@ def ingest(
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Say what the schema upgrade did, and which unknown fields were dropped.")] = False,
     single_process: Annotated[bool, typer.Option(
-        "--single-process", help="Write to SQLite from this process, not from a writer process on another core (slower).")] = False,
+        "--single-process", help="Write from this process, not from a writer process on another core (slower).")] = False,
     clickhouse: Annotated[Optional[str], typer.Option(
         "--clickhouse", metavar="URL", help="Store into ClickHouse instead of SQLite: "
         "clickhouse://HOST[:PORT]/DATABASE (native protocol, port 9000; the database and "
@@ -115,7 +115,7 @@ def ingest(
         if clickhouse:
             from .clickhouse_cli import open_committer
 
-            committer, db_path = open_committer(clickhouse, spool_dir, clickhouse_ttl, init_only)
+            committer, db_path = open_committer(clickhouse, spool_dir, clickhouse_ttl, init_only, single_process)
         elif init_only or single_process:
             committer = InlineCommitter(make_sink())
         else:

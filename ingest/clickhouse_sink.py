@@ -235,10 +235,11 @@ class ClickHouseSink:
         try:
             for table, rows in batch.tables:
                 have = self._rows_present(table, batch, rows) if replay else set()
-                block = [(*r, batch.id, i) for i, r in enumerate(rows) if i not in have]
-                if block:
+                keep = [i for i in range(len(rows)) if i not in have] if have else range(len(rows))
+                if keep:
                     cols = ", ".join(chs.insert_columns(table))
-                    self.client.execute(f"INSERT INTO {table} ({cols}) VALUES", block)
+                    self.client.execute(f"INSERT INTO {table} ({cols}) VALUES",
+                                        _columns(rows, keep, batch.id), columnar=True)
         except _errors() as e:
             raise ServerDown(describe_error(e)) from None
 
@@ -307,6 +308,13 @@ def describe_error(e: BaseException) -> str:
     """One line: a server error's code and the first line of its message."""
     text = " ".join(str(e).strip().splitlines()[:2]).replace("DB::Exception: ", "")
     return (text or type(e).__name__)[:300]
+
+
+def _columns(rows: list, keep, batch_id: int) -> list:
+    """The block column by column (the driver's native layout: no transposing of
+    its own), the batch columns last."""
+    picked = rows if len(keep) == len(rows) else [rows[i] for i in keep]
+    return [*map(list, zip(*picked)), [batch_id] * len(picked), list(keep)]
 
 
 _INT_POSITIONS: dict[str, tuple[int, ...]] = {}

@@ -220,7 +220,7 @@ def test_values_int64_cannot_hold_are_converted_or_rejected_as_with_sqlite(serve
         {"type": "page_fault", "timestamp": TS0 + 2, "host": "h1", "pid": 3, "address": 7},
     ]
     data = write_ndjson(tmp_path / "pf.ndjson", lines)
-    for args in (["--clickhouse", server.url(database), "--spool-dir", str(tmp_path / "spool")],
+    for args in (["--clickhouse", server.url(database), "--spool-dir", str(tmp_path / "spool"), "--single-process"],
                  ["--db-path", str(tmp_path / "ks.db")]):
         r = run_ks("ks-ingest", *args, "--reject-file", str(tmp_path / f"rej{len(args)}.ndjson"), str(data))
         assert r.returncode == 0, r.stderr.decode()
