@@ -479,3 +479,35 @@ def test_hosts_p99s_are_the_raw_samples_p99s(both_backends):
                       (row["io_p99_us"], p99([("io", *d) for d in devices])),
                       (row["runq_p99_us"], p99([("runq",)]))):
         assert abs(got - true) <= 0.0625 * true + 1, (got, true)
+
+
+@needs_server
+def test_every_select_of_docs_clickhouse_md_runs_and_answers(server, both_backends):
+    import re
+
+    text = (REPO / "docs" / "clickhouse.md").read_text()
+    selects = [b for b in re.findall(r"```sql\n(.*?)```", text, re.S) if b.lstrip().startswith("SELECT")]
+    assert len(selects) >= 4
+    c = client(server, "both")
+    for sql in selects:
+        assert c.execute(sql), sql
+
+
+@needs_server
+def test_clickhouse_ttl_drops_the_days_past_it_on_a_server_without_ttl(server, database, tmp_path):
+    version = tuple(int(x) for x in client(server).execute("SELECT version()")[0][0].split(".")[:2])
+    if version >= chs.TTL_SINCE:
+        pytest.skip("this server has table TTL: ks-ingest sets it instead of dropping days")
+    now = time.time_ns()
+    old = [{"type": "load", "timestamp": now - 40 * 86400 * NS + i, "host": "h1", "load_1min": 1.0} for i in range(5)]
+    new = [{"type": "load", "timestamp": now - 86400 * NS + i, "host": "h1", "load_1min": 2.0} for i in range(7)]
+    args = ["--clickhouse", server.url(database), "--spool-dir", str(tmp_path / "spool"), "--clickhouse-ttl", "30d"]
+    r = run_ks("ks-ingest", *args, str(write_ndjson(tmp_path / "load.ndjson", old + new)))
+    assert r.returncode == 0, r.stderr.decode()
+    assert ch_count(server, database, "load_metrics") == 12
+    r = run_ks("ks-ingest", *args, input=b"")      # at start: the days past 30 go
+    assert r.returncode == 0, r.stderr.decode()
+    assert b"dropped load_metrics day" in r.stderr
+    assert ch_count(server, database, "load_metrics") == 7
+    r = run_ks("ks-ingest", *args[:-1], "thirty", input=b"")
+    assert r.returncode == 2 and b"whole days" in r.stderr
