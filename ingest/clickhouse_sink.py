@@ -20,6 +20,7 @@ made harmless where they cannot be avoided:
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import random
@@ -82,7 +83,10 @@ class MissingDriver(Exception):
 
 
 def connect(target: Target, database: str | None = None):
-    """A clickhouse-driver Client (it connects on its first query)."""
+    """A clickhouse-driver Client (it connects on its first query).  The driver's own
+    log (a traceback for every refused connection) is silenced: our messages say
+    the cause in one line."""
+    logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
     try:
         from clickhouse_driver import Client
     except ImportError:

@@ -390,7 +390,7 @@ def _clickhouse_option(args: list[str]) -> list[str]:
         if a == "--clickhouse":
             url = next(it, None)
             if url is None:
-                out.append(a)          # typer says the value is missing
+                out.append("--db-path")    # typer says the value is missing
         elif a.startswith("--clickhouse="):
             url = a.removeprefix("--clickhouse=")
         else:
