@@ -86,7 +86,8 @@ class ClickHouseDatabase(Database):
         if table in self._loaded:
             return
         self._loaded.add(table)
-        start, end, host = self.window
+        # unknown_events: `tables` counts all of them, whatever the window (as on SQLite)
+        start, end, host = self.window if table != ev.UNKNOWN_TABLE else (None, None, None)
         stamp = chs.stamp_column(table)
         cond, params = [], {}
         if start is not None:
@@ -95,7 +96,7 @@ class ClickHouseDatabase(Database):
         if end is not None:
             cond.append(f"{stamp} < %(end)s")
             params["end"] = end
-        if host and table != ev.UNKNOWN_TABLE:
+        if host:
             cond.append("host = %(host)s")
             params["host"] = host
         cols = chs.insert_columns(table)[: -len(chs.BATCH_COLUMNS)]

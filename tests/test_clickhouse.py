@@ -411,6 +411,7 @@ def both_backends(server, tmp_path_factory):
     events = (synthetic.scenario(start, SECONDS, host="web-1", seed=1).events
               + synthetic.scenario(start, SECONDS, host="db-2", seed=2, nodes=("alpha", "delta")).events)
     events.sort(key=lambda e: e["timestamp"])
+    events += [{"type": "mystery", "timestamp": start + i, "host": "web-1"} for i in range(3)]  # unknown_events
     data = write_ndjson(folder / "events.ndjson", events)
     db = folder / "ks.db"
     for args in (["--db-path", str(db)], ["--clickhouse", server.url("both"), "--spool-dir", str(folder / "spool")]):
@@ -451,6 +452,7 @@ def test_tables_and_hosts_sorted_from_clickhouse(both_backends):
             for r in rows:
                 r.pop("newest_age_s")      # age from each command's own "now"
         assert got[0] == got[1] and got[0]
+        assert [r["rows"] for r in got[1] if r["table"] == ev.UNKNOWN_TABLE] == [3]
     window = ["--since", str(start // NS), "--until", str(start // NS + SECONDS)]
     hosts = answers(["--clickhouse", url], ["hosts", *window, "--sort", "rtt_p99_us"])
     assert [h["host"] for h in hosts] == sorted(
