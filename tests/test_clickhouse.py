@@ -513,3 +513,16 @@ def test_clickhouse_ttl_drops_the_days_past_it_on_a_server_without_ttl(server, d
     assert ch_count(server, database, "load_metrics") == 7
     r = run_ks("ks-ingest", *args[:-1], "thirty", input=b"")
     assert r.returncode == 2 and b"whole days" in r.stderr
+
+
+@needs_server
+def test_init_only_creates_every_table_and_needs_the_server(server, database, tmp_path):
+    spool = ["--spool-dir", str(tmp_path / "spool")]
+    r = run_ks("ks-ingest", "--init-only", "--clickhouse", server.url(database), *spool)
+    assert r.returncode == 0, r.stderr.decode()
+    have = {row[0] for row in client(server, database).execute("SHOW TABLES")}
+    assert set(chs.all_tables()) <= have
+    down = chserver.Server(tmp_path / "never-started")
+    r = run_ks("ks-ingest", "--init-only", "--clickhouse", down.url(database), *spool)
+    assert r.returncode == 1 and b"does not answer" in r.stderr
+    assert b"Traceback" not in r.stderr
