@@ -10,7 +10,7 @@ STAMPS := .stamps
 # Debian packages: the BPF toolchain, and the real tools the tests measure against.
 APT_PACKAGES := clang llvm bpftool libbpf-dev libbpf1 linux-libc-dev make \
 	prometheus prometheus-node-exporter fio iperf3 stress-ng sqlite3 \
-	nftables iproute2 procps util-linux
+	nftables iproute2 procps util-linux clickhouse-server clickhouse-client
 
 # The machine built for: this one's unless ARCH= is given (x86_64 or aarch64).  Its
 # BPF target (libbpf's __TARGET_ARCH_*) and where its syscall numbers come from:
@@ -55,7 +55,7 @@ $(STAMPS)/venv: pyproject.toml setup.py
 	$(VPY) -m pip install -q -e '.[test,bench]'
 	@mkdir -p $(STAMPS) && touch $@
 
-## build: the BPF objects and the syscall table (schema.sql and docs/events.md are
+## build: the BPF objects and the syscall table (schema.sql, schema.clickhouse.sql and docs/events.md are
 ## generated from the registry by `make schema docs` and committed; tests compare them)
 build: bpf
 
@@ -82,6 +82,8 @@ print-bpf-cflags:
 
 schema: $(STAMPS)/venv
 	$(VPY) -m kernelsight.ingest.schema > schema.sql.tmp && mv schema.sql.tmp schema.sql
+	$(VPY) -m kernelsight.ingest.clickhouse_schema > schema.clickhouse.sql.tmp \
+		&& mv schema.clickhouse.sql.tmp schema.clickhouse.sql
 
 docs: $(STAMPS)/venv
 	$(VPY) -m kernelsight.ingest.docs > docs/events.md.tmp && mv docs/events.md.tmp docs/events.md

@@ -35,6 +35,7 @@ what is pending.
   ks-ingest --batch-size 10000 recorded/*.ndjson        # bulk load: few commits
   ks-ingest --init-only --db-path data/kernelsight.db   # create or upgrade the schema
   ks-ingest --replay-rejects rejects.ndjson --reject-file again.ndjson
+  ks-rtt | ks-ingest --clickhouse clickhouse://ch1:9000/kernelsight   # the fleet store
 
 Lines of the original KernelSight tools are accepted too (their type names, nested
 "data" objects, lines without "type", timestamps counted since boot).  A valid JSON
@@ -60,8 +61,9 @@ def ingest(
     db_path: Annotated[pathlib.Path, typer.Option(
         "--db-path", help="SQLite database file; created (with its parent folders) when missing.")]
         = pathlib.Path("data/kernelsight.db"),
-    batch_size: Annotated[int, typer.Option(
-        "--batch-size", min=1, help="Commit when a table has this many rows pending.")] = 100,
+    batch_size: Annotated[Optional[int], typer.Option(
+        "--batch-size", min=1, show_default=False, help="Commit when a table has this many rows "
+        "pending [default: 100; 10000 with --clickhouse].")] = None,
     batch_timeout: Annotated[float, typer.Option(
         "--batch-timeout", min=0.0, help="Commit at the latest this many seconds after the oldest pending event.")] = 1.0,
     init_only: Annotated[bool, typer.Option(
@@ -81,7 +83,21 @@ def ingest(
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Say what the schema upgrade did, and which unknown fields were dropped.")] = False,
     single_process: Annotated[bool, typer.Option(
-        "--single-process", help="Write to SQLite from this process, not from a writer process on another core (slower).")] = False,
+        "--single-process", help="Write from this process, not from a writer process on another core (slower).")] = False,
+    clickhouse: Annotated[Optional[str], typer.Option(
+        "--clickhouse", metavar="URL", help="Store into ClickHouse instead of SQLite: "
+        "clickhouse://HOST[:PORT]/DATABASE (native protocol, port 9000; the database and "
+        "tables are created on first use).  Batches the server does not take wait in "
+        "--spool-dir and are sent in order when it answers again.  See docs/clickhouse.md.",
+        show_default=False)] = None,
+    spool_dir: Annotated[pathlib.Path, typer.Option(
+        "--spool-dir", help="With --clickhouse: where batches wait while the server is down "
+        "(an append-only file per server and database, kept across restarts).")] = pathlib.Path("data/spool"),
+    clickhouse_ttl: Annotated[Optional[str], typer.Option(
+        "--clickhouse-ttl", metavar="DAYS", help="With --clickhouse: keep this many days (30d). "
+        "A table TTL on ClickHouse 19.6 and newer (set when the tables are created); on older "
+        "servers ks-ingest drops the whole days past it, at start and hourly.",
+        show_default=False)] = None,
 ) -> None:
     stats = Stats()
     if files and replay_rejects:
@@ -96,13 +112,21 @@ def ingest(
         return SQLiteSink(db_path, on_wait=warn if verbose else (lambda m: None))
 
     try:
-        if init_only or single_process:
+        if clickhouse:
+            from .clickhouse_cli import open_committer
+
+            committer, db_path = open_committer(clickhouse, spool_dir, clickhouse_ttl, init_only, single_process)
+        elif init_only or single_process:
             committer = InlineCommitter(make_sink())
         else:
             committer = ProcessCommitter(str(db_path))
     except SinkFailed as e:
         warn(str(e))
+        rejects.close()
         raise typer.Exit(EXIT_ERROR)
+    except typer.BadParameter:
+        rejects.close()
+        raise
     for change in committer.changes:
         if verbose or not change.startswith("schema version 0"):
             warn(f"{db_path}: {change}")
@@ -113,6 +137,8 @@ def ingest(
             warn(f"{db_path}: schema version {ev.SCHEMA_VERSION}, {len(ev.TYPES)} event tables")
         return
 
+    if batch_size is None:
+        batch_size = 10_000 if clickhouse else 100
     options = Options(batch_size, batch_timeout, verbose, progress and _isatty(2))
     ingester = Ingester(committer, Parser(), options, rejects, stats)
     status = EXIT_OK

@@ -84,9 +84,10 @@ class ProcessCommitter:
     and results come from its stdout as length-prefixed marshal frames.
     """
 
-    def __init__(self, db_path: str):
+    def __init__(self, db_path: str, sink_args: list[str] | None = None):
+        # sink_args: another sink's arguments for this module's main (clickhouse_cli.py)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kernelsight.ingest.writer", str(db_path)],
+            [sys.executable, "-m", "kernelsight.ingest.writer", *(sink_args or [str(db_path)])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         self._out = self.proc.stdin.fileno()
         self._in = self.proc.stdout.fileno()
@@ -177,7 +178,7 @@ def _receive(fd: int):
     return marshal.loads(_read_exactly(fd, n))
 
 
-def child_main(db_path: str) -> int:
+def child_main(db_path: str, make_sink: Callable[[], Sink] | None = None) -> int:
     """The writer process: jobs from stdin, results to stdout, until EOF."""
     # Ctrl-C reaches the whole process group: only the parent decides when to stop;
     # the child ends when the parent closes the pipe (or dies).
@@ -185,7 +186,7 @@ def child_main(db_path: str) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     jobs, results = 0, 1
     try:
-        sink = SQLiteSink(db_path)
+        sink = make_sink() if make_sink else SQLiteSink(db_path)
     except SinkFailed as e:
         _send(results, ("failed", str(e)))
         return 1
@@ -217,4 +218,8 @@ def child_main(db_path: str) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--clickhouse":
+        from .clickhouse_cli import child_sink
+
+        sys.exit(child_main("", lambda: child_sink(sys.argv[2:])))
     sys.exit(child_main(sys.argv[1]))

@@ -38,7 +38,8 @@ COMMANDS: dict[str, tuple[Callable, str]] = {}
 
 # ---- the options every subcommand shares ---------------------------------------------
 DbPath = Annotated[str, typer.Option("--db-path", "-d", envvar="KS_DB", show_envvar=True, metavar="PATH",
-                                     help="The SQLite file ks-ingest writes.")]
+                                     help="The SQLite file ks-ingest writes, or a clickhouse://HOST[:PORT]/DATABASE "
+                                     "URL (also --clickhouse URL; see docs/clickhouse.md).")]
 Since = Annotated[str, typer.Option("--since", "-s", metavar="TIME", help="Start of the window: 1h, 15m, ISO 8601, epoch s.")]
 Until = Annotated[str, typer.Option("--until", "-u", metavar="TIME", help="End of the window (default: now).")]
 Host = Annotated[Optional[str], typer.Option("--host", metavar="NAME", help="Only rows of this host.")]
@@ -64,7 +65,14 @@ class Window:
         it is empty is checked only when a query finds nothing (it reads every table)."""
         from .db import Database, require_data
 
-        db = Database(self.db_path)
+        if self.db_path.startswith("clickhouse://"):
+            from .clickhouse_db import ClickHouseDatabase
+
+            # `tables` without --since counts every row: no bound on the fetch either
+            bounds = (None, None) if self.since == "0" else (self.start, self.end)
+            db = ClickHouseDatabase(self.db_path, *bounds, self.host)
+        else:
+            db = Database(self.db_path)
         require_data(db, check_empty=check_empty)
         return db
 
@@ -169,6 +177,11 @@ def sql_cmd(query: Annotated[str, typer.Argument(help="One SQL statement, e.g. \
     from .db import Database
 
     w = Window(db_path, "1h", "now", None, limit, fmt)
+    if db_path.startswith("clickhouse://"):
+        from .db import QueryError
+
+        raise QueryError("ks-query sql reads SQLite files; ask ClickHouse with clickhouse-client "
+                         "(docs/clickhouse.md has examples)")
     with Database(db_path) as db:  # any SQLite file: sql is for looking around
         cols, rows = sqlguard.run(db.conn, query, limit)
         render.write([dict(zip(cols, tuple(r))) for r in rows], w.fmt, columns=cols)
@@ -354,11 +367,42 @@ def correlate_rtt_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until
     _run(w, "RTT or CPU rows", lambda db: q(db, w.start, w.end, step, host=host, limit=limit))
 
 
+@_cmd("hosts", "One line per host: newest row, p99 RTT, p99 I/O, run-queue p99, slow syscalls/s, memory used %.")
+def hosts_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
+              limit: Limit = 1000, fmt: Format = None,
+              sort: Annotated[str, typer.Option(metavar="COLUMN", help="Sort by this column, worst first: "
+                                                "newest, rtt_p99_us, io_p99_us, runq_p99_us, "
+                                                "slow_syscalls_per_s, memory_used_pct (default: host).")] = "host"):
+    from .hosts import SORTABLE, query_hosts as q
+
+    if sort not in SORTABLE:
+        raise typer.BadParameter(f"{sort!r}: use one of {', '.join(SORTABLE)}", param_hint="'--sort'")
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "rows of any host", lambda db: q(db, w.start, w.end, host=host, sort=sort, limit=limit))
+
+
 # ---- entry point -------------------------------------------------------------------------
+def _clickhouse_option(args: list[str]) -> list[str]:
+    """``--clickhouse URL``, before or after the subcommand, is ``--db-path URL``."""
+    out, url = [], None
+    it = iter(args)
+    for a in it:
+        if a == "--clickhouse":
+            url = next(it, None)
+            if url is None:
+                out.append("--db-path")    # typer says the value is missing
+        elif a.startswith("--clickhouse="):
+            url = a.removeprefix("--clickhouse=")
+        else:
+            out.append(a)
+    return out + ["--db-path", url] if url else out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ALIASES:
         args = [ALIASES[args[0]], *args[1:]]
+    args = _clickhouse_option(args)
     only = args[0] if args and args[0] in COMMANDS else None
     return run_cli("ks-query", lambda: build_app(only)(args=args, prog_name="ks-query"))
 
