@@ -27,7 +27,7 @@ _EXPORTS = {
     "query_cpu_usage": "sched", "query_load": "sched",
     "query_page_faults": "faults", "query_perf_counters": "perf",
     "correlate_syscalls_with_memory": "correlate", "correlate_rtt_with_cpu": "correlate",
-    "summary": "overview", "query_tables": "overview",
+    "summary": "overview", "query_tables": "overview", "query_hosts": "hosts",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -21,6 +21,23 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "kernelsight-v1"
 
 
+def collector_events(out: bytes) -> list[dict]:
+    """A collector's stdout as events, each checked against the registry: a known type
+    and only fields that are its columns, so a misspelt field fails the test instead of
+    being dropped by ks-ingest (which counts, but stores nothing of, a key it lacks)."""
+    import orjson
+
+    from kernelsight.ingest import events as ev
+
+    events = [orjson.loads(line) for line in out.splitlines()]
+    for e in events:
+        t = ev.BY_NAME.get(e.get("type"))
+        assert t is not None, f"not a registered event type: {e}"
+        extra = set(e) - set(t.column_names) - {"type"}
+        assert not extra, f"{t.name}: fields the registry lacks: {sorted(extra)} in {e}"
+    return events
+
+
 def ks(name: str) -> str:
     """Absolute path of a ks-* console script of this venv."""
     path = BIN / name
@@ -130,8 +147,6 @@ class Background:
         return b"".join(self._err).decode()
 
     def stop(self, sig: int = 2) -> list[dict]:
-        import orjson
-
         self.proc.send_signal(sig)
         self.proc.wait(timeout=30)
         for t in self._readers:
@@ -139,7 +154,7 @@ class Background:
         out = b"".join(self._out)
         assert self.proc.returncode == 0, self.stderr
         assert "Traceback" not in self.stderr
-        return [orjson.loads(line) for line in out.splitlines()]
+        return collector_events(out)
 
 
 class TracepointHits:

@@ -39,7 +39,7 @@ import time
 import orjson
 import pytest
 
-from conftest import ks, needs_root, pipe_into_ingest, reported, rows, run_ks
+from conftest import collector_events, ks, needs_root, pipe_into_ingest, reported, rows, run_ks
 from kernelsight.ingest import histogram
 
 READS, WRITES = 2048, 1024          # 4 KiB I/Os per fio job
@@ -121,7 +121,7 @@ def traced_fio(tmp_path, loop_device, *flags: str) -> dict:
     finally:
         tracer.send_signal(signal.SIGINT)
         tracer.wait(timeout=20)
-    events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    events = collector_events(out.read_bytes())
     delta = {d: tuple(a - b for a, b in zip(after[d], before[d])) for d in before}
     return {"name": name, "disk": disk, "fio": jobs, "diskstats": delta, "events": events,
             "status": tracer.returncode, "stderr": err.read_text()}
@@ -199,7 +199,7 @@ def test_device_filter_reports_only_that_disk(tmp_path, loop_device):
     fio(dev, "randread", 256)
     tracer.send_signal(signal.SIGINT)
     out, err = tracer.communicate(timeout=20)
-    events = [orjson.loads(line) for line in out.splitlines()]
+    events = collector_events(out)
     assert tracer.returncode == 0 and only_loss_reports(err)
     assert {e["device"] for e in events} == {name}
     assert 0 < sum(e["read_count"] for e in events) <= 256

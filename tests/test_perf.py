@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import ks, needs_root, rows, run_ks
+from conftest import collector_events, ks, needs_root, rows, run_ks
 from kernelsight.collectors.perf_events import COUNTERS, perf_event_open
 from kernelsight.collectors.perf_session import cgroup_root
 
@@ -23,7 +23,7 @@ HARDWARE = ("cycles", "instructions", "cache-references", "cache-misses", "branc
 
 
 def events(stdout: bytes) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines()]
+    return collector_events(stdout)
 
 
 def totals(evs: list[dict]) -> dict[str, float]:

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import ks, needs_root, rows, run_ks
+from conftest import collector_events, ks, needs_root, rows, run_ks
 from kernelsight.collectors import procfs_parse as P
 
 SAMPLES = pathlib.Path(__file__).parent / "procfs_samples"
@@ -30,7 +30,7 @@ def sample(name: str) -> bytes:
 
 
 def events(stdout: bytes) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines()]
+    return collector_events(stdout)
 
 
 def by_type(evs: list[dict], type_: str) -> list[dict]:

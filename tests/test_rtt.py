@@ -23,7 +23,7 @@ import time
 import orjson
 import pytest
 
-from conftest import Background, TracepointHits, ks, needs_root, reported, rows, run_ks
+from conftest import Background, TracepointHits, collector_events, ks, needs_root, reported, rows, run_ks
 from kernelsight.bpf import libbpf
 from kernelsight.collectors import rtt_maps, rtt_peers
 from kernelsight.collectors.rtt import PINNED_MAPS, TCP_STATES
@@ -496,7 +496,7 @@ def test_two_collectors_into_one_pipe_never_interleave(lo_server):
     client_report(traffic)
     lines = out.splitlines()
     assert len(lines) > 1000  # enough that an interleaving would show
-    events = [orjson.loads(line) for line in lines]  # every line parses
+    events = collector_events(out)  # every line parses
     assert {e["type"] for e in events} == {"rtt", "tcp_event"}
 
 

@@ -17,7 +17,7 @@ import time
 import orjson
 import pytest
 
-from conftest import ks, needs_root, pipe_into_ingest, reported, rows, run_ks
+from conftest import collector_events, ks, needs_root, pipe_into_ingest, reported, rows, run_ks
 
 BUSY_COMM = "ksbusy"
 BUSY_SECONDS = 3.0
@@ -97,7 +97,7 @@ def busy_run(request, tmp_path_factory):
         for c in children:
             c.kill()
             c.wait()
-    events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    events = collector_events(out.read_bytes())
     return {"delay": delay, "on_cpu": on_cpu, "pcount": pcount, "events": events, "status": tracer.returncode,
             "stderr": err.read_text()}
 
@@ -302,7 +302,7 @@ def test_pid_filter_keeps_only_that_process(tmp_path):
         spinner.kill()
         spinner.wait()
     assert r.returncode == 0, r.stderr
-    events = [orjson.loads(line) for line in r.stdout.splitlines()]
+    events = collector_events(r.stdout)
     stats = [e for e in events if e["type"] == "sched_stats"]
     waits = [e for e in events if e["type"] == "sched"]
     # a thread sleeping 1 ms at a time wakes about a thousand times a second
