@@ -33,7 +33,7 @@ def collector_events(out: bytes) -> list[dict]:
     for e in events:
         t = ev.BY_NAME.get(e.get("type"))
         assert t is not None, f"not a registered event type: {e}"
-        extra = set(e) - set(t.column_names) - {"type"}
+        extra = set(e) - {c.name for c in ev.columns_of(t)} - {"type"}
         assert not extra, f"{t.name}: fields the registry lacks: {sorted(extra)} in {e}"
     return events
 
