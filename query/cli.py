@@ -6,6 +6,7 @@ Heavy modules are imported inside the commands so that a query answers fast.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Annotated, Callable, Optional
 
@@ -32,9 +33,10 @@ on a terminal and JSON lines in a pipe (--format table|json|csv). Times print in
 local time with the zone; column names carry their units (latency_ms, p99_us).
 """
 
-# name -> (function, help).  Typer inspects the signature of every registered command
-# each time it starts (~2 ms a command), so main() registers only the one asked for.
-COMMANDS: dict[str, tuple[Callable, str]] = {}
+# name -> (a function that makes the command, help).  Typer inspects the signature of
+# every registered command each time it starts (~2 ms a command), so main() makes and
+# registers only the one asked for.
+COMMANDS: dict[str, tuple[Callable[[], Callable], str]] = {}
 
 # ---- the options every subcommand shares ---------------------------------------------
 DbPath = Annotated[str, typer.Option("--db-path", "-d", envvar="KS_DB", show_envvar=True, metavar="PATH",
@@ -100,7 +102,40 @@ def _run(w: Window, what: str, query: Callable) -> None:
 
 def _cmd(name: str, help: str):
     def register(fn):
-        COMMANDS[name] = (fn, help)
+        COMMANDS[name] = (lambda: fn, help)
+        return fn
+
+    return register
+
+
+def _window_cmd(name: str, help: str, what: str, limit: int = 100):
+    """A subcommand over a time window, like sqlite-utils' output_options: the shared
+    options (--db-path, --since, --until, --host, --limit with this default, --format)
+    are added here and resolved into a Window; the decorated function takes that
+    Window and its own options and returns the query, ``db -> rows``; ``what`` names
+    the rows when there are none."""
+    kw = inspect.Parameter.KEYWORD_ONLY
+    shared = [inspect.Parameter("db_path", kw, default=DEFAULT_PATH, annotation=DbPath),
+              inspect.Parameter("since", kw, default="1h", annotation=Since),
+              inspect.Parameter("until", kw, default="now", annotation=Until),
+              inspect.Parameter("host", kw, default=None, annotation=Host),
+              inspect.Parameter("limit", kw, default=limit, annotation=Limit),
+              inspect.Parameter("fmt", kw, default=None, annotation=Format)]
+
+    def make(fn) -> Callable:
+        own = list(inspect.signature(fn, eval_str=True).parameters.values())[1:]
+
+        def command(db_path, since, until, host, limit, fmt, **options):
+            w = Window(db_path, since, until, host, limit, fmt)
+            _run(w, what, fn(w, **options))
+
+        params = shared + [p.replace(kind=kw) for p in own]
+        command.__signature__ = inspect.Signature(params)
+        command.__name__ = command.__qualname__ = fn.__name__
+        return command
+
+    def register(fn):
+        COMMANDS[name] = (lambda: make(fn), help)
         return fn
 
     return register
@@ -120,9 +155,9 @@ def build_app(only: str | None = None) -> typer.Typer:
     def _group():  # a callback keeps subcommand mode even when one command is registered
         pass
 
-    for name, (fn, help) in COMMANDS.items():
+    for name, (make, help) in COMMANDS.items():
         if only is None or name == only:
-            app.command(name, help=help)(fn)
+            app.command(name, help=help)(make())
     return app
 
 
@@ -187,198 +222,180 @@ def sql_cmd(query: Annotated[str, typer.Argument(help="One SQL statement, e.g. \
         render.write([dict(zip(cols, tuple(r))) for r in rows], w.fmt, columns=cols)
 
 
-@_cmd("syscalls", "The slowest system calls of the window (ks-syscalls), slowest first.")
-def syscalls_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
-                 limit: Limit = 20, fmt: Format = None,
-                 min_latency_ms: Annotated[Optional[float], typer.Option(metavar="MS", help="Only calls at least this slow.")] = None,
-                 syscall: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this syscall (name).")] = None,
-                 pid: Annotated[Optional[int], typer.Option(metavar="PID", help="Only this process.")] = None):
+@_window_cmd("syscalls", "The slowest system calls of the window (ks-syscalls), slowest first.",
+             "slow syscalls", limit=20)
+def syscalls_cmd(w: Window,
+        min_latency_ms: Annotated[Optional[float], typer.Option(metavar="MS", help="Only calls at least this slow.")] = None,
+        syscall: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this syscall (name).")] = None,
+        pid: Annotated[Optional[int], typer.Option(metavar="PID", help="Only this process.")] = None):
     from .syscalls import query_syscalls_by_timerange as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "slow syscalls", lambda db: q(db, w.start, w.end, min_latency_ms, limit, host=host,
-                                          syscall=syscall, pid=pid))
+    return lambda db: q(db, w.start, w.end, min_latency_ms, w.limit, host=w.host,
+                        syscall=syscall, pid=pid)
 
 
-@_cmd("syscall-procs", "Processes ranked by time blocked in slow system calls.")
-def syscall_procs_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
-                      host: Host = None, limit: Limit = 10, fmt: Format = None):
+@_window_cmd("syscall-procs", "Processes ranked by time blocked in slow system calls.",
+             "slow syscalls", limit=10)
+def syscall_procs_cmd(w: Window):
     from .syscalls import query_top_processes_by_syscall_latency as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "slow syscalls", lambda db: q(db, w.start, w.end, limit, host=host))
+    return lambda db: q(db, w.start, w.end, w.limit, host=w.host)
 
 
-@_cmd("syscall-stats", "Every call counted (ks-syscalls --stats): busiest syscalls by total time.")
-def syscall_stats_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
-                      host: Host = None, limit: Limit = 20, fmt: Format = None):
+@_window_cmd("syscall-stats", "Every call counted (ks-syscalls --stats): busiest syscalls by total time.",
+             "syscall counts", limit=20)
+def syscall_stats_cmd(w: Window):
     from .syscalls import query_syscall_stats as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "syscall counts", lambda db: q(db, w.start, w.end, limit, host=host))
+    return lambda db: q(db, w.start, w.end, w.limit, host=w.host)
 
 
-@_cmd("io", "Block I/O latency percentiles per device, merged from the stored histograms (ks-iolat).")
-def io_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
-           limit: Limit = 100, fmt: Format = None, step: Annotated[Optional[str], typer.Option(
-               "--step", metavar="DURATION", help="One row per device and step (30s, 1m); default: the whole window.")] = None,
-           device: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this device, e.g. vda.")] = None):
+@_window_cmd("io", "Block I/O latency percentiles per device, merged from the stored histograms (ks-iolat).",
+             "I/O latency rows", limit=100)
+def io_cmd(w: Window,
+        step: Annotated[Optional[str], typer.Option(
+            "--step", metavar="DURATION", help="One row per device and step (30s, 1m); default: the whole window.")] = None,
+        device: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this device, e.g. vda.")] = None):
     from .storage import query_io_latency_percentiles as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "I/O latency rows", lambda db: q(db, w.start, w.end, step, host=host, device=device, limit=limit))
+    return lambda db: q(db, w.start, w.end, step, host=w.host, device=device, limit=w.limit)
 
 
-@_cmd("block", "Per device: IOPS, throughput, time per I/O, utilisation (/proc/diskstats, ks-procfs).")
-def block_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
-              limit: Limit = 20, fmt: Format = None,
-              device: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this device.")] = None):
+@_window_cmd("block", "Per device: IOPS, throughput, time per I/O, utilisation (/proc/diskstats, ks-procfs).",
+             "block device samples", limit=20)
+def block_cmd(w: Window,
+        device: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this device.")] = None):
     from .storage import query_block_io as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "block device samples", lambda db: q(db, w.start, w.end, host=host, device=device, limit=limit))
+    return lambda db: q(db, w.start, w.end, host=w.host, device=device, limit=w.limit)
 
 
-@_cmd("memory", "Memory use per step: used %, least available, swap, dirty, memory PSI.")
-def memory_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
-               limit: Limit = 100, fmt: Format = None, step: Step = None):
+@_window_cmd("memory", "Memory use per step: used %, least available, swap, dirty, memory PSI.",
+             "memory samples", limit=100)
+def memory_cmd(w: Window, step: Step = None):
     from .memory import query_memory_usage as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "memory samples", lambda db: q(db, w.start, w.end, step, host=host, limit=limit))
+    return lambda db: q(db, w.start, w.end, step, host=w.host, limit=w.limit)
 
 
-@_cmd("network", "Per interface: bytes and packets per second, errors, drops (counter resets handled).")
-def network_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
-                limit: Limit = 20, fmt: Format = None,
-                interface: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this interface.")] = None):
+@_window_cmd("network", "Per interface: bytes and packets per second, errors, drops (counter resets handled).",
+             "interface samples", limit=20)
+def network_cmd(w: Window,
+        interface: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this interface.")] = None):
     from .network import query_network_bandwidth as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "interface samples", lambda db: q(db, w.start, w.end, host=host, interface=interface, limit=limit))
+    return lambda db: q(db, w.start, w.end, host=w.host, interface=interface, limit=w.limit)
 
 
-@_cmd("tcp", "TCP sockets per state, per step (peak of each state).")
-def tcp_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
-            limit: Limit = 100, fmt: Format = None, step: Step = None):
+@_window_cmd("tcp", "TCP sockets per state, per step (peak of each state).",
+             "TCP state samples", limit=100)
+def tcp_cmd(w: Window, step: Step = None):
     from .network import query_tcp_connections as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "TCP state samples", lambda db: q(db, w.start, w.end, step, host=host, limit=limit))
+    return lambda db: q(db, w.start, w.end, step, host=w.host, limit=w.limit)
 
 
-@_cmd("retransmits", "TCP retransmits per second and as a share of segments sent, per step.")
-def retransmits_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
-                    host: Host = None, limit: Limit = 100, fmt: Format = None, step: Step = None):
+@_window_cmd("retransmits", "TCP retransmits per second and as a share of segments sent, per step.",
+             "TCP counter samples", limit=100)
+def retransmits_cmd(w: Window, step: Step = None):
     from .network import query_tcp_retransmits as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "TCP counter samples", lambda db: q(db, w.start, w.end, step, host=host, limit=limit))
+    return lambda db: q(db, w.start, w.end, step, host=w.host, limit=w.limit)
 
 
-@_cmd("rtt", "TCP RTT per node: percentiles merged from the stored histograms, retransmits, drops (ks-rtt).")
-def rtt_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
-            limit: Limit = 20, fmt: Format = None,
-            node: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this node.")] = None):
+@_window_cmd("rtt", "TCP RTT per node: percentiles merged from the stored histograms, retransmits, drops (ks-rtt).",
+             "RTT rows", limit=20)
+def rtt_cmd(w: Window,
+        node: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this node.")] = None):
     from .network import query_rtt_by_node as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "RTT rows", lambda db: q(db, w.start, w.end, host=host, node=node, limit=limit))
+    return lambda db: q(db, w.start, w.end, host=w.host, node=node, limit=w.limit)
 
 
-@_cmd("runqlat", "Run-queue latency percentiles merged from the stored histograms (ks-sched).")
-def runqlat_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
-                limit: Limit = 100, fmt: Format = None, step: Annotated[Optional[str], typer.Option(
-                    "--step", metavar="DURATION", help="One row per step; default: the whole window.")] = None,
-                per_cpu: Annotated[bool, typer.Option("--per-cpu", help="One row per CPU.")] = False):
+@_window_cmd("runqlat", "Run-queue latency percentiles merged from the stored histograms (ks-sched).",
+             "run-queue rows", limit=100)
+def runqlat_cmd(w: Window,
+        step: Annotated[Optional[str], typer.Option(
+            "--step", metavar="DURATION", help="One row per step; default: the whole window.")] = None,
+        per_cpu: Annotated[bool, typer.Option("--per-cpu", help="One row per CPU.")] = False):
     from .sched import query_runqueue_latency as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "run-queue rows", lambda db: q(db, w.start, w.end, step, host=host, per_cpu=per_cpu, limit=limit))
+    return lambda db: q(db, w.start, w.end, step, host=w.host, per_cpu=per_cpu, limit=w.limit)
 
 
-@_cmd("sched-waits", "Processes that waited longest for a CPU (run-queue waits over the threshold).")
-def sched_waits_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
-                    host: Host = None, limit: Limit = 10, fmt: Format = None):
+@_window_cmd("sched-waits", "Processes that waited longest for a CPU (run-queue waits over the threshold).",
+             "long run-queue waits", limit=10)
+def sched_waits_cmd(w: Window):
     from .sched import query_long_runqueue_waits as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "long run-queue waits", lambda db: q(db, w.start, w.end, limit, host=host))
+    return lambda db: q(db, w.start, w.end, w.limit, host=w.host)
 
 
-@_cmd("cpu", "CPU utilisation per step, whole machine (mean per mode, peak busy %).")
-def cpu_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
-            limit: Limit = 100, fmt: Format = None, step: Step = None):
+@_window_cmd("cpu", "CPU utilisation per step, whole machine (mean per mode, peak busy %).",
+             "CPU samples", limit=100)
+def cpu_cmd(w: Window, step: Step = None):
     from .sched import query_cpu_usage as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "CPU samples", lambda db: q(db, w.start, w.end, step, host=host, limit=limit))
+    return lambda db: q(db, w.start, w.end, step, host=w.host, limit=w.limit)
 
 
-@_cmd("load", "Load averages per step.")
-def load_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
-             limit: Limit = 100, fmt: Format = None, step: Step = None):
+@_window_cmd("load", "Load averages per step.",
+             "load samples", limit=100)
+def load_cmd(w: Window, step: Step = None):
     from .sched import query_load as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "load samples", lambda db: q(db, w.start, w.end, step, host=host, limit=limit))
+    return lambda db: q(db, w.start, w.end, step, host=w.host, limit=w.limit)
 
 
-@_cmd("pagefaults", "Processes with the most page faults, with fault latency percentiles (ks-pagefaults).")
-def pagefaults_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
-                   host: Host = None, limit: Limit = 10, fmt: Format = None,
-                   pid: Annotated[Optional[int], typer.Option(metavar="PID", help="Only this process.")] = None):
+@_window_cmd("pagefaults", "Processes with the most page faults, with fault latency percentiles (ks-pagefaults).",
+             "page-fault rows", limit=10)
+def pagefaults_cmd(w: Window,
+        pid: Annotated[Optional[int], typer.Option(metavar="PID", help="Only this process.")] = None):
     from .faults import query_page_faults as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "page-fault rows", lambda db: q(db, w.start, w.end, limit, host=host, pid=pid))
+    return lambda db: q(db, w.start, w.end, w.limit, host=w.host, pid=pid)
 
 
-@_cmd("perf", "perf counters per counter and scope: total, per second, mean per interval (ks-perf).")
-def perf_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
-             limit: Limit = 50, fmt: Format = None,
-             counter: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this counter, e.g. context-switches.")] = None):
+@_window_cmd("perf", "perf counters per counter and scope: total, per second, mean per interval (ks-perf).",
+             "perf counter rows", limit=50)
+def perf_cmd(w: Window,
+        counter: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this counter, e.g. context-switches.")] = None):
     from .perf import query_perf_counters as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "perf counter rows", lambda db: q(db, w.start, w.end, host=host, counter=counter, limit=limit))
+    return lambda db: q(db, w.start, w.end, host=w.host, counter=counter, limit=w.limit)
 
 
-@_cmd("correlate-memory", "Slow syscalls against memory: available memory at those moments vs the window's mean.")
-def correlate_memory_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
-                         host: Host = None, limit: Limit = 20, fmt: Format = None,
-                         min_latency_ms: Annotated[Optional[float], typer.Option(
-                             metavar="MS", help="Only calls at least this slow.")] = None,
-                         tolerance: Annotated[float, typer.Option(
-                             min=0.0, metavar="SECONDS", help="Seconds between a call and its memory sample, at most.")] = 1.0):
+@_window_cmd("correlate-memory", "Slow syscalls against memory: available memory at those moments vs the window's mean.",
+             "slow syscalls with memory samples", limit=20)
+def correlate_memory_cmd(w: Window,
+        min_latency_ms: Annotated[Optional[float], typer.Option(
+            metavar="MS", help="Only calls at least this slow.")] = None,
+        tolerance: Annotated[float, typer.Option(
+            min=0.0, metavar="SECONDS", help="Seconds between a call and its memory sample, at most.")] = 1.0):
     from .correlate import correlate_syscalls_with_memory as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "slow syscalls with memory samples",
-         lambda db: q(db, w.start, w.end, min_latency_ms, limit, host=host, tolerance_s=tolerance))
+    return lambda db: q(db, w.start, w.end, min_latency_ms, w.limit, host=w.host, tolerance_s=tolerance)
 
 
-@_cmd("correlate-rtt", "Per step: TCP RTT p99 and retransmits next to CPU busy % and run-queue p99.")
-def correlate_rtt_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
-                      host: Host = None, limit: Limit = 100, fmt: Format = None, step: Step = None):
+@_window_cmd("correlate-rtt", "Per step: TCP RTT p99 and retransmits next to CPU busy % and run-queue p99.",
+             "RTT or CPU rows", limit=100)
+def correlate_rtt_cmd(w: Window, step: Step = None):
     from .correlate import correlate_rtt_with_cpu as q
 
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "RTT or CPU rows", lambda db: q(db, w.start, w.end, step, host=host, limit=limit))
+    return lambda db: q(db, w.start, w.end, step, host=w.host, limit=w.limit)
 
 
-@_cmd("hosts", "One line per host: newest row, p99 RTT, p99 I/O, run-queue p99, slow syscalls/s, memory used %.")
-def hosts_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
-              limit: Limit = 1000, fmt: Format = None,
-              sort: Annotated[str, typer.Option(metavar="COLUMN", help="Sort by this column, worst first: "
-                                                "newest, rtt_p99_us, io_p99_us, runq_p99_us, "
-                                                "slow_syscalls_per_s, memory_used_pct (default: host).")] = "host"):
+@_window_cmd("hosts", "One line per host: newest row, p99 RTT, p99 I/O, run-queue p99, slow syscalls/s, memory used %.",
+             "rows of any host", limit=1000)
+def hosts_cmd(w: Window,
+        sort: Annotated[str, typer.Option(metavar="COLUMN", help="Sort by this column, worst first: "
+            "newest, rtt_p99_us, io_p99_us, runq_p99_us, "
+            "slow_syscalls_per_s, memory_used_pct (default: host).")] = "host"):
     from .hosts import SORTABLE, query_hosts as q
 
     if sort not in SORTABLE:
         raise typer.BadParameter(f"{sort!r}: use one of {', '.join(SORTABLE)}", param_hint="'--sort'")
-    w = Window(db_path, since, until, host, limit, fmt)
-    _run(w, "rows of any host", lambda db: q(db, w.start, w.end, host=host, sort=sort, limit=limit))
+    return lambda db: q(db, w.start, w.end, host=w.host, sort=sort, limit=w.limit)
 
 
 # ---- entry point -------------------------------------------------------------------------
