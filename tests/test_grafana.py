@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 from kernelsight.query import synthetic
 from test_promexport_listen import listener  # noqa: F401
-from test_promexport_prometheus import PROMETHEUS, free_port, promql, servers, wait_for  # noqa: F401
+from test_promexport_prometheus import PROMETHEUS, prometheus_scraping, promql, servers, wait_for  # noqa: F401
 
 NS = 1_000_000_000
 DASHBOARD = REPO / "contrib" / "grafana" / "kernelsight.json"
@@ -50,13 +50,7 @@ def test_every_dashboard_expression_returns_data(tmp_path, listener, servers):  
     start = (time.time_ns() // NS - 20) * NS
     synthetic.write_events(db, synthetic.scenario(start, 20, seed=8).events)
     srv = listener(db)
-    prom_port = free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                      "scrape_configs:\n  - job_name: ks\n    static_configs:\n"
-                      f"      - targets: ['127.0.0.1:{srv.port}']\n")
-    servers([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}"], "prometheus.log")
+    prom_port = prometheus_scraping(servers, tmp_path, srv.port)
     wait_for(lambda: promql(prom_port, "ks_exporter_scrape_duration_seconds_count"), 30, "the first scrape")
     # rows keep arriving, one second of every table each second, so rates are not empty
     for s in range(8):

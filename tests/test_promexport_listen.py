@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from conftest import ks, run_ks
 from kernelsight.query import synthetic
 from kernelsight.query.prom_spec import COUNTERS, HISTOGRAMS
-from test_promexport_prometheus import PROMETHEUS, free_port, get, promql, servers, wait_for  # noqa: F401
+from test_promexport_prometheus import (PROMETHEUS, free_port, get, promql, prometheus_scraping,  # noqa: F401
+                                        servers, wait_for)
 
 NS = 1_000_000_000
 SECONDS = 60
@@ -229,13 +230,7 @@ def test_bad_listen_and_a_second_exporter_are_one_line(db, listener):
 def test_prometheus_scrapes_it_and_sees_no_reset_across_a_restart(db, listener, servers, tmp_path):
     path, _ = db
     srv = listener(path)
-    prom_port = free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                      "scrape_configs:\n  - job_name: ks\n    static_configs:\n"
-                      f"      - targets: ['127.0.0.1:{srv.port}']\n")
-    servers([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}"], "prometheus.log")
+    prom_port = prometheus_scraping(servers, tmp_path, srv.port)
     wait_for(lambda: promql(prom_port, "ks_exporter_scrape_duration_seconds_count > 2"), 30, "three scrapes")
     port = srv.port
     srv.stop()
