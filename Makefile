@@ -10,7 +10,7 @@ STAMPS := .stamps
 # Debian packages: the BPF toolchain, and the real tools the tests measure against.
 APT_PACKAGES := clang llvm bpftool libbpf-dev libbpf1 linux-libc-dev make \
 	prometheus prometheus-node-exporter fio iperf3 stress-ng sqlite3 \
-	nftables iproute2 procps util-linux clickhouse-server clickhouse-client
+	nftables iproute2 procps util-linux systemd clickhouse-server clickhouse-client
 
 # The machine built for: this one's unless ARCH= is given (x86_64 or aarch64).  Its
 # BPF target (libbpf's __TARGET_ARCH_*) and where its syscall numbers come from:
@@ -30,7 +30,8 @@ BPF_OBJS := $(BPF_SRCS:.c=.o)
 BPF_HDRS := $(wildcard bpf/*.bpf.h)
 PYTEST_ARGS ?=
 
-.PHONY: all setup apt venv build bpf schema docs test demo bench clean print-bpf-cflags print-syscalls
+.PHONY: all setup apt venv build bpf schema docs test demo bench clean print-bpf-cflags print-syscalls \
+	install-systemd
 
 all: build
 
@@ -99,6 +100,21 @@ demo: setup build
 ## bench: benchmarks under bench/, printing ratios against named baselines
 bench: setup build
 	BENCH=$(BENCH) QUICK=$(QUICK) $(VPY) bench/run.py
+
+## install-systemd: the units of contrib/systemd (ks-* from BINDIR), the kernelsight user
+## and /etc/kernelsight; then `systemctl enable --now kernelsight.target` (docs/service.md)
+BINDIR ?= /usr/local/bin
+UNITDIR ?= /etc/systemd/system
+install-systemd:
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/kernelsight $(DESTDIR)/usr/lib/sysusers.d
+	for f in contrib/systemd/kernelsight*.service contrib/systemd/kernelsight*.socket \
+		contrib/systemd/kernelsight*.timer contrib/systemd/kernelsight*.target; do \
+		sed 's|/usr/local/bin/|$(BINDIR)/|g' $$f > $(DESTDIR)$(UNITDIR)/$${f##*/}; done
+	for d in contrib/systemd/*.service.d; do install -d $(DESTDIR)$(UNITDIR)/$${d##*/}; \
+		install -m 644 $$d/*.conf $(DESTDIR)$(UNITDIR)/$${d##*/}/; done
+	install -m 644 contrib/systemd/kernelsight.sysusers $(DESTDIR)/usr/lib/sysusers.d/kernelsight.conf
+	if [ -z "$(DESTDIR)" ]; then systemd-sysusers /usr/lib/sysusers.d/kernelsight.conf && \
+		(systemctl daemon-reload 2>/dev/null || echo "systemd is not running: daemon-reload skipped"); fi
 
 clean:
 	rm -rf bpf/*.bpf.o bpf/vmlinux.h bpf/syscalls.tsv build dist *.egg-info $(STAMPS)

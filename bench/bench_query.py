@@ -223,16 +223,9 @@ def startup_table(runs: int) -> None:
         print()
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="1M rows instead of 10M")
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--startup-only", action="store_true", help="only the small-database start-up table")
-    args = ap.parse_args()
-    startup_table(max(args.runs, 10))
-    if args.startup_only:
-        return 0
-    rows = 1_000_000 if args.quick else 10_000_000
+def bench_database(quick: bool) -> tuple[pathlib.Path, int]:
+    """The cached bench database (generated on first use) and its newest second."""
+    rows = 1_000_000 if quick else 10_000_000
     OUT.mkdir(exist_ok=True)
     db = OUT / f"query-{rows // 1_000_000}M.db"
     if not db.exists() or stored_version(db) != ev.SCHEMA_VERSION:
@@ -242,6 +235,21 @@ def main() -> int:
               f"land) in {time.perf_counter() - t:.0f} s")
     conn = sqlite3.connect(db)
     newest = conn.execute("SELECT max(timestamp) FROM rtt_stats").fetchone()[0] // NS
+    conn.close()
+    return db, newest
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1M rows instead of 10M")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--startup-only", action="store_true", help="only the small-database start-up table")
+    args = ap.parse_args()
+    startup_table(max(args.runs, 10))
+    if args.startup_only:
+        return 0
+    db, newest = bench_database(args.quick)
+    conn = sqlite3.connect(db)
     total = sum(conn.execute(f"SELECT max(id) FROM {t.table}").fetchone()[0] or 0 for t in ev.TYPES)
     conn.close()
     print(f"database: {db.name}, {total:,} rows, {db.stat().st_size / 1e9:.2f} GB; window: the last hour of data")

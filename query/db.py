@@ -46,9 +46,9 @@ class QueryError(Exception):
 class Database:
     """Read-only connection plus what the queries need to know about the file."""
 
-    def __init__(self, path: str | os.PathLike = DEFAULT_PATH):
+    def __init__(self, path: str | os.PathLike = DEFAULT_PATH, *, timeout: float = 10.0):
         self.path = os.fspath(path)
-        self.conn = open_readonly(self.path)
+        self.conn = open_readonly(self.path, timeout)
         self._tables: set[str] | None = None
 
     # -- context manager, so `with Database(p) as db:` closes it ---------------
@@ -96,7 +96,8 @@ class Database:
 DatabaseManager = Database
 
 
-def open_readonly(path: str) -> sqlite3.Connection:
+def open_readonly(path: str, timeout: float = 10.0) -> sqlite3.Connection:
+    """``timeout``: seconds to wait for a writer's lock before "database is locked"."""
     if not os.path.exists(path):
         raise QueryError(
             f"no database at {path}: give --db-path (or set KS_DB), or fill one with "
@@ -107,10 +108,10 @@ def open_readonly(path: str) -> sqlite3.Connection:
     try:
         # uri=True so that mode=ro is honoured; quote characters that mean something in a URI.
         uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, timeout=10.0, check_same_thread=False)
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.set_progress_handler(_stop_requested, 100_000)
-        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as e:
         raise QueryError(f"cannot read {path} as a SQLite database: {e}") from None

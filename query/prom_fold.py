@@ -25,12 +25,12 @@ def update(db: Database, state: State, *, top: int = 10, host: str | None = None
     """Fold every row added since the last run into the totals."""
     tables = {s.table for s in HISTOGRAMS} | {s.table for s in COUNTERS}
     for table in sorted(tables):
-        if db.has(table):
-            _update_table(db, state, table, top, host)
+        if db.has(table) and _update_table(db, state, table, top, host):
             state.save()  # a long first run keeps what it has done so far
 
 
-def _update_table(db: Database, state: State, table: str, top: int, host: str | None) -> None:
+def _update_table(db: Database, state: State, table: str, top: int, host: str | None) -> bool:
+    """Fold the table's new rows in; True when there were any."""
     st = state.table(db, table)
     hists = [s for s in HISTOGRAMS if s.table == table]
     counters = [s for s in COUNTERS if s.table == table]
@@ -77,6 +77,7 @@ def _update_table(db: Database, state: State, table: str, top: int, host: str | 
     _fold(st, pending, estimate)
     if last is not None:
         st.last_id, st.last_ts = last["id"], last["timestamp"]
+    return last is not None
 
 
 def _fold(st: TableState, pending: dict, estimate: dict) -> None:
@@ -99,7 +100,9 @@ def _name_bounded(db: Database, st: TableState, table: str, hists, counters, top
         named = st.named.setdefault(col, [])
         if len(named) >= top:
             continue
-        rows = db.rows(f"""SELECT {col} AS v, count(*) AS n FROM {table}
+        # NOT INDEXED: read only the new rows by id; an index on the column would let
+        # SQLite skip the sort for GROUP BY by walking every row ever stored.
+        rows = db.rows(f"""SELECT {col} AS v, count(*) AS n FROM {table} NOT INDEXED
                            WHERE id > ? AND {hc} AND {col} IS NOT NULL GROUP BY {col}""",
                        [st.last_id] + hp)
         fresh = sorted(((r["v"], r["n"]) for r in rows if r["v"] not in named), key=lambda vn: (-vn[1], str(vn[0])))

@@ -10,11 +10,39 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 
 from .db import Database
 
 STATE_VERSION = 1
+
+
+def default_state_dir(db_path: str) -> str:
+    """Where ks-promexport keeps its state unless --state-dir says: beside the
+    database (one function, so it follows wherever the database's default goes).
+    Not in node_exporter's textfile directory, which is node_exporter's to read."""
+    return os.path.join(os.path.dirname(os.path.abspath(db_path)), "promexport-state")
+
+
+def state_path(state_dir: str, mode: str) -> str:
+    """The state file of one mode ("textfile" or "listen"): each keeps its own
+    totals, so a cron run and a --listen exporter never wait on each other."""
+    os.makedirs(state_dir, exist_ok=True)
+    return os.path.join(state_dir, f"{mode}.state")
+
+
+def adopt_old_state(old: str, new: str) -> bool:
+    """Upgrade path: a state file kept where older versions put it (in the textfile
+    directory) is moved to its new place once, so counters carry on, not reset."""
+    if os.path.exists(new) or not os.path.exists(old):
+        return False
+    shutil.move(old, new)   # a rename, or a copy when the state dir is on another filesystem
+    try:
+        os.unlink(old + ".lock")
+    except OSError:
+        pass
+    return True
 
 
 @dataclass

@@ -1,7 +1,8 @@
-"""ks-promexport: the kernelsight database as a Prometheus textfile.
+"""ks-promexport: the kernelsight database as a Prometheus textfile, or served
+live over HTTP (--listen, prom_serve.py).
 
-Made to run from cron (or a systemd timer) every minute into node_exporter's
-textfile collector directory; see docs/prometheus.md.
+The textfile is made to run from cron (or a systemd timer) every minute into
+node_exporter's textfile collector directory; see docs/prometheus.md.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import typer
 from . import times
 from .run import run_cli
 from .db import DEFAULT_PATH, QueryError
+from .prom_serve import DEFAULT_PORT
+from .prom_state import adopt_old_state, default_state_dir, state_path
 
-HELP = """Write the kernelsight database as Prometheus metrics (text format).
+HELP = """Write the kernelsight database as Prometheus metrics (text format), or serve it.
 
 \b
   ks-promexport --textfile-dir /var/lib/prometheus/node-exporter   # for cron
   ks-promexport -                                                   # to stdout
   ks-promexport - | promtool check metrics
+  ks-promexport --listen :19435     # an exporter: GET /metrics reads the database
 
 \b
 What it writes:
@@ -45,8 +49,14 @@ Cardinality: node and syscall labels keep the --top busiest values when first
 seen (for good, so counters never go backwards) and sum the rest under "other";
 interfaces and devices are the --top busiest. Every ks_ metric has a host label.
 No client-side timestamps. The totals so far and the last row read are kept in
-a state file next to the textfile (.kernelsight.prom.state), so each run only
-reads the rows added since the previous one.
+a state file under --state-dir (textfile.state, listen.state), so each run or
+scrape only reads the rows added since the previous one, and counters never go
+backwards across runs or restarts. A state file an older version left in the
+textfile directory (.kernelsight.prom.state) is moved there once.
+
+--listen serves the same families at scrape time (and its own health:
+ks_exporter_scrape_duration_seconds, ks_exporter_scrape_errors_total); a
+database that is missing or locked answers 503 with one line saying why.
 """
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
@@ -76,23 +86,33 @@ def export(
         help="Write the RTT design's ebpf_rtt_p50/p99_milliseconds gauges (their names are the only "
              "thing promtool's lint flags: not in base units).")] = True,
     state_file: Annotated[Optional[str], typer.Option(
-        metavar="PATH", help="Where to keep running totals [default: DIR/.kernelsight.prom.state; "
-                             "none with '-': every run reads all rows].")] = None,
+        metavar="PATH", help="Where to keep running totals [default: STATE_DIR/textfile.state or "
+                             "listen.state; none with '-': every run reads all rows].")] = None,
+    state_dir: Annotated[Optional[str], typer.Option(
+        metavar="DIR", help="Directory of the state files [default: promexport-state/ beside the database].")] = None,
+    listen: Annotated[Optional[str], typer.Option(
+        metavar="[ADDR]:PORT", help=f"Serve /metrics over HTTP instead of writing a file "
+                                    f"(ADDR defaults to 127.0.0.1, PORT to {DEFAULT_PORT}).")] = None,
 ):
     from .db import Database, require_data
     from .prom_state import Busy, State
-    from .prometheus import Exporter
 
     if le_per_octave not in (1, 2, 4, 8, 16):
         raise typer.BadParameter("use 1, 2, 4, 8 or 16", param_hint="'--le-per-octave'")
-    window_s, stale_s = times.parse_duration(window), times.parse_duration(stale_after)
+    options = dict(top=top, per_octave=le_per_octave, window_s=times.parse_duration(window),
+                   stale_s=times.parse_duration(stale_after), host=host, rtt_gauges=rtt_gauges)
+    state_dir = state_dir or default_state_dir(db_path)
+    if listen is not None:
+        return _listen(listen, db_path, state_file or state_path(state_dir, "listen"), options)
     if dest is not None:
         textfile_dir = dest
     to_stdout = textfile_dir == "-"
     if not to_stdout and not os.path.isdir(textfile_dir):
         raise QueryError(f"--textfile-dir {textfile_dir} is not a directory (create it, or use - for stdout)")
     if state_file is None and not to_stdout:
-        state_file = os.path.join(textfile_dir, f".{FILENAME}.state")
+        state_file = state_path(state_dir, "textfile")
+        if adopt_old_state(os.path.join(textfile_dir, f".{FILENAME}.state"), state_file):
+            sys.stderr.write(f"ks-promexport: moved the state file from {textfile_dir} to {state_file}\n")
     db = Database(db_path)
     require_data(db)
     try:
@@ -102,14 +122,34 @@ def export(
         sys.stderr.write(f"ks-promexport: {e}\n")
         return
     try:
-        exporter = Exporter(db, state, top=top, per_octave=le_per_octave, window_s=window_s,
-                            stale_s=stale_s, host=host, rtt_gauges=rtt_gauges)
+        from .prometheus import Exporter
+
+        exporter = Exporter(db, state, **options)
         exporter.update()
         _write(exporter, None if to_stdout else os.path.join(textfile_dir, FILENAME))
         state.save()
     finally:
         state.close()
         db.close()
+
+
+def _listen(listen: str, db_path: str, state_file: str, options: dict) -> None:
+    from .prom_serve import Scraper, parse_listen, serve
+    from .prom_state import Busy, State
+
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="'--listen'") from None
+    try:
+        state = State(state_file)
+    except Busy:
+        raise QueryError(f"another ks-promexport uses the state file {state_file}: "
+                         "give this one its own --state-dir") from None
+    try:
+        serve(Scraper(db_path, state, options), host, port)
+    finally:
+        state.close()
 
 
 def _write(exporter, path: str | None) -> None:

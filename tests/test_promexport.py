@@ -153,7 +153,8 @@ def test_textfile_is_atomic_and_runs_are_incremental(db, tmp_path):
     synthetic.write_events(path, more.events)
     export(path, "--textfile-dir", str(tf))
     second = (tf / "kernelsight.prom").read_text()
-    assert sorted(os.listdir(tf)) == [".kernelsight.prom.state", ".kernelsight.prom.state.lock", "kernelsight.prom"]
+    assert sorted(os.listdir(tf)) == ["kernelsight.prom"]   # the state is beside the database
+    assert sorted(os.listdir(tmp_path / "promexport-state")) == ["textfile.state", "textfile.state.lock"]
     fresh = export(path, "-")  # no state: every row read again
     for name in ("ks_tcp_rtt_seconds_count", "ks_slow_syscalls_total", "ks_page_faults_total",
                  "ks_block_io_latency_seconds_count"):
@@ -195,7 +196,8 @@ def test_a_second_run_steps_aside_while_the_first_holds_the_state(db, tmp_path):
 
     tf = tmp_path / "tf"
     tf.mkdir()
-    with open(tf / ".kernelsight.prom.state.lock", "a") as lock:
+    (tmp_path / "promexport-state").mkdir()
+    with open(tmp_path / "promexport-state" / "textfile.state.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         p = run_ks("ks-promexport", "--db-path", str(db[0]), "--textfile-dir", str(tf))
     assert p.returncode == 0 and b"another ks-promexport" in p.stderr

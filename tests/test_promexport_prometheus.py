@@ -95,6 +95,18 @@ def servers(tmp_path):
             p.kill()
 
 
+def prometheus_scraping(servers, tmp_path, port: int) -> int:
+    """A real Prometheus server scraping 127.0.0.1:port every second; its own port."""
+    prom_port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                      "scrape_configs:\n  - job_name: ks\n    static_configs:\n"
+                      f"      - targets: ['127.0.0.1:{port}']\n")
+    servers([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{prom_port}"], "prometheus.log")
+    return prom_port
+
+
 def test_histogram_quantile_over_rate_is_the_p99_of_the_window(tmp_path, servers):
     db, tf = tmp_path / "ks.db", tmp_path / "textfile"
     tf.mkdir()
@@ -106,15 +118,10 @@ def test_histogram_quantile_over_rate_is_the_p99_of_the_window(tmp_path, servers
     export = ["--db-path", str(db), "--textfile-dir", str(tf)]
     assert run_ks("ks-promexport", *export).returncode == 0
 
-    ne_port, prom_port = free_port(), free_port()
+    ne_port = free_port()
     servers([NODE_EXPORTER, "--collector.disable-defaults", "--collector.textfile",
              f"--collector.textfile.directory={tf}", f"--web.listen-address=127.0.0.1:{ne_port}"], "ne.log")
-    config = tmp_path / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                      "scrape_configs:\n  - job_name: ks\n    static_configs:\n"
-                      f"      - targets: ['127.0.0.1:{ne_port}']\n")
-    servers([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}"], "prometheus.log")
+    prom_port = prometheus_scraping(servers, tmp_path, ne_port)
 
     page = wait_for(lambda: get(f"http://127.0.0.1:{ne_port}/metrics").decode(), 15, "node_exporter")
     served = {(s.name, s.labels.get("le")): s.value
