@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import sys
 import threading
 from typing import Iterable
 
@@ -50,6 +51,19 @@ class Database:
         self.path = os.fspath(path)
         self.conn = open_readonly(self.path)
         self._tables: set[str] | None = None
+        self._warn_if_newer()
+
+    def _warn_if_newer(self) -> None:
+        """A file from a newer kernelsight is read as far as this one understands it."""
+        if not self.has("schema_version"):
+            return
+        from ..ingest import events as ev
+
+        row = self.one("SELECT max(version) FROM schema_version")
+        if row and row[0] is not None and row[0] > ev.SCHEMA_VERSION:
+            sys.stderr.write(f"warning: {self.path}: schema version {row[0]} is newer than this "
+                             f"ks knows ({ev.SCHEMA_VERSION}): reading what it knows; "
+                             "upgrade ks for the rest\n")
 
     # -- context manager, so `with Database(p) as db:` closes it ---------------
     def __enter__(self) -> "Database":
