@@ -205,8 +205,8 @@ def _database_failed(ingester: Ingester, rejects: RejectLog, db_path, cause: str
     reason = f"not stored: {cause}"
     if rejects.file is not None:
         for source, lineno, line in pending:
-            rejects.keep(source, lineno, line, reason)
-        where = f"written to {rejects.path}"
+            rejects.keep(source, lineno, line, reason)   # falls back to stderr itself
+        where = f"written to {rejects.path}" if rejects.file is not None else "written to stderr"
     else:
         for source, lineno, line in pending:
             try:
