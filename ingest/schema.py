@@ -389,7 +389,10 @@ def apply(conn: sqlite3.Connection, announce=lambda message: None) -> list[str]:
             changes.append(f"schema version {before} -> {ev.SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A COMMIT that failed on a full disk has already rolled back: a second
+        # ROLLBACK would raise "no transaction is active" and hide the real cause.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     return changes
 
