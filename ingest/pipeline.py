@@ -347,6 +347,7 @@ class Ingester:
         self.oldest = 0.0            # monotonic time of the oldest pending event
         self.stopping = False
         self.said_boot = False
+        self.lock_wait = None        # a locks.WaitNotice: says who holds a lock we wait for
         self._progress_at = 0.0
 
     # -- input ----------------------------------------------------------------------------
@@ -478,7 +479,11 @@ class Ingester:
         while True:
             result = self.committer.result(timeout=0.2)
             if result is not None:
+                if self.lock_wait:
+                    self.lock_wait.done()
                 return result
+            if self.lock_wait:
+                self.lock_wait.tick()
             if self.stopping:
                 stop_seen = stop_seen or time.monotonic()
                 if time.monotonic() - stop_seen > STOP_BUSY_GRACE_S:
@@ -545,8 +550,8 @@ class StopSignals:
     """SIGTERM/SIGINT set a flag and wake select() through a pipe, so the loop commits
     what is pending and ends, even while no input arrives."""
 
-    def __init__(self, ingester: Ingester):
-        self.ingester = ingester
+    def __init__(self, ingester: Ingester | None = None):
+        self.ingester = ingester     # set once it exists: signals come before it
         self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.signum = 0
 
@@ -557,7 +562,8 @@ class StopSignals:
 
     def _handle(self, signum, frame) -> None:
         self.signum = signum
-        self.ingester.stopping = True
+        if self.ingester is not None:
+            self.ingester.stopping = True
 
     def __exit__(self, *exc) -> None:
         for s, h in self._old.items():

@@ -99,6 +99,10 @@ class LineSource:
         self.lineno += len(out)
         return out
 
+    def unterminated(self) -> list[bytes]:
+        """The last line, still without its line end, when we stop reading early."""
+        return [] if self.eof else self._finish()
+
     def _finish(self) -> list[bytes]:
         out: list[bytes] = []
         if self._skipping is not None:
