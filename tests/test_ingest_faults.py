@@ -9,6 +9,7 @@ import os
 import re
 import select
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -103,3 +104,65 @@ def test_init_only_on_a_full_disk_says_the_disk_is_full(tmp_path):
     err = r.stderr.decode()
     assert r.returncode == 1
     assert "disk is full" in err and "rollback" not in err, err
+
+
+def _locked(db_path):
+    """A connection holding the database's write lock (this test's pid holds it)."""
+    assert subprocess.run([ks("ks-ingest"), "--init-only", "--db-path", str(db_path)]).returncode == 0
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
+def test_locked_at_start_says_who_holds_it_and_sigterm_keeps_the_lines(db_path, tmp_path):
+    rej = tmp_path / "rej.ndjson"
+    lock = _locked(db_path)
+    p = subprocess.Popen([ks("ks-ingest"), "--db-path", str(db_path), "--reject-file", str(rej)],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"\n".join(load(i) for i in range(500)) + b"\n")
+        p.stdin.flush()
+        err = _wait_for(p.stderr, "held by pid")
+        assert f"held by pid {os.getpid()}" in err, err
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+        err += p.stderr.read().decode()
+    finally:
+        lock.close()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode > 0, (p.returncode, err)          # ended by itself, not by the signal
+    assert "Traceback" not in err
+    kept = [json.loads(x) for x in rej.read_bytes().splitlines()]
+    assert sorted(json.loads(k["raw"])["last_pid"] for k in kept) == list(range(500))
+
+
+def test_locked_mid_run_is_said_without_verbose(db_path):
+    lock = None
+    p = subprocess.Popen([ks("ks-ingest"), "--db-path", str(db_path)],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(load(0) + b"\n")
+        p.stdin.flush()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (db_path.exists() and rows(db_path, "SELECT count(*) FROM load_metrics")[0][0]):
+            time.sleep(0.1)
+        lock = sqlite3.connect(db_path, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        p.stdin.write(load(1) + b"\n")
+        p.stdin.flush()
+        err = _wait_for(p.stderr, "held by pid")
+        assert f"held by pid {os.getpid()}" in err, err
+        lock.close()
+        lock = None
+        p.stdin.close()
+        p.wait(timeout=60)
+    finally:
+        if lock is not None:
+            lock.close()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0
+    assert rows(db_path, "SELECT count(*) FROM load_metrics")[0][0] == 2
