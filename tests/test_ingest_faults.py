@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import time
 
-from conftest import ks, needs_root, rows
+from conftest import background_ks, ks, needs_root, rows
 
 NOW = time.time_ns()
 
@@ -37,19 +37,14 @@ def _wait_for(stream, text: str, limit_s: float = 30) -> str:
 
 def test_a_rejected_line_survives_kill_9_once_told(db_path, tmp_path):
     rej = tmp_path / "rej.ndjson"
-    p = subprocess.Popen([ks("ks-ingest"), "--db-path", str(db_path), "--reject-file", str(rej)],
-                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with background_ks("ks-ingest", "--db-path", str(db_path), "--reject-file", str(rej),
+                       stdin=subprocess.PIPE, stderr=subprocess.PIPE) as p:
         p.stdin.write(load(1) + b"\n{not json\n")
         p.stdin.flush()
         err = _wait_for(p.stderr, "rejected: invalid JSON")
         assert "rejected: invalid JSON" in err, err
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     kept = [json.loads(x) for x in rej.read_bytes().splitlines()]
     assert [(k["line"], k["raw"]) for k in kept] == [(2, "{not json")]
 
@@ -117,9 +112,9 @@ def _locked(db_path):
 def test_locked_at_start_says_who_holds_it_and_sigterm_keeps_the_lines(db_path, tmp_path):
     rej = tmp_path / "rej.ndjson"
     lock = _locked(db_path)
-    p = subprocess.Popen([ks("ks-ingest"), "--db-path", str(db_path), "--reject-file", str(rej)],
-                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with contextlib.closing(lock), background_ks(
+            "ks-ingest", "--db-path", str(db_path), "--reject-file", str(rej),
+            stdin=subprocess.PIPE, stderr=subprocess.PIPE) as p:
         p.stdin.write(b"\n".join(load(i) for i in range(500)) + b"\n")
         p.stdin.flush()
         err = _wait_for(p.stderr, "held by pid")
@@ -127,11 +122,6 @@ def test_locked_at_start_says_who_holds_it_and_sigterm_keeps_the_lines(db_path, 
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=60)
         err += p.stderr.read().decode()
-    finally:
-        lock.close()
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     assert p.returncode > 0, (p.returncode, err)          # ended by itself, not by the signal
     assert "Traceback" not in err
     kept = [json.loads(x) for x in rej.read_bytes().splitlines()]
@@ -139,10 +129,8 @@ def test_locked_at_start_says_who_holds_it_and_sigterm_keeps_the_lines(db_path, 
 
 
 def test_locked_mid_run_is_said_without_verbose(db_path):
-    lock = None
-    p = subprocess.Popen([ks("ks-ingest"), "--db-path", str(db_path)],
-                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with background_ks("ks-ingest", "--db-path", str(db_path),
+                       stdin=subprocess.PIPE, stderr=subprocess.PIPE) as p:
         p.stdin.write(load(0) + b"\n")
         p.stdin.flush()
         deadline = time.monotonic() + 30
@@ -155,14 +143,7 @@ def test_locked_mid_run_is_said_without_verbose(db_path):
         err = _wait_for(p.stderr, "held by pid")
         assert f"held by pid {os.getpid()}" in err, err
         lock.close()
-        lock = None
         p.stdin.close()
         p.wait(timeout=60)
-    finally:
-        if lock is not None:
-            lock.close()
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     assert p.returncode == 0
     assert rows(db_path, "SELECT count(*) FROM load_metrics")[0][0] == 2

@@ -10,7 +10,7 @@ import time
 import orjson
 import pytest
 
-from conftest import ks, run_ks
+from conftest import background_ks, run_ks
 from kernelsight.ingest import events as ev
 
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
@@ -33,17 +33,12 @@ def test_timeout_ends_an_endless_query_with_one_line(db):
 
 @pytest.mark.parametrize("sql", [ENDLESS, ENDLESS_ROWS])
 def test_ctrl_c_is_130_while_running_or_fetching(db, sql):
-    p = subprocess.Popen([ks("ks-query"), "sql", sql, "--db-path", db, "-f", "json"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
+    with background_ks("ks-query", "sql", sql, "--db-path", db, "-f", "json",
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as p:
         time.sleep(1)   # well inside the statement: no time is asserted
         p.send_signal(signal.SIGINT)
         p.wait(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    err = p.stderr.read().decode()
+        err = p.stderr.read().decode()
     assert p.returncode == 130, err
     assert "internal error" not in err
 
