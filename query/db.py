@@ -119,15 +119,35 @@ def open_readonly(path: str) -> sqlite3.Connection:
     if os.path.isdir(path):
         raise QueryError(f"{path} is a directory, not a kernelsight database")
     try:
-        # uri=True so that mode=ro is honoured; quote characters that mean something in a URI.
-        uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, timeout=10.0, check_same_thread=False)
+        try:
+            conn = _connect(path, "mode=ro")
+        except sqlite3.OperationalError as e:
+            # A WAL file needs its -shm written even to read; without write access to
+            # the folder (another user's file, a read-only mount) read the file as it
+            # is, and say what that misses.
+            if "readonly" not in str(e) and "unable to open" not in str(e):
+                raise
+            conn = _connect(path, "immutable=1")
+            sys.stderr.write(f"warning: {path}: no write access for its -shm, so it is read as "
+                             "a read-only snapshot of the file (immutable=1): rows a running "
+                             "ks-ingest has not yet checkpointed from its WAL are not seen\n")
+    except sqlite3.DatabaseError as e:
+        raise QueryError(f"cannot read {path} as a SQLite database: {e}") from None
+    return conn
+
+
+def _connect(path: str, mode: str) -> sqlite3.Connection:
+    # uri=True so that the mode is honoured; quote characters that mean something in a URI.
+    uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?" + mode
+    conn = sqlite3.connect(uri, uri=True, timeout=10.0, check_same_thread=False)
+    try:
         conn.row_factory = sqlite3.Row
         conn.set_progress_handler(_stop_requested, 100_000)
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as e:
-        raise QueryError(f"cannot read {path} as a SQLite database: {e}") from None
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
