@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import tempfile
 import time
 
 import pytest
 
-from conftest import rows, run_ks
+from conftest import as_nobody, is_root, rows, run_ks
 
 NOW = time.time_ns()
 BAD_BUCKETS = ['"garbage"', '[["a",1]]', "[[5]]", '[[5,"x"]]', "[[5,-3]]", "[[99999,1]]", '"[[1,2"']
@@ -100,3 +102,16 @@ def test_query_reads_a_schema_from_the_future_with_a_warning(db_path):
     r = run_ks("ks-query", "summary", "--db-path", str(db_path))
     assert r.returncode == 0, r.stderr
     assert "99" in r.stderr.decode() and "newer" in r.stderr.decode()
+
+
+def test_an_unprivileged_reader_reads_a_root_owned_database():
+    if not is_root:
+        pytest.skip("needs root to make a file nobody cannot write")
+    with tempfile.TemporaryDirectory(dir="/tmp") as d:   # pytest's tmp is root's only
+        os.chmod(d, 0o755)     # nobody may read the file, not create the -shm beside it
+        db = os.path.join(d, "ks.db")
+        assert run_ks("ks-ingest", "--db-path", db, input=GOOD + b"\n").returncode == 0
+        r = as_nobody("ks-query", "rtt", "--db-path", db, "-f", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[0])["samples"] == 10
+    assert "read-only" in r.stderr.decode()
