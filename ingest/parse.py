@@ -47,6 +47,8 @@ WRAP_U64 = frozenset({"address", "arg0"})
 # Renames that hold for every type (original field -> ks column).
 RENAMES = {"syscall": "syscall_nr", "time_bucket": "timestamp"}
 PLAN_CACHE_MAX = 1024
+# Clocks of two machines differ a little; a timestamp further ahead than this is said.
+FUTURE_SKEW_NS = 60 * 1_000_000_000
 
 
 class Rejected(ValueError):
@@ -174,6 +176,8 @@ class Normalizer:
         self.host = host or socket.gethostname()
         self.boot_ns = boot_time_ns() if boot_ns is None else boot_ns
         self.boot_relative = 0          # events whose timestamp counted since boot
+        self.future = 0                 # events stamped more than FUTURE_SKEW_NS ahead
+        self.future_ns = time.time_ns() + FUTURE_SKEW_NS   # refreshed when passed
         self.dropped: dict[str, int] = {}   # unknown keys dropped, by name
 
     def normalize(self, obj: dict) -> tuple[ev.EventType, tuple]:
@@ -215,6 +219,10 @@ class Normalizer:
             ts += self.boot_ns
         if ts > INT64_MAX:
             raise Rejected("timestamp out of SQLite's 64-bit integer range")
+        if ts > self.future_ns:
+            self.future_ns = time.time_ns() + FUTURE_SKEW_NS
+            if ts > self.future_ns:
+                self.future += 1
         flat["timestamp"] = ts
 
 
@@ -380,9 +388,9 @@ class Parser:
         if plan is not False:
             target, getter, comm, hists, nonneg = plan
             row = getter((*vals, None, self.host))
-            # Value checks the layout cannot tell: boot-relative or negative
+            # Value checks the layout cannot tell: boot-relative, negative or future
             # timestamps, long thread names and negative counts go the general way.
-            if (row[0] >= EPOCH_MIN_NS and (comm is None or len(row[comm]) <= COMM_LEN)
+            if (EPOCH_MIN_NS <= row[0] <= self.norm.future_ns and (comm is None or len(row[comm]) <= COMM_LEN)
                     and _in_range(row, nonneg)):
                 return target, (_encode_hists(target, row, hists) if hists else row)
         t, row = self.norm.normalize(obj)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from .parse import UNKNOWN_TARGET, Parser, Rejected, Target, Unknown
+from .parse import FUTURE_SKEW_NS, UNKNOWN_TARGET, Parser, Rejected, Target, Unknown
 from .reader import MAX_LINE, LineSource, Overlong
 from .sink import SinkFailed
 
@@ -347,6 +347,7 @@ class Ingester:
         self.oldest = 0.0            # monotonic time of the oldest pending event
         self.stopping = False
         self.said_boot = False
+        self.said_future = False
         self.lock_wait = None        # a locks.WaitNotice: says who holds a lock we wait for
         self._progress_at = 0.0
 
@@ -466,6 +467,11 @@ class Ingester:
         self._count(stored)
         if refused:
             self._retry_refused([(inflight[j][2][i], reason) for j, i, reason in refused])
+        future = self.parser.norm.future
+        if future and not self.said_future:
+            self.said_future = True
+            warn(f"{future} timestamp(s) more than {FUTURE_SKEW_NS // 10**9} s in the future "
+                 "(another machine's clock, or since-boot times from an earlier boot): stored as given")
         if self.parser.boot_relative and not self.said_boot:
             self.said_boot = True
             boot = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.parser.norm.boot_ns / 1e9))
