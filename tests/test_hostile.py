@@ -115,3 +115,12 @@ def test_an_unprivileged_reader_reads_a_root_owned_database():
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.splitlines()[0])["samples"] == 10
     assert "read-only" in r.stderr.decode()
+
+
+def test_a_timestamp_in_the_future_is_stored_and_said(db_path):
+    ahead = NOW + 3600 * 10**9
+    later = f'{{"type":"rtt","timestamp":{ahead},"node":"n","buckets":[[40,1]]}}'.encode()
+    r = run_ks("ks-ingest", "--db-path", str(db_path), input=GOOD + b"\n" + later + b"\n")
+    assert r.returncode == 0, r.stderr
+    assert "1 timestamp(s) more than 60 s in the future" in r.stderr.decode()
+    assert [x[0] for x in rows(db_path, "SELECT timestamp FROM rtt_stats ORDER BY timestamp")] == [NOW, ahead]
