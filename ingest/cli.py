@@ -12,6 +12,7 @@ import typer
 
 from . import events as ev
 from .parse import Parser
+from .locks import WaitNotice
 from .pipeline import Ingester, Options, RejectLog, ReplaySource, Stats, StopSignals, warn
 from .reader import LineSource
 from .sink import SinkFailed, SQLiteSink
@@ -111,39 +112,51 @@ def ingest(
     def make_sink():
         return SQLiteSink(db_path, on_wait=warn if verbose else (lambda m: None))
 
-    try:
-        if clickhouse:
-            from .clickhouse_cli import open_committer
+    # Before the database opens: a SIGTERM while it is locked by another writer is ours
+    # to handle (keep the lines), not the default action's (die with them).
+    with StopSignals() as signals:
+        lock_wait = WaitNotice(db_path, warn)
+        try:
+            if clickhouse:
+                from .clickhouse_cli import open_committer
 
-            committer, db_path = open_committer(clickhouse, spool_dir, clickhouse_ttl, init_only, single_process)
-        elif init_only or single_process:
-            committer = InlineCommitter(make_sink())
-        else:
-            committer = ProcessCommitter(str(db_path))
-    except SinkFailed as e:
-        warn(str(e))
-        rejects.close()
-        raise typer.Exit(EXIT_ERROR)
-    except typer.BadParameter:
-        rejects.close()
-        raise
-    for change in committer.changes:
-        if verbose or not change.startswith("schema version 0"):
-            warn(f"{db_path}: {change}")
-    if init_only:
-        committer.close()
-        rejects.close()
-        if verbose:
-            warn(f"{db_path}: schema version {ev.SCHEMA_VERSION}, {len(ev.TYPES)} event tables")
-        return
+                committer, db_path = open_committer(clickhouse, spool_dir, clickhouse_ttl,
+                                                    init_only, single_process)
+            elif init_only or single_process:
+                committer = InlineCommitter(make_sink())
+            else:
+                committer = ProcessCommitter(str(db_path), should_stop=lambda: bool(signals.signum),
+                                             on_wait=lock_wait.tick)
+        except SinkFailed as e:
+            warn(str(e))
+            if signals.signum and not init_only:
+                _keep_unread(files, replay_rejects, rejects, f"not stored: {e}")
+            rejects.close()
+            raise typer.Exit(EXIT_ERROR)
+        except typer.BadParameter:
+            rejects.close()
+            raise
+        lock_wait.done()
+        for change in committer.changes:
+            if verbose or not change.startswith("schema version 0"):
+                warn(f"{db_path}: {change}")
+        if init_only:
+            committer.close()
+            rejects.close()
+            if verbose:
+                warn(f"{db_path}: schema version {ev.SCHEMA_VERSION}, {len(ev.TYPES)} event tables")
+            return
 
-    if batch_size is None:
-        batch_size = 10_000 if clickhouse else 100
-    options = Options(batch_size, batch_timeout, verbose, progress and _isatty(2))
-    ingester = Ingester(committer, Parser(), options, rejects, stats)
-    status = EXIT_OK
-    try:
-        with StopSignals(ingester) as signals:
+        if batch_size is None:
+            batch_size = 10_000 if clickhouse else 100
+        options = Options(batch_size, batch_timeout, verbose, progress and _isatty(2))
+        ingester = Ingester(committer, Parser(), options, rejects, stats)
+        ingester.lock_wait = lock_wait
+        signals.ingester = ingester
+        if signals.signum:
+            ingester.stopping = True
+        status = EXIT_OK
+        try:
             if replay_rejects:
                 sources = _open_replays(replay_rejects, signals.read_fd, rejects)
             else:
@@ -155,14 +168,14 @@ def ingest(
                 status = _database_failed(ingester, rejects, db_path, str(e))
             finally:
                 _close(sources)
-    except _NoInput as e:
-        warn(str(e))
-        status = EXIT_USAGE
-    finally:
-        committer.close()
-        if options.progress:
-            sys.stderr.write("\n")
-        rejects.close()
+        except _NoInput as e:
+            warn(str(e))
+            status = EXIT_USAGE
+        finally:
+            committer.close()
+            if options.progress:
+                sys.stderr.write("\n")
+            rejects.close()
     for src in rejects.replays.values():
         if src.not_records:
             status = status or EXIT_USAGE
@@ -231,8 +244,8 @@ def _database_failed(ingester: Ingester, rejects: RejectLog, db_path, cause: str
     reason = f"not stored: {cause}"
     if rejects.file is not None:
         for source, lineno, line in pending:
-            rejects.keep(source, lineno, line, reason)
-        where = f"written to {rejects.path}"
+            rejects.keep(source, lineno, line, reason)   # falls back to stderr itself
+        where = f"written to {rejects.path}" if rejects.file is not None else "written to stderr"
     else:
         for source, lineno, line in pending:
             try:
@@ -243,6 +256,36 @@ def _database_failed(ingester: Ingester, rejects: RejectLog, db_path, cause: str
     ingester.stats.rejected += len(pending)
     warn(f"cannot write to {db_path}: {cause}; {len(pending)} pending lines {where}")
     return EXIT_ERROR
+
+
+def _keep_unread(files, replay_rejects, rejects: RejectLog, reason: str) -> None:
+    """Stopped before the database opened: the lines already in the stdin pipe are
+    kept as rejects (files and reject files keep their own lines)."""
+    if files or replay_rejects:
+        return
+    src = LineSource(0, "-")
+
+    def keep(lines):
+        for i, line in enumerate(lines, src.lineno - len(lines) + 1):
+            if line.strip():
+                rejects.reject("-", i, line, reason)
+
+    while True:   # what is in the pipe now; a writer that goes on is not waited for
+        lines = src.read(0)
+        if not lines and (src.eof or not _readable_now(0)):
+            break
+        keep(lines)
+    keep(src.unterminated())
+    rejects.stats.lines += src.lineno
+
+
+def _readable_now(fd: int) -> bool:
+    import select
+
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
 
 
 def _isatty(fd: int) -> bool:

@@ -35,6 +35,19 @@ class Column:
     # field as Documentation/admin-guide/iostats.rst numbers them ("field 1").
     source: str = ""
 
+    @property
+    def minimum(self) -> int | None:
+        """The smallest value ks-ingest stores (None: any); see NON_NEGATIVE."""
+        return 0 if self.unit in NON_NEGATIVE else None
+
+
+# Units whose values are never negative: counts, sizes, durations.  A line with a
+# negative one is rejected (it would drive exported counters negative).  Signed values
+# (ret_value, cpu = -1, addresses) carry no unit; shares (pct) are left out because
+# /proc/stat's iowait may step back, and a slightly negative delta is no bad line.
+NON_NEGATIVE = frozenset({"count", "ns", "us", "hist_us", "ms", "seconds", "bytes", "kB",
+                          "sectors"})
+
 
 @dataclass(frozen=True)
 class Rollup:

@@ -73,50 +73,130 @@ def sparse(counts: Sequence[int] | Mapping[int, int]) -> Sparse:
     return [[int(i), int(c)] for i, c in sorted(items) if c]
 
 
+class BadHistogram(ValueError):
+    """A value that is not a bucket list; the message says what is wrong with it."""
+
+
+def checked(value) -> Sparse:
+    """``value`` (a sparse list or its JSON text) as a sparse list, or BadHistogram:
+    every entry a pair of whole numbers, the bucket in [0, NBUCKETS), the count >= 0.
+    ks-ingest stores nothing else, so every reader can merge what it finds."""
+    if isinstance(value, (str, bytes)):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise BadHistogram("not JSON") from None
+    if type(value) is not list:
+        raise BadHistogram(f"not a list of [bucket, count] pairs: {_excerpt(value)}")
+    try:   # the per-line cost of every histogram ks-ingest stores: one tight loop
+        for i, c in value:
+            if not (type(i) is int is type(c) and 0 <= i < NBUCKETS and c >= 0):
+                break
+        else:
+            return value
+    except (TypeError, ValueError):
+        pass
+    raise BadHistogram(_what_is_wrong(value))
+
+
+def _what_is_wrong(value: list) -> str:
+    for e in value:
+        if type(e) is not list or len(e) != 2 or type(e[0]) is not int or type(e[1]) is not int:
+            return f"entry {_excerpt(e)} is not a [bucket, count] pair of integers"
+        if not 0 <= e[0] < NBUCKETS:
+            return f"bucket {e[0]} is outside 0..{NBUCKETS - 1}"
+        if e[1] < 0:
+            return f"bucket {e[0]} has a negative count ({e[1]})"
+    return "not a list of [bucket, count] pairs"
+
+
+def _excerpt(value, limit: int = 40) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(
+        value, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+class Skipped:
+    """Stored values that merge() left out because they are not bucket lists (a row
+    written by hand or by an old version): counted, with the first one, so a reader
+    can say so instead of crashing or hiding it."""
+
+    def __init__(self):
+        self.count = 0
+        self.first: str | None = None
+        self.why: str | None = None
+
+    def note(self, value, why: Exception) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first, self.why = _excerpt(value), str(why)
+
+    def message(self) -> str | None:
+        if not self.count:
+            return None
+        # a command may read one row twice (a gauge and a histogram): readings, not rows
+        return (f"left out {self.count} reading(s) of stored histogram values that are not "
+                f"bucket lists (first: {self.first}: {self.why})")
+
+
+SKIPPED = Skipped()   # one per process: ks-query and ks-promexport say it when they end
+
+
 def decode(value) -> dict[int, int]:
-    """Sparse list, its JSON text, or None to {bucket: count}."""
+    """Sparse list, its JSON text, or None to {bucket: count}; raises BadHistogram."""
     if value is None or value == "":
         return {}
-    if isinstance(value, (str, bytes)):
-        value = orjson.loads(value)
-    if isinstance(value, list):  # the stored form (a rollup's may repeat a bucket: summed)
-        out: dict[int, int] = {}
-        for i, c in value:
-            if c:
-                out[int(i)] = out.get(int(i), 0) + int(c)
-        return out
     if isinstance(value, Mapping):
         return {int(k): int(c) for k, c in value.items() if c}
-    return {int(i): int(c) for i, c in value if c}
+    out: dict[int, int] = {}
+    for i, c in checked(value):  # a rollup's list may repeat a bucket: summed
+        if c:
+            out[i] = out.get(i, 0) + c
+    return out
 
 
 def encode(h: Mapping[int, int]) -> str:
     return orjson.dumps(sparse(h)).decode()
 
 
-def merge(hists: Iterable) -> dict[int, int]:
+def merge(hists: Iterable, skipped: Skipped | None = SKIPPED) -> dict[int, int]:
     """Sum any number of histograms (sparse lists, JSON text or dicts).
 
+    A value that is not a bucket list is left out whole and noted in ``skipped``.
     The hot path of every merged-window query: buckets are summed into one dense
     array rather than a dict per row (about 3x faster on an hour of rows).
     """
     acc = [0] * NBUCKETS
-    odd: dict[int, int] = {}  # keys that are not plain bucket indexes (dict input, bad data)
-    loads = orjson.loads
     for h in hists:
         if not h:
             continue
-        if isinstance(h, (str, bytes)):
-            h = loads(h)
-        for i, c in (h if isinstance(h, list) else h.items() if hasattr(h, "items") else h):
-            if type(i) is int and 0 <= i < NBUCKETS:
-                acc[i] += c
-            else:
-                odd[int(i)] = odd.get(int(i), 0) + int(c)
-    out = {i: c for i, c in enumerate(acc) if c}
-    for i, c in odd.items():
-        out[i] = out.get(i, 0) + c
-    return {i: out[i] for i in sorted(out) if out[i]} if odd else out
+        try:
+            _add(acc, h)
+        except (ValueError, TypeError) as e:   # orjson's JSONDecodeError is a ValueError
+            if skipped is not None:
+                skipped.note(h, e)
+    return {i: c for i, c in enumerate(acc) if c}
+
+
+def _add(acc: list[int], h) -> None:
+    """Add one histogram's counts to ``acc``; on a bad entry take back what was added
+    and raise, so a bad value counts for nothing."""
+    pairs = orjson.loads(h) if isinstance(h, (str, bytes)) else h
+    if isinstance(pairs, Mapping):   # {bucket: count}, as decode() gives (JSON keys are text)
+        pairs = [(int(k), c) for k, c in pairs.items()]
+    if not isinstance(pairs, list):
+        raise BadHistogram("not a list of [bucket, count] pairs")
+    n = 0
+    try:
+        for i, c in pairs:
+            if type(i) is not int or type(c) is not int or not 0 <= i < NBUCKETS or c < 0:
+                raise BadHistogram(f"entry {_excerpt([i, c])} is not a bucket and a count")
+            acc[i] += c
+            n += 1
+    except BaseException:
+        for i, c in list(pairs)[:n]:
+            acc[i] -= c
+        raise
 
 
 def total(h: Mapping[int, int]) -> int:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from . import events as ev
+from . import histogram
 
 EPOCH_MIN_NS = 10**18
 # time_bucket is seconds since boot in the original sched tracer; a value this large
@@ -46,6 +47,8 @@ WRAP_U64 = frozenset({"address", "arg0"})
 # Renames that hold for every type (original field -> ks column).
 RENAMES = {"syscall": "syscall_nr", "time_bucket": "timestamp"}
 PLAN_CACHE_MAX = 1024
+# Clocks of two machines differ a little; a timestamp further ahead than this is said.
+FUTURE_SKEW_NS = 60 * 1_000_000_000
 
 
 class Rejected(ValueError):
@@ -173,6 +176,8 @@ class Normalizer:
         self.host = host or socket.gethostname()
         self.boot_ns = boot_time_ns() if boot_ns is None else boot_ns
         self.boot_relative = 0          # events whose timestamp counted since boot
+        self.future = 0                 # events stamped more than FUTURE_SKEW_NS ahead
+        self.future_ns = time.time_ns() + FUTURE_SKEW_NS   # refreshed when passed
         self.dropped: dict[str, int] = {}   # unknown keys dropped, by name
 
     def normalize(self, obj: dict) -> tuple[ev.EventType, tuple]:
@@ -214,21 +219,39 @@ class Normalizer:
             ts += self.boot_ns
         if ts > INT64_MAX:
             raise Rejected("timestamp out of SQLite's 64-bit integer range")
+        if ts > self.future_ns:
+            self.future_ns = time.time_ns() + FUTURE_SKEW_NS
+            if ts > self.future_ns:
+                self.future += 1
         flat["timestamp"] = ts
 
 
 def _check(t: ev.EventType, c: ev.Column, v):
-    """One value, converted to what its column stores; raises Rejected."""
+    """One value, converted to what its column stores and within its declared range
+    (events.NON_NEGATIVE); raises Rejected."""
+    v = _convert(t, c, v)
+    if v is not None and c.minimum is not None and c.sql != ev.TEXT and v < c.minimum:
+        raise Rejected(f"{c.name} is negative ({v}): a {c.unit} value is never below {c.minimum}")
+    return v
+
+
+def _hist_text(name: str, v) -> str:
+    """A histogram column's value as stored (minified JSON), or Rejected saying why not."""
+    try:
+        return orjson.dumps(histogram.checked(v)).decode()
+    except histogram.BadHistogram as e:
+        raise Rejected(f"{name} is not a histogram: {e}") from None
+
+
+def _convert(t: ev.EventType, c: ev.Column, v):
     if v is None:
         if c.required:
             raise Rejected(f"missing required field {c.name!r} for type {t.name!r}")
         return None
     kind = type(v)
     if c.unit == "hist_us":
-        if kind is list:
-            return orjson.dumps(v).decode()
-        if kind is str:
-            return v
+        if kind is list or kind is str:
+            return _hist_text(c.name, v)
         raise Rejected(f"{c.name} must be a histogram list, got {_short(v)}")
     if c.sql == ev.INTEGER:
         if kind is bool:
@@ -279,15 +302,15 @@ _PLAIN_TYPES = {ev.INTEGER: (int,), ev.REAL: (int, float), ev.TEXT: (str,)}
 
 
 def _plan(t: ev.EventType, keys: tuple[str, ...], types: tuple[type, ...]):
-    """(itemgetter over (values..., None, host), row positions of histogram lists)
-    for a layout that needs no other conversion, or None when the layout must take
-    the general path."""
+    """(itemgetter over (values..., None, host), row positions of histogram lists,
+    row positions of values that must not be negative) for a layout that needs no
+    other conversion, or None when the layout must take the general path."""
     cols = ev.columns_of(t)
     names = _COLUMN_SETS[t.name]
     if any(k not in names and k != "type" for k in keys):
         return None                      # renames or dropped keys: general path
     pos = {k: i for i, k in enumerate(keys)}
-    picks, hists = [], []
+    picks, hists, nonneg = [], [], []
     for c in cols:
         i = pos.get(c.name)
         if i is None:
@@ -299,14 +322,23 @@ def _plan(t: ev.EventType, keys: tuple[str, ...], types: tuple[type, ...]):
             hists.append(len(picks))
         elif c.unit == "hist_us" or types[i] not in _PLAIN_TYPES[c.sql]:
             return None                  # null, bool, ...: general path
+        elif c.minimum is not None:
+            nonneg.append(len(picks))
         picks.append(i)
-    return operator.itemgetter(*picks), tuple(hists)
+    return operator.itemgetter(*picks), tuple(hists), tuple(nonneg)
 
 
-def _encode_hists(row: tuple, positions: tuple[int, ...]) -> tuple:
+def _in_range(row: tuple, nonneg: tuple[int, ...]) -> bool:
+    for i in nonneg:
+        if row[i] < 0:
+            return False
+    return True
+
+
+def _encode_hists(target: Target, row: tuple, positions: tuple[int, ...]) -> tuple:
     out = list(row)
     for i in positions:
-        out[i] = orjson.dumps(out[i]).decode()
+        out[i] = _hist_text(target.columns[i], out[i])
     return tuple(out)
 
 
@@ -354,12 +386,13 @@ class Parser:
         if plan is None:
             plan = self._new_plan(obj, key)
         if plan is not False:
-            target, getter, comm, hists = plan
+            target, getter, comm, hists, nonneg = plan
             row = getter((*vals, None, self.host))
-            # Value checks the layout cannot tell: boot-relative or negative
-            # timestamps, and long thread names, go the general way.
-            if row[0] >= EPOCH_MIN_NS and (comm is None or len(row[comm]) <= COMM_LEN):
-                return target, (_encode_hists(row, hists) if hists else row)
+            # Value checks the layout cannot tell: boot-relative, negative or future
+            # timestamps, long thread names and negative counts go the general way.
+            if (EPOCH_MIN_NS <= row[0] <= self.norm.future_ns and (comm is None or len(row[comm]) <= COMM_LEN)
+                    and _in_range(row, nonneg)):
+                return target, (_encode_hists(target, row, hists) if hists else row)
         t, row = self.norm.normalize(obj)
         return TARGETS[t.name], row
 
@@ -388,7 +421,7 @@ class Parser:
                 comm = self._comm_index[t.name]
                 if comm is not None and "comm" not in obj:
                     comm = None
-                plan = (TARGETS[t.name], found[0], comm, found[1])
+                plan = (TARGETS[t.name], found[0], comm, *found[1:])
         if len(self._plans) < PLAN_CACHE_MAX:
             self._plans[key] = plan
         return plan

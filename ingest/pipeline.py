@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from .parse import UNKNOWN_TARGET, Parser, Rejected, Target, Unknown
+from .parse import FUTURE_SKEW_NS, UNKNOWN_TARGET, Parser, Rejected, Target, Unknown
 from .reader import MAX_LINE, LineSource, Overlong
 from .sink import SinkFailed
 
@@ -92,8 +92,11 @@ class RejectLog:
 
     def __init__(self, path: str | None, stats: Stats):
         self.stats = stats
-        self.file = open(path, "ab") if path else None
+        # Unbuffered: each record is one write() as it is rejected, so kill -9 loses
+        # none; sync() makes them as durable as the rows of the commit it follows.
+        self.file = open(path, "ab", buffering=0) if path else None
         self.path = path
+        self._unsynced = False
         self.replays: dict[str, ReplaySource] = {}   # by name: where their lines came from
         self._quiet_since = 0.0
         self._quiet_count = 0
@@ -102,6 +105,8 @@ class RejectLog:
     def reject(self, source: str, lineno: int, line: bytes, reason: str) -> None:
         self.stats.rejected += 1
         source, lineno, where = self._origin(source, lineno)
+        if self.file is not None:   # kept before it is told: what stderr says is on disk
+            self._write(reject_record(source, lineno, line, reason))
         if self.stats.rejected <= REPORT_FIRST:
             warn(f"{where}: rejected: {reason}")
         else:
@@ -113,13 +118,45 @@ class RejectLog:
             elif now - self._quiet_since >= REPORT_EVERY_S:
                 self.tell_quiet()
                 self._quiet_since = now
-        if self.file is not None:
-            self.file.write(reject_record(source, lineno, line, reason))
 
     def keep(self, source: str, lineno: int, line: bytes, reason: str) -> None:
         """Write one line to the reject file without telling or counting it."""
         source, lineno, _ = self._origin(source, lineno)
-        self.file.write(reject_record(source, lineno, line, reason))
+        self._write(reject_record(source, lineno, line, reason))
+
+    def _write(self, record: bytes) -> None:
+        """One record into the reject file, whole; when the file cannot take it (disk
+        full, I/O error) this and every later record go to stderr instead, as the
+        same JSON lines, so no rejected line is lost."""
+        if self.file is not None:
+            try:
+                view = memoryview(record)
+                while view:
+                    view = view[self.file.write(view):]
+                self._unsynced = True
+                return
+            except OSError as e:
+                self._give_up_file(e)
+        _stderr_record(record)
+
+    def _give_up_file(self, e: OSError) -> None:
+        warn(f"cannot write the reject file {self.path}: {e.strerror or e}; rejected lines "
+             "go to stderr from here on, each as its reject record (one JSON line)")
+        try:
+            self.file.close()
+        except OSError:
+            pass
+        self.file = None
+
+    def sync(self) -> None:
+        """fsync the records written since the last commit (called after each one)."""
+        if self.file is None or not self._unsynced:
+            return
+        try:
+            os.fsync(self.file.fileno())
+            self._unsynced = False
+        except OSError as e:
+            self._give_up_file(e)
 
     def _origin(self, source: str, lineno: int) -> tuple[str, int, str]:
         """Where a line came from, and how to tell it: a replayed line keeps the
@@ -138,8 +175,18 @@ class RejectLog:
 
     def close(self) -> None:
         self.tell_quiet()
+        self.sync()
         if self.file is not None:
             self.file.close()
+
+
+def _stderr_record(record: bytes) -> None:
+    try:
+        sys.stderr.flush()
+        sys.stderr.buffer.write(record)
+        sys.stderr.buffer.flush()
+    except (OSError, ValueError):
+        pass   # stderr gone too: nothing is left to write to
 
 
 # ---- the reject file ----------------------------------------------------------------------
@@ -300,6 +347,8 @@ class Ingester:
         self.oldest = 0.0            # monotonic time of the oldest pending event
         self.stopping = False
         self.said_boot = False
+        self.said_future = False
+        self.lock_wait = None        # a locks.WaitNotice: says who holds a lock we wait for
         self._progress_at = 0.0
 
     # -- input ----------------------------------------------------------------------------
@@ -414,9 +463,15 @@ class Ingester:
         _, stored, refused = result
         inflight, self.inflight = self.inflight, None
         self.stats.commits += 1
+        self.rejects.sync()
         self._count(stored)
         if refused:
             self._retry_refused([(inflight[j][2][i], reason) for j, i, reason in refused])
+        future = self.parser.norm.future
+        if future and not self.said_future:
+            self.said_future = True
+            warn(f"{future} timestamp(s) more than {FUTURE_SKEW_NS // 10**9} s in the future "
+                 "(another machine's clock, or since-boot times from an earlier boot): stored as given")
         if self.parser.boot_relative and not self.said_boot:
             self.said_boot = True
             boot = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.parser.norm.boot_ns / 1e9))
@@ -430,7 +485,11 @@ class Ingester:
         while True:
             result = self.committer.result(timeout=0.2)
             if result is not None:
+                if self.lock_wait:
+                    self.lock_wait.done()
                 return result
+            if self.lock_wait:
+                self.lock_wait.tick()
             if self.stopping:
                 stop_seen = stop_seen or time.monotonic()
                 if time.monotonic() - stop_seen > STOP_BUSY_GRACE_S:
@@ -497,8 +556,8 @@ class StopSignals:
     """SIGTERM/SIGINT set a flag and wake select() through a pipe, so the loop commits
     what is pending and ends, even while no input arrives."""
 
-    def __init__(self, ingester: Ingester):
-        self.ingester = ingester
+    def __init__(self, ingester: Ingester | None = None):
+        self.ingester = ingester     # set once it exists: signals come before it
         self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.signum = 0
 
@@ -509,7 +568,8 @@ class StopSignals:
 
     def _handle(self, signum, frame) -> None:
         self.signum = signum
-        self.ingester.stopping = True
+        if self.ingester is not None:
+            self.ingester.stopping = True
 
     def __exit__(self, *exc) -> None:
         for s, h in self._old.items():

@@ -34,6 +34,7 @@ class LineSource:
         self.eof = False
         self._tail = b""
         self._skipping: Overlong | None = None
+        self._cr = False         # the last chunk ended in \r: maybe half of a \r\n
 
     def read(self, timeout: float | None) -> list[bytes]:
         """The complete lines that arrived within ``timeout`` seconds (maybe none).
@@ -63,7 +64,19 @@ class LineSource:
             return self._finish()
         return self._split(data)
 
+    def _line_ends(self, data: bytes) -> bytes:
+        """\r\n and a lone \r (old Mac files, some serial consoles) end a line as \n
+        does; JSON has no raw \r inside a string, so one never splits an event."""
+        if self._cr:
+            data, self._cr = b"\r" + data, False
+        if b"\r" not in data:
+            return data
+        if data.endswith(b"\r"):       # the \n may come with the next read
+            data, self._cr = data[:-1], True
+        return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
     def _split(self, data: bytes) -> list[bytes]:
+        data = self._line_ends(data)
         out: list[bytes] = []
         if self._skipping is not None:
             nl = data.find(b"\n")
@@ -85,6 +98,10 @@ class LineSource:
         out.extend(lines)
         self.lineno += len(out)
         return out
+
+    def unterminated(self) -> list[bytes]:
+        """The last line, still without its line end, when we stop reading early."""
+        return [] if self.eof else self._finish()
 
     def _finish(self) -> list[bytes]:
         out: list[bytes] = []

@@ -315,6 +315,10 @@ def connect(path: str, *, readonly: bool = False, timeout: float = 10.0) -> sqli
     return conn
 
 
+class NewerSchema(Exception):
+    """The file was written by a newer kernelsight: writing it could break it."""
+
+
 def current_version(conn: sqlite3.Connection) -> int:
     try:
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
@@ -341,6 +345,10 @@ def apply(conn: sqlite3.Connection, announce=lambda message: None) -> list[str]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         before = current_version(conn)
+        if before > ev.SCHEMA_VERSION:
+            raise NewerSchema(f"its schema is version {before}, newer than this ks knows "
+                              f"({ev.SCHEMA_VERSION}): upgrade ks to write to it "
+                              "(ks-query can still read it)")
         for t in ev.TYPES:
             have = _existing_columns(conn, t.table)
             if have:
@@ -381,7 +389,10 @@ def apply(conn: sqlite3.Connection, announce=lambda message: None) -> list[str]:
             changes.append(f"schema version {before} -> {ev.SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A COMMIT that failed on a full disk has already rolled back: a second
+        # ROLLBACK would raise "no transaction is active" and hide the real cause.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     return changes
 

@@ -117,6 +117,8 @@ class SQLiteSink:
             self.changes = self._retry(lambda: schema.apply(self.conn, announce=_announce))
         except sqlite3.Error as e:
             raise SinkFailed(f"cannot open {path}: {describe(e)}") from None
+        except schema.NewerSchema as e:
+            raise SinkFailed(f"will not write to {path}: {e}") from None
         except OSError as e:
             raise SinkFailed(f"cannot create {self.path.parent}: {e.strerror}") from None
 

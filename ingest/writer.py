@@ -28,6 +28,7 @@ from .sink import Busy, Sink, SinkFailed, SQLiteSink
 
 Job = list[tuple[str, str, list[tuple]]]
 BUSY_RETRY_S = 0.05
+WAIT_POLL_S = 0.2   # how often the parent looks up from a wait for the writer
 
 
 def run_job(sink: Sink, job: Job, on_busy: Callable[[], None] = lambda: None) -> tuple:
@@ -84,19 +85,32 @@ class ProcessCommitter:
     and results come from its stdout as length-prefixed marshal frames.
     """
 
-    def __init__(self, db_path: str, sink_args: list[str] | None = None):
+    def __init__(self, db_path: str, sink_args: list[str] | None = None, *,
+                 should_stop: Callable[[], bool] = lambda: False,
+                 on_wait: Callable[[], None] = lambda: None):
         # sink_args: another sink's arguments for this module's main (clickhouse_cli.py)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kernelsight.ingest.writer", *(sink_args or [str(db_path)])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         self._out = self.proc.stdin.fileno()
         self._in = self.proc.stdout.fileno()
-        first = self._recv()
+        first = self._first(should_stop, on_wait)
         if first[0] != "ready":
             self.close()
             raise SinkFailed(first[1])
         self.changes = first[1]
         self.busy = False
+
+    def _first(self, should_stop, on_wait) -> tuple:
+        """The child's first word, "ready" once it has opened the database; while it
+        waits for another writer's lock, on_wait() is called every WAIT_POLL_S and a
+        stop ends the wait (the child is killed: it has written nothing)."""
+        while not self._readable(WAIT_POLL_S):
+            if should_stop():
+                self.abandon()
+                return ("failed", "stopped while waiting for the database lock")
+            on_wait()
+        return self._recv()
 
     def submit(self, job: Job) -> None:
         try:

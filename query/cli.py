@@ -7,6 +7,7 @@ Heavy modules are imported inside the commands so that a query answers fast.
 from __future__ import annotations
 
 import inspect
+import pathlib
 import sys
 from typing import Annotated, Callable, Optional
 
@@ -204,10 +205,16 @@ def tables_cmd(db_path: DbPath = DEFAULT_PATH, since: Annotated[Optional[str], t
 
 
 @_cmd("sql", "Run one read-only SELECT (writes, ATTACH, write pragmas and extensions are refused).")
-def sql_cmd(query: Annotated[str, typer.Argument(help="One SQL statement, e.g. \"SELECT * FROM load_metrics\".")],
+def sql_cmd(query: Annotated[Optional[str], typer.Argument(
+                help="One SQL statement, e.g. \"SELECT * FROM load_metrics\"; - reads it from stdin.")] = None,
             db_path: DbPath = DEFAULT_PATH,
             limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, metavar="N", help="At most this many rows.")] = None,
-            fmt: Format = None):
+            fmt: Format = None,
+            file: Annotated[Optional[pathlib.Path], typer.Option(
+                "--file", metavar="PATH", help="Read the statement from this file.")] = None,
+            timeout: Annotated[float, typer.Option(
+                "--timeout", min=0.0, metavar="S", help="End the statement after this many "
+                "seconds (0: no limit), so an endless recursive CTE cannot run on.")] = 30.0):
     from . import sqlguard
     from .db import Database
 
@@ -217,9 +224,18 @@ def sql_cmd(query: Annotated[str, typer.Argument(help="One SQL statement, e.g. \
 
         raise QueryError("ks-query sql reads SQLite files; ask ClickHouse with clickhouse-client "
                          "(docs/clickhouse.md has examples)")
+    text = _sql_text(query, file)
     with Database(db_path) as db:  # any SQLite file: sql is for looking around
-        cols, rows = sqlguard.run(db.conn, query, limit)
+        cols, rows = sqlguard.run(db.conn, text, limit, timeout or None)
         render.write([dict(zip(cols, tuple(r))) for r in rows], w.fmt, columns=cols)
+
+
+def _sql_text(query: str | None, file: pathlib.Path | None) -> str:
+    if (query is None) == (file is None):
+        raise typer.BadParameter("give the statement, - (stdin) or --file PATH: one of them")
+    if file is not None:
+        return file.read_text()
+    return sys.stdin.read() if query == "-" else query
 
 
 @_window_cmd("syscalls", "The slowest system calls of the window (ks-syscalls), slowest first.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import sys
 import threading
 from typing import Iterable
 
@@ -50,6 +51,19 @@ class Database:
         self.path = os.fspath(path)
         self.conn = open_readonly(self.path, timeout)
         self._tables: set[str] | None = None
+        self._warn_if_newer()
+
+    def _warn_if_newer(self) -> None:
+        """A file from a newer kernelsight is read as far as this one understands it."""
+        if not self.has("schema_version"):
+            return
+        from ..ingest import events as ev
+
+        row = self.one("SELECT max(version) FROM schema_version")
+        if row and row[0] is not None and row[0] > ev.SCHEMA_VERSION:
+            sys.stderr.write(f"warning: {self.path}: schema version {row[0]} is newer than this "
+                             f"ks knows ({ev.SCHEMA_VERSION}): reading what it knows; "
+                             "upgrade ks for the rest\n")
 
     # -- context manager, so `with Database(p) as db:` closes it ---------------
     def __enter__(self) -> "Database":
@@ -106,15 +120,35 @@ def open_readonly(path: str, timeout: float = 10.0) -> sqlite3.Connection:
     if os.path.isdir(path):
         raise QueryError(f"{path} is a directory, not a kernelsight database")
     try:
-        # uri=True so that mode=ro is honoured; quote characters that mean something in a URI.
-        uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
+        try:
+            conn = _connect(path, "mode=ro", timeout)
+        except sqlite3.OperationalError as e:
+            # A WAL file needs its -shm written even to read; without write access to
+            # the folder (another user's file, a read-only mount) read the file as it
+            # is, and say what that misses.
+            if "readonly" not in str(e) and "unable to open" not in str(e):
+                raise
+            conn = _connect(path, "immutable=1", timeout)
+            sys.stderr.write(f"warning: {path}: no write access for its -shm, so it is read as "
+                             "a read-only snapshot of the file (immutable=1): rows a running "
+                             "ks-ingest has not yet checkpointed from its WAL are not seen\n")
+    except sqlite3.DatabaseError as e:
+        raise QueryError(f"cannot read {path} as a SQLite database: {e}") from None
+    return conn
+
+
+def _connect(path: str, mode: str, timeout: float) -> sqlite3.Connection:
+    # uri=True so that the mode is honoured; quote characters that mean something in a URI.
+    uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?" + mode
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
+    try:
         conn.row_factory = sqlite3.Row
         conn.set_progress_handler(_stop_requested, 100_000)
         conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as e:
-        raise QueryError(f"cannot read {path} as a SQLite database: {e}") from None
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

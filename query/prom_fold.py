@@ -86,7 +86,8 @@ def _fold(st: TableState, pending: dict, estimate: dict) -> None:
         acc = st.hists.setdefault(key, {"h": {}, "sum": 0.0})
         acc["h"] = histogram.merge([acc["h"], *hs])
     for key, hs in estimate.items():
-        st.hists[key]["sum"] += estimated_sum_us(histogram.merge(hs))
+        # the same values were merged (and any bad one noted) just above
+        st.hists[key]["sum"] += estimated_sum_us(histogram.merge(hs, skipped=None))
     pending.clear()
     estimate.clear()
 

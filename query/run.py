@@ -15,6 +15,15 @@ def fail(prog: str, message: str, status: int = 1) -> int:
     return status
 
 
+def _say_skipped(prog: str) -> None:
+    """Stored values a reader left out (histogram.merge) are said, never hidden."""
+    from ..ingest import histogram
+
+    message = histogram.SKIPPED.message()
+    if message:
+        sys.stderr.write(f"{prog}: warning: {message}\n")
+
+
 def run_cli(prog: str, call: Callable[[], object]) -> int:
     """Run a typer app; turn errors into one line on stderr and an exit status.
 
@@ -22,6 +31,13 @@ def run_cli(prog: str, call: Callable[[], object]) -> int:
     a signal; 70 an internal error (KS_DEBUG=1 shows its traceback).
     """
     db.stop_on_signals()
+    try:
+        return _run(prog, call)
+    finally:
+        _say_skipped(prog)
+
+
+def _run(prog: str, call: Callable[[], object]) -> int:
     try:
         call()
     except SystemExit as e:

@@ -8,8 +8,12 @@ load_extension (which is never enabled on the connection either).
 from __future__ import annotations
 
 import sqlite3
+import time
 
+from . import db as dbmod
 from .db import QueryError
+
+DEFAULT_TIMEOUT_S = 30.0
 
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 # Pragmas whose argument names what to describe (a table, an index): always reading.
@@ -32,6 +36,10 @@ def authorizer(action, arg1, arg2, dbname, source):
         return sqlite3.SQLITE_DENY if (arg2 or "").lower() in _DENIED_FUNCTIONS else sqlite3.SQLITE_OK
     if action in _ALLOWED:
         return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master" and dbname == "main":
+        # A table-valued pragma (pragma_table_info()) asks this while it reads the
+        # schema; a real UPDATE still fails on the read-only connection.
+        return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_PRAGMA:
         name = (arg1 or "").lower()
         if name in _DESCRIBE_PRAGMAS or (name in _READ_PRAGMAS and arg2 is None):
@@ -39,19 +47,36 @@ def authorizer(action, arg1, arg2, dbname, source):
     return sqlite3.SQLITE_DENY
 
 
-def run(conn: sqlite3.Connection, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple]]:
-    """(column names, rows) of one read-only statement."""
+def run(conn: sqlite3.Connection, sql: str, limit: int | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT_S) -> tuple[list[str], list[tuple]]:
+    """(column names, rows) of one read-only statement, ended after ``timeout``
+    seconds (running and fetching alike; None: no limit) or on Ctrl-C/SIGTERM."""
     conn.set_authorizer(authorizer)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    conn.set_progress_handler(lambda: _should_end(deadline), 10_000)
     try:
         cur = conn.execute(sql)
+        cols = [d[0] for d in cur.description or ()]
+        rows = cur.fetchmany(limit) if limit else cur.fetchall()
     except sqlite3.DatabaseError as e:
-        msg = str(e)
-        if "not authorized" in msg or "prohibited" in msg or "readonly" in msg:
-            raise Refused("refused: ks-query sql only reads (no writes, ATTACH, pragmas that set, "
-                          "or extensions)") from None
-        raise Refused(f"SQL error: {msg}") from None
+        raise _refusal(e, deadline, timeout) from None
     except sqlite3.ProgrammingError as e:
         raise Refused(f"SQL error: {e}") from None
-    cols = [d[0] for d in cur.description or ()]
-    rows = cur.fetchmany(limit) if limit else cur.fetchall()
     return cols, rows
+
+
+def _should_end(deadline: float | None) -> int:
+    return 1 if dbmod.STOP.is_set() or (deadline is not None and time.monotonic() > deadline) else 0
+
+
+def _refusal(e: sqlite3.DatabaseError, deadline: float | None, timeout: float | None) -> QueryError:
+    msg = str(e)
+    if "interrupted" in msg:
+        if dbmod.STOP.is_set():
+            return QueryError("stopped")          # run_cli answers 130/143 for it
+        if deadline is not None and time.monotonic() > deadline:
+            return Refused(f"stopped after {timeout:g} s (--timeout; 0 for no limit)")
+    if "not authorized" in msg or "prohibited" in msg or "readonly" in msg:
+        return Refused("refused: ks-query sql only reads (no writes, ATTACH, pragmas that set, "
+                       "or extensions)")
+    return Refused(f"SQL error: {msg}")

@@ -6,6 +6,7 @@ files, on the real kernel.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import re
@@ -175,3 +176,16 @@ class TracepointHits:
         for fd in self.fds:
             os.close(fd)
         self.fds = []
+
+
+@contextlib.contextmanager
+def background_ks(name: str, *args: str, **popen_kw):
+    """A ks command running while the block runs; killed and reaped when it ends,
+    however it ends (a failed assertion leaves no process behind)."""
+    p = subprocess.Popen([ks(name), *args], **popen_kw)
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
