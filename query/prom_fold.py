@@ -3,8 +3,8 @@
 Each table of ``HISTOGRAMS`` and ``COUNTERS`` (prom_spec.py) is read once, in id
 order from the last row seen, and its histograms and counts are added to the
 running totals of the state (prom_state.py).  Labels with open-ended values (node,
-syscall) are bounded: the ``top`` busiest when first seen get their own series, for
-good (so counters never go backwards); everything else is summed under "other".
+syscall) are bounded: the ``top`` busiest get their own series (prom_rank.py, which
+also says why no counter goes backwards); everything else is summed under "other".
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from ..ingest import events as ev
 from ..ingest import histogram
 from .db import Database, host_only
 from .prom_bounds import estimated_sum_us
+from .prom_rank import rank_table
 from .prom_spec import COUNTERS, HISTOGRAMS, OTHER, unit_of
 from .prom_state import State, TableState
 
@@ -38,7 +39,7 @@ def _update_table(db: Database, state: State, table: str, top: int, host: str | 
     # per histogram: bucket label -> (sum column, mul, div), the factor from its unit to us
     sums = [{op: (col, *ev.factor(unit_of(table, col), "us")) for op, col in s.sums.items()} for s in hists]
     hc, hp = host_only(host)
-    _name_bounded(db, st, table, hists, counters, top, host)
+    rank_table(db, st, table, top, host)
     # Streamed: a first run folds in every row the table has ever stored.
     cur = db.conn.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE id > ? AND {hc} ORDER BY id",
                           [st.last_id] + hp)
@@ -88,22 +89,6 @@ def _fold(st: TableState, pending: dict, estimate: dict) -> None:
         st.hists[key]["sum"] += estimated_sum_us(histogram.merge(hs))
     pending.clear()
     estimate.clear()
-
-
-def _name_bounded(db: Database, st: TableState, table: str, hists, counters, top: int, host) -> None:
-    """Give series to the busiest new values (most rows since the last run) of each
-    bounded column while there is room."""
-    bounded = {c for s in hists for c in s.bounded} | {s.label for s in counters if s.label}
-    hc, hp = host_only(host)
-    for col in sorted(bounded):
-        named = st.named.setdefault(col, [])
-        if len(named) >= top:
-            continue
-        rows = db.rows(f"""SELECT {col} AS v, count(*) AS n FROM {table}
-                           WHERE id > ? AND {hc} AND {col} IS NOT NULL GROUP BY {col}""",
-                       [st.last_id] + hp)
-        fresh = sorted(((r["v"], r["n"]) for r in rows if r["v"] not in named), key=lambda vn: (-vn[1], str(vn[0])))
-        named += [v for v, _ in fresh[: top - len(named)]]
 
 
 def _bounded(st: TableState, col: str, value):

@@ -88,6 +88,29 @@ COUNTERS = (
 )
 
 
+# ---- open-ended labels: ranked by what they measure (prom_rank.py) --------------------------
+@dataclass(frozen=True)
+class Rank:
+    """How the values of a bounded label column are ranked: by ``quantity`` (SQL over
+    ``source``, a per-minute rollup where there is one, whose time column is ``time``)."""
+
+    table: str        # the table whose label it bounds
+    column: str       # the label column
+    source: str       # the table read
+    time: str
+    quantity: str
+
+
+RANKS = (
+    Rank("rtt_stats", "node", "rtt_stats_1m", "minute", "count"),                        # segments
+    Rank("syscall_stats", "syscall_name", "syscall_stats_1m", "minute", "count"),        # calls
+    Rank("syscall_events", "syscall_name", "syscall_events", "timestamp", "1"),          # slow calls
+    Rank("network_interface_stats", "interface_name", "network_interface_stats_1m", "minute",
+         "rx_bytes_inc + tx_bytes_inc"),                                                  # bytes
+    Rank("block_stats", "device_name", "block_stats_1m", "minute", "read_sectors_inc + write_sectors_inc"),
+)
+
+
 # ---- the newest reading: gauges and the kernel's own counters (prom_gauges.py) ---------------
 @dataclass(frozen=True)
 class Metric:
@@ -119,8 +142,7 @@ class LatestSource:
     counter: bool = False              # cumulative kernel counters: the newest reading is a counter
     gauges: dict[str, str] = field(default_factory=dict)  # column -> help: gauges among the counters
     label: str = ""                    # one family; the column's name less its unit suffix labels it
-    key: tuple[str, str] | None = None  # (column, label): a series per key, the --top busiest ...
-    traffic: tuple[str, ...] = ()      # ... by the sum of these columns
+    key: tuple[str, str] | None = None  # (column, label): a series per key, the --top busiest (RANKS)
     where: str = ""                    # SQL: only these rows
     digits: int | None = None          # values rounded to so many digits
 
@@ -170,8 +192,7 @@ LATEST = (
     LatestSource("tcp_stats", "ks_tcp_connections", "TCP sockets per state.", label="state"),
     LatestSource("tcp_retransmit_stats", "ks_tcp_", "{source} (kernel counter).", counter=True),
     LatestSource("network_interface_stats", "ks_network_", "/proc/net/dev {column} per interface.",
-                 counter=True, key=("interface_name", "interface"), traffic=("rx_bytes", "tx_bytes")),
+                 counter=True, key=("interface_name", "interface")),
     LatestSource("block_stats", "ks_block_", "diskstats {column}{in_base}.", counter=True,
-                 gauges={"in_flight": "I/Os in flight per device."}, key=("device_name", "device"),
-                 traffic=("read_sectors", "write_sectors")),
+                 gauges={"in_flight": "I/Os in flight per device."}, key=("device_name", "device")),
 )

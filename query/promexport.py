@@ -41,9 +41,10 @@ What it writes:
   ks_page_faults_total{kind}: counted from the stored intervals
   ks_table_newest_row_age_seconds{table}: a dead collector shows as growth
 
-Cardinality: node and syscall labels keep the --top busiest values when first
-seen (for good, so counters never go backwards) and sum the rest under "other";
-interfaces and devices are the --top busiest. Every ks_ metric has a host label.
+Cardinality: node, syscall, interface and device labels keep the --top values
+busiest lately by what they measure (segments, calls, bytes); a value that gets
+busy later takes a series, and no counter goes backwards. The rest of node and
+syscall is summed under "other". Every ks_ metric has a host label.
 No client-side timestamps. The totals so far and the last row read are kept in
 a state file next to the textfile (.kernelsight.prom.state), so each run only
 reads the rows added since the previous one.
