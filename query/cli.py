@@ -284,7 +284,18 @@ def runqlat_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Unti
     _run(w, "run-queue rows", lambda db: q(db, w.start, w.end, step, host=host, per_cpu=per_cpu, limit=limit))
 
 
-@_cmd("sched-waits", "Processes that waited longest for a CPU (run-queue waits over the threshold).")
+@_cmd("sched-procs", "Processes by total time waiting for a CPU, every wait (ks-sched --per-process).")
+def sched_procs_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
+                    host: Host = None, limit: Limit = 10, fmt: Format = None):
+    from .sched import query_runqueue_wait_by_process as q
+
+    w = Window(db_path, since, until, host, limit, fmt)
+    _run(w, "per-process scheduler rows (run ks-sched --per-process)",
+         lambda db: q(db, w.start, w.end, limit, host=host))
+
+
+@_cmd("sched-waits", "Processes with the most run-queue waits over ks-sched's threshold (10 ms); "
+                     "sched-procs counts every wait.")
 def sched_waits_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
                     host: Host = None, limit: Limit = 10, fmt: Format = None):
     from .sched import query_long_runqueue_waits as q

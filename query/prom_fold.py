@@ -67,10 +67,10 @@ def _update_table(db: Database, state: State, table: str, top: int, host: str | 
                     estimate.setdefault(key, []).append(r[col])
         for s in counters:
             value = 1 if not s.column else (r[s.column] or 0)
-            if not value:
+            if not value or not s.counts(r):
                 continue
             label = _bounded(st, s.label, r[s.label]) if s.label else None
-            t = (s.name, r["host"], label, *[v for _, v in s.extra])
+            t = (s.name, r["host"], label, *[r[c] for c, _ in s.also], *[v for _, v in s.extra])
             key = keys.get(t) or keys.setdefault(t, json.dumps(list(t)))
             st.counts[key] = st.counts.get(key, 0) + value
         if n % FOLD_EVERY == 0:

@@ -47,8 +47,8 @@ def scores(db: Database, r: Rank, host: str | None) -> dict:
         [newest, newest - WINDOW_NS] + hp)
     out: dict = {}
     for value, step, q in rows:
-        if q > 0:
-            out[value] = out.get(value, 0.0) + q * 0.5 ** (-step * BUCKET_NS / HALF_LIFE_NS)
+        # a value with nothing measured lately still ranks (last, by name) when there is room
+        out[value] = out.get(value, 0.0) + max(q, 0.0) * 0.5 ** (-step * BUCKET_NS / HALF_LIFE_NS)
     return out
 
 

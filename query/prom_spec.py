@@ -68,9 +68,26 @@ class CountSource:
     column: str           # "" counts rows
     label_name: str = ""
     extra: tuple[tuple[str, str], ...] = ()  # fixed labels
+    also: tuple[tuple[str, str], ...] = ()   # (column, label): unbounded labels (few values)
+    only: tuple[tuple[str, tuple], ...] = ()  # (column, values): the rows it counts
+    unit: str = ""        # the values' unit, when the column's own does not say it
 
     def columns(self) -> set[str]:
-        return {self.label, self.column} - {""}
+        return {self.label, self.column, *(c for c, _ in self.also), *(c for c, _ in self.only)} - {""}
+
+    def counts(self, row) -> bool:
+        return all(row[c] in values for c, values in self.only)
+
+    def labels(self) -> list[str]:
+        return ([self.label_name] if self.label else []) + [n for _, n in self.also] + [k for k, _ in self.extra]
+
+
+def _perf_counters(unit: str) -> tuple[str, ...]:
+    """ks-perf's counters measured in ``unit`` (derived ratios such as ipc are left out:
+    PromQL divides the counters)."""
+    from ..collectors.perf_events import COUNTERS as PERF
+
+    return tuple(name for name, c in PERF.items() if c.unit == unit)
 
 
 COUNTERS = (
@@ -85,6 +102,16 @@ COUNTERS = (
                 extra=(("kind", "minor"),)),
     CountSource("ks_page_faults", "Page faults counted by ks-pagefaults.", "page_fault_stats", "", "major_count",
                 extra=(("kind", "major"),)),
+    CountSource("ks_process_runqueue_wait_seconds", "Time runnable but waiting for a CPU, per process "
+                "name (ks-sched --per-process).", "sched_stats", "comm", "runq_wait_ns", "comm"),
+    CountSource("ks_process_runqueue_waits", "Run-queue waits per process name (ks-sched --per-process).",
+                "sched_stats", "comm", "runq_waits", "comm"),
+    CountSource("ks_perf_events", "perf counter events per scope, all CPUs (ks-perf).", "perf_counters",
+                "scope", "value", "scope", also=(("counter", "counter"),),
+                only=(("cpu", (-1, None)), ("counter", _perf_counters("")))),
+    CountSource("ks_perf_clock_seconds", "perf clock counters (task-clock, cpu-clock) per scope (ks-perf).",
+                "perf_counters", "scope", "value", "scope", also=(("counter", "counter"),),
+                only=(("cpu", (-1, None)), ("counter", _perf_counters("ns"))), unit="ns"),
 )
 
 
@@ -108,6 +135,9 @@ RANKS = (
     Rank("network_interface_stats", "interface_name", "network_interface_stats_1m", "minute",
          "rx_bytes_inc + tx_bytes_inc"),                                                  # bytes
     Rank("block_stats", "device_name", "block_stats_1m", "minute", "read_sectors_inc + write_sectors_inc"),
+    Rank("sched_stats", "comm", "sched_stats", "timestamp", "runq_wait_ns"),                   # waiting
+    Rank("perf_counters", "scope", "perf_counters", "timestamp",                               # CPU time
+         "CASE WHEN counter = 'task-clock' AND cpu = -1 THEN value ELSE 0 END"),
 )
 
 

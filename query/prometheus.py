@@ -20,7 +20,7 @@ from . import prom_fold, prom_gauges
 from .prom_rank import rank_table, shown
 from .db import Database
 from .prom_bounds import coarse_buckets, le_grid
-from .prom_spec import COUNTERS, HISTOGRAMS, LATEST
+from .prom_spec import COUNTERS, HISTOGRAMS, LATEST, unit_of
 from .prom_state import State
 
 NS = 1_000_000_000
@@ -86,11 +86,13 @@ class Exporter:
             st = self.state.tables.get(s.table)
             if not st:
                 continue
-            labels = ["host"] + ([s.label_name] if s.label else []) + [k for k, _ in s.extra]
-            fam = fams.setdefault(s.name, Counter(s.name, s.help, labels=labels))
+            fam = fams.setdefault(s.name, Counter(s.name, s.help, labels=["host", *s.labels()]))
+            unit = s.unit or (unit_of(s.table, s.column) if s.column else "")
+            extra = [v for _, v in s.extra]
             for key, total in sorted(st.counts.items()):
-                name, host, label, *extra = json.loads(key)
-                if (name == s.name and tuple(extra) == tuple(v for _, v in s.extra)
-                        and (not s.label or shown(st, s.label, label))):
-                    fam.add_metric([str(host)] + ([str(label)] if s.label else []) + list(extra), total)
+                name, host, label, *rest = json.loads(key)
+                also, fixed = rest[:len(s.also)], rest[len(s.also):]
+                if name == s.name and fixed == extra and (not s.label or shown(st, s.label, label)):
+                    values = ([str(label)] if s.label else []) + [str(v) for v in also] + extra
+                    fam.add_metric([str(host), *values], ev.convert(total, unit, ev.base_unit(unit)))
         yield from (f for f in fams.values() if f.samples)

@@ -38,7 +38,8 @@ What it writes:
   ks_tcp_*_total, ks_network_*_total, ks_block_*_total: kernel counters
   ks_slow_syscalls_total{syscall}, ks_syscalls_total{syscall},
   ks_tcp_node_retransmits_total{node}, ks_tcp_node_drops_total{node},
-  ks_page_faults_total{kind}: counted from the stored intervals
+  ks_page_faults_total{kind}, ks_process_runqueue_wait_seconds_total{comm},
+  ks_perf_events_total{scope,counter}: counted from the stored intervals
   ks_table_newest_row_age_seconds{table}: a dead collector shows as growth
 
 Cardinality: node, syscall, interface and device labels keep the --top values

@@ -116,3 +116,55 @@ def test_interfaces_and_devices_rank_by_bytes_moved_lately(tmp_path):
            for fam in text_string_to_metric_families(p.stdout.decode()) for s in fam.samples}
     assert series(out, "ks_network_rx_bytes_total", "interface") == {"wlan9": 179 * 10**6}
     assert series(out, "ks_block_read_bytes_total", "device") == {"vdb": 179 * 5000 * 512}
+
+
+def sched_and_perf_rows(start, seconds):
+    """Per-process run-queue waits and ks-perf counters: `zz-batch` waits the most,
+    scope pid:42 uses the most CPU; the alphabetically first are nearly idle."""
+    events = []
+    for s in range(seconds):
+        ts = start + s * NS
+        for pid, comm, wait in ((1, "aa-idle", 1000), (2, "bb-idle", 2000), (3, "zz-batch", 7_000_000)):
+            events.append({"type": "sched_stats", "timestamp": ts, "host": "h", "interval_ns": NS, "pid": pid,
+                           "comm": comm, "context_switches": 2, "runq_wait_ns": wait, "runq_waits": 2})
+        for scope, clock in (("cgroup:/a", 1000), ("pid:42", 900_000_000), ("system", 5_000)):
+            for counter, value in (("task-clock", clock), ("context-switches", 7), ("ipc", 1.5)):
+                events.append({"type": "perf", "timestamp": ts, "host": "h", "interval_ns": NS, "cpu": -1,
+                               "counter": counter, "scope": scope, "value": value})
+            events.append({"type": "perf", "timestamp": ts, "host": "h", "interval_ns": NS, "cpu": 0,
+                           "counter": "task-clock", "scope": scope, "value": clock})   # per CPU: not summed
+    return events
+
+
+def test_per_process_runqueue_wait_and_perf_counters(tmp_path):
+    db, tf = tmp_path / "ks.db", tmp_path / "tf"
+    tf.mkdir()
+    synthetic.write_events(db, sched_and_perf_rows(T0, 60))
+    out = export(db, tf, 1)
+    assert series(out, "ks_process_runqueue_wait_seconds_total", "comm") == {
+        "zz-batch": 60 * 7_000_000 / 1e9, "other": 60 * 3000 / 1e9}
+    assert series(out, "ks_process_runqueue_waits_total", "comm") == {"zz-batch": 120, "other": 240}
+    clocks = {(dict(k)["scope"], dict(k)["counter"]): v for (n, k), v in out.items()
+              if n == "ks_perf_clock_seconds_total"}
+    assert clocks == {("pid:42", "task-clock"): 60 * 0.9, ("other", "task-clock"): 60 * 6000 / 1e9}
+    events = {(dict(k)["scope"], dict(k)["counter"]): v for (n, k), v in out.items() if n == "ks_perf_events_total"}
+    assert events == {("pid:42", "context-switches"): 60 * 7, ("other", "context-switches"): 120 * 7}
+
+
+def test_sched_procs_answers_who_waited_longest(tmp_path):
+    import time
+
+    import orjson
+
+    db = tmp_path / "ks.db"
+    start = (time.time_ns() // NS - 120) * NS
+    synthetic.write_events(db, sched_and_perf_rows(start, 60))
+    p = run_ks("ks-query", "sched-procs", "--db-path", str(db), "--since", "1h", "-f", "json")
+    assert p.returncode == 0, p.stderr.decode()
+    got = [orjson.loads(line) for line in p.stdout.splitlines()]
+    assert [(r["comm"], r["runq_wait_ms"], r["runq_waits"]) for r in got] == [
+        ("zz-batch", 60 * 7.0, 120), ("bb-idle", 60 * 0.002, 120), ("aa-idle", 60 * 0.001, 120)]
+    assert got[0]["mean_wait_us"] == 3500.0
+    # sched-waits, which reads only the waits over the threshold, has nothing to say here
+    p = run_ks("ks-query", "sched-waits", "--db-path", str(db), "--since", "1h", "-f", "json")
+    assert p.stdout == b"" and b"no long run-queue waits" in p.stderr
