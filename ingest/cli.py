@@ -10,6 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from .paths import SYSTEM_PATH, default_db_path
+
 from . import events as ev
 from .parse import Parser
 from .pipeline import Ingester, Options, RejectLog, ReplaySource, Stats, StopSignals, warn
@@ -58,8 +60,10 @@ def ingest(
         help="Files of JSON lines to read in turn ('-' is standard input). Default: standard input.",
         show_default=False)] = None,
     db_path: Annotated[pathlib.Path, typer.Option(
-        "--db-path", help="SQLite database file; created (with its parent folders) when missing.")]
-        = pathlib.Path("data/kernelsight.db"),
+        "--db-path", envvar="KS_DB", show_envvar=True,
+        help="SQLite database file; created (with its parent folders, mode 0750) when missing. "
+             f"Default: {SYSTEM_PATH} as root, else $XDG_STATE_HOME/kernelsight/kernelsight.db.")]
+        = pathlib.Path(default_db_path()),
     batch_size: Annotated[int, typer.Option(
         "--batch-size", min=1, help="Commit when a table has this many rows pending.")] = 100,
     batch_timeout: Annotated[float, typer.Option(
