@@ -72,6 +72,8 @@ class Window:
 def _emit(w: Window, db, rows: list[dict], what: str) -> None:
     if rows:
         render.write(rows, w.fmt)
+        if w.limit and len(rows) >= w.limit:  # a cut answer says so (on stderr: pipes stay clean)
+            sys.stderr.write(f"ks-query: the first {len(rows)} rows; more may match (--limit N for more)\n")
         return
     from .db import require_data
 
