@@ -85,7 +85,8 @@ def ingest(
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Say what the schema upgrade did, and which unknown fields were dropped.")] = False,
     single_process: Annotated[bool, typer.Option(
-        "--single-process", help="Write to SQLite from this process, not from a writer process on another core (slower).")] = False,
+        "--single-process", help="Write to SQLite from this process, not from a writer process on another core: fewer "
+             "CPU-seconds per event, and faster when cores are busy (bench/bench_ingest.py).")] = False,
 ) -> None:
     stats = Stats()
     if files and replay_rejects:
