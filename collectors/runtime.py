@@ -78,8 +78,10 @@ def MinLatency(help: str):  # noqa: N802 (an annotation, like Pid and Comm)
 
 def cli_app() -> typer.Typer:
     """The typer app of a ks collector: plain help (no rich panels), no shell-completion
-    installer, and no rich tracebacks (errors are one line, from main_guard)."""
-    return typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    installer, no rich tracebacks (errors are one line, from main_guard), and -h as
+    every other ks command takes it."""
+    return typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+                       context_settings={"help_option_names": ["-h", "--help"]})
 
 
 def collector(help: str, interval: float = 1.0) -> Callable[[Callable[..., None]], typer.Typer]:

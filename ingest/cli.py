@@ -10,6 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from .paths import SYSTEM_PATH, default_db_path
+
 from . import events as ev
 from .parse import Parser
 from .locks import WaitNotice
@@ -60,8 +62,10 @@ def ingest(
         help="Files of JSON lines to read in turn ('-' is standard input). Default: standard input.",
         show_default=False)] = None,
     db_path: Annotated[pathlib.Path, typer.Option(
-        "--db-path", help="SQLite database file; created (with its parent folders) when missing.")]
-        = pathlib.Path("data/kernelsight.db"),
+        "--db-path", envvar="KS_DB", show_envvar=True,
+        help="SQLite database file; created (with its parent folders, mode 0750) when missing. "
+             f"Default: {SYSTEM_PATH} as root, else $XDG_STATE_HOME/kernelsight/kernelsight.db.")]
+        = pathlib.Path(default_db_path()),
     batch_size: Annotated[Optional[int], typer.Option(
         "--batch-size", min=1, show_default=False, help="Commit when a table has this many rows "
         "pending [default: 100; 10000 with --clickhouse].")] = None,
@@ -84,7 +88,8 @@ def ingest(
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Say what the schema upgrade did, and which unknown fields were dropped.")] = False,
     single_process: Annotated[bool, typer.Option(
-        "--single-process", help="Write from this process, not from a writer process on another core (slower).")] = False,
+        "--single-process", help="Write to SQLite from this process, not from a writer process on another core: fewer "
+             "CPU-seconds per event, and faster when cores are busy (bench/bench_ingest.py).")] = False,
     clickhouse: Annotated[Optional[str], typer.Option(
         "--clickhouse", metavar="URL", help="Store into ClickHouse instead of SQLite: "
         "clickhouse://HOST[:PORT]/DATABASE (native protocol, port 9000; the database and "

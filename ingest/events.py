@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 INTEGER, REAL, TEXT = "INTEGER", "REAL", "TEXT"
 

@@ -15,6 +15,7 @@ import time
 from typing import Callable, Protocol, Sequence
 
 from . import schema
+from .paths import DIR_MODE
 
 
 class Busy(Exception):
@@ -109,7 +110,7 @@ class SQLiteSink:
         self._in_tx = False
         try:
             if str(path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             self.conn = self._retry(lambda: schema.connect(str(path)))
             self.conn.execute(f"PRAGMA wal_autocheckpoint={self.WAL_AUTOCHECKPOINT_PAGES}")
             if self.CACHE_KIB:

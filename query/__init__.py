@@ -24,6 +24,7 @@ _EXPORTS = {
     "query_network_bandwidth": "network", "query_tcp_connections": "network",
     "query_tcp_retransmits": "network", "query_rtt_by_node": "network",
     "query_runqueue_latency": "sched", "query_long_runqueue_waits": "sched",
+    "query_runqueue_wait_by_process": "sched",
     "query_cpu_usage": "sched", "query_load": "sched",
     "query_page_faults": "faults", "query_perf_counters": "perf",
     "correlate_syscalls_with_memory": "correlate", "correlate_rtt_with_cpu": "correlate",

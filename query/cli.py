@@ -83,6 +83,8 @@ class Window:
 def _emit(w: Window, db, rows: list[dict], what: str) -> None:
     if rows:
         render.write(rows, w.fmt)
+        if w.limit and len(rows) >= w.limit:  # a cut answer says so (on stderr: pipes stay clean)
+            sys.stderr.write(f"ks-query: the first {len(rows)} rows; more may match (--limit N for more)\n")
         return
     from .db import require_data
 
@@ -339,8 +341,16 @@ def runqlat_cmd(w: Window,
     return lambda db: q(db, w.start, w.end, step, host=w.host, per_cpu=per_cpu, limit=w.limit)
 
 
-@_window_cmd("sched-waits", "Processes that waited longest for a CPU (run-queue waits over the threshold).",
-             "long run-queue waits", limit=10)
+@_window_cmd("sched-procs", "Processes by total time waiting for a CPU, every wait (ks-sched --per-process).",
+             "per-process scheduler rows (run ks-sched --per-process)", limit=10)
+def sched_procs_cmd(w: Window):
+    from .sched import query_runqueue_wait_by_process as q
+
+    return lambda db: q(db, w.start, w.end, w.limit, host=w.host)
+
+
+@_window_cmd("sched-waits", "Processes with the most run-queue waits over ks-sched's threshold (10 ms); "
+             "sched-procs counts every wait.", "long run-queue waits", limit=10)
 def sched_waits_cmd(w: Window):
     from .sched import query_long_runqueue_waits as q
 

@@ -14,7 +14,9 @@ import sys
 import threading
 from typing import Iterable
 
-DEFAULT_PATH = "data/kernelsight.db"
+from ..ingest.paths import default_db_path
+
+DEFAULT_PATH = default_db_path()   # KS_DB, else the root or the user path (ingest/paths.py)
 
 # Set on Ctrl-C or SIGTERM.  A Python signal handler cannot run while SQLite is
 # inside one long statement, so every connection polls this from a progress

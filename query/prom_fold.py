@@ -3,8 +3,8 @@
 Each table of ``HISTOGRAMS`` and ``COUNTERS`` (prom_spec.py) is read once, in id
 order from the last row seen, and its histograms and counts are added to the
 running totals of the state (prom_state.py).  Labels with open-ended values (node,
-syscall) are bounded: the ``top`` busiest when first seen get their own series, for
-good (so counters never go backwards); everything else is summed under "other".
+syscall) are bounded: the ``top`` busiest get their own series (prom_rank.py, which
+also says why no counter goes backwards); everything else is summed under "other".
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from ..ingest import events as ev
 from ..ingest import histogram
 from .db import Database, host_only
 from .prom_bounds import estimated_sum_us
+from .prom_rank import rank_table
 from .prom_spec import COUNTERS, HISTOGRAMS, OTHER, unit_of
 from .prom_state import State, TableState
 
@@ -38,7 +39,7 @@ def _update_table(db: Database, state: State, table: str, top: int, host: str | 
     # per histogram: bucket label -> (sum column, mul, div), the factor from its unit to us
     sums = [{op: (col, *ev.factor(unit_of(table, col), "us")) for op, col in s.sums.items()} for s in hists]
     hc, hp = host_only(host)
-    _name_bounded(db, st, table, hists, counters, top, host)
+    rank_table(db, st, table, top, host)
     # Streamed: a first run folds in every row the table has ever stored.
     cur = db.conn.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE id > ? AND {hc} ORDER BY id",
                           [st.last_id] + hp)
@@ -66,10 +67,10 @@ def _update_table(db: Database, state: State, table: str, top: int, host: str | 
                     estimate.setdefault(key, []).append(r[col])
         for s in counters:
             value = 1 if not s.column else (r[s.column] or 0)
-            if not value:
+            if not value or not s.counts(r):
                 continue
             label = _bounded(st, s.label, r[s.label]) if s.label else None
-            t = (s.name, r["host"], label, *[v for _, v in s.extra])
+            t = (s.name, r["host"], label, *[r[c] for c, _ in s.also], *[v for _, v in s.extra])
             key = keys.get(t) or keys.setdefault(t, json.dumps(list(t)))
             st.counts[key] = st.counts.get(key, 0) + value
         if n % FOLD_EVERY == 0:
@@ -90,24 +91,6 @@ def _fold(st: TableState, pending: dict, estimate: dict) -> None:
         st.hists[key]["sum"] += estimated_sum_us(histogram.merge(hs, skipped=None))
     pending.clear()
     estimate.clear()
-
-
-def _name_bounded(db: Database, st: TableState, table: str, hists, counters, top: int, host) -> None:
-    """Give series to the busiest new values (most rows since the last run) of each
-    bounded column while there is room."""
-    bounded = {c for s in hists for c in s.bounded} | {s.label for s in counters if s.label}
-    hc, hp = host_only(host)
-    for col in sorted(bounded):
-        named = st.named.setdefault(col, [])
-        if len(named) >= top:
-            continue
-        # NOT INDEXED: read only the new rows by id; an index on the column would let
-        # SQLite skip the sort for GROUP BY by walking every row ever stored.
-        rows = db.rows(f"""SELECT {col} AS v, count(*) AS n FROM {table} NOT INDEXED
-                           WHERE id > ? AND {hc} AND {col} IS NOT NULL GROUP BY {col}""",
-                       [st.last_id] + hp)
-        fresh = sorted(((r["v"], r["n"]) for r in rows if r["v"] not in named), key=lambda vn: (-vn[1], str(vn[0])))
-        named += [v for v, _ in fresh[: top - len(named)]]
 
 
 def _bounded(st: TableState, col: str, value):

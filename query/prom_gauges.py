@@ -35,12 +35,16 @@ def rtt_gauges(db: Database, state: State, Gauge, since_ns: int, host: str | Non
         yield p99
 
 
-def latest(db: Database, Gauge, Counter, since_ns: int, host: str | None = None, top: int = 10):
-    """Every family of ``LATEST``, from the newest row per host (and key) since ``since_ns``."""
+def latest(db: Database, Gauge, Counter, since_ns: int, host: str | None, state: State):
+    """Every family of ``LATEST``, from the newest row per host (and key) since ``since_ns``;
+    of a keyed table, only the keys prom_rank.py chose (no "other": each series is the
+    kernel's own counter, and a sum of the rest would drop whenever one is promoted)."""
     for spec in LATEST:
         rows = _newest_rows(db, spec, since_ns, host)
         if spec.key:
-            rows = sorted(rows, key=lambda r: -sum(r[c] or 0 for c in spec.traffic))[:top]
+            st = state.tables.get(spec.table)
+            named = set(st.named.get(spec.key[0], ())) if st else set()
+            rows = [r for r in rows if r[spec.key[0]] in named]
         if rows:
             yield from _families(spec, rows, Gauge, Counter)
 

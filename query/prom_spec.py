@@ -68,9 +68,26 @@ class CountSource:
     column: str           # "" counts rows
     label_name: str = ""
     extra: tuple[tuple[str, str], ...] = ()  # fixed labels
+    also: tuple[tuple[str, str], ...] = ()   # (column, label): unbounded labels (few values)
+    only: tuple[tuple[str, tuple], ...] = ()  # (column, values): the rows it counts
+    unit: str = ""        # the values' unit, when the column's own does not say it
 
     def columns(self) -> set[str]:
-        return {self.label, self.column} - {""}
+        return {self.label, self.column, *(c for c, _ in self.also), *(c for c, _ in self.only)} - {""}
+
+    def counts(self, row) -> bool:
+        return all(row[c] in values for c, values in self.only)
+
+    def labels(self) -> list[str]:
+        return ([self.label_name] if self.label else []) + [n for _, n in self.also] + [k for k, _ in self.extra]
+
+
+def _perf_counters(unit: str) -> tuple[str, ...]:
+    """ks-perf's counters measured in ``unit`` (derived ratios such as ipc are left out:
+    PromQL divides the counters)."""
+    from ..collectors.perf_events import COUNTERS as PERF
+
+    return tuple(name for name, c in PERF.items() if c.unit == unit)
 
 
 COUNTERS = (
@@ -85,6 +102,42 @@ COUNTERS = (
                 extra=(("kind", "minor"),)),
     CountSource("ks_page_faults", "Page faults counted by ks-pagefaults.", "page_fault_stats", "", "major_count",
                 extra=(("kind", "major"),)),
+    CountSource("ks_process_runqueue_wait_seconds", "Time runnable but waiting for a CPU, per process "
+                "name (ks-sched --per-process).", "sched_stats", "comm", "runq_wait_ns", "comm"),
+    CountSource("ks_process_runqueue_waits", "Run-queue waits per process name (ks-sched --per-process).",
+                "sched_stats", "comm", "runq_waits", "comm"),
+    CountSource("ks_perf_events", "perf counter events per scope, all CPUs (ks-perf).", "perf_counters",
+                "scope", "value", "scope", also=(("counter", "counter"),),
+                only=(("cpu", (-1, None)), ("counter", _perf_counters("")))),
+    CountSource("ks_perf_clock_seconds", "perf clock counters (task-clock, cpu-clock) per scope (ks-perf).",
+                "perf_counters", "scope", "value", "scope", also=(("counter", "counter"),),
+                only=(("cpu", (-1, None)), ("counter", _perf_counters("ns"))), unit="ns"),
+)
+
+
+# ---- open-ended labels: ranked by what they measure (prom_rank.py) --------------------------
+@dataclass(frozen=True)
+class Rank:
+    """How the values of a bounded label column are ranked: by ``quantity`` (SQL over
+    ``source``, a per-minute rollup where there is one, whose time column is ``time``)."""
+
+    table: str        # the table whose label it bounds
+    column: str       # the label column
+    source: str       # the table read
+    time: str
+    quantity: str
+
+
+RANKS = (
+    Rank("rtt_stats", "node", "rtt_stats_1m", "minute", "count"),                        # segments
+    Rank("syscall_stats", "syscall_name", "syscall_stats_1m", "minute", "count"),        # calls
+    Rank("syscall_events", "syscall_name", "syscall_events", "timestamp", "1"),          # slow calls
+    Rank("network_interface_stats", "interface_name", "network_interface_stats_1m", "minute",
+         "rx_bytes_inc + tx_bytes_inc"),                                                  # bytes
+    Rank("block_stats", "device_name", "block_stats_1m", "minute", "read_sectors_inc + write_sectors_inc"),
+    Rank("sched_stats", "comm", "sched_stats", "timestamp", "runq_wait_ns"),                   # waiting
+    Rank("perf_counters", "scope", "perf_counters", "timestamp",                               # CPU time
+         "CASE WHEN counter = 'task-clock' AND cpu = -1 THEN value ELSE 0 END"),
 )
 
 
@@ -119,8 +172,7 @@ class LatestSource:
     counter: bool = False              # cumulative kernel counters: the newest reading is a counter
     gauges: dict[str, str] = field(default_factory=dict)  # column -> help: gauges among the counters
     label: str = ""                    # one family; the column's name less its unit suffix labels it
-    key: tuple[str, str] | None = None  # (column, label): a series per key, the --top busiest ...
-    traffic: tuple[str, ...] = ()      # ... by the sum of these columns
+    key: tuple[str, str] | None = None  # (column, label): a series per key, the --top busiest (RANKS)
     where: str = ""                    # SQL: only these rows
     digits: int | None = None          # values rounded to so many digits
 
@@ -170,8 +222,7 @@ LATEST = (
     LatestSource("tcp_stats", "ks_tcp_connections", "TCP sockets per state.", label="state"),
     LatestSource("tcp_retransmit_stats", "ks_tcp_", "{source} (kernel counter).", counter=True),
     LatestSource("network_interface_stats", "ks_network_", "/proc/net/dev {column} per interface.",
-                 counter=True, key=("interface_name", "interface"), traffic=("rx_bytes", "tx_bytes")),
+                 counter=True, key=("interface_name", "interface")),
     LatestSource("block_stats", "ks_block_", "diskstats {column}{in_base}.", counter=True,
-                 gauges={"in_flight": "I/Os in flight per device."}, key=("device_name", "device"),
-                 traffic=("read_sectors", "write_sectors")),
+                 gauges={"in_flight": "I/Os in flight per device."}, key=("device_name", "device")),
 )

@@ -17,9 +17,10 @@ import time
 
 from ..ingest import events as ev
 from . import prom_fold, prom_gauges
+from .prom_rank import rank_table, shown
 from .db import Database
 from .prom_bounds import coarse_buckets, le_grid
-from .prom_spec import COUNTERS, HISTOGRAMS
+from .prom_spec import COUNTERS, HISTOGRAMS, LATEST, unit_of
 from .prom_state import State
 
 NS = 1_000_000_000
@@ -37,6 +38,9 @@ class Exporter:
     def update(self) -> None:
         """Fold every row added since the last run into the totals."""
         prom_fold.update(self.db, self.state, top=self.top, host=self.host)
+        for spec in LATEST:   # interfaces and devices: the newest readings of the top ones
+            if spec.key and self.db.has(spec.table):
+                rank_table(self.db, self.state.table(self.db, spec.table), spec.table, self.top, self.host)
 
     def families(self):
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -47,7 +51,7 @@ class Exporter:
         yield from self._histograms(HistogramMetricFamily)
         yield from self._counters(CounterMetricFamily)
         yield from prom_gauges.latest(self.db, GaugeMetricFamily, CounterMetricFamily,
-                                      self.now - int(self.stale_s * NS), self.host, self.top)
+                                      self.now - int(self.stale_s * NS), self.host, self.state)
         yield from prom_gauges.freshness(self.db, GaugeMetricFamily, self.now, self.host)
 
     def _histograms(self, Histogram):
@@ -71,7 +75,10 @@ class Exporter:
         st = self.state.tables.get(table)
         if not st:
             return []
-        return [(k, v) for k, v in st.hists.items() if json.loads(k)[0] == name]
+        (s,) = [s for s in HISTOGRAMS if s.name == name]
+        at = {c: 2 + i for i, c in enumerate(s.labels) if c in s.bounded}   # after name and host
+        return [(k, v) for k, v in st.hists.items() if (key := json.loads(k))[0] == name
+                and all(shown(st, c, key[i]) for c, i in at.items())]
 
     def _counters(self, Counter):
         fams: dict = {}
@@ -79,10 +86,13 @@ class Exporter:
             st = self.state.tables.get(s.table)
             if not st:
                 continue
-            labels = ["host"] + ([s.label_name] if s.label else []) + [k for k, _ in s.extra]
-            fam = fams.setdefault(s.name, Counter(s.name, s.help, labels=labels))
+            fam = fams.setdefault(s.name, Counter(s.name, s.help, labels=["host", *s.labels()]))
+            unit = s.unit or (unit_of(s.table, s.column) if s.column else "")
+            extra = [v for _, v in s.extra]
             for key, total in sorted(st.counts.items()):
-                name, host, label, *extra = json.loads(key)
-                if name == s.name and tuple(extra) == tuple(v for _, v in s.extra):
-                    fam.add_metric([str(host)] + ([str(label)] if s.label else []) + list(extra), total)
+                name, host, label, *rest = json.loads(key)
+                also, fixed = rest[:len(s.also)], rest[len(s.also):]
+                if name == s.name and fixed == extra and (not s.label or shown(st, s.label, label)):
+                    values = ([str(label)] if s.label else []) + [str(v) for v in also] + extra
+                    fam.add_metric([str(host), *values], ev.convert(total, unit, ev.base_unit(unit)))
         yield from (f for f in fams.values() if f.samples)

@@ -42,12 +42,14 @@ What it writes:
   ks_tcp_*_total, ks_network_*_total, ks_block_*_total: kernel counters
   ks_slow_syscalls_total{syscall}, ks_syscalls_total{syscall},
   ks_tcp_node_retransmits_total{node}, ks_tcp_node_drops_total{node},
-  ks_page_faults_total{kind}: counted from the stored intervals
+  ks_page_faults_total{kind}, ks_process_runqueue_wait_seconds_total{comm},
+  ks_perf_events_total{scope,counter}: counted from the stored intervals
   ks_table_newest_row_age_seconds{table}: a dead collector shows as growth
 
-Cardinality: node and syscall labels keep the --top busiest values when first
-seen (for good, so counters never go backwards) and sum the rest under "other";
-interfaces and devices are the --top busiest. Every ks_ metric has a host label.
+Cardinality: node, syscall, interface and device labels keep the --top values
+busiest lately by what they measure (segments, calls, bytes); a value that gets
+busy later takes a series, and no counter goes backwards. The rest of node and
+syscall is summed under "other". Every ks_ metric has a host label.
 No client-side timestamps. The totals so far and the last row read are kept in
 a state file under --state-dir (textfile.state, listen.state), so each run or
 scrape only reads the rows added since the previous one, and counters never go

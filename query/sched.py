@@ -49,6 +49,26 @@ def query_long_runqueue_waits(db, start, end, limit=10, *, host=None):
              "max_wait_ms": r3(convert(r["worst"], "ns", "ms"))} for r in rows]
 
 
+@windowed
+def query_runqueue_wait_by_process(db, start, end, limit=10, *, host=None):
+    """Processes by total time runnable but waiting for a CPU (sched_stats, from
+    ks-sched --per-process: every wait, not only those over the threshold)."""
+    if not db.has("sched_stats"):
+        return []
+    cond, params = where(start, end, host)
+    rows = db.rows(
+        f"""SELECT host, pid, max(comm) AS comm, sum(runq_wait_ns) AS wait, sum(runq_waits) AS waits,
+                   sum(cpu_time_ms) AS cpu_ms, sum(involuntary_switches) AS preempted
+            FROM sched_stats WHERE {cond} GROUP BY host, pid
+            HAVING sum(runq_wait_ns) > 0 ORDER BY wait DESC, pid LIMIT ?""",
+        params + [limit],
+    )
+    return [{"host": r["host"], "pid": r["pid"], "comm": r["comm"],
+             "runq_wait_ms": r3(convert(r["wait"], "ns", "ms")), "runq_waits": r["waits"],
+             "mean_wait_us": r3(convert(r["wait"] / r["waits"], "ns", "us")) if r["waits"] else None,
+             "cpu_time_ms": r3(r["cpu_ms"]), "preempted": r["preempted"]} for r in rows]
+
+
 # The modes of /proc/stat, as cpu_metrics has them: user_pct -> user.
 _MODES = tuple(c.removesuffix("_pct") for c in unit_columns("cpu_metrics", "pct"))
 

@@ -22,3 +22,9 @@ def test_help_teaches_a_pipeline(tool):
     assert r.returncode == 0
     assert b"ks-ingest" in r.stdout
     assert b"--interval" in r.stdout and b"--duration" in r.stdout
+
+
+@pytest.mark.parametrize("tool", BPF_COLLECTORS + ["ks-procfs", "ks-perf", "ks-ingest", "ks-query", "ks-promexport"])
+def test_dash_h_is_help_everywhere(tool):
+    short, long = run_ks(tool, "-h"), run_ks(tool, "--help")
+    assert (short.returncode, short.stdout) == (0, long.stdout) and b"Usage:" in short.stdout, short.stderr

@@ -194,3 +194,20 @@ def test_slow_syscalls_is_another_name_for_syscalls(tmp_path):
     a = run_ks("ks-query", "slow-syscalls", "--db-path", str(db), "--since", "1h", "--format", "json")
     b = run_ks("ks-query", "syscalls", "--db-path", str(db), "--since", "1h", "--format", "json")
     assert a.returncode == 0 and a.stdout == b.stdout and b'"read"' in a.stdout
+
+
+def test_a_cut_answer_says_so(tmp_path):
+    """`syscalls` stops at --limit (20) rows: it says so, on stderr; an uncut one does not."""
+    import time as _time
+
+    from kernelsight.query import synthetic as _syn
+
+    db = tmp_path / "ks.db"
+    now = _time.time_ns()
+    _syn.write_events(db, [{"type": "syscall", "timestamp": now - i * 10**9, "host": "h", "pid": 1,
+                            "syscall_name": "read", "latency_ns": 20_000_000} for i in range(25)])
+    p = run_ks("ks-query", "syscalls", "--db-path", str(db), "-f", "json")
+    assert p.returncode == 0 and len(p.stdout.splitlines()) == 20
+    assert b"the first 20 rows; more may match" in p.stderr
+    p = run_ks("ks-query", "syscalls", "--db-path", str(db), "-f", "json", "--limit", "30")
+    assert len(p.stdout.splitlines()) == 25 and p.stderr == b""
