@@ -1,0 +1,71 @@
+"""ks-retain (ingest/retain.py): raw rows older than the cutoff go, every rollup row stays."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import time
+
+from kernelsight.ingest import events as ev
+from kernelsight.ingest import retain
+from kernelsight.query import synthetic
+
+NS = 1_000_000_000
+ROLLED = [t for t in ev.TYPES if t.rollup]
+
+
+def _rollups(path) -> dict:
+    with sqlite3.connect(path) as c:
+        return {t.rollup_table: sorted(c.execute(f"SELECT * FROM {t.rollup_table}").fetchall(), key=repr)
+                for t in ROLLED}
+
+
+def _counts(path, where="true", args=()) -> dict:
+    with sqlite3.connect(path) as c:
+        return {t.table: c.execute(f"SELECT count(*) FROM {t.table} WHERE {where}", args).fetchone()[0]
+                for t in ev.TYPES}
+
+
+def _db(tmp_path):
+    start = (time.time_ns() // ev.ROLLUP_NS - 12) * ev.ROLLUP_NS + 17 * NS
+    path = tmp_path / "ks.db"
+    synthetic.write_events(path, synthetic.scenario(start, 600).events)
+    return path, start
+
+
+def test_drop_keeps_rollups_and_young_rows(tmp_path):
+    path, start = _db(tmp_path)
+    cutoff = start + 300 * NS
+    rollups, young = _rollups(path), _counts(path, "timestamp >= ?", (cutoff,))
+    old = _counts(path, "timestamp < ?", (cutoff,))
+    assert sum(old.values()) > 0 and any(_rollups(path).values())
+    conn = sqlite3.connect(path, isolation_level=None)
+    dropped = retain.drop_raw(conn, cutoff, batch=7)   # small batches: many transactions
+    assert dropped == old
+    assert _counts(path, "timestamp < ?", (cutoff,)) == {t: 0 for t in old}
+    assert _counts(path, "timestamp >= ?", (cutoff,)) == young
+    assert _rollups(path) == rollups
+
+
+def test_plain_delete_still_fixes_rollups(tmp_path):
+    """The trigger is back after retention: a deliberate DELETE re-summarises its minutes."""
+    path, start = _db(tmp_path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    retain.drop_raw(conn, start + 60 * NS)
+    before = _rollups(path)
+    t = next(t for t in ROLLED if _counts(path)[t.table])
+    conn.execute(f"DELETE FROM {t.table}")
+    assert _rollups(path)[t.rollup_table] != before[t.rollup_table]
+
+
+def test_cli_exit_codes(tmp_path):
+    path, start = _db(tmp_path)
+    exe = shutil.which("ks-retain") or ".venv/bin/ks-retain"
+    bad = subprocess.run([exe, "--db-path", str(path), "--raw", "seven days"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--raw" in bad.stderr
+    ok = subprocess.run([exe, "--db-path", str(path), "--raw", "1d"], capture_output=True, text=True)
+    assert ok.returncode == 0 and len(ok.stdout.splitlines()) == len(ev.TYPES)
+    broken = tmp_path / "not.db"
+    broken.write_bytes(b"not a database" * 100)
+    assert subprocess.run([exe, "--db-path", str(broken), "--raw", "1d"], capture_output=True).returncode == 1
