@@ -83,6 +83,18 @@ def drop_raw(conn: sqlite3.Connection, cutoff: int, batch: int = 5000, retries: 
     return out
 
 
+def would_drop(conn: sqlite3.Connection, cutoff: int) -> dict[str, tuple[int, int]]:
+    """{table: (rows older than cutoff, about how many bytes they hold)}: the table's
+    pages (dbstat) shared out by row count, so an estimate, not an exact page count."""
+    out = {}
+    for t in ev.TYPES:
+        old, total = conn.execute(
+            f"SELECT count(*) FILTER (WHERE timestamp < ?), count(*) FROM {t.table}", (cutoff,)).fetchone()
+        pages = conn.execute("SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = ?", (t.table,)).fetchone()[0]
+        out[t.table] = (old, pages * old // total if total else 0)
+    return out
+
+
 app = typer.Typer(add_completion=False)
 
 
@@ -91,6 +103,7 @@ def run(
     db_path: str = typer.Option("data/kernelsight.db", help="the kernelsight database"),
     raw: str = typer.Option(..., help="keep raw rows this young (30m, 12h, 7d, 2y); older ones go, their rollups stay"),
     batch: int = typer.Option(5000, min=1, help="rows per short write transaction"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="only say per table how many rows and bytes would go"),
 ) -> None:
     """Drop raw rows older than --raw from every event table; the per-minute rollups keep them."""
     try:
@@ -100,6 +113,10 @@ def run(
         raise typer.Exit(2)
     try:
         conn = schema.connect(db_path)
+        if dry_run:
+            for table, (n, size) in would_drop(conn, cutoff).items():
+                typer.echo(f"{table}: {n} rows, about {size} bytes would be dropped")
+            return
         for table, n in drop_raw(conn, cutoff, batch).items():
             typer.echo(f"{table}: {n} rows dropped")
     except sqlite3.Error as e:

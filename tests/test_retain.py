@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import subprocess
 import time
@@ -25,6 +24,10 @@ def _counts(path, where="true", args=()) -> dict:
     with sqlite3.connect(path) as c:
         return {t.table: c.execute(f"SELECT count(*) FROM {t.table} WHERE {where}", args).fetchone()[0]
                 for t in ev.TYPES}
+
+
+def _exe() -> str:
+    return synthetic.ingest_command().replace("ks-ingest", "ks-retain")
 
 
 def _db(tmp_path):
@@ -61,7 +64,7 @@ def test_plain_delete_still_fixes_rollups(tmp_path):
 
 def test_cli_exit_codes(tmp_path):
     path, start = _db(tmp_path)
-    exe = shutil.which("ks-retain") or ".venv/bin/ks-retain"
+    exe = _exe()
     bad = subprocess.run([exe, "--db-path", str(path), "--raw", "seven days"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--raw" in bad.stderr
     ok = subprocess.run([exe, "--db-path", str(path), "--raw", "1d"], capture_output=True, text=True)
@@ -102,3 +105,17 @@ def test_live_ingest_loses_nothing(tmp_path):
         for t in ROLLED:
             kept = set(c.execute(f"SELECT * FROM {t.rollup_table} WHERE host <> 'livehost'"))
             assert kept == old_minutes[t.rollup_table]
+
+
+def test_dry_run_counts_and_changes_nothing(tmp_path):
+    path, start = _db(tmp_path)
+    cutoff = start + 300 * NS
+    conn = sqlite3.connect(path)
+    plan = retain.would_drop(conn, cutoff)
+    assert {t: n for t, (n, _) in plan.items()} == _counts(path, "timestamp < ?", (cutoff,))
+    assert all(size > 0 for n, size in plan.values() if n)
+    rows, rollups = _counts(path), _rollups(path)
+    out = subprocess.run([_exe(), "--db-path", str(path),
+                          "--raw", "1s", "--dry-run"], capture_output=True, text=True)
+    assert out.returncode == 0 and len(out.stdout.splitlines()) == len(ev.TYPES)
+    assert _counts(path) == rows and _rollups(path) == rollups
