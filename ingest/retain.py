@@ -11,6 +11,7 @@ sqlite3: the trigger fires as before.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import sys
@@ -111,6 +112,9 @@ def run(
     except ValueError as e:
         typer.echo(f"ks-retain: --raw: {e}", err=True)
         raise typer.Exit(2)
+    if not os.path.exists(db_path):   # connecting would create an empty file
+        typer.echo(f"ks-retain: {db_path}: no such database", err=True)
+        raise typer.Exit(1)
     try:
         conn = schema.connect(db_path)
         if dry_run:

@@ -72,6 +72,9 @@ def test_cli_exit_codes(tmp_path):
     broken = tmp_path / "not.db"
     broken.write_bytes(b"not a database" * 100)
     assert subprocess.run([exe, "--db-path", str(broken), "--raw", "1d"], capture_output=True).returncode == 1
+    missing = tmp_path / "missing.db"
+    assert subprocess.run([exe, "--db-path", str(missing), "--raw", "1d"], capture_output=True).returncode == 1
+    assert not missing.exists()
 
 
 def test_live_ingest_loses_nothing(tmp_path):
