@@ -90,6 +90,29 @@ def _run(w: Window, what: str, query: Callable) -> None:
         db.close()
 
 
+HistOpt = Annotated[bool, typer.Option("--hist", help="Print bcc-style log2 histograms (as ks-hist does) "
+                                      "of the merged buckets over the window, per key, instead of rows.")]
+
+
+def _hist(w: Window, type_name: str, extra: str = "", params=()) -> None:
+    """The --hist of a subcommand: one block per key, from the window's merged buckets."""
+    from . import hist
+
+    db = w.open()
+    try:
+        hists = hist.from_db(db, type_name, w.start, w.end, w.host, extra, params)
+        if not hists:
+            _emit(w, db, [], f"{type_name} histograms")
+            return
+        tty = sys.stdout.isatty()
+        import os
+
+        sys.stdout.write(hist.render(hists, top=w.limit, unicode=tty,
+                                     colour=tty and not os.environ.get("NO_COLOR")))
+    finally:
+        db.close()
+
+
 def _cmd(name: str, help: str):
     def register(fn):
         COMMANDS[name] = (fn, help)
@@ -209,10 +232,13 @@ def syscall_stats_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until
 def io_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
            limit: Limit = 100, fmt: Format = None, step: Annotated[Optional[str], typer.Option(
                "--step", metavar="DURATION", help="One row per device and step (30s, 1m); default: the whole window.")] = None,
-           device: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this device, e.g. vda.")] = None):
+           device: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this device, e.g. vda.")] = None,
+           hist: HistOpt = False):
     from .storage import query_io_latency_percentiles as q
 
     w = Window(db_path, since, until, host, limit, fmt)
+    if hist:
+        return _hist(w, "io_latency", "device = ?" if device else "", [device] if device else [])
     _run(w, "I/O latency rows", lambda db: q(db, w.start, w.end, step, host=host, device=device, limit=limit))
 
 
@@ -266,10 +292,13 @@ def retransmits_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: 
 @_cmd("rtt", "TCP RTT per node: percentiles merged from the stored histograms, retransmits, drops (ks-rtt).")
 def rtt_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
             limit: Limit = 20, fmt: Format = None,
-            node: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this node.")] = None):
+            node: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this node.")] = None,
+            hist: HistOpt = False):
     from .network import query_rtt_by_node as q
 
     w = Window(db_path, since, until, host, limit, fmt)
+    if hist:
+        return _hist(w, "rtt", "node = ?" if node else "", [node] if node else [])
     _run(w, "RTT rows", lambda db: q(db, w.start, w.end, host=host, node=node, limit=limit))
 
 
@@ -277,10 +306,13 @@ def rtt_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = 
 def runqlat_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now", host: Host = None,
                 limit: Limit = 100, fmt: Format = None, step: Annotated[Optional[str], typer.Option(
                     "--step", metavar="DURATION", help="One row per step; default: the whole window.")] = None,
-                per_cpu: Annotated[bool, typer.Option("--per-cpu", help="One row per CPU.")] = False):
+                per_cpu: Annotated[bool, typer.Option("--per-cpu", help="One row per CPU.")] = False,
+                hist: HistOpt = False):
     from .sched import query_runqueue_latency as q
 
     w = Window(db_path, since, until, host, limit, fmt)
+    if hist:
+        return _hist(w, "runqlat", "cpu >= 0" if per_cpu else "cpu = -1")
     _run(w, "run-queue rows", lambda db: q(db, w.start, w.end, step, host=host, per_cpu=per_cpu, limit=limit))
 
 
@@ -314,10 +346,13 @@ def load_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until =
 @_cmd("pagefaults", "Processes with the most page faults, with fault latency percentiles (ks-pagefaults).")
 def pagefaults_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
                    host: Host = None, limit: Limit = 10, fmt: Format = None,
-                   pid: Annotated[Optional[int], typer.Option(metavar="PID", help="Only this process.")] = None):
+                   pid: Annotated[Optional[int], typer.Option(metavar="PID", help="Only this process.")] = None,
+                   hist: HistOpt = False):
     from .faults import query_page_faults as q
 
     w = Window(db_path, since, until, host, limit, fmt)
+    if hist:
+        return _hist(w, "page_fault_stats", "pid = ?" if pid is not None else "", [pid] if pid is not None else [])
     _run(w, "page-fault rows", lambda db: q(db, w.start, w.end, limit, host=host, pid=pid))
 
 

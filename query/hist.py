@@ -148,3 +148,19 @@ def render(hists: dict[str, dict[int, int]], top: int | None = None, **opts) -> 
     if top:
         order = order[:top]
     return "\n".join(block(k, hists[k], **opts) for k in order)
+
+
+def from_db(db, type_name: str, start: int, end: int, host=None, extra: str = "",
+            params=()) -> dict[str, dict[int, int]]:
+    """Per key, the buckets of ``type_name``'s table over [start, end) merged (whole
+    minutes from the rollup, as every ks-query percentile is)."""
+    from ..ingest.events import lookup
+    from .common import interval_rows, rollup_columns
+
+    t = lookup(type_name)
+    if not db.has(t.table):
+        return {}
+    acc = Accumulator()
+    for r in interval_rows(db, t.table, rollup_columns(t.table), start, end, host, extra, params):
+        acc.add({"type": type_name, **dict(r)})
+    return acc.take()
