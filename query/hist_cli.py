@@ -59,15 +59,17 @@ def run(stream, out, *, interval: float | None, top, opts) -> None:
             out.write(text + "\n")
             out.flush()
 
-    for ev in _lines(stream):
-        ts = ev.get("timestamp") if isinstance(ev, dict) else None
-        if interval and isinstance(ts, int):
-            t0 = ts if t0 is None else t0
-            if ts - t0 >= interval * NS:  # this event opens the next block
-                flush()
-                t0 = ts
-        acc.add(ev)
-    flush()
+    try:
+        for ev in _lines(stream):
+            ts = ev.get("timestamp") if isinstance(ev, dict) else None
+            if interval and isinstance(ts, int):
+                t0 = ts if t0 is None else t0
+                if ts - t0 >= interval * NS:  # this event opens the next block
+                    flush()
+                    t0 = ts
+            acc.add(ev)
+    finally:  # at EOF, and on Ctrl-C (as runqlat does): what was read is printed
+        flush()
     if acc.skipped:
         sys.stderr.write(f"ks-hist: {acc.skipped} event(s) without a histogram, skipped\n")
     if acc.malformed:

@@ -126,3 +126,17 @@ def test_malformed_histograms_counted():
     assert "1 event(s) with a malformed histogram" in r.stderr.decode()
     assert "1 event(s) without a histogram" in r.stderr.decode()
     assert [c for *_, c in blocks(r.stdout.decode())["runqlat cpu=0"]] == [2]
+
+
+def test_ctrl_c_prints_what_was_read():
+    import signal
+    import time
+
+    p = subprocess.Popen([ks("ks-hist")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write((STREAMS / "sched.ndjson").read_bytes())
+    p.stdin.flush()
+    time.sleep(1)  # stdin stays open: ks-hist waits for more
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == 130, err
+    assert out.decode() == (STREAMS / "sched.hist.txt").read_text()
