@@ -94,6 +94,11 @@ HistOpt = Annotated[bool, typer.Option("--hist", help="Print bcc-style log2 hist
                                       "of the merged buckets over the window, per key, instead of rows.")]
 
 
+def _only(column: str, value) -> tuple[str, list]:
+    """The (condition, params) of an optional --device/--node/--pid for _hist."""
+    return (f"{column} = ?", [value]) if value is not None else ("", [])
+
+
 def _hist(w: Window, type_name: str, extra: str = "", params=()) -> None:
     """The --hist of a subcommand: one block per key, from the window's merged buckets."""
     from . import hist
@@ -238,7 +243,7 @@ def io_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "
 
     w = Window(db_path, since, until, host, limit, fmt)
     if hist:
-        return _hist(w, "io_latency", "device = ?" if device else "", [device] if device else [])
+        return _hist(w, "io_latency", *_only("device", device))
     _run(w, "I/O latency rows", lambda db: q(db, w.start, w.end, step, host=host, device=device, limit=limit))
 
 
@@ -298,7 +303,7 @@ def rtt_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = 
 
     w = Window(db_path, since, until, host, limit, fmt)
     if hist:
-        return _hist(w, "rtt", "node = ?" if node else "", [node] if node else [])
+        return _hist(w, "rtt", *_only("node", node))
     _run(w, "RTT rows", lambda db: q(db, w.start, w.end, host=host, node=node, limit=limit))
 
 
@@ -352,7 +357,7 @@ def pagefaults_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: U
 
     w = Window(db_path, since, until, host, limit, fmt)
     if hist:
-        return _hist(w, "page_fault_stats", "pid = ?" if pid is not None else "", [pid] if pid is not None else [])
+        return _hist(w, "page_fault_stats", *_only("pid", pid))
     _run(w, "page-fault rows", lambda db: q(db, w.start, w.end, limit, host=host, pid=pid))
 
 
