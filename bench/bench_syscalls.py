@@ -274,6 +274,10 @@ def scenario_objects() -> dict[str, tuple]:
     # The read-only options exactly as `ks-syscalls [--stats]` sets them.
     default = build_rodata(10.0, None, None, None, errors_only=False, stats=False)
     stats = build_rodata(10.0, None, None, None, errors_only=False, stats=True)
+    # --cgroup of the cgroup this bench (so its workload) runs in: the filter passes
+    # every call, the filtered path's worst case.
+    own = _own_cgroup()
+    cgroup = build_rodata(10.0, None, None, None, errors_only=False, stats=False, cgroup=own) if own else None
     per_thread = {**default, "cpu_fast_path": 0}
     no_switch = {"sched_switch": False}
     return {
@@ -281,9 +285,19 @@ def scenario_objects() -> dict[str, tuple]:
         "empty programs (floor)": (empty, {}, {}),
         "ks-syscalls": (shipped, default, {}),
         "ks-syscalls --stats": (shipped, stats, {}),
+        **({"ks-syscalls --cgroup": (shipped, cgroup, {})} if cgroup else {}),
         "task storage only": (shipped, per_thread, no_switch),
         "hash map only": (hashed, per_thread, no_switch),
     }
+
+
+def _own_cgroup() -> str | None:
+    """This process's cgroup v2 path ("0::/x" in /proc/self/cgroup), None without v2."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                return line[3:].strip()
+    return None
 
 
 def run_scenario(path, rodata, autoload, run_workload) -> tuple[float, float | None]:

@@ -1,4 +1,4 @@
-/* --pid / --comm filters shared by the per-thread tracers (syscalls, pagefaults, sched).
+/* --pid / --comm / --cgroup filters shared by the per-thread tracers (syscalls, pagefaults, sched).
  *
  * The including file declares nothing: the rodata knobs live here, so every tracer
  * spells them the same way for its collector (targ_tgid, targ_comm).  With the knobs
@@ -14,6 +14,7 @@
 
 const volatile __u32 targ_tgid = 0;			/* 0: every process */
 const volatile char targ_comm[KS_COMM_LEN] = {};	/* "": every command */
+const volatile __u64 targ_cgid = 0;		/* 0: every cgroup; else a cgroup v2 id */
 const volatile __u32 self_tgid = 0;	/* the collector itself: its own polling is noise */
 
 /* Reads go through the task pointer (direct BTF loads), not helper calls: on the
@@ -34,18 +35,28 @@ static __always_inline bool comm_matches(struct task_struct *task)
 	return true;
 }
 
-/* Whether --pid or --comm was given: when not, callers skip even finding the task. */
-static __always_inline bool task_filtering(void)
+/* Whether the thread is in the cgroup v2 of --cgroup: its cgroup on the default
+ * hierarchy (the unified one) has the id of the directory, its inode number.  Only
+ * that cgroup, not its children: where a container's processes live. */
+static __always_inline bool cgroup_matches(struct task_struct *task)
 {
-	return targ_tgid || targ_comm[0];
+	if (!targ_cgid)
+		return true;
+	return task->cgroups->dfl_cgrp->kn->id == targ_cgid;
 }
 
-/* Whether a thread is one the user asked about (--pid, --comm). */
+/* Whether --pid, --comm or --cgroup was given: when not, callers skip even finding the task. */
+static __always_inline bool task_filtering(void)
+{
+	return targ_tgid || targ_comm[0] || targ_cgid;
+}
+
+/* Whether a thread is one the user asked about (--pid, --comm, --cgroup). */
 static __always_inline bool task_wanted(struct task_struct *task)
 {
 	if (targ_tgid && task->tgid != targ_tgid)
 		return false;
-	return comm_matches(task);
+	return comm_matches(task) && cgroup_matches(task);
 }
 
 /* Whether a thread belongs to the collector itself. */

@@ -36,10 +36,14 @@ def comm_filter(comm: str) -> bytes:
     return comm.encode()[:COMM_LEN - 1] + b"\0"
 
 
-def task_filter(pid: int | None, comm: str | None) -> dict[str, int | bytes]:
-    """The rodata of task_filter.bpf.h for --pid and --comm (empty: every task).
+def task_filter(pid: int | None, comm: str | None, cgroup: str | None = None) -> dict[str, int | bytes]:
+    """The rodata of task_filter.bpf.h for --pid, --comm and --cgroup (empty: every task).
     A pid that does not exist yet is watched for anyway, and said."""
     rodata: dict[str, int | bytes] = {}
+    if cgroup:
+        from kernelsight.collectors import cgroups
+
+        rodata["targ_cgid"] = cgroups.resolve(cgroup)[1]
     if pid is not None:
         rodata["targ_tgid"] = pid
         if not os.path.exists(f"/proc/{pid}"):

@@ -17,7 +17,7 @@ from kernelsight.bpf import libbpf
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
 from kernelsight.collectors.decode import CStruct, comm_text, task_filter
 from kernelsight.collectors.runtime import (
-    Comm, MinLatency, Pid, RunOptions, collector, warn)
+    Cgroup, Comm, MinLatency, Pid, RunOptions, collector, warn)
 from kernelsight.ingest import histogram
 
 TOOL = "ks-pagefaults"
@@ -118,13 +118,13 @@ class FaultEnds:
 
 # ---- the run -------------------------------------------------------------------------
 def build_rodata(min_latency_ms: float, sample: int, pid: int | None,
-                 comm: str | None) -> dict:
+                 comm: str | None, cgroup: str | None = None) -> dict:
     rodata: dict[str, int | bytes] = {
         "min_latency_ns": int(min_latency_ms * 1_000_000),
         "sample_every": sample,
         "self_tgid": os.getpid(),
     }
-    rodata.update(task_filter(pid, comm))
+    rodata.update(task_filter(pid, comm, cgroup))
     return rodata
 
 
@@ -168,8 +168,9 @@ def main(
         help="Also print 1 in N of the faster faults (0: none).")] = 0,
     pid: Pid = None,
     comm: Comm = None,
+    cgroup: Cgroup = None,
 ) -> None:
-    run(opts, build_rodata(min_latency, sample, pid, comm))
+    run(opts, build_rodata(min_latency, sample, pid, comm, cgroup=cgroup))
 
 
 if __name__ == "__main__":

@@ -69,6 +69,11 @@ Pid = Annotated[Optional[int], typer.Option(
     "--pid", "-p", min=1, help="Only this process (all its threads).")]
 Comm = Annotated[Optional[str], typer.Option(
     "--comm", help="Only threads with this name (the kernel keeps 15 characters).")]
+Cgroup = Annotated[Optional[str], typer.Option(
+    "--cgroup", metavar="PATH", help="Only processes in this cgroup v2 (not its child cgroups), "
+    "filtered in the kernel: a directory of the cgroup2 mount (/sys/fs/cgroup, or "
+    "/sys/fs/cgroup/unified on a v1+v2 machine) or a path relative to it, as /proc/PID/cgroup "
+    "shows it (/system.slice/x.service).")]
 
 
 def MinLatency(help: str):  # noqa: N802 (an annotation, like Pid and Comm)

@@ -17,7 +17,7 @@ import typer
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
 from kernelsight.collectors.decode import CStruct, comm_text, task_filter
 from kernelsight.collectors.runtime import (
-    EXIT_USAGE, Comm, Fatal, MinLatency, Pid, RunOptions, collector, warn)
+    EXIT_USAGE, Cgroup, Comm, Fatal, MinLatency, Pid, RunOptions, collector, warn)
 from kernelsight.ingest import histogram
 
 TOOL = "ks-sched"
@@ -138,13 +138,13 @@ def runqlat_events(per_cpu: list[tuple[int, int, dict[int, int]]], interval_ns: 
 
 # ---- options -> rodata -----------------------------------------------------------------
 def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
-                 per_process: bool, start_map: str) -> dict:
+                 per_process: bool, start_map: str, cgroup: str | None = None) -> dict:
     rodata: dict[str, int | bytes] = {
         "min_latency_ns": int(min_latency_ms * 1_000_000),
         "per_process": int(per_process),
         "use_hash": int(start_map == "hash"),
     }
-    rodata.update(task_filter(pid, comm))
+    rodata.update(task_filter(pid, comm, cgroup))
     return rodata
 
 
@@ -193,6 +193,7 @@ def main(
         "(sched_stats events) every interval.")] = False,
     pid: Pid = None,
     comm: Comm = None,
+    cgroup: Cgroup = None,
     start_map: Annotated[str, typer.Option(
         "--start-map", metavar="task|hash",
         help="Where enqueue times are kept: task local storage (default) or a hash by "
@@ -200,7 +201,7 @@ def main(
 ) -> None:
     if start_map not in START_MAPS:
         raise Fatal(f"--start-map must be task or hash, not {start_map!r}", EXIT_USAGE)
-    run(opts, build_rodata(min_latency, pid, comm, per_process, start_map), per_process)
+    run(opts, build_rodata(min_latency, pid, comm, per_process, start_map, cgroup=cgroup), per_process)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from kernelsight.collectors import syscall_table
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
 from kernelsight.collectors.decode import CStruct, comm_text, task_filter
 from kernelsight.collectors.runtime import (
-    EXIT_USAGE, Comm, Fatal, MinLatency, Pid, RunOptions, collector, warn)
+    EXIT_USAGE, Cgroup, Comm, Fatal, MinLatency, Pid, RunOptions, collector, warn)
 
 TOOL = "ks-syscalls"
 MAX_SYSCALL_NR = 512            # the BPF side's stats array has two halves of this many
@@ -160,7 +160,7 @@ def measured_hz(window: float = 0.2) -> int:
 
 # ---- options -> rodata -----------------------------------------------------------------
 def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
-                 syscall: str | None, errors_only: bool, stats: bool) -> dict:
+                 syscall: str | None, errors_only: bool, stats: bool, cgroup: str | None = None) -> dict:
     rodata: dict[str, int | bytes] = {
         "min_latency_ns": int(min_latency_ms * 1_000_000),
         "errors_only": int(errors_only),
@@ -168,7 +168,7 @@ def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
         "self_tgid": os.getpid(),
         "kernel_hz": kernel_hz(),
     }
-    rodata.update(task_filter(pid, comm))
+    rodata.update(task_filter(pid, comm, cgroup))
     if syscall:
         nr = syscall_table.number_of(syscall)
         if nr >= MAX_SYSCALL_NR:
@@ -215,6 +215,7 @@ def main(
     min_latency: MIN_LATENCY = 10.0,
     pid: Pid = None,
     comm: Comm = None,
+    cgroup: Cgroup = None,
     syscall: Annotated[Optional[str], typer.Option(
         "--syscall", "-s", metavar="NAME",
         help="Only this syscall, by name (e.g. clock_nanosleep, read) or number.")] = None,
@@ -224,7 +225,7 @@ def main(
         "--stats", help="Also print per-syscall counts of all calls every interval "
         "(syscall_stats events).")] = False,
 ) -> None:
-    run(opts, build_rodata(min_latency, pid, comm, syscall, errors_only, stats), stats)
+    run(opts, build_rodata(min_latency, pid, comm, syscall, errors_only, stats, cgroup=cgroup), stats)
 
 
 if __name__ == "__main__":

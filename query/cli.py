@@ -103,6 +103,34 @@ def _run(w: Window, what: str, query: Callable) -> None:
         db.close()
 
 
+HistOpt = Annotated[bool, typer.Option("--hist", help="Print bcc-style log2 histograms (as ks-hist does) "
+                                      "of the merged buckets over the window, per key, instead of rows.")]
+
+
+def _only(column: str, value) -> tuple[str, list]:
+    """The (condition, params) of an optional --device/--node/--pid for _hist."""
+    return (f"{column} = ?", [value]) if value is not None else ("", [])
+
+
+def _hist(w: Window, type_name: str, extra: str = "", params=()) -> None:
+    """The --hist of a subcommand: one block per key, from the window's merged buckets."""
+    from . import hist
+
+    db = w.open()
+    try:
+        hists = hist.from_db(db, type_name, w.start, w.end, w.host, extra, params)
+        if not hists:
+            _emit(w, db, [], f"{type_name} histograms")
+            return
+        tty = sys.stdout.isatty()
+        import os
+
+        sys.stdout.write(hist.render(hists, top=w.limit, unicode=tty,
+                                     colour=tty and not os.environ.get("NO_COLOR")))
+    finally:
+        db.close()
+
+
 def _cmd(name: str, help: str):
     def register(fn):
         COMMANDS[name] = (lambda: fn, help)
@@ -115,8 +143,8 @@ def _window_cmd(name: str, help: str, what: str, limit: int = 100):
     """A subcommand over a time window, like sqlite-utils' output_options: the shared
     options (--db-path, --since, --until, --host, --limit with this default, --format)
     are added here and resolved into a Window; the decorated function takes that
-    Window and its own options and returns the query, ``db -> rows``; ``what`` names
-    the rows when there are none."""
+    Window and its own options and returns the query, ``db -> rows`` (or None when it
+    wrote its answer itself, as --hist does); ``what`` names the rows when there are none."""
     kw = inspect.Parameter.KEYWORD_ONLY
     shared = [inspect.Parameter("db_path", kw, default=DEFAULT_PATH, annotation=DbPath),
               inspect.Parameter("since", kw, default="1h", annotation=Since),
@@ -130,7 +158,9 @@ def _window_cmd(name: str, help: str, what: str, limit: int = 100):
 
         def command(db_path, since, until, host, limit, fmt, **options):
             w = Window(db_path, since, until, host, limit, fmt)
-            _run(w, what, fn(w, **options))
+            query = fn(w, **options)
+            if query is not None:   # None: the subcommand wrote its answer itself
+                _run(w, what, query)
 
         params = shared + [p.replace(kind=kw) for p in own]
         command.__signature__ = inspect.Signature(params)
@@ -273,9 +303,12 @@ def syscall_stats_cmd(w: Window):
 def io_cmd(w: Window,
         step: Annotated[Optional[str], typer.Option(
             "--step", metavar="DURATION", help="One row per device and step (30s, 1m); default: the whole window.")] = None,
-        device: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this device, e.g. vda.")] = None):
+        device: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this device, e.g. vda.")] = None,
+        hist: HistOpt = False):
     from .storage import query_io_latency_percentiles as q
 
+    if hist:
+        return _hist(w, "io_latency", *_only("device", device))   # prints the histograms itself
     return lambda db: q(db, w.start, w.end, step, host=w.host, device=device, limit=w.limit)
 
 
@@ -324,9 +357,12 @@ def retransmits_cmd(w: Window, step: Step = None):
 @_window_cmd("rtt", "TCP RTT per node: percentiles merged from the stored histograms, retransmits, drops (ks-rtt).",
              "RTT rows", limit=20)
 def rtt_cmd(w: Window,
-        node: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this node.")] = None):
+        node: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this node.")] = None,
+        hist: HistOpt = False):
     from .network import query_rtt_by_node as q
 
+    if hist:
+        return _hist(w, "rtt", *_only("node", node))   # prints the histograms itself
     return lambda db: q(db, w.start, w.end, host=w.host, node=node, limit=w.limit)
 
 
@@ -335,9 +371,12 @@ def rtt_cmd(w: Window,
 def runqlat_cmd(w: Window,
         step: Annotated[Optional[str], typer.Option(
             "--step", metavar="DURATION", help="One row per step; default: the whole window.")] = None,
-        per_cpu: Annotated[bool, typer.Option("--per-cpu", help="One row per CPU.")] = False):
+        per_cpu: Annotated[bool, typer.Option("--per-cpu", help="One row per CPU.")] = False,
+        hist: HistOpt = False):
     from .sched import query_runqueue_latency as q
 
+    if hist:
+        return _hist(w, "runqlat", "cpu >= 0" if per_cpu else "cpu = -1")   # prints the histograms itself
     return lambda db: q(db, w.start, w.end, step, host=w.host, per_cpu=per_cpu, limit=w.limit)
 
 
@@ -376,9 +415,12 @@ def load_cmd(w: Window, step: Step = None):
 @_window_cmd("pagefaults", "Processes with the most page faults, with fault latency percentiles (ks-pagefaults).",
              "page-fault rows", limit=10)
 def pagefaults_cmd(w: Window,
-        pid: Annotated[Optional[int], typer.Option(metavar="PID", help="Only this process.")] = None):
+        pid: Annotated[Optional[int], typer.Option(metavar="PID", help="Only this process.")] = None,
+        hist: HistOpt = False):
     from .faults import query_page_faults as q
 
+    if hist:
+        return _hist(w, "page_fault_stats", *_only("pid", pid))   # prints the histograms itself
     return lambda db: q(db, w.start, w.end, w.limit, host=w.host, pid=pid)
 
 

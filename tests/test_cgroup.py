@@ -1,0 +1,88 @@
+"""--cgroup: a busy process moved into a fresh cgroup v2 and an identical one outside;
+each collector that takes --cgroup reports the one inside, and only it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from conftest import ks, needs_root
+
+# Syscalls, page faults and context switches, without forking (children would join too).
+BUSY = """
+import mmap, os
+while True:
+    m = mmap.mmap(-1, 1 << 20)
+    for i in range(0, 1 << 20, 4096):
+        m[i] = 1
+    m.close()
+    os.sched_yield()
+"""
+
+
+def _v2_root() -> str | None:
+    from kernelsight.collectors.cgroups import v2_mounts
+
+    roots = v2_mounts()
+    return roots[0] if roots else None
+
+
+@pytest.fixture
+def cgroup_pair():
+    """(cgroup path relative to the v2 mount, pid inside, pid outside); the cgroup is
+    removed and both processes killed even when the test fails."""
+    root = _v2_root()
+    if root is None:
+        pytest.skip("no cgroup2 mounted")
+    path = os.path.join(root, f"ks-test-{os.getpid()}")
+    os.mkdir(path)
+    procs = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(2)]
+    try:
+        with open(os.path.join(path, "cgroup.procs"), "w") as f:
+            f.write(str(procs[0].pid))
+        yield "/" + os.path.basename(path), procs[0].pid, procs[1].pid
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        os.rmdir(path)
+
+
+@needs_root
+@pytest.mark.parametrize("tool, args, kind", [
+    ("ks-syscalls", ("--min-latency", "0"), "syscall"),
+    ("ks-pagefaults", (), "page_fault_stats"),
+    ("ks-sched", ("--per-process",), "sched_stats"),
+])
+def test_only_the_process_inside(cgroup_pair, tool, args, kind):
+    path, inside, outside = cgroup_pair
+    out = subprocess.run([ks(tool), *args, "--cgroup", path, "-i", "0.5", "--count", "2"],
+                         capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    evs = [e for e in map(orjson.loads, out.stdout.splitlines()) if e["type"] == kind]
+    pids = {e["pid"] for e in evs}
+    assert pids == {inside}, (pids, inside, outside)
+    assert all(e.get("comm", "python3").startswith("python") for e in evs)
+
+
+@needs_root
+def test_the_full_mount_path_too(cgroup_pair):
+    path, inside, _ = cgroup_pair
+    full = _v2_root() + path
+    out = subprocess.run([ks("ks-pagefaults"), "--cgroup", full, "-i", "0.5", "--count", "1"],
+                         capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert {e["pid"] for e in map(orjson.loads, out.stdout.splitlines())} == {inside}
+
+
+@needs_root
+def test_no_such_cgroup_is_one_clear_line():
+    out = subprocess.run([ks("ks-sched"), "--cgroup", "/ks-no-such-cgroup", "--count", "1"],
+                         capture_output=True, timeout=30)
+    assert out.returncode != 0
+    assert b"--cgroup /ks-no-such-cgroup: no such cgroup v2" in out.stderr
+    assert b"Traceback" not in out.stderr
