@@ -128,13 +128,22 @@ def test_locked_at_start_says_who_holds_it_and_sigterm_keeps_the_lines(db_path, 
     assert sorted(json.loads(k["raw"])["last_pid"] for k in kept) == list(range(500))
 
 
+def _stored(db_path, table: str) -> int:
+    """Rows in ``table`` so far; 0 while ks-ingest has not yet made the file or its
+    schema (the file exists a moment before its tables do)."""
+    try:
+        return rows(db_path, f"SELECT count(*) FROM {table}")[0][0] if db_path.exists() else 0
+    except sqlite3.OperationalError:
+        return 0
+
+
 def test_locked_mid_run_is_said_without_verbose(db_path):
     with background_ks("ks-ingest", "--db-path", str(db_path),
                        stdin=subprocess.PIPE, stderr=subprocess.PIPE) as p:
         p.stdin.write(load(0) + b"\n")
         p.stdin.flush()
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (db_path.exists() and rows(db_path, "SELECT count(*) FROM load_metrics")[0][0]):
+        while time.monotonic() < deadline and not _stored(db_path, "load_metrics"):
             time.sleep(0.1)
         lock = sqlite3.connect(db_path, isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")
