@@ -115,11 +115,7 @@ def traced_fio(tmp_path, loop_device, *flags: str) -> dict:
         while "attached" not in err.read_text():
             assert tracer.poll() is None and time.monotonic() < end, err.read_text()
             time.sleep(0.05)
-        # Earlier tests' dirty pages, written back meanwhile, would share the backing
-        # disk with fio: its requests then wait longer before issue (in the plug, which
-        # diskstats times and ks-iolat does not), and the means drift apart (measured:
-        # 0.92x alone, 0.72x behind a ClickHouse test's writeback).
-        os.sync()
+        os.sync()   # earlier tests' writeback would share the backing disk with fio
         before = {d: diskstats(d) for d in (name, disk)}
         jobs = {"read": fio(dev, "randread", READS), "write": fio(dev, "randwrite", WRITES)}
         after = {d: diskstats(d) for d in (name, disk)}
@@ -168,7 +164,11 @@ def check_against_fio_and_diskstats(run: dict) -> None:
             assert ours <= theirs * OURS_ERR * FIO_ERR + 1, \
                 f"{direction} p{q}: ours {ours:.1f} us, fio {theirs:.1f} us"
         kernel_mean = dstats[run["name"]][2 + i] * 1000 / expected
-        assert 0.8 * kernel_mean - 2 <= mean_us(h) <= 1.04 * kernel_mean + 1, \
+        # diskstats times a request from its allocation, we from issue: the time in
+        # between (plugged while fio builds its batch) is theirs alone.  Reads: 0.96-0.97x
+        # seen; writes 0.91-0.92x quiet, down to 0.72x when other writes share the disk.
+        floor = 0.8 if direction == "read" else 0.6
+        assert floor * kernel_mean - 2 <= mean_us(h) <= 1.04 * kernel_mean + 1, \
             f"{direction} mean: ours {mean_us(h):.1f} us, diskstats {kernel_mean:.1f} us"
         # The backing disk carries everyone's I/O, and our window holds diskstats' (it
         # opens before the first read of diskstats and closes after the second), so
