@@ -14,6 +14,7 @@ from . import events as ev
 # Applied on every connection, as the original pipeline did (docs/design.md), plus a busy timeout so
 # concurrent writers wait for each other instead of failing.
 PRAGMAS = (
+    "PRAGMA auto_vacuum=INCREMENTAL",   # before WAL and the first table, or it never takes (ks-retain gives space back)
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA cache_size=-65536",   # 64 MB (negative: KiB)
