@@ -49,7 +49,7 @@ def attach(conn: sqlite3.Connection, path: str) -> None:
 
 
 def _cols(t: ev.EventType) -> str:
-    return ", ".join(["id", *t.column_names])
+    return ", ".join(["id", *(c.name for c in ev.columns_of(t))])
 
 
 def copy(conn: sqlite3.Connection, t: ev.EventType, ids: list[int]) -> None:

@@ -50,7 +50,9 @@ def give_back(conn: sqlite3.Connection) -> None:
     reader holding an old snapshot may keep the checkpoint from finishing: the file
     is then cut at a later one."""
     if incremental(conn):
-        conn.execute("PRAGMA main.incremental_vacuum").fetchall()
+        # executescript: sqlite3's execute() steps a statement without result columns
+        # once, and each step of incremental_vacuum frees a single page.
+        conn.executescript("PRAGMA main.incremental_vacuum;")
     conn.execute("PRAGMA main.wal_checkpoint(TRUNCATE)").fetchall()
 
 
