@@ -219,14 +219,18 @@ SPEC_KEYS: dict[str, Callable[[Policy, str], None]] = {
 }
 
 
-def parse_spec(text: str, extra: dict[str, Callable[[Policy, str], None]] | None = None) -> Policy:
-    """'raw=7d,max-size=2GB' -> Policy; ValueError saying what is wrong."""
-    keys, policy = {**SPEC_KEYS, **(extra or {})}, Policy()
+def parse_spec(text: str, extra: dict[str, Callable[[str], None]] | None = None) -> Policy:
+    """'raw=7d,max-size=2GB' -> Policy; ValueError saying what is wrong.  ``extra``: a
+    caller's own keys (ks-ingest's every=), each given its value."""
+    policy, extra = Policy(), extra or {}
     for part in filter(None, (p.strip() for p in text.split(","))):
-        key, eq, value = part.partition("=")
-        if not eq or key.strip() not in keys:
-            raise ValueError(f"{part!r}: expected KEY=VALUE with KEY one of {', '.join(keys)}")
-        keys[key.strip()](policy, value.strip())
+        key, eq, value = (x.strip() for x in part.partition("="))
+        if eq and key in SPEC_KEYS:
+            SPEC_KEYS[key](policy, value)
+        elif eq and key in extra:
+            extra[key](value)
+        else:
+            raise ValueError(f"{part!r}: expected KEY=VALUE with KEY one of {', '.join([*SPEC_KEYS, *extra])}")
     if policy.raw_ns is None and policy.max_bytes is None:
         raise ValueError(f"{text!r} names neither raw= nor max-size=: nothing would go")
     return policy
