@@ -34,7 +34,7 @@ run --vacuum once (a full rewrite: needs free disk as large as the file, and blo
 writers while it runs); it turns incremental auto-vacuum on for good.
 
 --archive FILE first copies every row that goes into FILE, a kernelsight database
-(created or upgraded as ks-ingest would; read it with `ks-query --db-path FILE ...`).
+(created or upgraded as ks-ingest would; read it with `ks-query io --db-path FILE`).
 Killed at any moment, no row is lost and none is archived twice; the next run with
 the same FILE finishes the interrupted batch.
 
@@ -43,6 +43,9 @@ the same FILE finishes the interrupted batch.
   ks-retain --raw 7d --max-size 2GB --archive /srv/ks-archive.db
   ks-retain --raw 30d --dry-run                         # what would go, nothing changes
   ks-retain --vacuum --raw 7d                           # once, on a database from before
+  ks-ingest --retain raw=7d,max-size=2GB                # or from the ingest, every 5 min
+
+More: docs/retention.md.
 
 Output: one line per table (rows, and with --dry-run about how many bytes: the table's
 and its indexes' pages from dbstat shared out by row count, an estimate).  With
@@ -95,7 +98,7 @@ def _report(conn: sqlite3.Connection, db_path: str, p: retain.Policy, gone: dict
 
 def retain_command(
     db_path: Annotated[str, typer.Option(
-        "--db-path", envvar="KS_DB", show_envvar=True, help="The kernelsight database. Default: "
+        "--db-path", envvar="KS_DB", show_envvar=True, show_default=False, metavar="PATH", help="The kernelsight database. Default: "
         f"{SYSTEM_PATH} as root, else $XDG_STATE_HOME/kernelsight/kernelsight.db.")] = default_db_path(),
     raw: Annotated[Optional[str], typer.Option(
         "--raw", metavar="AGE", help="Keep raw rows this young (30m, 12h, 7d, 2y); older ones go, "
@@ -112,7 +115,7 @@ def retain_command(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Only say per table how many rows and bytes would go.")] = False,
     batch: Annotated[int, typer.Option(
-        "--batch", min=1, help="Rows per short write transaction.")] = 5000,
+        "--batch", min=1, metavar="ROWS", help="Rows per short write transaction.")] = 5000,
 ) -> None:
     p = _policy(raw, max_size, archive_file, batch)
     if p.raw_ns is None and p.max_bytes is None and not vacuum:
