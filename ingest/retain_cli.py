@@ -30,8 +30,8 @@ deliberate `DELETE FROM <table> ...` in sqlite3 still re-summarises its minutes.
 until the pages in use fit.  Freed pages go back to the file system at the end of
 every run on a database with incremental auto-vacuum (ks-ingest creates them so).
 An older database without it reuses the freed pages for new rows but does not shrink:
-run --vacuum once (a full rewrite: needs free disk as large as the file, and blocks
-writers while it runs); it turns incremental auto-vacuum on for good.
+run --vacuum once (a full rewrite: needs up to twice the file's size free, and holds
+the write lock while it runs); it turns incremental auto-vacuum on for good.
 
 --archive FILE first copies every row that goes into FILE, a kernelsight database
 (created or upgraded as ks-ingest would; read it with `ks-query io --db-path FILE`).

@@ -3,7 +3,7 @@
 SQLite keeps a deleted row's pages in the file as free pages for later rows; the file
 only shrinks when they are given back: ``PRAGMA incremental_vacuum`` on a database made
 with ``auto_vacuum=INCREMENTAL`` (ks-ingest creates them so), or a full ``VACUUM``
-(rewrites the whole file, needs as much free disk again, and turns incremental
+(rewrites the whole file, needs up to twice its size free, and turns incremental
 auto-vacuum on for an older database that was made without it).
 """
 
@@ -74,5 +74,5 @@ def table_bytes(conn: sqlite3.Connection, table: str) -> int:
 
 NO_AUTO_VACUUM = ("{db} was created without incremental auto-vacuum: the rows freed are "
                   "reused by new rows, but the file does not shrink until it is rewritten once: "
-                  "`ks-retain --db-path {db} --vacuum ...` (needs free disk as large as the file; "
+                  "`ks-retain --db-path {db} --vacuum ...` (needs up to twice the file's size free; "
                   "after that, every run gives freed space back)")
