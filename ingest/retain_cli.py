@@ -129,6 +129,11 @@ def retain_command(
         before = os.path.getsize(db_path)
         gone = retain.apply(conn, p, time.time_ns())
         _report(conn, db_path, p, gone, before, vacuum)
+    except BrokenPipeError:           # `ks-retain ... | head -1`: the work is done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except KeyboardInterrupt:
+        raise _fail(130, "interrupted: the batches done are done (archived first), the rest is "
+                    "as it was; run again to finish")
     except ValueError as e:          # the archive is the database itself
         raise _fail(EXIT_USAGE, f"--archive: {e}")
     except retain.DoesNotFit as e:
@@ -143,7 +148,4 @@ app.command(help=HELP)(retain_command)
 
 
 def main() -> None:
-    try:
-        app(prog_name="ks-retain")
-    except KeyboardInterrupt:
-        sys.exit(130)
+    app(prog_name="ks-retain")

@@ -189,3 +189,25 @@ def test_archive_cannot_be_the_database(tmp_path):
     out = subprocess.run([_exe("ks-retain"), "--db-path", str(src), "--raw", "1s", "--archive", str(src)],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "--archive" in out.stderr
+
+
+def test_ctrl_c_stops_cleanly(tmp_path):
+    """SIGINT mid-run: exit 130 with a word on what is left, the guarantee holds."""
+    src, arc = tmp_path / "ks.db", tmp_path / "archive.db"
+    _old_and_young(src)
+    original = _rows(src)
+    proc = subprocess.Popen([_exe("ks-retain"), "--db-path", str(src), "--raw", "1h", "--archive", str(arc),
+                             "--batch", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(200):          # until it is archiving
+            if arc.exists() and sum(map(len, _rows(arc).values())):
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    _check_after_kill(original, src, arc)
