@@ -7,7 +7,9 @@ Measured:
   rollups' delete triggers dropped (SQLite's own floor: no batches, nothing for a live
   writer to get in between);
 * a live ks-ingest's throughput (lines/s, young rows into the same file) while ks-retain
-  runs, as a ratio to the same ingest with no retention beside it.
+  runs, as a ratio to the same ingest with no retention beside it;
+* what incremental auto-vacuum (set on every new file) costs ks-ingest: lines/s into a
+  new file against one made without it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import orjson
 
 import bench_query as bq
 from kernelsight.ingest import events as ev
+from kernelsight.ingest import schema
 from kernelsight.query import synthetic
 
 NS = 1_000_000_000
@@ -114,6 +117,33 @@ def live_writer(src, work: pathlib.Path, seconds: int) -> None:
               + ("" if overlapped else "  (ks-retain ended first in a run: the ratio understates the cost)"))
 
 
+def auto_vacuum_cost(work: pathlib.Path, seconds: int) -> None:
+    """ks-ingest into a new file (incremental auto-vacuum, as ks-ingest creates it) against
+    a file made without it (the schema alone, as before): the price of giving space back."""
+    lines = work / "cost.ndjson"
+    events = synthetic.scenario(time.time_ns() // NS * NS - 3600 * NS, seconds, host="cost").events
+    lines.write_bytes(b"".join(orjson.dumps(e, option=orjson.OPT_APPEND_NEWLINE) for e in events))
+
+    def new_file(incremental: bool) -> pathlib.Path:
+        db = work / "cost.db"
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(f"{db}{suffix}"):
+                os.unlink(f"{db}{suffix}")
+        if not incremental:
+            with sqlite3.connect(db) as c:
+                c.execute("PRAGMA journal_mode=WAL")
+                c.executescript(schema.ddl())
+        return db
+
+    rates = {True: [], False: []}
+    for _ in range(RUNS):
+        for incremental in rates:
+            rates[incremental].append(_ingest(new_file(incremental), lines))
+    on, off = statistics.median(rates[True]), statistics.median(rates[False])
+    print(f"ks-ingest of {len(events):,} lines into a new file: {on:,.0f} lines/s with incremental auto-vacuum, "
+          f"{off:,.0f} without (baseline): {on / off:.2f}x")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1M rows instead of 10M")
@@ -138,6 +168,7 @@ def main() -> int:
             print(f"{label:<28}{n:>12,} rows in {took:6.1f} s: {n / took:>10,.0f} rows/s, "
                   f"{n / took / base:.2f}x baseline  [{shrink.removeprefix('ks-retain: ')}]")
         live_writer(src, work, 300 if args.quick else 1200)
+        auto_vacuum_cost(work, 900 if args.quick else 1800)
     return 0
 
 
