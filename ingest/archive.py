@@ -38,14 +38,17 @@ def attach(conn: sqlite3.Connection, path: str) -> None:
     """Create or upgrade FILE as ks-ingest would, then attach it to ``conn``."""
     if os.path.exists(path) and os.path.samefile(path, conn.execute("PRAGMA database_list").fetchone()[2]):
         raise ValueError("the archive cannot be the database itself")
-    own = schema.connect(path)
     try:
-        schema.apply(own)
-        own.execute(f"CREATE TABLE IF NOT EXISTS {PENDING} (tbl TEXT NOT NULL, ids TEXT NOT NULL)")
-    finally:
-        own.close()
-    conn.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (path,))
-    conn.execute(f"PRAGMA {SCHEMA}.synchronous=FULL")
+        own = schema.connect(path)
+        try:
+            schema.apply(own)
+            own.execute(f"CREATE TABLE IF NOT EXISTS {PENDING} (tbl TEXT NOT NULL, ids TEXT NOT NULL)")
+        finally:
+            own.close()
+        conn.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (path,))
+        conn.execute(f"PRAGMA {SCHEMA}.synchronous=FULL")
+    except (sqlite3.Error, schema.NewerSchema) as e:   # said with the archive's name, not the source's
+        raise sqlite3.OperationalError(f"archive {path}: {e}") from e
 
 
 def _cols(t: ev.EventType) -> str:

@@ -167,3 +167,16 @@ def test_ks_query_answers_from_rollups_are_unchanged(tmp_path):
     after = answers()
     assert [c for c in FROM_ROLLUPS if after[c] != before[c]] == []
     assert [c for c in RAW_ONLY if after[c] == before[c]] == []    # the rows did go
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--retain", "raw=7d,keep=1"], "expected KEY=VALUE"),
+    (["--retain", "raw=seven days"], "not an age"),
+    (["--retain", "every=5m"], "nothing would go"),
+    (["--retain", "raw=7d", "--clickhouse", "clickhouse://127.0.0.1:1/x"], "--clickhouse-ttl"),
+])
+def test_ingest_retain_bad_spec_is_usage(tmp_path, args, says):
+    p = subprocess.run([_exe("ks-ingest"), "--db-path", str(tmp_path / "ks.db"), *args],
+                       input=b"", capture_output=True)
+    assert p.returncode == 2 and says in p.stderr.decode(), p.stderr
+    assert not (tmp_path / "ks.db").exists()     # told before anything opened
