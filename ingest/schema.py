@@ -14,7 +14,6 @@ from . import events as ev
 # Applied on every connection, as the original pipeline did (docs/design.md), plus a busy timeout so
 # concurrent writers wait for each other instead of failing.
 PRAGMAS = (
-    "PRAGMA auto_vacuum=INCREMENTAL",   # before WAL and the first table, or it never takes (ks-retain gives space back)
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA cache_size=-65536",   # 64 MB (negative: KiB)
@@ -311,6 +310,8 @@ def connect(path: str, *, readonly: bool = False, timeout: float = 10.0) -> sqli
         conn.execute("PRAGMA cache_size=-65536")
         return conn
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    if conn.execute("PRAGMA page_count").fetchone()[0] == 0:   # a new file: before WAL and any table, or
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")          # it never takes (ks-retain gives space back)
     for p in PRAGMAS:
         conn.execute(p)
     return conn
