@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .flags import Version
 from .paths import SYSTEM_PATH, default_db_path
 
 from . import events as ev
@@ -66,6 +67,7 @@ def ingest(
         help="SQLite database file; created (with its parent folders, mode 0750) when missing. "
              f"Default: {SYSTEM_PATH} as root, else $XDG_STATE_HOME/kernelsight/kernelsight.db.")]
         = pathlib.Path(default_db_path()),
+    version: Version = None,
     batch_size: Annotated[Optional[int], typer.Option(
         "--batch-size", min=1, show_default=False, help="Commit when a table has this many rows "
         "pending [default: 100; 10000 with --clickhouse].")] = None,

@@ -21,6 +21,8 @@ import typer
 
 from . import events as ev
 from . import schema
+from .flags import Version
+from .paths import default_db_path
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
@@ -96,12 +98,16 @@ def would_drop(conn: sqlite3.Connection, cutoff: int) -> dict[str, tuple[int, in
     return out
 
 
-app = typer.Typer(add_completion=False)
+app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 
 
 @app.command()
 def run(
-    db_path: str = typer.Option("data/kernelsight.db", help="the kernelsight database"),
+    db_path: str = typer.Option(default_db_path(), envvar="KS_DB", show_envvar=True,
+                                help="the kernelsight database (the one default of every ks command: "
+                                     "ingest/paths.py)"),
+    version: Version = None,
     raw: str = typer.Option(..., help="keep raw rows this young (30m, 12h, 7d, 2y); older ones go, their rollups stay"),
     batch: int = typer.Option(5000, min=1, help="rows per short write transaction"),
     dry_run: bool = typer.Option(False, "--dry-run", help="only say per table how many rows and bytes would go"),

@@ -16,6 +16,10 @@ import typer
 from . import render, times
 from .run import run_cli
 from .db import DEFAULT_PATH
+from ..ingest.flags import Version, renamed
+
+# -d was --db-path here and is --duration in every collector: the old spelling still works.
+MOVED = {"-d": "--db-path"}
 
 HELP = """Ask the kernelsight database what happened.
 
@@ -44,7 +48,7 @@ the offset, and timestamp_ns on every row.
 COMMANDS: dict[str, tuple[Callable[[], Callable], str]] = {}
 
 # ---- the options every subcommand shares ---------------------------------------------
-DbPath = Annotated[str, typer.Option("--db-path", "-d", envvar="KS_DB", show_envvar=True, metavar="PATH",
+DbPath = Annotated[str, typer.Option("--db-path", envvar="KS_DB", show_envvar=True, metavar="PATH",
                                      help="The SQLite file ks-ingest writes, or a clickhouse://HOST[:PORT]/DATABASE "
                                      "URL (also --clickhouse URL; see docs/clickhouse.md).")]
 Since = Annotated[str, typer.Option("--since", "-s", metavar="TIME", help="Start of the window: 1h, 15m, ISO 8601, epoch s.")]
@@ -54,7 +58,7 @@ Limit = Annotated[int, typer.Option("--limit", "-n", min=1, metavar="N", help="A
 Format = Annotated[Optional[str], typer.Option(
     "--format", "-f", metavar="FORMAT", help="table, json (one object per line) or csv [default: table on a terminal, else json].")]
 Wide = Annotated[bool, typer.Option(
-    "--wide", "-w", help="A table with every column, however wide (by default a table fits the terminal, "
+    "--wide", help="A table with every column, however wide (by default a table fits the terminal, "
     "80 columns in a pipe, and says on stderr which columns it left out).")]
 Step = Annotated[Optional[str], typer.Option("--step", metavar="DURATION", help="One row per step (30s, 1m, 1h); default: a round step.")]
 
@@ -194,7 +198,7 @@ def build_app(only: str | None = None) -> typer.Typer:
                       context_settings={"help_option_names": ["-h", "--help"]})
 
     @app.callback()
-    def _group():  # a callback keeps subcommand mode even when one command is registered
+    def _group(version: Version = None):  # a callback keeps subcommand mode even with one command
         pass
 
     for name, (make, help) in COMMANDS.items():
@@ -499,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ALIASES:
         args = [ALIASES[args[0]], *args[1:]]
-    args = _clickhouse_option(args)
+    args = _clickhouse_option(renamed(args, MOVED, "ks-query"))
     only = args[0] if args and args[0] in COMMANDS else None
     return run_cli("ks-query", lambda: build_app(only)(args=args, prog_name="ks-query"))
 
