@@ -25,7 +25,7 @@ import typer
 
 # EXIT_NOPERM and EXIT_UNAVAILABLE are the binding's, re-exported for the collectors.
 from kernelsight.bpf.errors import EXIT_NOPERM, EXIT_UNAVAILABLE, BpfError  # noqa: F401
-from kernelsight.ingest.flags import Version, renamed
+from kernelsight.ingest.flags import APP_SETTINGS, Version, renamed
 
 PIPE_BUF = 4096  # POSIX: pipe writes up to this size are atomic
 
@@ -101,11 +101,8 @@ class CollectorApp(typer.Typer):
 
 
 def cli_app() -> CollectorApp:
-    """The typer app of a ks collector: plain help (no rich panels), no shell-completion
-    installer, no rich tracebacks (errors are one line, from main_guard), and -h as
-    every other ks command takes it."""
-    return CollectorApp(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
-                        context_settings={"help_option_names": ["-h", "--help"]})
+    """The typer app of a ks collector, set up as every ks command's (ingest/flags.py)."""
+    return CollectorApp(**APP_SETTINGS)
 
 
 def check_pid(pid: int | None) -> None:

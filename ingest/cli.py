@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .flags import Version
+from .flags import APP_SETTINGS, Version
 from .paths import SYSTEM_PATH, default_db_path
 
 from . import events as ev
@@ -302,8 +302,7 @@ def _isatty(fd: int) -> bool:
         return False
 
 
-app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
-                  context_settings={"help_option_names": ["-h", "--help"]})
+app = typer.Typer(**APP_SETTINGS)
 app.command(help=HELP, no_args_is_help=False)(ingest)
 
 

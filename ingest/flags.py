@@ -15,6 +15,13 @@ from typing import Annotated, Optional
 import typer
 
 
+# The typer settings of every ks command: plain help (no rich panels: rich costs start-up
+# time), no rich tracebacks (errors are one line), -h as well as --help, and typer's
+# --install-completion / --show-completion (measured: no start-up cost, no extra import).
+APP_SETTINGS = dict(add_completion=True, rich_markup_mode=None, pretty_exceptions_enable=False,
+                    context_settings={"help_option_names": ["-h", "--help"]})
+
+
 def _show_version(value: bool) -> None:
     if not value:
         return

@@ -21,7 +21,7 @@ import typer
 
 from . import events as ev
 from . import schema
-from .flags import Version
+from .flags import APP_SETTINGS, Version
 from .paths import default_db_path
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
@@ -98,8 +98,7 @@ def would_drop(conn: sqlite3.Connection, cutoff: int) -> dict[str, tuple[int, in
     return out
 
 
-app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
-                  context_settings={"help_option_names": ["-h", "--help"]})
+app = typer.Typer(**APP_SETTINGS)
 
 
 @app.command()

@@ -16,7 +16,7 @@ import typer
 from . import render, times
 from .run import run_cli
 from .db import DEFAULT_PATH
-from ..ingest.flags import Version, renamed
+from ..ingest.flags import APP_SETTINGS, Version, renamed
 
 # -d was --db-path here and is --duration in every collector: the old spelling still works.
 MOVED = {"-d": "--db-path"}
@@ -193,9 +193,7 @@ ALIASES = {"slow-syscalls": "syscalls"}
 
 def build_app(only: str | None = None) -> typer.Typer:
     """The typer app with every subcommand, or with just ``only`` (same behaviour)."""
-    app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
-                      pretty_exceptions_enable=False,
-                      context_settings={"help_option_names": ["-h", "--help"]})
+    app = typer.Typer(help=HELP, no_args_is_help=True, **APP_SETTINGS)
 
     @app.callback()
     def _group(version: Version = None):  # a callback keeps subcommand mode even with one command

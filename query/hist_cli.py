@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from .run import run_cli
-from ..ingest.flags import Version, renamed
+from ..ingest.flags import APP_SETTINGS, Version, renamed
 
 HELP = """Print bcc-style log2 latency histograms of ks events read on stdin.
 
@@ -93,7 +93,7 @@ def command(
 
 
 def main(argv: list[str] | None = None) -> int:
-    app = typer.Typer(add_completion=False, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
+    app = typer.Typer(help=HELP, **APP_SETTINGS)
     app.command(help=HELP)(command)
     # -m is --min-latency in the collectors: the old spelling of --msecs still works
     args = renamed(sys.argv[1:] if argv is None else argv, {"-m": "--msecs"}, "ks-hist")

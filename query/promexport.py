@@ -15,7 +15,7 @@ import typer
 
 from . import times
 from .run import run_cli
-from ..ingest.flags import Version, renamed
+from ..ingest.flags import APP_SETTINGS, Version, renamed
 from .db import DEFAULT_PATH, QueryError
 from .prom_serve import DEFAULT_PORT
 from .prom_state import adopt_old_state, default_state_dir, state_path
@@ -62,8 +62,7 @@ ks_exporter_scrape_duration_seconds, ks_exporter_scrape_errors_total); a
 database that is missing or locked answers 503 with one line saying why.
 """
 
-app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
-                  context_settings={"help_option_names": ["-h", "--help"]})
+app = typer.Typer(**APP_SETTINGS)
 FILENAME = "kernelsight.prom"
 
 

@@ -6,6 +6,7 @@ the collectors take bcc's positional INTERVAL [COUNT]."""
 from __future__ import annotations
 
 import collections
+import os
 import importlib
 import subprocess
 import tomllib
@@ -15,7 +16,7 @@ import orjson
 import pytest
 import typer
 
-from conftest import REPO, collector_events, run_ks
+from conftest import REPO, collector_events, ks, run_ks
 
 SCRIPTS = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
 PID_COLLECTORS = ["ks-sched", "ks-syscalls", "ks-pagefaults", "ks-perf"]
@@ -103,3 +104,12 @@ def test_bcc_positional_interval_and_count():
                       (["0.2", "-i", "3"], b"given twice"), (["0.2", "2", "-c", "2"], b"given twice")):
         r = run_ks("ks-procfs", *bad)
         assert r.returncode == 2 and says in r.stderr and r.stdout == b"", (bad, r.stderr)
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_shell_completion_answers(name):
+    # what the script of `NAME --install-completion` asks (typer's protocol, bash flavour)
+    var = "_" + name.upper().replace("-", "_") + "_COMPLETE"
+    env = {**os.environ, var: "complete_bash", "COMP_WORDS": f"{name} --vers", "COMP_CWORD": "1"}
+    r = subprocess.run([ks(name)], env=env, capture_output=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.split() == [b"--version"], (r.stdout, r.stderr)
