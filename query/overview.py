@@ -54,20 +54,20 @@ def _tables(db, start, end, host):
     for t in ev.TYPES:
         found = rows_per_host(db, t, lo, hi, host) if db.has(t.table) else []
         if not found:
-            out.append({"table": t.table, "host": None, "rows": 0, "first": None, "last": None, "timestamp_ns": None,
-                        "span": None, "newest_age_s": None, "producer": t.producer})
+            out.append({"table": t.table, "host": None, "rows": 0, "span": None, "newest_age_s": None,
+                        "first": None, "last": None, "timestamp_ns": None, "producer": t.producer})
         for r in found:
-            out.append({
+            out.append({   # what a person reads first (a table fits the terminal) first
                 "table": t.table, "host": r["host"], "rows": r["n"],
+                "span": times.span((r["last"] - r["first"]) / NS), "newest_age_s": r3((now - r["last"]) / NS),
                 "first": times.iso(r["first"]), "last": times.iso(r["last"]), "timestamp_ns": r["first"],
-                "span": times.span((r["last"] - r["first"]) / NS),
-                "newest_age_s": r3((now - r["last"]) / NS), "producer": t.producer,
+                "producer": t.producer,
             })
     if db.has(ev.UNKNOWN_TABLE):
         n = db.one(f"SELECT count(*) FROM {ev.UNKNOWN_TABLE}")[0]
         if n:
-            out.append({"table": ev.UNKNOWN_TABLE, "host": None, "rows": n, "first": None, "last": None, "timestamp_ns": None,
-                        "span": None, "newest_age_s": None, "producer": "ks-ingest (unplaced lines)"})
+            out.append({"table": ev.UNKNOWN_TABLE, "host": None, "rows": n, "span": None, "newest_age_s": None,
+                        "first": None, "last": None, "timestamp_ns": None, "producer": "ks-ingest (unplaced lines)"})
     return out
 
 
