@@ -31,7 +31,7 @@ BPF_HDRS := $(wildcard bpf/*.bpf.h)
 PYTEST_ARGS ?=
 
 .PHONY: all setup apt venv build bpf schema docs test demo bench clean print-bpf-cflags print-syscalls \
-	install-systemd
+	install uninstall install-systemd
 
 all: build
 
@@ -101,9 +101,30 @@ demo: setup build
 bench: setup build
 	BENCH=$(BENCH) QUICK=$(QUICK) $(VPY) bench/run.py
 
+## install: kernelsight in its own venv under PREFIX (Debian's python is externally managed:
+## `pip install .` into it is refused), every ks-* command linked into BINDIR, so cron, systemd
+## and a login shell find them with no environment.  `make uninstall` removes both.
+PREFIX ?= /opt/kernelsight
+BINDIR ?= /usr/local/bin
+INSTALL_PYTHON ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,$(PYTHON))
+# The console scripts, as pyproject.toml declares them.
+SCRIPTS = $(shell sed -n 's/^\(ks[a-z-]*\) = ".*/\1/p' pyproject.toml)
+
+install: bpf
+	@test -f $(PREFIX)/pyvenv.cfg || $(INSTALL_PYTHON) -m venv $(PREFIX)
+	$(PREFIX)/bin/python -m pip install -q --upgrade .
+	install -d $(BINDIR)
+	for s in $(SCRIPTS); do ln -sfn $(PREFIX)/bin/$$s $(BINDIR)/$$s; done
+	@echo "installed in $(PREFIX); commands linked into $(BINDIR): $(SCRIPTS)"
+
+uninstall:
+	for s in $(SCRIPTS); do \
+		if [ "$$(readlink $(BINDIR)/$$s)" = "$(PREFIX)/bin/$$s" ]; then rm -f $(BINDIR)/$$s; fi; done
+	@# only a venv (pyvenv.cfg) is removed whole: PREFIX=/usr must never be
+	@if [ -f $(PREFIX)/pyvenv.cfg ]; then rm -rf $(PREFIX); echo "removed $(PREFIX)"; fi
+
 ## install-systemd: the units of contrib/systemd (ks-* from BINDIR), the kernelsight user
 ## and /etc/kernelsight; then `systemctl enable --now kernelsight.target` (docs/service.md)
-BINDIR ?= /usr/local/bin
 UNITDIR ?= /etc/systemd/system
 install-systemd:
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/kernelsight $(DESTDIR)/usr/lib/sysusers.d

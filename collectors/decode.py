@@ -7,10 +7,7 @@ kernel's 16-byte comm), device numbers (dev_t as the block layer keeps it) and t
 
 from __future__ import annotations
 
-import os
 import struct
-
-from kernelsight.collectors.runtime import warn
 
 COMM_LEN = 16     # TASK_COMM_LEN: 15 characters and the NUL
 MINORBITS = 20    # the kernel's dev_t layout: major << 20 | minor
@@ -38,7 +35,7 @@ def comm_filter(comm: str) -> bytes:
 
 def task_filter(pid: int | None, comm: str | None, cgroup: str | None = None) -> dict[str, int | bytes]:
     """The rodata of task_filter.bpf.h for --pid, --comm and --cgroup (empty: every task).
-    A pid that does not exist yet is watched for anyway, and said."""
+    The runtime has refused a --pid that does not exist (collectors/runtime.py)."""
     rodata: dict[str, int | bytes] = {}
     if cgroup:
         from kernelsight.collectors import cgroups
@@ -46,8 +43,6 @@ def task_filter(pid: int | None, comm: str | None, cgroup: str | None = None) ->
         rodata["targ_cgid"] = cgroups.resolve(cgroup)[1]
     if pid is not None:
         rodata["targ_tgid"] = pid
-        if not os.path.exists(f"/proc/{pid}"):
-            warn(f"no process {pid} (yet): watching for it anyway")
     if comm:
         rodata["targ_comm"] = comm_filter(comm)
     return rodata

@@ -117,6 +117,14 @@ def events_from(growth: dict[tuple[int, int], Totals], interval_ns: int) -> list
     return sorted(out, key=lambda e: e["device"])
 
 
+def interval_counters(events: list[dict]) -> str:
+    """What -v says of an interval: per disk, the I/Os completed and their bytes."""
+    if not events:
+        return "no I/O completed"
+    return "; ".join(f"{e['device']} {e['read_count']:,} reads {e['read_bytes']:,} B, "
+                     f"{e['write_count']:,} writes {e['write_bytes']:,} B" for e in events)
+
+
 def report_unfinished(slots) -> None:
     """Say how many starts are left in the slot table at exit (struct slot: rq, then
     ts): requests still in flight, or whose completion the kernel never passed to
@@ -137,8 +145,11 @@ def run(opts: RunOptions, device: str | None, queued: bool) -> None:
         hists, growth = bc.map("hists"), Growth()
 
         def sample() -> None:
-            for event in events_from(growth.interval(hists.items()), bc.runner.interval_ns):
+            events = events_from(growth.interval(hists.items()), bc.runner.interval_ns)
+            for event in events:
                 bc.emitter.emit("io_latency", event)
+            if opts.verbose:
+                warn(f"interval {bc.runner.samples + 1}: {interval_counters(events)}")
 
         bc.run(sample)
         report_unfinished(bc.map("slots"))

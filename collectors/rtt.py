@@ -60,7 +60,7 @@ A nodes file names peers (longest prefix wins; else the address is the name):
 Examples:
   ks-rtt --nodes nodes.txt | ks-ingest --db-path ks.db
   ks-rtt --peer 10.0.0.0/8 --port 443 --sample 0 --interval 10
-  ks-rtt --sample 1 --sample-limit 0 -P 443 -d 5  # every segment of port 443, 5 s
+  ks-rtt --sample 1 --sample-limit 0 --port 443 -d 5  # every segment of port 443, 5 s
   ks-rtt --events -4 | grep '"kind":"drop"'     # every drop, with its reason
   ks-rtt --pin /sys/fs/bpf/ks-rtt > rtt.ndjson &
   bpftool map dump name rtt_hist_map            # the last interval, per peer
@@ -280,14 +280,15 @@ def run(opts: RunOptions, rodata: dict, peers: list, nodes: NodeNames, max_peers
             pins.close()
 
 
-@collector(HELP, interval=5.0)
+# -n, -s, -p and -P mean --limit, --since, --pid and --per-process in the other ks commands.
+@collector(HELP, interval=5.0, moved={"-n": "--nodes", "-s": "--sample", "-p": "--peer", "-P": "--port"})
 def main(
     opts: RunOptions, *,
     nodes: Annotated[Optional[str], typer.Option(
-        "--nodes", "-n", metavar="FILE",
+        "--nodes", metavar="FILE",
         help="Name peers: lines of `CIDR NAME`, longest prefix wins (else the address).")] = None,
     sample: Annotated[int, typer.Option(
-        "--sample", "-s", metavar="N", min=0,
+        "--sample", metavar="N", min=0,
         help="Print 1 in N received segments as a tcp_event (kind rtt); 0: none.")]
     = DEFAULT_SAMPLE_EVERY,
     sample_limit: Annotated[int, typer.Option(
@@ -297,10 +298,10 @@ def main(
     events: Annotated[bool, typer.Option(
         "--events", "-e", help="Print every retransmit and drop as a tcp_event.")] = False,
     peer: Annotated[Optional[list[str]], typer.Option(
-        "--peer", "-p", metavar="CIDR",
+        "--peer", metavar="CIDR",
         help="Only peers in this network (repeatable), e.g. 10.0.0.0/8.")] = None,
     port: Annotated[Optional[int], typer.Option(
-        "--port", "-P", metavar="N", min=1, max=65535, help="Only connections with this local or remote port.")] = None,
+        "--port", metavar="N", min=1, max=65535, help="Only connections with this local or remote port.")] = None,
     ipv4: Annotated[bool, typer.Option("-4", "--ipv4", help="Only IPv4 peers.")] = False,
     ipv6: Annotated[bool, typer.Option("-6", "--ipv6", help="Only IPv6 peers.")] = False,
     max_peers: Annotated[Optional[int], typer.Option(

@@ -25,6 +25,7 @@ import typer
 
 # EXIT_NOPERM and EXIT_UNAVAILABLE are the binding's, re-exported for the collectors.
 from kernelsight.bpf.errors import EXIT_NOPERM, EXIT_UNAVAILABLE, BpfError  # noqa: F401
+from kernelsight.ingest.flags import APP_SETTINGS, Version, renamed
 
 PIPE_BUF = 4096  # POSIX: pipe writes up to this size are atomic
 
@@ -81,20 +82,46 @@ def MinLatency(help: str):  # noqa: N802 (an annotation, like Pid and Comm)
     return Annotated[float, typer.Option("--min-latency", "-m", metavar="MS", min=0.0, help=help)]
 
 
-def cli_app() -> typer.Typer:
-    """The typer app of a ks collector: plain help (no rich panels), no shell-completion
-    installer, no rich tracebacks (errors are one line, from main_guard), and -h as
-    every other ks command takes it."""
-    return typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
-                       context_settings={"help_option_names": ["-h", "--help"]})
+# bcc's `runqlat 1 10`: the interval and the count as arguments, as the bcc tools take them.
+Positional = Annotated[Optional[list[float]], typer.Argument(
+    metavar="[INTERVAL [COUNT]]", show_default=False,
+    help="bcc style: `5 3` is `--interval 5 --count 3`.")]
 
 
-def collector(help: str, interval: float = 1.0) -> Callable[[Callable[..., None]], typer.Typer]:
+class CollectorApp(typer.Typer):
+    """A collector's typer app that still reads the short options it gave up (``moved``:
+    ``{"-p": "--peer"}``), with a note (ingest/flags.py)."""
+
+    moved: dict[str, str] = {}
+
+    def __call__(self, *args, **kwargs):
+        if not args and "args" not in kwargs and self.moved:
+            kwargs["args"] = renamed(sys.argv[1:], self.moved, prog())
+        return super().__call__(*args, **kwargs)
+
+
+def cli_app() -> CollectorApp:
+    """The typer app of a ks collector, set up as every ks command's (ingest/flags.py)."""
+    return CollectorApp(**APP_SETTINGS)
+
+
+def check_pid(pid: int | None) -> None:
+    """A --pid that names no process is a usage error in every collector (exit 2):
+    waiting for a pid to appear would trace whatever process is given it next."""
+    if pid is not None and not os.path.exists(f"/proc/{pid}"):
+        raise Fatal(f"--pid {pid}: no such process (it has exited, or lives in another PID "
+                    "namespace); `pgrep NAME` gives the pid of a running program", EXIT_USAGE)
+
+
+def collector(help: str, interval: float = 1.0,
+              moved: dict[str, str] | None = None) -> Callable[[Callable[..., None]], typer.Typer]:
     """Make a ks collector's command from ``run(opts, **own_options)``.
 
     The runtime owns what every collector shares: the typer app, the four common
     options (--interval with this default, --duration, --count, --verbose, bundled
-    into ``opts``), and main_guard's one-line errors and exit statuses.  A module
+    into ``opts``; bcc's positional ``[INTERVAL [COUNT]]``; --version), the refusal
+    of a --pid that does not exist, and main_guard's one-line errors and exit
+    statuses.  ``moved`` lists short options the collector gave up.  A module
     declares only its own options, as annotated keyword parameters of ``run``:
 
         @collector(HELP)
@@ -102,6 +129,7 @@ def collector(help: str, interval: float = 1.0) -> Callable[[Callable[..., None]
 
     and ``main`` is then the typer app, the console script's entry point.
     """
+    default = interval
     common = [
         inspect.Parameter("interval", inspect.Parameter.KEYWORD_ONLY, default=interval,
                           annotation=Interval),
@@ -111,23 +139,50 @@ def collector(help: str, interval: float = 1.0) -> Callable[[Callable[..., None]
                           annotation=Count),
         inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=False,
                           annotation=Verbose),
+        inspect.Parameter("version", inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=Version),
+        inspect.Parameter("positional", inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=Positional),
     ]
 
     def make(run: Callable[..., None]) -> typer.Typer:
         own = list(inspect.signature(run, eval_str=True).parameters.values())[1:]
 
-        def command(interval, duration, count, verbose, **options) -> None:
-            opts = RunOptions(interval, duration, count, verbose)
-            raise typer.Exit(main_guard(lambda: run(opts, **options)))
+        def command(interval, duration, count, verbose, version, positional, **options) -> None:
+            def body() -> None:
+                check_pid(options.get("pid"))
+                every, times = _positional(positional or [], interval, count, default)
+                opts = RunOptions(every, duration=duration, count=times, verbose=verbose)
+                return run(opts, **options)
+
+            raise typer.Exit(main_guard(body))
 
         params = common + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
         command.__signature__ = inspect.Signature(params)
         command.__annotations__ = {p.name: p.annotation for p in params}
         command.__name__ = command.__qualname__ = run.__module__.rsplit(".", 1)[-1]
         app = cli_app()
+        app.moved = moved or {}
         app.command(help=help)(command)
         return app
     return make
+
+
+def _positional(args: list[float], interval, count, default) -> tuple[float, int | None]:
+    """(interval, count) from bcc's ``INTERVAL [COUNT]`` or from the options, not both."""
+    if len(args) > 2:
+        raise Fatal(f"at most two arguments, INTERVAL and COUNT (got {len(args)}); "
+                    "the rest are options (-h lists them)", EXIT_USAGE)
+    if args and args[0] < 0.01:
+        raise Fatal(f"INTERVAL {args[0]:g}: give at least 0.01 seconds", EXIT_USAGE)
+    if len(args) == 2 and (args[1] < 1 or args[1] != int(args[1])):
+        raise Fatal(f"COUNT {args[1]:g}: give a whole number of intervals, 1 or more", EXIT_USAGE)
+    if args and interval != default:
+        raise Fatal(f"the interval is given twice ({args[0]:g} and --interval {interval:g}): give one",
+                    EXIT_USAGE)
+    if len(args) == 2 and count is not None:
+        raise Fatal(f"the count is given twice ({args[1]:g} and --count {count}): give one", EXIT_USAGE)
+    return (args[0] if args else interval, int(args[1]) if len(args) == 2 else count)
 
 
 @dataclass

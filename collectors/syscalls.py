@@ -209,7 +209,7 @@ MIN_LATENCY = MinLatency(
     "beware, that is a lot).")
 
 
-@collector(HELP)
+@collector(HELP, moved={"-s": "--syscall"})   # -s is --since in ks-query
 def main(
     opts: RunOptions, *,
     min_latency: MIN_LATENCY = 10.0,
@@ -217,7 +217,7 @@ def main(
     comm: Comm = None,
     cgroup: Cgroup = None,
     syscall: Annotated[Optional[str], typer.Option(
-        "--syscall", "-s", metavar="NAME",
+        "--syscall", metavar="NAME",
         help="Only this syscall, by name (e.g. clock_nanosleep, read) or number.")] = None,
     errors_only: Annotated[bool, typer.Option(
         "--errors-only", "-x", help="Report only slow calls that failed.")] = False,

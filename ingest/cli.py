@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .flags import APP_SETTINGS, Version
 from .paths import SYSTEM_PATH, default_db_path
 
 from . import events as ev
@@ -67,6 +68,7 @@ def ingest(
         help="SQLite database file; created (with its parent folders, mode 0750) when missing. "
              f"Default: {SYSTEM_PATH} as root, else $XDG_STATE_HOME/kernelsight/kernelsight.db.")]
         = pathlib.Path(default_db_path()),
+    version: Version = None,
     batch_size: Annotated[Optional[int], typer.Option(
         "--batch-size", min=1, show_default=False, help="Commit when a table has this many rows "
         "pending [default: 100; 10000 with --clickhouse].")] = None,
@@ -89,8 +91,10 @@ def ingest(
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Say what the schema upgrade did, and which unknown fields were dropped.")] = False,
     single_process: Annotated[bool, typer.Option(
-        "--single-process", help="Write to SQLite from this process, not from a writer process on another core: fewer "
-             "CPU-seconds per event, and faster when cores are busy (bench/bench_ingest.py).")] = False,
+        "--single-process", help="Write to SQLite from this process, not from a writer process on another core. "
+             "With large batches it is the cheaper and, when the cores are busy, the faster one (--batch-size 10000 "
+             "on a loaded 2-core VM: 1.35x the events per CPU-second, 1.24x the events/s); at the default batch "
+             "both cost the same within the noise (bench/bench_ingest.py).")] = False,
     clickhouse: Annotated[Optional[str], typer.Option(
         "--clickhouse", metavar="URL", help="Store into ClickHouse instead of SQLite: "
         "clickhouse://HOST[:PORT]/DATABASE (native protocol, port 9000; the database and "
@@ -325,8 +329,7 @@ def _isatty(fd: int) -> bool:
         return False
 
 
-app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
-                  context_settings={"help_option_names": ["-h", "--help"]})
+app = typer.Typer(**APP_SETTINGS)
 app.command(help=HELP, no_args_is_help=False)(ingest)
 
 

@@ -14,6 +14,7 @@ from . import archive
 from . import retain
 from . import retain_size as size
 from . import schema
+from .flags import APP_SETTINGS, Version
 from .paths import SYSTEM_PATH, default_db_path
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -116,6 +117,7 @@ def retain_command(
         "--dry-run", help="Only say per table how many rows and bytes would go.")] = False,
     batch: Annotated[int, typer.Option(
         "--batch", min=1, metavar="ROWS", help="Rows per short write transaction.")] = 5000,
+    version: Version = None,
 ) -> None:
     p = _policy(raw, max_size, archive_file, batch)
     if p.raw_ns is None and p.max_bytes is None and not vacuum:
@@ -142,8 +144,7 @@ def retain_command(
         raise _fail(EXIT_ERROR, f"{db_path}: {e}")
 
 
-app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
-                  context_settings={"help_option_names": ["-h", "--help"]})
+app = typer.Typer(**APP_SETTINGS)
 app.command(help=HELP)(retain_command)
 
 

@@ -16,6 +16,10 @@ import typer
 from . import render, times
 from .run import run_cli
 from .db import DEFAULT_PATH
+from ..ingest.flags import APP_SETTINGS, Version, renamed
+
+# -d was --db-path here and is --duration in every collector: the old spelling still works.
+MOVED = {"-d": "--db-path"}
 
 HELP = """Ask the kernelsight database what happened.
 
@@ -30,8 +34,12 @@ Examples:
 
 Times: --since/--until take a duration back from now (90s, 15m, 1h, 2d), ISO 8601
 (local time unless it carries a zone) or epoch seconds. Output is an aligned table
-on a terminal and JSON lines in a pipe (--format table|json|csv). Times print in
-local time with the zone; column names carry their units (latency_ms, p99_us).
+on a terminal and JSON lines in a pipe (--format table|json|csv).
+
+A table is for people: it fits the terminal (80 columns in a pipe; --wide for every
+column), with human units (1.8 MB/s, 12.3 ms) and local times. json and csv are for
+tools: raw numbers named with their units (latency_ms, p99_us), ISO 8601 times with
+the offset, and timestamp_ns on every row.
 """
 
 # name -> (a function that makes the command, help).  Typer inspects the signature of
@@ -40,7 +48,7 @@ local time with the zone; column names carry their units (latency_ms, p99_us).
 COMMANDS: dict[str, tuple[Callable[[], Callable], str]] = {}
 
 # ---- the options every subcommand shares ---------------------------------------------
-DbPath = Annotated[str, typer.Option("--db-path", "-d", envvar="KS_DB", show_envvar=True, metavar="PATH",
+DbPath = Annotated[str, typer.Option("--db-path", envvar="KS_DB", show_envvar=True, metavar="PATH",
                                      help="The SQLite file ks-ingest writes, or a clickhouse://HOST[:PORT]/DATABASE "
                                      "URL (also --clickhouse URL; see docs/clickhouse.md).")]
 Since = Annotated[str, typer.Option("--since", "-s", metavar="TIME", help="Start of the window: 1h, 15m, ISO 8601, epoch s.")]
@@ -49,14 +57,18 @@ Host = Annotated[Optional[str], typer.Option("--host", metavar="NAME", help="Onl
 Limit = Annotated[int, typer.Option("--limit", "-n", min=1, metavar="N", help="At most this many rows.")]
 Format = Annotated[Optional[str], typer.Option(
     "--format", "-f", metavar="FORMAT", help="table, json (one object per line) or csv [default: table on a terminal, else json].")]
+Wide = Annotated[bool, typer.Option(
+    "--wide", help="A table with every column, however wide (by default a table fits the terminal, "
+    "80 columns in a pipe, and says on stderr which columns it left out).")]
 Step = Annotated[Optional[str], typer.Option("--step", metavar="DURATION", help="One row per step (30s, 1m, 1h); default: a round step.")]
 
 
 class Window:
     """The resolved shared options of one invocation."""
 
-    def __init__(self, db_path, since, until, host, limit, fmt):
+    def __init__(self, db_path, since, until, host, limit, fmt, wide=False):
         self.fmt = fmt or render.default_format()
+        self.width = 0 if wide else None   # None: the terminal's (render.write)
         if self.fmt not in render.FORMATS:
             raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="'--format'")
         self.start, self.end = times.window(since, until)
@@ -82,7 +94,7 @@ class Window:
 
 def _emit(w: Window, db, rows: list[dict], what: str) -> None:
     if rows:
-        render.write(rows, w.fmt)
+        render.write(rows, w.fmt, width=w.width)
         if w.limit and len(rows) >= w.limit:  # a cut answer says so (on stderr: pipes stay clean)
             sys.stderr.write(f"ks-query: the first {len(rows)} rows; more may match (--limit N for more)\n")
         return
@@ -151,13 +163,14 @@ def _window_cmd(name: str, help: str, what: str, limit: int = 100):
               inspect.Parameter("until", kw, default="now", annotation=Until),
               inspect.Parameter("host", kw, default=None, annotation=Host),
               inspect.Parameter("limit", kw, default=limit, annotation=Limit),
-              inspect.Parameter("fmt", kw, default=None, annotation=Format)]
+              inspect.Parameter("fmt", kw, default=None, annotation=Format),
+              inspect.Parameter("wide", kw, default=False, annotation=Wide)]
 
     def make(fn) -> Callable:
         own = list(inspect.signature(fn, eval_str=True).parameters.values())[1:]
 
-        def command(db_path, since, until, host, limit, fmt, **options):
-            w = Window(db_path, since, until, host, limit, fmt)
+        def command(db_path, since, until, host, limit, fmt, wide, **options):
+            w = Window(db_path, since, until, host, limit, fmt, wide)
             query = fn(w, **options)
             if query is not None:   # None: the subcommand wrote its answer itself
                 _run(w, what, query)
@@ -180,12 +193,10 @@ ALIASES = {"slow-syscalls": "syscalls"}
 
 def build_app(only: str | None = None) -> typer.Typer:
     """The typer app with every subcommand, or with just ``only`` (same behaviour)."""
-    app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
-                      pretty_exceptions_enable=False,
-                      context_settings={"help_option_names": ["-h", "--help"]})
+    app = typer.Typer(help=HELP, no_args_is_help=True, **APP_SETTINGS)
 
     @app.callback()
-    def _group():  # a callback keeps subcommand mode even when one command is registered
+    def _group(version: Version = None):  # a callback keeps subcommand mode even with one command
         pass
 
     for name, (make, help) in COMMANDS.items():
@@ -197,15 +208,17 @@ def build_app(only: str | None = None) -> typer.Typer:
 # ---- subcommands -----------------------------------------------------------------------
 @_cmd("summary", "What happened in the window, across every table (start here).")
 def summary_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Until = "now",
-                host: Host = None, limit: Limit = 3, fmt: Format = None):
+                host: Host = None, limit: Limit = 3, fmt: Format = None, wide: Wide = False):
     from .overview import summary
 
-    w = Window(db_path, since, until, host, limit, fmt)
+    w = Window(db_path, since, until, host, limit, fmt, wide)
     db = w.open(check_empty=True)
     try:
         rows = summary(db, w.start, w.end, host=host, top=limit)
         if w.fmt != "table":
-            render.write(rows, w.fmt)
+            # findings of the whole window: stamped with its start, named so
+            stamp = {"window_start": times.iso(w.start), "timestamp_ns": w.start}
+            render.write([{**r, **stamp} for r in rows], w.fmt)
             return
         title = (f"kernelsight summary of {db.path}" + (f", host {host}" if host else "") + "\n"
                  f"{times.local(w.start, ms=False)} -> {times.local(w.end, ms=False)} "
@@ -216,7 +229,7 @@ def summary_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Unti
                       f" (try --since {times.span((times.now_ns() - newest) / times.NS + 60).replace(' ', '')})")
             sys.stdout.write(title + "\n")
             return
-        sys.stdout.write(render.summary_text(rows, title))
+        sys.stdout.write(render.summary_text(rows, title, 10**6 if wide else None))
     finally:
         db.close()
 
@@ -224,14 +237,15 @@ def summary_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Unti
 @_cmd("tables", "Rows and time span per table and host (all time unless --since is given).")
 def tables_cmd(db_path: DbPath = DEFAULT_PATH, since: Annotated[Optional[str], typer.Option(
                    "--since", "-s", metavar="TIME", help="Count only rows from this time on.")] = None,
-               until: Until = "now", host: Host = None, limit: Limit = 1000, fmt: Format = None):
+               until: Until = "now", host: Host = None, limit: Limit = 1000, fmt: Format = None,
+               wide: Wide = False):
     from .overview import query_tables
 
-    w = Window(db_path, since or "0", until, host, limit, fmt)
+    w = Window(db_path, since or "0", until, host, limit, fmt, wide)
     db = w.open()
     try:
         rows = query_tables(db, since and w.start, w.end if since or until != "now" else None, host=host)
-        render.write(rows[:limit], w.fmt)
+        render.write(rows[:limit], w.fmt, width=w.width)
     finally:
         db.close()
 
@@ -241,7 +255,7 @@ def sql_cmd(query: Annotated[Optional[str], typer.Argument(
                 help="One SQL statement, e.g. \"SELECT * FROM load_metrics\"; - reads it from stdin.")] = None,
             db_path: DbPath = DEFAULT_PATH,
             limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, metavar="N", help="At most this many rows.")] = None,
-            fmt: Format = None,
+            fmt: Format = None, wide: Wide = False,
             file: Annotated[Optional[pathlib.Path], typer.Option(
                 "--file", metavar="PATH", help="Read the statement from this file.")] = None,
             timeout: Annotated[float, typer.Option(
@@ -250,7 +264,7 @@ def sql_cmd(query: Annotated[Optional[str], typer.Argument(
     from . import sqlguard
     from .db import Database
 
-    w = Window(db_path, "1h", "now", None, limit, fmt)
+    w = Window(db_path, "1h", "now", None, limit, fmt, wide)
     if db_path.startswith("clickhouse://"):
         from .db import QueryError
 
@@ -259,7 +273,7 @@ def sql_cmd(query: Annotated[Optional[str], typer.Argument(
     text = _sql_text(query, file)
     with Database(db_path) as db:  # any SQLite file: sql is for looking around
         cols, rows = sqlguard.run(db.conn, text, limit, timeout or None)
-        render.write([dict(zip(cols, tuple(r))) for r in rows], w.fmt, columns=cols)
+        render.write([dict(zip(cols, tuple(r))) for r in rows], w.fmt, columns=cols, width=w.width)
 
 
 def _sql_text(query: str | None, file: pathlib.Path | None) -> str:
@@ -487,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ALIASES:
         args = [ALIASES[args[0]], *args[1:]]
-    args = _clickhouse_option(args)
+    args = _clickhouse_option(renamed(args, MOVED, "ks-query"))
     only = args[0] if args and args[0] in COMMANDS else None
     return run_cli("ks-query", lambda: build_app(only)(args=args, prog_name="ks-query"))
 

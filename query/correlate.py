@@ -48,7 +48,7 @@ def correlate_syscalls_with_memory(db, start, end, min_latency_ms=None, limit=20
     for h, ts, comm, name, latency in cur:
         g = groups.get((h, comm, name))
         if g is None:
-            g = groups[(h, comm, name)] = [0, 0, 0, 0.0, 0.0]
+            g = groups[(h, comm, name)] = [0, 0, 0, 0.0, 0.0, ts]   # ts: the first call's
         g[0] += 1
         g[1] += latency
         near = _nearest(*mem.get(h, no_samples), ts, tol)
@@ -58,7 +58,7 @@ def correlate_syscalls_with_memory(db, start, end, min_latency_ms=None, limit=20
             g[4] += near[1] or 0.0
     baseline = {h: _mean([v[0] for v in vals if v[0] is not None]) for h, (_, vals) in mem.items()}
     out = []
-    for (h, comm, name), (n, lat, matched, avail, used) in groups.items():
+    for (h, comm, name), (n, lat, matched, avail, used, first) in groups.items():
         avail_mean = avail / matched if matched else None
         base = baseline.get(h)
         out.append({
@@ -68,6 +68,7 @@ def correlate_syscalls_with_memory(db, start, end, min_latency_ms=None, limit=20
             "window_mem_available_kb": r3(base),
             "available_vs_window_kb": r3(avail_mean - base) if avail_mean is not None and base else None,
             "matched": matched,
+            **times.stamp(first),  # whole window: its data's first timestamp
         })
     out.sort(key=lambda r: -r["avg_latency_ms"])
     return out[:limit] if limit else out
@@ -118,7 +119,7 @@ def correlate_rtt_with_cpu(db, start, end, step=None, *, host=None, limit=None):
             put(t0, h, runq_p99_us=f["p99_us"])
     cols = ("rtt_samples", "rtt_p50_ms", "rtt_p99_ms", "retransmits", "drops",
             "cpu_busy_pct", "cpu_busy_peak_pct", "runq_p99_us")
-    out = [{"time": times.local(t0, ms=False), "host": h, **{c: kv.get(c) for c in cols}}
+    out = [{**times.stamp(t0), "host": h, **{c: kv.get(c) for c in cols}}
            for (t0, h), kv in sorted(table.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))]
     return out[-limit:] if limit else out
 

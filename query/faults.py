@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from . import times
 from .common import convert, covered_seconds, hist_fields, interval_rows, r3, rollup_columns, windowed
 
 PAGE_FAULT_COLUMNS = rollup_columns("page_fault_stats")
@@ -33,5 +34,6 @@ def query_page_faults(db, start, end, limit=10, *, host=None, pid=None):
             "host": h, "pid": p, "comm": rs[-1]["comm"], "minor": minor, "major": major,
             "minor_per_s": r3(minor / seconds), "major_per_s": r3(major / seconds), **f,
             "latency_total_ms": r3(convert(sum(r["latency_sum_ns"] or 0 for r in rs), "ns", "ms")),
+            **times.stamp(rs[0]["first_ts"]),  # whole window: its data's first timestamp
         })
     return out

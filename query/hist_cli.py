@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from .run import run_cli
+from ..ingest.flags import APP_SETTINGS, Version, renamed
 
 HELP = """Print bcc-style log2 latency histograms of ks events read on stdin.
 
@@ -77,12 +78,13 @@ def run(stream, out, *, interval: float | None, top, opts) -> None:
 
 
 def command(
-    msecs: Annotated[bool, typer.Option("--msecs", "-m", help="Rows in milliseconds (default microseconds).")] = False,
+    msecs: Annotated[bool, typer.Option("--msecs", help="Rows in milliseconds (default microseconds).")] = False,
     linear: Annotated[bool, typer.Option("--linear", help="One row per fine bucket (1/16 of a power of two) instead of log2 rows.")] = False,
     interval: Annotated[Optional[float], typer.Option("--interval", "-i", min=0.001, metavar="SECONDS",
                         help="One block per this much event time (default: one block at EOF).")] = None,
     top: Annotated[Optional[int], typer.Option("--top", "-n", min=1, metavar="N", help="Only the N keys with the most samples.")] = None,
     width: Annotated[int, typer.Option("--width", "-w", min=1, max=500, help="Width of the bars in characters.")] = 40,
+    version: Version = None,
 ) -> None:
     tty = sys.stdout.isatty()
     opts = dict(msecs=msecs, linear=linear, width=width, unicode=tty,
@@ -91,9 +93,10 @@ def command(
 
 
 def main(argv: list[str] | None = None) -> int:
-    app = typer.Typer(add_completion=False, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
+    app = typer.Typer(help=HELP, **APP_SETTINGS)
     app.command(help=HELP)(command)
-    args = sys.argv[1:] if argv is None else argv
+    # -m is --min-latency in the collectors: the old spelling of --msecs still works
+    args = renamed(sys.argv[1:] if argv is None else argv, {"-m": "--msecs"}, "ks-hist")
     return run_cli("ks-hist", lambda: app(args=args, prog_name="ks-hist"))
 
 

@@ -78,5 +78,5 @@ def query_hosts(db, start, end, *, host=None, sort="host", limit=None):
         # worst (largest, newest) first; hosts without the value last
         out.sort(key=lambda r: (r[sort] is None, -(r[sort] or 0)))
     for r in out:
-        r["newest"] = times.local(r["newest"], ms=False)
+        r["timestamp_ns"], r["newest"] = r["newest"], times.iso(r["newest"])
     return out[:limit] if limit else out

@@ -21,7 +21,7 @@ def query_memory_usage(db, start, end, step=None, *, host=None, limit=None):
     psi = _memory_psi(db, start, end, step_ns, host)
     out = [
         {
-            "time": times.local(r["t0"], ms=False), "host": r["host"],
+            **times.stamp(r["t0"]), "host": r["host"],
             "used_pct": r3(r["used"]), "used_peak_pct": r3(r["used_peak"]),
             "mem_total_kb": r["total"], "mem_available_min_kb": r["avail"],
             "swap_used_max_kb": r["swap"], "dirty_max_kb": r["dirty"],

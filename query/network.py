@@ -33,6 +33,7 @@ def query_network_bandwidth(db, start, end, *, host=None, interface=None, limit=
             "errors": int(inc["rx_errors"] + inc["tx_errors"]),
             "drops": int(inc["rx_drops"] + inc["tx_drops"]),
             "seconds": r3(seconds),
+            **times.stamp(inc["first"]),  # whole window: its data's first timestamp
         })
     out.sort(key=lambda r: -(r["rx_bytes_per_s"] + r["tx_bytes_per_s"]))
     return out[:limit] if limit else out
@@ -48,7 +49,7 @@ def query_tcp_connections(db, start, end, step=None, *, host=None, limit=None):
         return []
     rows = stepped(db, "tcp_stats", ", ".join(f"max({s}) AS {s}" for s in _STATES), start, end,
                    step_of(start, end, step) * NS, host)
-    out = [{"time": times.local(r["t0"], ms=False), "host": r["host"],
+    out = [{**times.stamp(r["t0"]), "host": r["host"],
             **{s: r[s] for s in _STATES}, "samples": r["n"]} for r in rows]
     return out[-limit:] if limit else out
 
@@ -71,12 +72,13 @@ def query_tcp_retransmits(db, start, end, step=None, *, host=None, limit=None):
         b = {c: inc[c] or 0 for c in _RETRANS}
         # seconds between the readings whose increases landed in this step
         b["seconds"] = (inc["last"] - inc["first"]) / NS
-        buckets[(inc.get("t0", start), inc["host"])] = b
+        # one row for the window (step "all"): stamped with its data's first reading
+        buckets[(inc.get("t0", inc["first"]), inc["host"])] = b
     out = []
     for (t0, h), b in sorted(buckets.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         s = b["seconds"] or None
         out.append({
-            "time": times.local(t0, ms=False), "host": h,
+            **times.stamp(t0), "host": h,
             "retrans_per_s": r3(b["retrans_segs"] / s) if s else None,
             "retrans_pct": r3(b["retrans_segs"] * 100 / b["out_segs"]) if b["out_segs"] else None,
             "out_segs_per_s": r3(b["out_segs"] / s) if s else None,
@@ -108,6 +110,7 @@ def query_rtt_by_node(db, start, end, *, host=None, node=None, limit=20):
             "mean_ms": r3(convert(total_us / n, "us", "ms")) if n and total_us else None,
             "retransmits": sum(r["retrans_count"] or 0 for r in rs),
             "drops": sum(r["drop_count"] or 0 for r in rs),
+            **times.stamp(rs[0]["first_ts"]),  # whole window: its data's first timestamp
         })
     out.sort(key=lambda r: -r["samples"])
     return out[:limit] if limit else out

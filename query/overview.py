@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..ingest import events as ev
-from . import times
+from . import times, units
 from .common import NS, convert, r3, window_source, windowed
 from .db import as_database, where
 from .faults import query_page_faults
@@ -54,20 +54,20 @@ def _tables(db, start, end, host):
     for t in ev.TYPES:
         found = rows_per_host(db, t, lo, hi, host) if db.has(t.table) else []
         if not found:
-            out.append({"table": t.table, "host": None, "rows": 0, "first": None, "last": None,
-                        "span": None, "newest_age_s": None, "producer": t.producer})
+            out.append({"table": t.table, "host": None, "rows": 0, "span": None, "newest_age_s": None,
+                        "first": None, "last": None, "timestamp_ns": None, "producer": t.producer})
         for r in found:
-            out.append({
+            out.append({   # what a person reads first (a table fits the terminal) first
                 "table": t.table, "host": r["host"], "rows": r["n"],
-                "first": times.local(r["first"], ms=False), "last": times.local(r["last"], ms=False),
-                "span": times.span((r["last"] - r["first"]) / NS),
-                "newest_age_s": r3((now - r["last"]) / NS), "producer": t.producer,
+                "span": times.span((r["last"] - r["first"]) / NS), "newest_age_s": r3((now - r["last"]) / NS),
+                "first": times.iso(r["first"]), "last": times.iso(r["last"]), "timestamp_ns": r["first"],
+                "producer": t.producer,
             })
     if db.has(ev.UNKNOWN_TABLE):
         n = db.one(f"SELECT count(*) FROM {ev.UNKNOWN_TABLE}")[0]
         if n:
-            out.append({"table": ev.UNKNOWN_TABLE, "host": None, "rows": n, "first": None, "last": None,
-                        "span": None, "newest_age_s": None, "producer": "ks-ingest (unplaced lines)"})
+            out.append({"table": ev.UNKNOWN_TABLE, "host": None, "rows": n, "span": None, "newest_age_s": None,
+                        "first": None, "last": None, "timestamp_ns": None, "producer": "ks-ingest (unplaced lines)"})
     return out
 
 
@@ -82,25 +82,8 @@ def _fmt(x, unit="", digits=1):
     return f"{x} {unit}".rstrip() if unit else x
 
 
-def _bytes(n):
-    if n is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:,.1f} {unit}" if unit != "B" else f"{n:,.0f} B"
-        n /= 1000.0
-
-
-def _latency_us(us):
-    """A latency in the unit that reads best."""
-    if us is None:
-        return "-"
-    if us < 1000:
-        return f"{us:.0f} µs" if us >= 10 else f"{us:.1f} µs"
-    if us < 1_000_000:
-        ms = convert(us, "us", "ms")
-        return f"{ms:.2f} ms" if us < 10_000 else f"{ms:.1f} ms"
-    return f"{convert(us, 'us', 'seconds'):.2f} s"
+# the summary's units are the tables' (query/units.py)
+_bytes, _latency_us = units.bytes_text, units.latency_us_text
 
 
 def _coverage(db, start, end, host):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import times
 from .common import NS, r3, windowed
 from .db import where
 
@@ -30,5 +31,6 @@ def query_perf_counters(db, start, end, *, host=None, counter=None, limit=None):
             "host": r["host"], "counter": r["counter"], "scope": r["scope"] or "system",
             "total": r3(r["total"]), "per_s": r3(r["total"] / covered) if covered else None,
             "mean": r3(r["mean"]), "min": r3(r["lo"]), "max": r3(r["hi"]), "samples": r["n"],
+            **times.stamp(r["first"]),  # whole window: its data's first timestamp
         })
     return out[:limit] if limit else out

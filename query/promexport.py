@@ -15,6 +15,7 @@ import typer
 
 from . import times
 from .run import run_cli
+from ..ingest.flags import APP_SETTINGS, Version, renamed
 from .db import DEFAULT_PATH, QueryError
 from .prom_serve import DEFAULT_PORT
 from .prom_state import adopt_old_state, default_state_dir, state_path
@@ -61,8 +62,7 @@ ks_exporter_scrape_duration_seconds, ks_exporter_scrape_errors_total); a
 database that is missing or locked answers 503 with one line saying why.
 """
 
-app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
-                  context_settings={"help_option_names": ["-h", "--help"]})
+app = typer.Typer(**APP_SETTINGS)
 FILENAME = "kernelsight.prom"
 
 
@@ -73,8 +73,9 @@ def export(
     textfile_dir: Annotated[str, typer.Option(
         "--textfile-dir", "-o", metavar="DIR",
         help=f"Write DIR/{FILENAME} atomically (temp file + rename); '-' writes to stdout.")] = "-",
-    db_path: Annotated[str, typer.Option("--db-path", "-d", envvar="KS_DB", show_envvar=True, metavar="PATH",
+    db_path: Annotated[str, typer.Option("--db-path", envvar="KS_DB", show_envvar=True, metavar="PATH",
                                          help="The SQLite file ks-ingest writes.")] = DEFAULT_PATH,
+    version: Version = None,
     window: Annotated[str, typer.Option(metavar="DURATION",
                                         help="Window of the ebpf_rtt_p50/p99 gauges.")] = "5m",
     stale_after: Annotated[str, typer.Option(metavar="DURATION",
@@ -171,7 +172,9 @@ def _write(exporter, path: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_cli("ks-promexport", lambda: app(args=argv, prog_name="ks-promexport"))
+    # -d was --db-path here and is --duration in every collector: the old spelling still works
+    args = renamed(sys.argv[1:] if argv is None else argv, {"-d": "--db-path"}, "ks-promexport")
+    return run_cli("ks-promexport", lambda: app(args=args, prog_name="ks-promexport"))
 
 if __name__ == "__main__":
     sys.exit(main())

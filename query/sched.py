@@ -25,7 +25,8 @@ def query_runqueue_latency(db, start, end, step=None, *, host=None, per_cpu=Fals
         waits = f.pop("samples")
         total_us = sum(r["sum_us"] or 0 for r in rs)
         out.append({
-            "time": times.local(t0, ms=False), "host": h, "cpu": "all" if cpu == -1 else cpu,
+            **times.stamp(rs[0]["first_ts"] if step_s is None else t0), "host": h,
+            "cpu": "all" if cpu == -1 else cpu,
             "waits": waits, **f,
             "mean_us": r3(total_us / waits) if waits and total_us else None,
         })
@@ -40,13 +41,13 @@ def query_long_runqueue_waits(db, start, end, limit=10, *, host=None):
     cond, params = where(start, end, host)
     rows = db.rows(
         f"""SELECT host, pid, max(comm) AS comm, count(*) AS n, max(latency_ns) AS worst,
-                   sum(latency_ns) AS total
+                   sum(latency_ns) AS total, min(timestamp) AS first
             FROM sched_events WHERE {cond} GROUP BY host, pid ORDER BY total DESC LIMIT ?""",
         params + [limit],
     )
     return [{"host": r["host"], "pid": r["pid"], "comm": r["comm"], "long_waits": r["n"],
              "total_wait_ms": r3(convert(r["total"], "ns", "ms")),
-             "max_wait_ms": r3(convert(r["worst"], "ns", "ms"))} for r in rows]
+             "max_wait_ms": r3(convert(r["worst"], "ns", "ms")), **times.stamp(r["first"])} for r in rows]
 
 
 @windowed
@@ -58,7 +59,8 @@ def query_runqueue_wait_by_process(db, start, end, limit=10, *, host=None):
     cond, params = where(start, end, host)
     rows = db.rows(
         f"""SELECT host, pid, max(comm) AS comm, sum(runq_wait_ns) AS wait, sum(runq_waits) AS waits,
-                   sum(cpu_time_ms) AS cpu_ms, sum(involuntary_switches) AS preempted
+                   sum(cpu_time_ms) AS cpu_ms, sum(involuntary_switches) AS preempted,
+                   min(timestamp) AS first
             FROM sched_stats WHERE {cond} GROUP BY host, pid
             HAVING sum(runq_wait_ns) > 0 ORDER BY wait DESC, pid LIMIT ?""",
         params + [limit],
@@ -66,7 +68,7 @@ def query_runqueue_wait_by_process(db, start, end, limit=10, *, host=None):
     return [{"host": r["host"], "pid": r["pid"], "comm": r["comm"],
              "runq_wait_ms": r3(convert(r["wait"], "ns", "ms")), "runq_waits": r["waits"],
              "mean_wait_us": r3(convert(r["wait"] / r["waits"], "ns", "us")) if r["waits"] else None,
-             "cpu_time_ms": r3(r["cpu_ms"]), "preempted": r["preempted"]} for r in rows]
+             "cpu_time_ms": r3(r["cpu_ms"]), "preempted": r["preempted"], **times.stamp(r["first"])} for r in rows]
 
 
 # The modes of /proc/stat, as cpu_metrics has them: user_pct -> user.
@@ -81,7 +83,7 @@ def query_cpu_usage(db, start, end, step=None, *, host=None, limit=None):
     modes = ", ".join(f"avg({m}_pct) AS {m}" for m in _MODES)
     rows = stepped(db, "cpu_metrics", f"{modes}, max(100 - idle_pct) AS peak", start, end,
                    step_of(start, end, step) * NS, host, "cpu = -1")
-    out = [{"time": times.local(r["t0"], ms=False), "host": r["host"],
+    out = [{**times.stamp(r["t0"]), "host": r["host"],
             "busy_pct": r3(100 - r["idle"]) if r["idle"] is not None else None,
             "busy_peak_pct": r3(r["peak"]),
             **{f"{m}_pct": r3(r[m]) for m in _MODES if m != "idle"}, "samples": r["n"]} for r in rows]
@@ -96,7 +98,7 @@ def query_load(db, start, end, step=None, *, host=None, limit=None):
     rows = stepped(db, "load_metrics", """avg(load_1min) AS l1, max(load_1min) AS l1max,
                    avg(load_5min) AS l5, avg(load_15min) AS l15, max(running_processes) AS run,
                    max(total_processes) AS procs""", start, end, step_of(start, end, step) * NS, host)
-    out = [{"time": times.local(r["t0"], ms=False), "host": r["host"], "load_1min": r3(r["l1"]),
+    out = [{**times.stamp(r["t0"]), "host": r["host"], "load_1min": r3(r["l1"]),
             "load_1min_peak": r3(r["l1max"]), "load_5min": r3(r["l5"]), "load_15min": r3(r["l15"]),
             "running_max": r["run"], "processes_max": r["procs"]} for r in rows]
     return out[-limit:] if limit else out

@@ -27,7 +27,8 @@ def query_io_latency_percentiles(db, start, end, step=None, *, host=None, device
     for (t0, h, dev), rs in per_step(rows, start, step_s, "device"):
         # Rates over the time the rows describe, not over a window the collector missed.
         seconds = covered_seconds(rs[0]["first_ts"], rs[-1]["last_ts"], rs[-1]["interval_ns"])
-        row = {"time": times.local(t0, ms=False), "host": h, "device": dev}
+        # a whole-window row is stamped with its data's first timestamp
+        row = {**times.stamp(rs[0]["first_ts"] if step_s is None else t0), "host": h, "device": dev}
         for op in ("read", "write"):
             ops = sum(r[f"{op}_count"] or 0 for r in rs)
             row[f"{op}_ops"] = ops
@@ -74,14 +75,15 @@ def query_block_io(db, start, end, *, host=None, device=None, limit=None):
             continue
         out.append({
             "host": inc["host"], "device": inc["device_name"],
+            "util_pct": r3(min(100.0, inc["io_ticks"] / convert(seconds, "seconds", "ms") * 100)),
             "read_iops": r3(inc["read_ios"] / seconds),
             "write_iops": r3(inc["write_ios"] / seconds),
             "read_bytes_per_s": r3(convert(inc["read_sectors"], "sectors", "bytes") / seconds),
             "write_bytes_per_s": r3(convert(inc["write_sectors"], "sectors", "bytes") / seconds),
             "read_avg_ms": r3(inc["read_ticks"] / inc["read_ios"]) if inc["read_ios"] else None,
             "write_avg_ms": r3(inc["write_ticks"] / inc["write_ios"]) if inc["write_ios"] else None,
-            "util_pct": r3(min(100.0, inc["io_ticks"] / convert(seconds, "seconds", "ms") * 100)),
             "max_in_flight": peaks.get((inc["host"], inc["device_name"])),
+            **times.stamp(inc["first"]),  # whole window: its data's first timestamp
         })
     out.sort(key=lambda r: -(r["read_bytes_per_s"] + r["write_bytes_per_s"]))
     return out[:limit] if limit else out

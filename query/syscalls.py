@@ -33,11 +33,10 @@ def query_syscalls_by_timerange(db, start, end, min_latency_ms=None, limit=100, 
     )
     return [
         {
-            "time": times.local(r["timestamp"]), "host": r["host"], "pid": r["pid"],
+            **times.stamp(r["timestamp"], ms=True), "host": r["host"], "pid": r["pid"],
             "tid": r["tid"], "comm": r["comm"], "syscall_name": r["syscall_name"],
             "latency_ms": r3(convert(r["latency_ns"], "ns", "ms")), "ret_value": r["ret_value"],
             "is_error": bool(r["is_error"]) if r["is_error"] is not None else None,
-            "timestamp_ns": r["timestamp"],
         }
         for r in rows
     ]
@@ -51,7 +50,7 @@ def query_top_processes_by_syscall_latency(db, start, end, limit=10, *, host=Non
     cond, params = where(start, end, host)
     rows = db.rows(
         f"""SELECT host, pid, max(comm) AS comm, count(*) AS n, sum(latency_ns) AS total,
-                   max(latency_ns) AS worst
+                   max(latency_ns) AS worst, min(timestamp) AS first
             FROM syscall_events WHERE {cond}
             GROUP BY host, pid ORDER BY total DESC LIMIT ?""",
         params + [limit],
@@ -63,6 +62,7 @@ def query_top_processes_by_syscall_latency(db, start, end, limit=10, *, host=Non
             "total_latency_ms": r3(convert(r["total"], "ns", "ms")),
             "avg_latency_ms": r3(convert(r["total"] / r["n"], "ns", "ms")),
             "max_latency_ms": r3(convert(r["worst"], "ns", "ms")), "top_syscall": top.get((r["host"], r["pid"])),
+            **times.stamp(r["first"]),  # whole window: its data's first timestamp
         }
         for r in rows
     ]
@@ -95,7 +95,7 @@ def query_syscall_stats(db, start, end, limit=20, *, host=None):
     src, params = window_source(db, "syscall_stats", same_columns(STATS_COLUMNS), start, end, host)
     rows = db.rows(
         f"""SELECT host, syscall_name, sum(count) AS calls, sum(errors) AS errors,
-                   sum(total_ns) AS total, max(max_ns) AS worst
+                   sum(total_ns) AS total, max(max_ns) AS worst, min(first_ts) AS first
             FROM ({src}) GROUP BY host, syscall_name ORDER BY total DESC LIMIT ?""",
         params + [limit],
     )
@@ -103,11 +103,12 @@ def query_syscall_stats(db, start, end, limit=20, *, host=None):
     seconds = covered_seconds(*span) if span[0] is not None else (end - start) / NS
     return [
         {
-            "host": r["host"], "syscall_name": r["syscall_name"], "calls": r["calls"],
-            "calls_per_s": r3((r["calls"] or 0) / seconds), "errors": r["errors"],
-            "total_ms": r3(convert(r["total"] or 0, "ns", "ms")),
+            "host": r["host"], "syscall_name": r["syscall_name"],
+            "total_ms": r3(convert(r["total"] or 0, "ns", "ms")),   # the ranking: first
+            "calls": r["calls"], "calls_per_s": r3((r["calls"] or 0) / seconds), "errors": r["errors"],
             "avg_us": r3(convert((r["total"] or 0) / r["calls"], "ns", "us")) if r["calls"] else None,
             "max_ms": r3(convert(r["worst"], "ns", "ms")),
+            **times.stamp(r["first"]),  # whole window: its data's first timestamp
         }
         for r in rows
     ]

@@ -97,6 +97,32 @@ def local(ns: int | None, *, ms: bool = True) -> str | None:
     return f"{text} {dt.strftime('%Z') or dt.strftime('%z')}"
 
 
+def iso(ns: int | None, *, ms: bool = False) -> str | None:
+    """ISO 8601 with the local offset, e.g. ``2026-12-02T14:00:00+00:00``: what
+    json/csv rows carry, since datetime.fromisoformat, SQLite and jq read it."""
+    if ns is None:
+        return None
+    dt = datetime.fromtimestamp(ns // NS, timezone.utc).astimezone()
+    if ms:
+        return dt.replace(microsecond=(ns // 1_000_000) % 1000 * 1000).isoformat(timespec="milliseconds")
+    return dt.isoformat(timespec="seconds")
+
+
+def stamp(ns: int, *, ms: bool = False) -> dict:
+    """The two time fields of a query row: ``time`` (ISO 8601) and ``timestamp_ns``."""
+    return {"time": iso(ns, ms=ms), "timestamp_ns": ns}
+
+
+def from_iso(text: str) -> str:
+    """An ISO 8601 row time as people read it in a table: local time with the zone,
+    milliseconds only when the row had them (times.local's form)."""
+    dt = datetime.fromisoformat(text).astimezone()
+    out = dt.strftime("%Y-%m-%d %H:%M:%S")
+    if dt.microsecond:
+        out += f".{dt.microsecond // 1000:03d}"
+    return f"{out} {dt.strftime('%Z') or dt.strftime('%z')}"
+
+
 def span(seconds: float) -> str:
     """A duration for people: ``45 s``, ``12 min``, ``3.5 h``, ``2.0 d``."""
     if seconds < 120:

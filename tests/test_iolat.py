@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import signal
 import subprocess
@@ -140,6 +141,17 @@ def only_loss_reports(stderr: bytes) -> bool:
     return all(b" lost: " in line for line in stderr.splitlines())
 
 
+def verbose_counts(stderr: str, device: str) -> tuple[list[int], dict[str, int]]:
+    """The interval numbers of -v's per-interval lines, and the I/Os they say ``device`` did."""
+    numbers, said = [], {"read": 0, "write": 0}
+    for n, rest in re.findall(r"^ks-iolat: interval (\d+): (.*)$", stderr, re.M):
+        numbers.append(int(n))
+        for r, w in re.findall(rf"\b{device} ([\d,]+) reads [\d,]+ B, ([\d,]+) writes", rest):
+            said["read"] += int(r.replace(",", ""))
+            said["write"] += int(w.replace(",", ""))
+    return numbers, said
+
+
 def mean_us(h: dict[int, int]) -> float:
     """Mean from bucket mid-points (exact buckets hold whole us, truncated from ns)."""
     return sum(c * (histogram.lower(i) + histogram.upper(i)) / 2 for i, c in h.items()) / \
@@ -150,7 +162,11 @@ def check_against_fio_and_diskstats(run: dict) -> None:
     assert run["status"] == 0 and "Traceback" not in run["stderr"]
     assert all(e["type"] == "io_latency" for e in run["events"])
     dstats = run["diskstats"]
+    # -v: a line for every interval, numbered from 1, that counts what the events count
+    numbers, said = verbose_counts(run["stderr"], run["name"])
+    assert numbers and numbers == list(range(1, len(numbers) + 1)), run["stderr"]
     for i, direction in enumerate(("read", "write")):
+        assert said[direction] == totals(run, run["name"], direction)[0], run["stderr"]
         job, expected = run["fio"][direction], (READS if direction == "read" else WRITES)
         count, h = totals(run, run["name"], direction)
         # the loop device carries fio's I/O and nothing else

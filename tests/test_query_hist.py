@@ -22,7 +22,7 @@ def _ingest(db, data: bytes):
 
 
 def _hist(db, *args):
-    r = run_ks("ks-query", *args, "--hist", "-d", str(db), "--since", str(T0 // 10**9 - 60),
+    r = run_ks("ks-query", *args, "--hist", "--db-path", str(db), "--since", str(T0 // 10**9 - 60),
                "--until", str(T0 // 10**9 + 3600))
     assert r.returncode == 0, r.stderr
     return r.stdout.decode()
@@ -71,5 +71,5 @@ def test_pagefaults_hist_per_process(db_path):
 def test_hist_nothing_in_the_window(db_path):
     _ingest(db_path, _stream(lambda ts, i: {"type": "runqlat", "timestamp": ts, "host": "h", "cpu": -1,
                                             "buckets": BUCKETS}))
-    r = run_ks("ks-query", "rtt", "--hist", "-d", str(db_path), "--since", str(T0 // 10**9))
+    r = run_ks("ks-query", "rtt", "--hist", "--db-path", str(db_path), "--since", str(T0 // 10**9))
     assert r.stdout == b"" and b"no rtt histograms" in r.stderr
