@@ -11,7 +11,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
     applied_ns Int64 COMMENT 'ns: when this version was applied'
 ) ENGINE = MergeTree ORDER BY version;
 
--- syscall: A system call slower than the tracer's threshold (default 10 ms), stamped when it returned.
+-- syscall: A system call slower than the tracer's threshold (default 10 ms), stamped when it returned. Calls whose job is to wait (epoll_wait, poll, nanosleep, futex waits, reads on pipes and ttys: `ks-syscalls --help` lists them) only with --include-waits.
 CREATE TABLE IF NOT EXISTS syscall_events (
     timestamp Int64 COMMENT 'ns: wall-clock time, ns since the Unix epoch',
     host LowCardinality(String) COMMENT 'hostname of the machine the event describes',

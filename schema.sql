@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
     applied_ns INTEGER NOT NULL  -- ns: when this version was applied
 );
 
--- syscall: A system call slower than the tracer's threshold (default 10 ms), stamped when it returned.
+-- syscall: A system call slower than the tracer's threshold (default 10 ms), stamped when it returned. Calls whose job is to wait (epoll_wait, poll, nanosleep, futex waits, reads on pipes and ttys: `ks-syscalls --help` lists them) only with --include-waits.
 CREATE TABLE IF NOT EXISTS syscall_events (
     id INTEGER PRIMARY KEY,
     timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch

@@ -22,6 +22,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
 #include "task_filter.bpf.h"
 
@@ -35,6 +36,15 @@ const volatile __s32 targ_nr = -1;		/* --syscall: only this number */
 const volatile bool errors_only = false;	/* report only calls that failed */
 const volatile bool stats_on = false;		/* --stats: count every call */
 const volatile bool cpu_fast_path = true;	/* false: per-thread map only (bench) */
+
+/* Calls whose job is to wait (collectors/syscall_waits.py has the list and why):
+ * left out of the slow-call events unless --include-waits, still counted by --stats.
+ * Decided only for a call already slow, so the fast path never pays for it. */
+const volatile bool include_waits = false;
+const volatile __u64 wait_nrs[MAX_SYSCALL_NR / 64] = {};	/* a bit per syscall */
+const volatile __s32 futex_nr = -1;	/* futex: a wait only for its WAIT ops */
+const volatile __s32 read_nr = -1;	/* read, readv: a wait on a pipe or a tty */
+const volatile __s32 readv_nr = -1;
 
 /* The kernel's tick rate (CONFIG_HZ, found by user space), to rule out most fast
  * calls without reading the clock at exit: bpf_ktime_get_ns is a chain of calls,
@@ -245,6 +255,64 @@ static __always_inline bool surely_fast(struct start *s)
 	return (ticks + 2) * 1000000000ULL < min_latency_ns * kernel_hz;
 }
 
+#define FUTEX_CMD_MASK 127	/* the op without FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME */
+#define FUTEX_WAIT 0
+#define FUTEX_WAIT_BITSET 9
+#define FUTEX_WAIT_REQUEUE_PI 11
+#define S_IFMT 00170000
+#define S_IFIFO 0010000
+#define S_IFCHR 0020000
+
+/* Whether a character device is a terminal: its major is the tty's (4: ttyN and
+ * serial, 5: /dev/tty, console, ptmx) or a pty slave's (136-143, /dev/pts/N). */
+static __always_inline bool is_tty(dev_t rdev)
+{
+	__u32 major = rdev >> 20;
+
+	return major == 4 || major == 5 || (major >= 136 && major <= 143);
+}
+
+/* Whether the fd a read was on is a pipe or a terminal: a reader there waits for
+ * someone else to write.  The fd is looked up at exit; a fd closed meanwhile by
+ * another thread reads as neither (the call is then reported). */
+static __always_inline bool reads_a_waiting_fd(__u64 fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *file = 0;
+	struct inode *inode;
+	umode_t mode;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return false;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return false;
+	inode = BPF_CORE_READ(file, f_inode);
+	mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;
+	return mode == S_IFIFO || (mode == S_IFCHR && is_tty(BPF_CORE_READ(inode, i_rdev)));
+}
+
+/* Whether a (slow) call was a wait: one of wait_nrs, a futex WAIT op, or a read
+ * of a pipe or a tty.  The registers are the caller's at exit: arguments intact. */
+static __always_inline bool is_wait(struct start *s, struct pt_regs *regs)
+{
+	__u64 nr = s->nr;	/* unsigned: a negative number is out of range too */
+
+	if (nr >= MAX_SYSCALL_NR)
+		return false;
+	if (wait_nrs[nr / 64] & (1ULL << (nr % 64)))
+		return true;
+	if (nr == futex_nr) {
+		int cmd = regs->si & FUTEX_CMD_MASK;
+
+		return cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET || cmd == FUTEX_WAIT_REQUEUE_PI;
+	}
+	if (nr == read_nr || nr == readv_nr)
+		return reads_a_waiting_fd(s->arg0);
+	return false;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
@@ -265,7 +333,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	failed = ret < 0 && ret >= -MAX_ERRNO;
 	if (stats_on)
 		count_call(s->nr, latency, failed);
-	if (latency >= min_latency_ns && (!errors_only || failed))
+	if (latency >= min_latency_ns && (!errors_only || failed) &&
+	    (include_waits || !is_wait(s, regs)))
 		report(s, now, latency, ret);
 	return 0;
 }

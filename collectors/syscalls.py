@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kernelsight.collectors import syscall_table
+from kernelsight.collectors import syscall_table, syscall_waits
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
 from kernelsight.collectors.decode import CStruct, comm_text, task_filter
 from kernelsight.collectors.runtime import (
@@ -40,6 +40,10 @@ the kernel returned at sys_exit: a call cut short by a signal shows the kernel's
 restart codes (-512 to -516) that signal delivery then turns into -EINTR or a
 restart.
 
+Calls whose job is to wait (an idle epoll_wait, a sleep) are left out of the
+`syscall` events unless --include-waits, and still counted by --stats; a
+--syscall that names one keeps it. The list: WAITS
+
 With --stats, every interval also prints one `syscall_stats` event per syscall
 that was called: count, errors, total and max latency of ALL calls (like bcc's
 syscount), not only slow ones; ks-syscalls' own few calls per interval included.
@@ -51,7 +55,7 @@ Examples:
   ks-syscalls --min-latency 50 --comm postgres | ks-ingest --db-path ks.db
 
   ks-syscalls --stats --min-latency 1000 --duration 10   # mostly the counts
-"""
+""".replace("WAITS", syscall_waits.help_text())
 
 
 # ---- decoding --------------------------------------------------------------------------
@@ -160,7 +164,8 @@ def measured_hz(window: float = 0.2) -> int:
 
 # ---- options -> rodata -----------------------------------------------------------------
 def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
-                 syscall: str | None, errors_only: bool, stats: bool, cgroup: str | None = None) -> dict:
+                 syscall: str | None, errors_only: bool, stats: bool, cgroup: str | None = None,
+                 include_waits: bool = False) -> dict:
     rodata: dict[str, int | bytes] = {
         "min_latency_ns": int(min_latency_ms * 1_000_000),
         "errors_only": int(errors_only),
@@ -175,6 +180,8 @@ def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
             raise Fatal(f"syscall number {nr} is out of range (0-{MAX_SYSCALL_NR - 1})",
                         EXIT_USAGE)
         rodata["targ_nr"] = nr
+        include_waits = include_waits or syscall_waits.is_wait_name(syscall_table.name_of(nr))
+    rodata.update(syscall_waits.rodata(include_waits))
     return rodata
 
 
@@ -224,8 +231,12 @@ def main(
     stats: Annotated[bool, typer.Option(
         "--stats", help="Also print per-syscall counts of all calls every interval "
         "(syscall_stats events).")] = False,
+    include_waits: Annotated[bool, typer.Option(
+        "--include-waits", help="Also report slow calls whose job is to wait (epoll_wait, "
+        "poll, nanosleep, futex wait, reads on pipes and ttys...: the list above).")] = False,
 ) -> None:
-    run(opts, build_rodata(min_latency, pid, comm, syscall, errors_only, stats, cgroup=cgroup), stats)
+    run(opts, build_rodata(min_latency, pid, comm, syscall, errors_only, stats, cgroup=cgroup,
+                           include_waits=include_waits), stats)
 
 
 if __name__ == "__main__":

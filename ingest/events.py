@@ -183,7 +183,8 @@ TYPES: tuple[EventType, ...] = (
     EventType(
         "syscall", "syscall_events",
         "A system call slower than the tracer's threshold (default 10 ms), stamped when it "
-        "returned.",
+        "returned. Calls whose job is to wait (epoll_wait, poll, nanosleep, futex waits, "
+        "reads on pipes and ttys: `ks-syscalls --help` lists them) only with --include-waits.",
         (
             C("pid", required=True), C("tid"), C("cpu"), C("uid"),
             C("syscall_nr", doc="this architecture's syscall number"),

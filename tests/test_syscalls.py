@@ -3,8 +3,11 @@
 The child waits until the tracers are attached, then makes K nanosleep(20 ms) calls
 (the raw syscall, so no libc picks another one), N getppid calls, a select() with
 a 30 ms timeout on an empty pipe followed by a non-blocking read (fast EAGAIN), and
-a read on a socket with a 30 ms receive timeout (slow EAGAIN).  The tracers run
-with --pid child, so everything they report is the child's own doing.
+a read on a socket with a 30 ms receive timeout (slow EAGAIN), then the waits
+ks-syscalls leaves out by default: a 30 ms poll(), a FUTEX_WAIT that times out, a
+read of a terminal (a pty in raw mode with a 0.1 s VTIME) and a read of a pipe
+the test writes into 50 ms later.  The tracers run with --pid child, so everything
+they report is the child's own doing.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import platform
 import subprocess
 import sys
 import textwrap
+import time
 
 import orjson
 import pytest
@@ -24,9 +28,11 @@ N_GETPPID = 20000
 SLEEP_NS = 20_000_000
 EAGAIN = 11
 CHILD_COMM = "ks-sc-truth"
+ETIMEDOUT = 110
+WAITS = ["poll", "futex", "read", "read"]   # the child's waits after the socket read, in order
 
 CHILD = textwrap.dedent(f"""
-    import ctypes, os, select, socket, struct, sys, time
+    import ctypes, os, select, socket, struct, sys, termios, time
     libc = ctypes.CDLL(None, use_errno=True)
 
     class Timespec(ctypes.Structure):
@@ -38,6 +44,13 @@ CHILD = textwrap.dedent(f"""
     a, b = socket.socketpair()
     a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 30000))
     ts = Timespec(0, {SLEEP_NS})
+    futex_word, futex_timeout = ctypes.c_int(0), Timespec(0, 30_000_000)
+    tty_master, tty = os.openpty()
+    attrs = termios.tcgetattr(tty)
+    attrs[3] &= ~termios.ICANON
+    attrs[6][termios.VMIN], attrs[6][termios.VTIME] = 0, 1   # read returns b"" after 0.1 s
+    termios.tcsetattr(tty, termios.TCSANOW, attrs)
+    stdin_fd = os.dup(0)     # the test's pipe, read raw (no buffering in the way)
     print("ready", r, a.fileno(), flush=True)
     sys.stdin.readline()           # blocked here before the tracers start: not reported
     for _ in range({N_GETPPID}):
@@ -56,6 +69,11 @@ CHILD = textwrap.dedent(f"""
         os.read(a.fileno(), 1)                      # slow EAGAIN after SO_RCVTIMEO
     except BlockingIOError:
         pass
+    select.poll().poll(30)                          # waits: left out by default
+    libc.syscall(202, ctypes.byref(futex_word), 128, 0, ctypes.byref(futex_timeout))
+    os.read(tty, 1)                                 # FUTEX_WAIT_PRIVATE above, tty here
+    print("waiting", stdin_fd, tty, flush=True)
+    os.read(stdin_fd, 2)                            # the pipe: the test writes in 50 ms
     print("done", *slept, flush=True)
     sys.stdin.readline()
 """)
@@ -80,12 +98,19 @@ def traced(tmp_path_factory):
         _, pipe_fd, sock_fd = child.stdout.readline().split()
         pid = str(child.pid)
         tracers = {
-            "default": Tracer("--pid", pid, "--stats", "--interval", "0.5"),
+            "default": Tracer("--pid", pid, "--stats", "--interval", "0.5", "--include-waits"),
+            "waits-out": Tracer("--pid", pid, "--stats", "--interval", "0.5"),
+            # A --syscall naming a wait keeps its waits without --include-waits.
             "nanosleep": Tracer("--pid", pid, "--syscall", "nanosleep", "--min-latency", "5"),
             "errors": Tracer("--pid", pid, "--errors-only"),
-            "comm": Tracer("--comm", CHILD_COMM),
+            "comm": Tracer("--comm", CHILD_COMM, "--include-waits"),
         }
         child.stdin.write("go\n")
+        child.stdin.flush()
+        waiting, stdin_fd, tty_fd = child.stdout.readline().split()
+        assert waiting == "waiting"
+        time.sleep(0.05)
+        child.stdin.write("x\n")
         child.stdin.flush()
         done, *slept = child.stdout.readline().split()
         assert done == "done"
@@ -94,6 +119,7 @@ def traced(tmp_path_factory):
         child.kill()
         child.wait()
     return {"pid": child.pid, "pipe_fd": int(pipe_fd), "sock_fd": int(sock_fd),
+            "stdin_fd": int(stdin_fd), "tty_fd": int(tty_fd),
             "slept_ns": [int(ns) for ns in slept], "events": events}
 
 
@@ -121,10 +147,38 @@ def test_exactly_the_slow_calls_with_names_and_latency(traced):
     assert len(selects) == 1 and selects[0]["ret_value"] == 0 and not selects[0]["is_error"]
     reads = [e for e in got if e["syscall_name"] == "read"]
     assert [(e["arg0"], e["ret_value"], e["is_error"]) for e in reads] == \
-        [(traced["sock_fd"], -EAGAIN, 1)]
+        [(traced["sock_fd"], -EAGAIN, 1), (traced["tty_fd"], 0, 0), (traced["stdin_fd"], 2, 0)]
+    futexes = [e for e in got if e["syscall_name"] == "futex"]
+    assert [(e["ret_value"], e["is_error"]) for e in futexes] == [(-ETIMEDOUT, 1)]
+    assert [e["syscall_name"] for e in got][-len(WAITS):] == WAITS
     # Nothing else: the getppid loop and the fast EAGAIN read stayed in the kernel.
-    assert len(got) == K_SLEEPS + 2
+    assert len(got) == K_SLEEPS + 2 + len(WAITS)
     assert all(e["latency_ns"] >= 10_000_000 for e in got)
+
+
+@needs_root
+def test_waits_are_left_out_by_default_and_still_counted(traced):
+    events = traced["events"]["waits-out"]
+    # Only the socket read is not a wait: sleeps, select, poll, the futex wait and the
+    # reads of the tty and the pipe are gone (--include-waits has them, above).
+    assert [(e["syscall_name"], e["arg0"]) for e in slow_calls(events)] == \
+        [("read", traced["sock_fd"])]
+    counted = {}
+    for e in events:
+        if e["type"] == "syscall_stats":
+            counted[e["syscall_name"]] = counted.get(e["syscall_name"], 0) + e["count"]
+    assert counted["nanosleep"] == K_SLEEPS and counted["poll"] == 1
+    assert counted["futex"] >= 1 and counted["read"] >= 4
+
+
+def test_the_wait_list_is_this_architectures():
+    from kernelsight.collectors import syscall_table, syscall_waits
+
+    bits = int.from_bytes(syscall_waits.bitmap(), "little")
+    on = {syscall_table.name_of(nr) for nr in range(512) if bits >> nr & 1}
+    assert on == set(syscall_waits.ALWAYS) & set(syscall_table.names().values())
+    assert "nanosleep" in on and "read" not in on and "futex" not in on
+    assert syscall_waits.rodata(True) == {"include_waits": 1}
 
 
 @needs_root
