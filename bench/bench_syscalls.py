@@ -276,7 +276,7 @@ def scenario_objects() -> dict[str, tuple]:
     stats = build_rodata(10.0, None, None, None, errors_only=False, stats=True)
     # --cgroup of the cgroup this bench (so its workload) runs in: the filter passes
     # every call, the filtered path's worst case.
-    own = _own_cgroup()
+    own = own_cgroup()
     cgroup = build_rodata(10.0, None, None, None, errors_only=False, stats=False, cgroup=own) if own else None
     per_thread = {**default, "cpu_fast_path": 0}
     no_switch = {"sched_switch": False}
@@ -291,7 +291,7 @@ def scenario_objects() -> dict[str, tuple]:
     }
 
 
-def _own_cgroup() -> str | None:
+def own_cgroup() -> str | None:
     """This process's cgroup v2 path ("0::/x" in /proc/self/cgroup), None without v2."""
     with open("/proc/self/cgroup") as f:
         for line in f:

@@ -16,7 +16,8 @@ import typer
 
 from kernelsight.collectors.bpf_collector import BpfCollector
 from kernelsight.collectors.decode import disk_name, kernel_dev
-from kernelsight.collectors.runtime import EXIT_USAGE, Fatal, RunOptions, collector, warn
+from kernelsight.collectors.decode import task_filter
+from kernelsight.collectors.runtime import EXIT_USAGE, Cgroup, Fatal, RunOptions, collector, warn
 from kernelsight.ingest import histogram
 
 DIRECTIONS = ("read", "write")
@@ -32,6 +33,11 @@ Flushes and discards are not counted (nor the data-less writes that only ask for
 a cache flush, which /proc/diskstats counts as writes).  The kernel now and then
 completes a request without running BPF for it (a few in ten thousand seen on
 6.18); ks-iolat notices each one and says "N lost" on stderr.
+
+With --cgroup, only the requests that a task of that cgroup made (marked at
+block_io_start, in the submitter's context, and timed as usual): reads, direct
+I/O, and writeback the task does itself (fsync, sync_file_range). Writeback of
+its dirty pages by the kernel's flusher threads is theirs, not the cgroup's.
 
 \b
 Examples:
@@ -128,12 +134,19 @@ def report_unfinished(slots) -> None:
 
 
 # ---- the command -------------------------------------------------------------------
-def run(opts: RunOptions, device: str | None, queued: bool) -> None:
-    rodata = {"targ_queued": int(queued)}
+def bpf_options(device: str | None, queued: bool, cgroup: str | None) -> tuple[dict, dict]:
+    """(rodata, autoload) of the BPF object for these options (the bench uses them too)."""
+    rodata: dict[str, int | bytes] = {"targ_queued": int(queued)}
     if device:
         rodata["targ_dev"] = resolve_disk(device)
-    with BpfCollector("ks-iolat", "iolat", opts, rodata=rodata,
-                      autoload={"rq_insert": queued}) as bc:
+    if cgroup:
+        rodata["targ_cgid"] = task_filter(None, None, cgroup)["targ_cgid"]
+    return rodata, {"rq_insert": queued, "io_start": bool(cgroup)}
+
+
+def run(opts: RunOptions, device: str | None, queued: bool, cgroup: str | None = None) -> None:
+    rodata, autoload = bpf_options(device, queued, cgroup)
+    with BpfCollector("ks-iolat", "iolat", opts, rodata=rodata, autoload=autoload) as bc:
         hists, growth = bc.map("hists"), Growth()
 
         def sample() -> None:
@@ -153,8 +166,9 @@ def main(
         "--queued", "-Q", help="Start timing when the request enters the I/O scheduler "
                                "(block_rq_insert) instead of at issue to the driver "
                                "(needs the disk's queue/iostats on, the default).")] = False,
+    cgroup: Cgroup = None,
 ) -> None:
-    run(opts, device, queued)
+    run(opts, device, queued, cgroup)
 
 
 if __name__ == "__main__":

@@ -32,24 +32,19 @@ def _v2_root() -> str | None:
 
 
 @pytest.fixture
-def cgroup_pair():
-    """(cgroup path relative to the v2 mount, pid inside, pid outside); the cgroup is
-    removed and both processes killed even when the test fails."""
-    root = _v2_root()
-    if root is None:
-        pytest.skip("no cgroup2 mounted")
-    path = os.path.join(root, f"ks-test-{os.getpid()}")
-    os.mkdir(path)
+def cgroup_pair(fresh_cgroup):
+    """(cgroup path relative to the v2 mount, pid inside, pid outside); both processes
+    are killed even when the test fails (fresh_cgroup removes the cgroup)."""
+    path, directory = fresh_cgroup
     procs = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(2)]
     try:
-        with open(os.path.join(path, "cgroup.procs"), "w") as f:
+        with open(os.path.join(directory, "cgroup.procs"), "w") as f:
             f.write(str(procs[0].pid))
-        yield "/" + os.path.basename(path), procs[0].pid, procs[1].pid
+        yield path, procs[0].pid, procs[1].pid
     finally:
         for p in procs:
             p.kill()
             p.wait()
-        os.rmdir(path)
 
 
 @needs_root

@@ -268,3 +268,59 @@ def test_starts_left_at_exit_are_reported_lost(capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["ks-iolat"])  # warn() names the program from argv
     iolat.report_unfinished(Slots())
     assert reported(capsys.readouterr().err, "lost: ") == 1
+
+
+# ---- --cgroup: only the requests a task of the cgroup made ---------------------------------
+IN_READS, IN_WRITES, OUT_READS = 600, 300, 1500
+
+
+def fio_in(cgroup_dir: str | None, dev: str, rw: str, count: int) -> subprocess.Popen:
+    """fio started inside a cgroup (its job process inherits it), or where we are."""
+    enter = f'echo $$ > {cgroup_dir}/cgroup.procs && ' if cgroup_dir else ""
+    return subprocess.Popen(
+        ["sh", "-c", enter + f"exec fio --name={rw} --filename={dev} --size={FILE_MB}m "
+         f"--io_size={count * 4}k --bs=4k --rw={rw} --direct=1 --ioengine=psync "
+         "--output-format=json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def fio_ios(p: subprocess.Popen) -> int:
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    job = json.loads(out[out.index(b"{"):])["jobs"][0]
+    return job["read"]["total_ios"] + job["write"]["total_ios"]
+
+
+@needs_root
+def test_cgroup_counts_only_what_its_tasks_submitted(tmp_path, loop_device, fresh_cgroup):
+    """fio inside a fresh cgroup and another fio outside, at once, on the same loop
+    device: the counts are the inside fio's own, to the request."""
+    dev, _ = loop_device
+    name = os.path.basename(dev)
+    path, directory = fresh_cgroup
+    err = tmp_path / "err.txt"
+    tracer = subprocess.Popen([ks("ks-iolat"), "--cgroup", path, "--device", name,
+                               "--interval", "0.5", "-v"],
+                              stdout=subprocess.PIPE, stderr=err.open("wb"))
+    try:
+        end = time.monotonic() + 20
+        while "attached" not in err.read_text():
+            assert tracer.poll() is None and time.monotonic() < end, err.read_text()
+            time.sleep(0.05)
+        outside = fio_in(None, dev, "randread", OUT_READS)
+        inside = fio_in(directory, dev, "randread", IN_READS)
+        in_reads = fio_ios(inside)
+        inside = fio_in(directory, dev, "randwrite", IN_WRITES)
+        in_writes = fio_ios(inside)
+        assert fio_ios(outside) == OUT_READS
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        out, _ = tracer.communicate(timeout=20)
+    assert tracer.returncode == 0, err.read_text()
+    assert (in_reads, in_writes) == (IN_READS, IN_WRITES)
+    events = collector_events(out)
+    assert {e["device"] for e in events} == {name}
+    lost = reported(err.read_text(), "lost: ")
+    reads, writes = (sum(e[f"{d}_count"] for e in events) for d in ("read", "write"))
+    assert IN_READS - lost <= reads <= IN_READS, err.read_text()
+    assert IN_WRITES - lost <= writes <= IN_WRITES, err.read_text()
+    assert sum(e["read_bytes"] for e in events) == reads * 4096
