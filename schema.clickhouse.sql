@@ -49,6 +49,23 @@ CREATE TABLE IF NOT EXISTS syscall_stats (
 PARTITION BY toYYYYMMDD(toDateTime(intDiv(timestamp, 1000000000)))
 ORDER BY (host, syscall_name, timestamp, ks_batch, ks_row);
 
+-- syscall_process_stats: Per interval and process: its calls of every syscall counted together (like bcc syscount -P); with --failures or --errno only those failures.
+CREATE TABLE IF NOT EXISTS syscall_process_stats (
+    timestamp Int64 COMMENT 'ns: wall-clock time, ns since the Unix epoch',
+    host LowCardinality(String) COMMENT 'hostname of the machine the event describes',
+    interval_ns Nullable(Int64) COMMENT 'ns',
+    pid Int64,
+    comm LowCardinality(Nullable(String)),
+    count Nullable(Int64) COMMENT 'count',
+    errors Nullable(Int64) COMMENT 'count',
+    total_ns Nullable(Int64) COMMENT 'ns',
+    max_ns Nullable(Int64) COMMENT 'ns',
+    ks_batch UInt64 COMMENT 'the ks-ingest batch the row came in',
+    ks_row UInt32 COMMENT 'the row\'s place in its batch'
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(toDateTime(intDiv(timestamp, 1000000000)))
+ORDER BY (host, pid, timestamp, ks_batch, ks_row);
+
 -- page_fault: A page fault slower than the threshold, or sampled; latency from fault entry to accounting, stamped when the fault was accounted.
 CREATE TABLE IF NOT EXISTS page_fault_events (
     timestamp Int64 COMMENT 'ns: wall-clock time, ns since the Unix epoch',

@@ -45,6 +45,22 @@ CREATE TABLE IF NOT EXISTS syscall_stats (
 CREATE INDEX IF NOT EXISTS idx_syscall_stats_timestamp ON syscall_stats(timestamp);
 CREATE INDEX IF NOT EXISTS idx_syscall_stats_syscall_name_timestamp ON syscall_stats(syscall_name, timestamp);
 
+-- syscall_process_stats: Per interval and process: its calls of every syscall counted together (like bcc syscount -P); with --failures or --errno only those failures.
+CREATE TABLE IF NOT EXISTS syscall_process_stats (
+    id INTEGER PRIMARY KEY,
+    timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
+    host TEXT,  -- hostname of the machine the event describes
+    interval_ns INTEGER,  -- ns
+    pid INTEGER,
+    comm TEXT,
+    count INTEGER,  -- count
+    errors INTEGER,  -- count
+    total_ns INTEGER,  -- ns
+    max_ns INTEGER  -- ns
+);
+CREATE INDEX IF NOT EXISTS idx_syscall_process_stats_timestamp ON syscall_process_stats(timestamp);
+CREATE INDEX IF NOT EXISTS idx_syscall_process_stats_pid_timestamp ON syscall_process_stats(pid, timestamp);
+
 -- page_fault: A page fault slower than the threshold, or sampled; latency from fault entry to accounting, stamped when the fault was accounted.
 CREATE TABLE IF NOT EXISTS page_fault_events (
     id INTEGER PRIMARY KEY,

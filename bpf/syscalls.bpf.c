@@ -36,6 +36,9 @@ const volatile __s32 targ_nr = -1;		/* --syscall: only this number */
 const volatile bool errors_only = false;	/* report only calls that failed */
 const volatile bool stats_on = false;		/* --stats: count every call */
 const volatile bool cpu_fast_path = true;	/* false: per-thread map only (bench) */
+const volatile bool failures_only = false;	/* --failures: only failed calls, counted and reported */
+const volatile __s32 targ_errno = 0;		/* --errno: only failures with this errno */
+const volatile bool per_process = false;	/* --stats --per-process: count per process */
 
 /* Calls whose job is to wait (collectors/syscall_waits.py has the list and why):
  * left out of the slow-call events unless --include-waits, still counted by --stats.
@@ -101,6 +104,25 @@ struct {
 	__type(key, __u32);
 	__type(value, struct call_stats);
 } stats SEC(".maps");
+
+/* --per-process: the counts per process and generation (the generation in the key,
+ * so user space takes one generation's entries while the programs fill the other). */
+struct proc_key {
+	__u32 gen;
+	__u32 tgid;
+};
+
+struct proc_stats {
+	struct call_stats st;
+	char comm[16];		/* the thread that made its first call in the interval */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct proc_key);
+	__type(value, struct proc_stats);
+} proc_stats SEC(".maps");
 
 /* Which half of `stats` the programs fill (entry 0): user space flips it every
  * interval, waits an RCU grace period (membarrier), then reads and clears the other
@@ -195,19 +217,8 @@ static __always_inline struct start *find_start(struct pt_regs *regs)
 	return is_exiting_call(s, regs) ? s : 0;
 }
 
-static __always_inline void count_call(__s64 nr, __u64 latency, bool failed)
+static __always_inline void add_call(struct call_stats *st, __u64 latency, bool failed)
 {
-	struct call_stats *st;
-	__u32 key;
-
-	if (nr < 0 || nr >= MAX_SYSCALL_NR) {
-		ks_count(stats_out_of_range);
-		return;
-	}
-	key = ks_gen_of(&stats_gen) * MAX_SYSCALL_NR + (__u32)nr;
-	st = bpf_map_lookup_elem(&stats, &key);
-	if (!st)
-		return;
 	/* Per-CPU, and tracepoint programs are not preempted: plain adds are exact. */
 	st->count++;
 	st->total_ns += latency;
@@ -215,6 +226,55 @@ static __always_inline void count_call(__s64 nr, __u64 latency, bool failed)
 		st->errors++;
 	if (latency > st->max_ns)
 		st->max_ns = latency;
+}
+
+/* --per-process: the calling process's counts, created with its comm on its first
+ * call of the generation. */
+static __always_inline void count_process(__u64 latency, bool failed)
+{
+	struct proc_key key = { .gen = ks_gen_of(&stats_gen),
+				.tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct proc_stats *v = bpf_map_lookup_elem(&proc_stats, &key);
+
+	if (!v) {
+		struct proc_stats init = {};
+
+		bpf_get_current_comm(init.comm, sizeof(init.comm));
+		bpf_map_update_elem(&proc_stats, &key, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&proc_stats, &key);
+		if (!v) {
+			ks_count(lost_map_full);
+			return;
+		}
+	}
+	add_call(&v->st, latency, failed);
+}
+
+static __always_inline void count_call(__s64 nr, __u64 latency, bool failed)
+{
+	struct call_stats *st;
+	__u32 key;
+
+	if (per_process) {
+		count_process(latency, failed);
+		return;
+	}
+	if (nr < 0 || nr >= MAX_SYSCALL_NR) {
+		ks_count(stats_out_of_range);
+		return;
+	}
+	key = ks_gen_of(&stats_gen) * MAX_SYSCALL_NR + (__u32)nr;
+	st = bpf_map_lookup_elem(&stats, &key);
+	if (st)
+		add_call(st, latency, failed);
+}
+
+/* Whether a call's return value is a failure (-4095..-1), of --errno if given. */
+static __always_inline bool is_failure(long ret)
+{
+	if (ret >= 0 || ret < -MAX_ERRNO)
+		return false;
+	return !targ_errno || ret == -(long)targ_errno;
 }
 
 static __always_inline void report(struct start *s, __u64 now, __u64 latency, long ret)
@@ -324,6 +384,12 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (!s)
 		return 0;
 	if (!stats_on && surely_fast(s)) {
+		s->regs = 0;
+		return 0;
+	}
+	/* After the shortcut, so the fast calls of the default path never load the knob;
+	 * before the clock, since a call left out needs no timing. */
+	if (failures_only && !is_failure(ret)) {
 		s->regs = 0;
 		return 0;
 	}

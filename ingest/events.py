@@ -213,6 +213,20 @@ TYPES: tuple[EventType, ...] = (
         rollup=Rollup(("syscall_name",), ("count", "errors", "total_ns"), ("max_ns",)),
     ),
     EventType(
+        "syscall_process_stats", "syscall_process_stats",
+        "Per interval and process: its calls of every syscall counted together (like bcc "
+        "syscount -P); with --failures or --errno only those failures.",
+        (
+            C("interval_ns", INTEGER, "ns"),
+            C("pid", required=True), C("comm", TEXT),
+            C("count", INTEGER, "count"), C("errors", INTEGER, "count"),
+            C("total_ns", INTEGER, "ns"), C("max_ns", INTEGER, "ns"),
+        ),
+        indexes=(("pid", "timestamp"),),
+        producer="ks-syscalls --stats --per-process",
+        since_version=6,
+    ),
+    EventType(
         "page_fault", "page_fault_events",
         "A page fault slower than the threshold, or sampled; latency from fault entry to "
         "accounting, stamped when the fault was accounted.",
@@ -511,8 +525,9 @@ BY_ALIAS: dict[str, EventType] = {a: t for t in TYPES for a in t.aliases}
 UNKNOWN_TABLE = "unknown_events"
 
 # Bumped whenever a table or column is added; ks-ingest upgrades older files in place.
-SCHEMA_VERSION = 5   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
-                     # 5: a NULL rollup key is one key (schema.NULL_KEY_MERGED)
+SCHEMA_VERSION = 6   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
+                     # 5: a NULL rollup key is one key (schema.NULL_KEY_MERGED);
+                     # 6: syscall_process_stats
 
 
 def columns_of(t: EventType) -> tuple[Column, ...]:

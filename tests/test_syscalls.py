@@ -29,6 +29,7 @@ SLEEP_NS = 20_000_000
 EAGAIN = 11
 CHILD_COMM = "ks-sc-truth"
 ETIMEDOUT = 110
+N_MISSING, N_BADFD = 3000, 1000    # stat() of a missing file (ENOENT), close() of no fd (EBADF)
 WAITS = ["poll", "futex", "read", "read"]   # the child's waits after the socket read, in order
 
 CHILD = textwrap.dedent(f"""
@@ -55,6 +56,16 @@ CHILD = textwrap.dedent(f"""
     sys.stdin.readline()           # blocked here before the tracers start: not reported
     for _ in range({N_GETPPID}):
         os.getppid()
+    for _ in range({N_MISSING}):
+        try:
+            os.stat("/ks-no-such-file")
+        except FileNotFoundError:
+            pass
+    for _ in range({N_BADFD}):
+        try:
+            os.close(987654)
+        except OSError:
+            pass
     slept = []
     for _ in range({K_SLEEPS}):
         t0 = time.monotonic_ns()                    # vDSO: no syscall
@@ -104,6 +115,9 @@ def traced(tmp_path_factory):
             "nanosleep": Tracer("--pid", pid, "--syscall", "nanosleep", "--min-latency", "5"),
             "errors": Tracer("--pid", pid, "--errors-only"),
             "comm": Tracer("--comm", CHILD_COMM, "--include-waits"),
+            "failures": Tracer("--pid", pid, "--stats", "--failures"),
+            "ebadf": Tracer("--pid", pid, "--stats", "--errno", "ebadf"),
+            "per-process": Tracer("--comm", CHILD_COMM, "--stats", "--per-process"),
         }
         child.stdin.write("go\n")
         child.stdin.flush()
@@ -213,6 +227,58 @@ def test_stats_count_every_call(traced):
                                   "max_ns": stats["nanosleep"]["max_ns"]}
     assert stats["nanosleep"]["max_ns"] >= SLEEP_NS
     assert stats["read"]["errors"] == 2  # the fast and the slow EAGAIN
+
+
+def counted(events: list[dict]) -> dict[str, tuple[int, int]]:
+    """syscall -> (calls, failures) summed over a run's syscall_stats events."""
+    out: dict[str, tuple[int, int]] = {}
+    for e in events:
+        if e["type"] == "syscall_stats":
+            c, f = out.get(e["syscall_name"], (0, 0))
+            out[e["syscall_name"]] = (c + e["count"], f + e["errors"])
+    return out
+
+
+@needs_root
+def test_failures_counts_only_failed_calls(traced):
+    got = counted(traced["events"]["failures"])
+    # Exactly the child's own failures; its 20,000 getppid calls and the rest not at all.
+    assert got["newfstatat"] == (N_MISSING, N_MISSING) and got["close"] == (N_BADFD, N_BADFD)
+    assert "getppid" not in got and all(c == f for c, f in got.values())
+    assert sum(c for c, _ in got.values()) - N_MISSING - N_BADFD <= 5, got
+
+
+@needs_root
+def test_errno_counts_only_that_errno(traced):
+    got = counted(traced["events"]["ebadf"])
+    assert got == {"close": (N_BADFD, N_BADFD)}
+
+
+@needs_root
+def test_per_process_stats_are_the_processes_own(traced):
+    rows_ = [e for e in traced["events"]["per-process"] if e["type"] == "syscall_process_stats"]
+    assert {(e["pid"], e["comm"]) for e in rows_} == {(traced["pid"], CHILD_COMM)}
+    calls = sum(e["count"] for e in rows_)
+    errors = sum(e["errors"] for e in rows_)
+    # Per syscall the default tracer saw the same run: the sums agree to the call.
+    per_syscall = counted(traced["events"]["default"])
+    assert calls == sum(c for c, _ in per_syscall.values())
+    assert errors == sum(f for _, f in per_syscall.values())
+    assert calls >= N_GETPPID + N_MISSING + N_BADFD + K_SLEEPS
+    assert errors >= N_MISSING + N_BADFD
+    assert all(e["max_ns"] <= e["total_ns"] for e in rows_)
+    assert not [e for e in traced["events"]["per-process"] if e["type"] == "syscall_stats"]
+
+
+def test_errno_names_and_mistakes():
+    from kernelsight.collectors.syscalls import errno_number
+
+    assert errno_number("ENOENT") == 2 and errno_number("eagain") == 11
+    assert errno_number("9") == 9
+    r = run_ks("ks-syscalls", "--errno", "ENOENTT")
+    assert r.returncode == 2 and b"did you mean ENOENT" in r.stderr
+    r = run_ks("ks-syscalls", "--per-process")
+    assert r.returncode == 2 and b"give --stats too" in r.stderr
 
 
 @needs_root
