@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS syscall_events (
     is_error Nullable(Int64) COMMENT '1 when ret_value is an error',
     arg0 Nullable(Int64) COMMENT 'first argument, the raw register as signed 64-bit',
     comm LowCardinality(Nullable(String)) COMMENT 'thread name, at most 16 characters',
+    cgroup LowCardinality(Nullable(String)) COMMENT 'cgroup v2 path (/system.slice/x.service), resolved from the kernel\'s id when seen; empty when it was gone by then',
     ks_batch UInt64 COMMENT 'the ks-ingest batch the row came in',
     ks_row UInt32 COMMENT 'the row\'s place in its batch'
 ) ENGINE = ReplacingMergeTree
@@ -56,6 +57,7 @@ CREATE TABLE IF NOT EXISTS syscall_process_stats (
     interval_ns Nullable(Int64) COMMENT 'ns',
     pid Int64,
     comm LowCardinality(Nullable(String)),
+    cgroup LowCardinality(Nullable(String)) COMMENT 'cgroup v2 path (/system.slice/x.service), resolved from the kernel\'s id when seen; empty when it was gone by then',
     count Nullable(Int64) COMMENT 'count',
     errors Nullable(Int64) COMMENT 'count',
     total_ns Nullable(Int64) COMMENT 'ns',
@@ -162,6 +164,7 @@ CREATE TABLE IF NOT EXISTS sched_stats (
     voluntary_switches Nullable(Int64) COMMENT 'count',
     involuntary_switches Nullable(Int64) COMMENT 'count',
     wakeups Nullable(Int64) COMMENT 'count',
+    cgroup LowCardinality(Nullable(String)) COMMENT 'cgroup v2 path (/system.slice/x.service), resolved from the kernel\'s id when seen; empty when it was gone by then',
     cpu_time_ms Nullable(Float64) COMMENT 'ms: time on a CPU as the scheduler accounts it (se.sum_exec_runtime, as in /proc/PID/schedstat and getrusage)',
     avg_timeslice_us Nullable(Float64) COMMENT 'us: cpu_time over context_switches',
     runq_wait_ns Nullable(Int64) COMMENT 'ns: time its threads were runnable but waiting for a CPU',

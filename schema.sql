@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS syscall_events (
     ret_value INTEGER,  -- return value (negative errno on error)
     is_error INTEGER,  -- 1 when ret_value is an error
     arg0 INTEGER,  -- first argument, the raw register as signed 64-bit
-    comm TEXT  -- thread name, at most 16 characters
+    comm TEXT,  -- thread name, at most 16 characters
+    cgroup TEXT  -- cgroup v2 path (/system.slice/x.service), resolved from the kernel's id when seen; empty when it was gone by then
 );
 CREATE INDEX IF NOT EXISTS idx_syscall_events_timestamp ON syscall_events(timestamp);
 CREATE INDEX IF NOT EXISTS idx_syscall_events_pid ON syscall_events(pid);
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS syscall_process_stats (
     interval_ns INTEGER,  -- ns
     pid INTEGER,
     comm TEXT,
+    cgroup TEXT,  -- cgroup v2 path (/system.slice/x.service), resolved from the kernel's id when seen; empty when it was gone by then
     count INTEGER,  -- count
     errors INTEGER,  -- count
     total_ns INTEGER,  -- ns
@@ -158,6 +160,7 @@ CREATE TABLE IF NOT EXISTS sched_stats (
     voluntary_switches INTEGER,  -- count
     involuntary_switches INTEGER,  -- count
     wakeups INTEGER,  -- count
+    cgroup TEXT,  -- cgroup v2 path (/system.slice/x.service), resolved from the kernel's id when seen; empty when it was gone by then
     cpu_time_ms REAL,  -- ms: time on a CPU as the scheduler accounts it (se.sum_exec_runtime, as in /proc/PID/schedstat and getrusage)
     avg_timeslice_us REAL,  -- us: cpu_time over context_switches
     runq_wait_ns INTEGER,  -- ns: time its threads were runnable but waiting for a CPU

@@ -53,6 +53,7 @@ struct proc_stats {
 	__u64 cpu_ns;
 	__u64 runq_wait_ns;
 	__u64 runq_waits;
+	__u64 cgid;		/* the process's cgroup v2 id when first counted */
 };
 
 struct rq_hist {
@@ -144,6 +145,7 @@ static __always_inline struct proc_stats *stats_of(struct task_struct *t)
 	if (st)
 		return st;
 	BPF_CORE_READ_STR_INTO(&zero.comm, t, group_leader, comm);
+	zero.cgid = task_cgroup_id(t);
 	st = map_lookup_or_try_init(&proc_stats, &key, &zero);
 	if (!st)
 		ks_count(lost_map_full);

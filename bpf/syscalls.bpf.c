@@ -115,6 +115,7 @@ struct proc_key {
 struct proc_stats {
 	struct call_stats st;
 	char comm[16];		/* the thread that made its first call in the interval */
+	__u64 cgid;		/* its cgroup v2 id then */
 };
 
 struct {
@@ -140,6 +141,7 @@ struct syscall_event {
 	__u32 cpu;
 	__s32 nr;
 	char comm[16];
+	__u64 cgid;		/* the thread's cgroup v2 id */
 };
 
 struct {
@@ -240,6 +242,7 @@ static __always_inline void count_process(__u64 latency, bool failed)
 		struct proc_stats init = {};
 
 		bpf_get_current_comm(init.comm, sizeof(init.comm));
+		init.cgid = task_cgroup_id(bpf_get_current_task_btf());
 		bpf_map_update_elem(&proc_stats, &key, &init, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&proc_stats, &key);
 		if (!v) {
@@ -298,6 +301,7 @@ static __always_inline void report(struct start *s, __u64 now, __u64 latency, lo
 	e->cpu = bpf_get_smp_processor_id();
 	e->nr = (__s32)s->nr;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->cgid = task_cgroup_id(task);
 	bpf_ringbuf_submit(e, 0);
 }
 

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
+from kernelsight.collectors.cgroups import CgroupNames
 from kernelsight.collectors.decode import CStruct, comm_text, task_filter
 from kernelsight.collectors.runtime import (
     EXIT_USAGE, Cgroup, Comm, Fatal, MinLatency, Pid, RunOptions, collector, warn)
@@ -52,7 +53,7 @@ Examples:
 
 # ---- records from the kernel ---------------------------------------------------------
 WAIT_EVENT = CStruct("sched", "wait_event", "<QQ5I16s4x")
-PROC_STATS = CStruct("sched", "proc_stats", "<16s7Q")
+PROC_STATS = CStruct("sched", "proc_stats", "<16s8Q")
 
 # Task state bits as sched_switch reports them (include/linux/sched.h), in the order
 # the kernel's own state letters take them.
@@ -81,11 +82,11 @@ def decode_wait(raw: bytes) -> tuple[int, dict]:
             "comm": comm_text(comm)}
 
 
-def decode_stats(key: bytes, raw: bytes, interval_ns: int) -> dict:
-    comm, switches, vol, invol, wakeups, cpu_ns, wait_ns, waits = PROC_STATS.unpack_from(raw)
+def decode_stats(key: bytes, raw: bytes, interval_ns: int, cgroup_of=lambda cgid: None) -> dict:
+    comm, switches, vol, invol, wakeups, cpu_ns, wait_ns, waits, cgid = PROC_STATS.unpack_from(raw)
     return {
         "interval_ns": interval_ns, "pid": int.from_bytes(key[:4], "little"),
-        "comm": comm_text(comm), "context_switches": switches,
+        "comm": comm_text(comm), "cgroup": cgroup_of(cgid), "context_switches": switches,
         "voluntary_switches": vol, "involuntary_switches": invol, "wakeups": wakeups,
         "cpu_time_ms": round(cpu_ns / 1e6, 3),
         "avg_timeslice_us": round(cpu_ns / 1e3 / switches, 3) if switches else None,
@@ -165,6 +166,7 @@ def run(opts: RunOptions, rodata: dict, per_process: bool) -> None:
         bc.ring("events", on_wait)
         hist = RunqHistogram(bc)
         stats, gens = bc.map("proc_stats"), Generations(bc)
+        cgroup_of = CgroupNames()
 
         def sample() -> None:
             ts = runner.timestamp
@@ -172,7 +174,7 @@ def run(opts: RunOptions, rodata: dict, per_process: bool) -> None:
                 emit("runqlat", fields, ts)
             if per_process:
                 for key, raw in Generations.take(stats, gens.flip(), 4):  # proc_key: tgid, gen
-                    emit("sched_stats", decode_stats(key, raw, runner.interval_ns), ts)
+                    emit("sched_stats", decode_stats(key, raw, runner.interval_ns, cgroup_of), ts)
             if opts.verbose:
                 warn(f"interval {runner.samples + 1}: {waits['n']} long waits so far")
 

@@ -19,6 +19,7 @@ import typer
 
 from kernelsight.collectors import syscall_table, syscall_waits
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
+from kernelsight.collectors.cgroups import CgroupNames
 from kernelsight.collectors.decode import CStruct, comm_text, task_filter
 from kernelsight.collectors.runtime import (
     EXIT_USAGE, Cgroup, Comm, Fatal, MinLatency, Pid, RunOptions, collector, warn)
@@ -27,9 +28,9 @@ TOOL = "ks-syscalls"
 MAX_SYSCALL_NR = 512            # the BPF side's stats array has two halves of this many
 MAX_ERRNO = 4095
 
-EVENT = CStruct("syscalls", "syscall_event", "<QQqQIIIIi16s4x")
+EVENT = CStruct("syscalls", "syscall_event", "<QQqQIIIIi16s4xQ")
 CALL_STATS = CStruct("syscalls", "call_stats", "<QQQQ")
-PROC_STATS = CStruct("syscalls", "proc_stats", "<QQQQ16s")
+PROC_STATS = CStruct("syscalls", "proc_stats", "<QQQQ16sQ")
 
 HELP = """Report system calls slower than --min-latency, one `syscall` event per call.
 
@@ -68,16 +69,17 @@ Examples:
 
 
 # ---- decoding --------------------------------------------------------------------------
-def decode_event(raw: bytes) -> tuple[int, dict]:
-    """(kernel timestamp, event fields) of one ring-buffer record."""
-    ts, latency, ret, arg0, pid, tid, uid, cpu, nr, comm = EVENT.unpack_from(raw)
+def decode_event(raw: bytes, cgroup_of=lambda cgid: None) -> tuple[int, dict]:
+    """(kernel timestamp, event fields) of one ring-buffer record; cgroup_of names
+    the thread's cgroup from its id (cgroups.CgroupNames)."""
+    ts, latency, ret, arg0, pid, tid, uid, cpu, nr, comm, cgid = EVENT.unpack_from(raw)
     return ts, {
         "pid": pid, "tid": tid, "cpu": cpu, "uid": uid,
         "syscall_nr": nr, "syscall_name": syscall_table.name_of(nr),
         "latency_ns": latency, "ret_value": ret, "is_error": int(-MAX_ERRNO <= ret < 0),
         # SQLite integers are signed 64-bit: -1 stays -1, user pointers stay as they are.
         "arg0": arg0 - (1 << 64) if arg0 >= 1 << 63 else arg0,
-        "comm": comm_text(comm),
+        "comm": comm_text(comm), "cgroup": cgroup_of(cgid),
     }
 
 
@@ -91,12 +93,13 @@ def sum_call_stats(per_cpu: list[bytes]) -> tuple[int, int, int, int]:
     return count, errors, total, peak
 
 
-def first_comm(per_cpu: list[bytes]) -> str:
-    """The comm of a struct proc_stats: from the first CPU that counted the process."""
+def first_seen(per_cpu: list[bytes]) -> tuple[str, int]:
+    """(comm, cgroup id) of a struct proc_stats: from the first CPU that counted it."""
     for slot in per_cpu:
         if CALL_STATS.unpack_from(slot)[0]:
-            return comm_text(PROC_STATS.unpack_from(slot)[4])
-    return ""
+            fields = PROC_STATS.unpack_from(slot)
+            return comm_text(fields[4]), fields[5]
+    return "", 0
 
 
 # ---- --stats: the two-halves per-CPU array --------------------------------------------
@@ -138,10 +141,11 @@ class ProcessStats:
     """--per-process: drains one generation of the per-process hash map every interval
     (the generation is the key's first u32; see CallStats for why generations)."""
 
-    def __init__(self, bc: BpfCollector):
+    def __init__(self, bc: BpfCollector, cgroup_of):
         self.bc = bc
         self.map = bc.map("proc_stats")
         self.gens = Generations(bc)
+        self.cgroup_of = cgroup_of
 
     def drain(self, emit) -> None:
         interval_ns = self.bc.runner.interval_ns
@@ -150,10 +154,11 @@ class ProcessStats:
             per_cpu = self.map.per_cpu(value)
             count, errors, total, peak = sum_call_stats(per_cpu)
             if count:
+                comm, cgid = first_seen(per_cpu)
                 emit("syscall_process_stats", {
                     "interval_ns": interval_ns, "pid": int.from_bytes(key[4:8], "little"),
-                    "comm": first_comm(per_cpu), "count": count, "errors": errors,
-                    "total_ns": total, "max_ns": peak,
+                    "comm": comm, "cgroup": self.cgroup_of(cgid), "count": count,
+                    "errors": errors, "total_ns": total, "max_ns": peak,
                 })
 
 
@@ -255,14 +260,15 @@ def run(opts: RunOptions, rodata: dict, stats: bool) -> None:
         emit = bc.emitter.emit
         clock = bc.runner.clock
         seen = {"events": 0}
+        cgroup_of = CgroupNames()
 
         def on_event(raw: bytes) -> None:
-            ts, fields = decode_event(raw)
+            ts, fields = decode_event(raw, cgroup_of)
             seen["events"] += 1
             emit("syscall", fields, clock.to_epoch(ts))
 
         bc.ring("events", on_event)
-        call_stats = (ProcessStats(bc) if per_process else CallStats(bc)) if stats else None
+        call_stats = (ProcessStats(bc, cgroup_of) if per_process else CallStats(bc)) if stats else None
 
         def sample() -> None:
             if call_stats:

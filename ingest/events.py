@@ -116,6 +116,12 @@ def C(name, sql=INTEGER, unit="", doc="", required=False, source=""):  # noqa: N
     return Column(name, sql, unit, doc, required, source)
 
 
+# The process's cgroup v2, as a path relative to the cgroup2 mount (a container, a
+# systemd unit): on the per-process tables, so queries can group by it.
+CGROUP = C("cgroup", TEXT, doc="cgroup v2 path (/system.slice/x.service), resolved from the "
+           "kernel's id when seen; empty when it was gone by then")
+
+
 # ---- units -----------------------------------------------------------------------------
 # Every unit a column may have, as (base unit, numerator, denominator): one of it is
 # numerator / denominator of the base unit.  Base units are Prometheus' (seconds,
@@ -193,7 +199,7 @@ TYPES: tuple[EventType, ...] = (
             C("ret_value", doc="return value (negative errno on error)"),
             C("is_error", doc="1 when ret_value is an error"),
             C("arg0", doc="first argument, the raw register as signed 64-bit"),
-            C("comm", TEXT, doc="thread name, at most 16 characters"),
+            C("comm", TEXT, doc="thread name, at most 16 characters"), CGROUP,
         ),
         indexes=(("pid",), ("latency_ns",), ("syscall_name", "timestamp")),
         signature=("syscall_name", "latency_ms"),
@@ -218,7 +224,7 @@ TYPES: tuple[EventType, ...] = (
         "syscount -P); with --failures or --errno only those failures.",
         (
             C("interval_ns", INTEGER, "ns"),
-            C("pid", required=True), C("comm", TEXT),
+            C("pid", required=True), C("comm", TEXT), CGROUP,
             C("count", INTEGER, "count"), C("errors", INTEGER, "count"),
             C("total_ns", INTEGER, "ns"), C("max_ns", INTEGER, "ns"),
         ),
@@ -300,6 +306,7 @@ TYPES: tuple[EventType, ...] = (
             C("voluntary_switches", INTEGER, "count"),
             C("involuntary_switches", INTEGER, "count"),
             C("wakeups", INTEGER, "count"),
+            CGROUP,
             C("cpu_time_ms", REAL, "ms", "time on a CPU as the scheduler accounts it "
               "(se.sum_exec_runtime, as in /proc/PID/schedstat and getrusage)"),
             C("avg_timeslice_us", REAL, "us", "cpu_time over context_switches"),
@@ -527,7 +534,7 @@ UNKNOWN_TABLE = "unknown_events"
 # Bumped whenever a table or column is added; ks-ingest upgrades older files in place.
 SCHEMA_VERSION = 6   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
                      # 5: a NULL rollup key is one key (schema.NULL_KEY_MERGED);
-                     # 6: syscall_process_stats
+                     # 6: syscall_process_stats; cgroup on the per-process tables
 
 
 def columns_of(t: EventType) -> tuple[Column, ...]:

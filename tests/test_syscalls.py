@@ -339,13 +339,13 @@ def test_event_decoding():
     from kernelsight.collectors.syscalls import EVENT, decode_event
 
     raw = EVENT.pack(123, 25_000_000, -11, (1 << 64) - 1, 10, 11, 1000, 1, 0,
-                     b"worker\0\0\0\0\0\0\0\0\0\0")
-    ts, fields = decode_event(raw)
+                     b"worker\0\0\0\0\0\0\0\0\0\0", 4242)
+    ts, fields = decode_event(raw, {4242: "/pod-a"}.get)
     assert ts == 123
     assert fields == {"pid": 10, "tid": 11, "cpu": 1, "uid": 1000, "syscall_nr": 0,
                       "syscall_name": "read", "latency_ns": 25_000_000, "ret_value": -11,
-                      "is_error": 1, "arg0": -1, "comm": "worker"}
-    _, ok = decode_event(EVENT.pack(1, 1, -5000, 7, 1, 1, 0, 0, 0, b"x" * 16))
+                      "is_error": 1, "arg0": -1, "comm": "worker", "cgroup": "/pod-a"}
+    _, ok = decode_event(EVENT.pack(1, 1, -5000, 7, 1, 1, 0, 0, 0, b"x" * 16, 0))
     # Only -4095..-1 are errors; a full 16-byte comm has no NUL and is kept whole.
     assert ok["is_error"] == 0 and ok["comm"] == "x" * 16
 
