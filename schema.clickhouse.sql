@@ -115,6 +115,7 @@ CREATE TABLE IF NOT EXISTS io_latency_stats (
     timestamp Int64 COMMENT 'ns: wall-clock time, ns since the Unix epoch',
     host LowCardinality(String) COMMENT 'hostname of the machine the event describes',
     device LowCardinality(Nullable(String)) COMMENT 'block device name, e.g. vda',
+    flags LowCardinality(Nullable(String)) COMMENT 'with ks-iolat --flags: the requests\' flags (sync, meta, prio, fua, preflush, readahead, background, comma-separated; none); else empty',
     interval_ns Nullable(Int64) COMMENT 'ns',
     read_count Nullable(Int64) COMMENT 'count',
     write_count Nullable(Int64) COMMENT 'count',

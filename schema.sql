@@ -110,6 +110,7 @@ CREATE TABLE IF NOT EXISTS io_latency_stats (
     timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
     host TEXT,  -- hostname of the machine the event describes
     device TEXT,  -- block device name, e.g. vda
+    flags TEXT,  -- with ks-iolat --flags: the requests' flags (sync, meta, prio, fua, preflush, readahead, background, comma-separated; none); else empty
     interval_ns INTEGER,  -- ns
     read_count INTEGER,  -- count
     write_count INTEGER,  -- count

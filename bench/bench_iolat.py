@@ -10,6 +10,7 @@ scheduler so that block_rq_insert fires too.  Under:
 * ks-iolat                 - as shipped
 * empty + insert (floor)   - the floor of --queued: block_rq_insert too
 * ks-iolat --queued        - timed from insertion into the scheduler
+* ks-iolat --flags         - a histogram per set of request flags (biolatency -F)
 * empty + io_start (floor) - the floor of --cgroup: block_io_start too
 * ks-iolat --cgroup        - fio's own cgroup: every request marked at block_io_start
                              and checked at issue (the filtered path's worst case)
@@ -152,6 +153,7 @@ def scenario_objects() -> dict[str, tuple]:
         "alone": (None, {}, {}),
         "empty programs (floor)": (empty, {}, {"empty_insert": False, "empty_io_start": False}),
         "ks-iolat": (shipped, *bpf_options(None, False, None)),
+        "ks-iolat --flags": (shipped, *bpf_options(None, False, None, flags=True)),
         **({"empty + io_start (floor)": (empty, {}, {"empty_insert": False}),
             "ks-iolat --cgroup": (shipped, *bpf_options(None, False, own))} if own else {}),
         "empty + insert (floor)": (empty, {}, {"empty_io_start": False}),
@@ -178,7 +180,7 @@ def main() -> int:
             f"of {reps} rounds: wall ns per I/O, added cost vs the empty-program floor "
             "(target <= 2x), BPF ns per I/O")
     report(what, "I/O", subset(seen, "alone", "empty programs (floor)", "ks-iolat",
-                               "minimal timer (reference)"))
+                               "ks-iolat --flags", "minimal timer (reference)"))
     if "ks-iolat --cgroup" in seen:
         report(what.replace("fio", "--cgroup: fio", 1), "I/O",
                subset(seen, "alone", "empty + io_start (floor)", "ks-iolat",

@@ -28,6 +28,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "hist.bpf.h"
 #include "maps.bpf.h"
 #include "task_filter.bpf.h"
@@ -44,6 +45,30 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 targ_dev = 0;	/* kernel dev_t of the one disk to trace; 0 = all */
 const volatile bool targ_queued = false;	/* start at block_rq_insert, not at issue */
+const volatile bool targ_flags = false;		/* --flags: a histogram per set of request flags */
+
+/* --flags: the request flags kept, as bits of dev_dir.dir above the direction (bit
+ * FLAG_SHIFT + i for the i-th of these; collectors/iolat.py FLAG_NAMES names them in
+ * the same order).  Their positions in cmd_flags change between kernels: CO-RE reads
+ * them from the running kernel's enum req_flag_bits. */
+#define FLAG_SHIFT 8
+static __always_inline __u32 rq_flag_bits(struct request *rq)
+{
+	__u64 f = rq->cmd_flags;
+	__u32 out = 0;
+
+#define KS_FLAG(i, name) \
+	if (f & (1ULL << bpf_core_enum_value(enum req_flag_bits, name))) out |= 1U << (FLAG_SHIFT + (i))
+	KS_FLAG(0, __REQ_SYNC);
+	KS_FLAG(1, __REQ_META);
+	KS_FLAG(2, __REQ_PRIO);
+	KS_FLAG(3, __REQ_FUA);
+	KS_FLAG(4, __REQ_PREFLUSH);
+	KS_FLAG(5, __REQ_RAHEAD);
+	KS_FLAG(6, __REQ_BACKGROUND);
+#undef KS_FLAG
+	return out;
+}
 
 KS_LOST_COUNTERS
 /* Requests whose completion never reached rq_complete: the kernel (seen on 6.18
@@ -231,7 +256,7 @@ static __always_inline int trace_start(struct request *rq, __u64 id, bool at_iss
 	s->rq = id;
 	s->alloc_ns = alloc_ns;
 	s->dev = dev;
-	s->dir = dir;
+	s->dir = targ_flags ? dir | rq_flag_bits(rq) : dir;
 	s->bytes = rq->__data_len;
 	s->ts = bpf_ktime_get_ns();
 	return 0;

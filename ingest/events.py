@@ -267,6 +267,8 @@ TYPES: tuple[EventType, ...] = (
         "Per interval and block device: I/O counts, bytes and latency percentiles.",
         (
             C("device", TEXT, doc="block device name, e.g. vda"),
+            C("flags", TEXT, doc="with ks-iolat --flags: the requests' flags (sync, meta, prio, "
+              "fua, preflush, readahead, background, comma-separated; none); else empty"),
             C("interval_ns", INTEGER, "ns"),
             C("read_count", INTEGER, "count"), C("write_count", INTEGER, "count"),
             C("read_bytes", INTEGER, "bytes"), C("write_bytes", INTEGER, "bytes"),
@@ -534,7 +536,8 @@ UNKNOWN_TABLE = "unknown_events"
 # Bumped whenever a table or column is added; ks-ingest upgrades older files in place.
 SCHEMA_VERSION = 6   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
                      # 5: a NULL rollup key is one key (schema.NULL_KEY_MERGED);
-                     # 6: syscall_process_stats; cgroup on the per-process tables
+                     # 6: syscall_process_stats; cgroup on the per-process tables;
+                     #    io_latency_stats.flags
 
 
 def columns_of(t: EventType) -> tuple[Column, ...]:

@@ -324,3 +324,47 @@ def test_cgroup_counts_only_what_its_tasks_submitted(tmp_path, loop_device, fres
     assert IN_READS - lost <= reads <= IN_READS, err.read_text()
     assert IN_WRITES - lost <= writes <= IN_WRITES, err.read_text()
     assert sum(e["read_bytes"] for e in events) == reads * 4096
+
+
+@needs_root
+def test_flags_split_direct_reads_from_readahead(tmp_path, loop_device):
+    """--flags: fio's direct reads are "sync", a buffered sequential read of the same
+    device is readahead; the flag sets add up to the loop device's diskstats."""
+    dev, _ = loop_device
+    name = os.path.basename(dev)
+    err = tmp_path / "err.txt"
+    tracer = subprocess.Popen([ks("ks-iolat"), "--flags", "--device", name, "-i", "0.5", "-v"],
+                              stdout=subprocess.PIPE, stderr=err.open("wb"))
+    try:
+        end = time.monotonic() + 20
+        while "attached" not in err.read_text():
+            assert tracer.poll() is None and time.monotonic() < end, err.read_text()
+            time.sleep(0.05)
+        subprocess.run(["blockdev", "--flushbufs", dev], check=True)   # no cached pages
+        before = diskstats(name)
+        direct = fio(dev, "randread", 256)["total_ios"]
+        subprocess.run(["dd", f"if={dev}", "of=/dev/null", "bs=64k", "count=128"],
+                       check=True, capture_output=True)
+        after = diskstats(name)
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        out, _ = tracer.communicate(timeout=20)
+    assert tracer.returncode == 0, err.read_text()
+    reads: dict[str, int] = {}
+    for e in collector_events(out):
+        assert e["device"] == name
+        reads[e["flags"]] = reads.get(e["flags"], 0) + e["read_count"]
+    lost = reported(err.read_text(), "lost: ")
+    assert direct - lost <= reads.get("sync", 0) <= direct, reads
+    assert reads.get("readahead", 0) > 0, reads
+    assert after[0] - before[0] - lost <= sum(reads.values()) <= after[0] - before[0], reads
+
+
+def test_flag_bits_are_named_in_the_kernels_order():
+    from kernelsight.collectors.iolat import FLAG_SHIFT, events_from, flags_text
+
+    assert flags_text(0) == "none" and flags_text(1 << FLAG_SHIFT | 1 << (FLAG_SHIFT + 3)) == "sync,fua"
+    growth = {(8 << 20, 1 << FLAG_SHIFT): (3, 12288, [0] * 4),
+              (8 << 20, 1 | 1 << FLAG_SHIFT): (2, 8192, [0] * 4), (8 << 20, 0): (1, 4096, [0] * 4)}
+    got = [(e["flags"], e["read_count"], e["write_count"]) for e in events_from(growth, 1, True)]
+    assert got == [("none", 1, 0), ("sync", 3, 2)]
