@@ -320,6 +320,23 @@ TYPES: tuple[EventType, ...] = (
         producer="ks-sched --per-process",
     ),
     EventType(
+        "runqlat_task", "runqlat_task_stats",
+        "Per interval: run-queue latency histogram per process (ks-sched --hist-per process, "
+        "as runqlat -P) or per thread (--hist-per thread, runqlat -L), the --top busiest; "
+        "the rest summed into one row with pid -1.",
+        (
+            C("interval_ns", INTEGER, "ns"),
+            C("pid", required=True, doc="the process; -1 for the tasks past --top"),
+            C("tid", doc="the thread (--hist-per thread); empty per process"),
+            C("comm", TEXT), CGROUP,
+            C("sum_us", REAL, "us"),
+        ) + _hist_columns(),
+        indexes=(("pid", "timestamp"),),
+        producer="ks-sched --hist-per",
+        since_version=6,
+        rollup=Rollup(("pid", "tid"), ("sum_us", "count")),
+    ),
+    EventType(
         "runqlat", "runqlat_stats",
         "Per interval: run-queue latency histogram, whole machine (cpu = -1) and per CPU.",
         (
@@ -537,7 +554,7 @@ UNKNOWN_TABLE = "unknown_events"
 SCHEMA_VERSION = 6   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
                      # 5: a NULL rollup key is one key (schema.NULL_KEY_MERGED);
                      # 6: syscall_process_stats; cgroup on the per-process tables;
-                     #    io_latency_stats.flags
+                     #    io_latency_stats.flags; runqlat_task_stats
 
 
 def columns_of(t: EventType) -> tuple[Column, ...]:
