@@ -256,7 +256,10 @@ def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
 # ---- the run -------------------------------------------------------------------------
 def run(opts: RunOptions, rodata: dict, stats: bool) -> None:
     per_process = bool(rodata.get("per_process"))
-    with BpfCollector(TOOL, "syscalls", opts, rodata=rodata) as bc:
+    # The per-process map is preallocated (a per-CPU hash): sized 1 unless used, so
+    # the default run does not pay for creating it at start-up.
+    with BpfCollector(TOOL, "syscalls", opts, rodata=rodata,
+                      max_entries={} if per_process else {"proc_stats": 1}) as bc:
         emit = bc.emitter.emit
         clock = bc.runner.clock
         seen = {"events": 0}
