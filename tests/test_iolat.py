@@ -103,18 +103,27 @@ def loop_device(tmp_path_factory):
         os.unlink(path)
 
 
+def attached_tracer(err, *args: str, stdout=subprocess.PIPE) -> subprocess.Popen:
+    """ks-iolat -v started with its stderr into the file err, once it says it is attached."""
+    tracer = subprocess.Popen([ks("ks-iolat"), "--verbose", *args], stdout=stdout,
+                              stderr=err.open("wb"))
+    end = time.monotonic() + 20
+    while "attached" not in err.read_text():
+        if tracer.poll() is not None or time.monotonic() > end:
+            tracer.kill()
+            tracer.wait()
+            pytest.fail(f"ks-iolat did not attach: {err.read_text()}")
+        time.sleep(0.05)
+    return tracer
+
+
 def traced_fio(tmp_path, loop_device, *flags: str) -> dict:
     """fio reads then writes on the loop device, with ks-iolat running around them."""
     dev, disk = loop_device
     name = os.path.basename(dev)
     out, err = tmp_path / "out.ndjson", tmp_path / "err.txt"
-    tracer = subprocess.Popen([ks("ks-iolat"), "--interval", "1", "--verbose", *flags],
-                              stdout=out.open("wb"), stderr=err.open("wb"))
+    tracer = attached_tracer(err, "--interval", "1", *flags, stdout=out.open("wb"))
     try:
-        end = time.monotonic() + 20
-        while "attached" not in err.read_text():
-            assert tracer.poll() is None and time.monotonic() < end, err.read_text()
-            time.sleep(0.05)
         os.sync()   # earlier tests' writeback would share the backing disk with fio
         before = {d: diskstats(d) for d in (name, disk)}
         jobs = {"read": fio(dev, "randread", READS), "write": fio(dev, "randwrite", WRITES)}
@@ -298,14 +307,8 @@ def test_cgroup_counts_only_what_its_tasks_submitted(tmp_path, loop_device, fres
     name = os.path.basename(dev)
     path, directory = fresh_cgroup
     err = tmp_path / "err.txt"
-    tracer = subprocess.Popen([ks("ks-iolat"), "--cgroup", path, "--device", name,
-                               "--interval", "0.5", "-v"],
-                              stdout=subprocess.PIPE, stderr=err.open("wb"))
+    tracer = attached_tracer(err, "--cgroup", path, "--device", name, "--interval", "0.5")
     try:
-        end = time.monotonic() + 20
-        while "attached" not in err.read_text():
-            assert tracer.poll() is None and time.monotonic() < end, err.read_text()
-            time.sleep(0.05)
         outside = fio_in(None, dev, "randread", OUT_READS)
         inside = fio_in(directory, dev, "randread", IN_READS)
         in_reads = fio_ios(inside)
@@ -333,13 +336,8 @@ def test_flags_split_direct_reads_from_readahead(tmp_path, loop_device):
     dev, _ = loop_device
     name = os.path.basename(dev)
     err = tmp_path / "err.txt"
-    tracer = subprocess.Popen([ks("ks-iolat"), "--flags", "--device", name, "-i", "0.5", "-v"],
-                              stdout=subprocess.PIPE, stderr=err.open("wb"))
+    tracer = attached_tracer(err, "--flags", "--device", name, "-i", "0.5")
     try:
-        end = time.monotonic() + 20
-        while "attached" not in err.read_text():
-            assert tracer.poll() is None and time.monotonic() < end, err.read_text()
-            time.sleep(0.05)
         subprocess.run(["blockdev", "--flushbufs", dev], check=True)   # no cached pages
         before = diskstats(name)
         direct = fio(dev, "randread", 256)["total_ios"]
