@@ -11,7 +11,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
     applied_ns Int64 COMMENT 'ns: when this version was applied'
 ) ENGINE = MergeTree ORDER BY version;
 
--- syscall: A system call slower than the tracer's threshold (default 10 ms), stamped when it returned.
+-- syscall: A system call slower than the tracer's threshold (default 10 ms), stamped when it returned. Calls whose job is to wait (epoll_wait, poll, nanosleep, futex waits, reads on pipes and ttys: `ks-syscalls --help` lists them) only with --include-waits.
 CREATE TABLE IF NOT EXISTS syscall_events (
     timestamp Int64 COMMENT 'ns: wall-clock time, ns since the Unix epoch',
     host LowCardinality(String) COMMENT 'hostname of the machine the event describes',
@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS syscall_events (
     is_error Nullable(Int64) COMMENT '1 when ret_value is an error',
     arg0 Nullable(Int64) COMMENT 'first argument, the raw register as signed 64-bit',
     comm LowCardinality(Nullable(String)) COMMENT 'thread name, at most 16 characters',
+    cgroup LowCardinality(Nullable(String)) COMMENT 'cgroup v2 path (/system.slice/x.service), resolved from the kernel\'s id when seen; empty when it was gone by then',
     ks_batch UInt64 COMMENT 'the ks-ingest batch the row came in',
     ks_row UInt32 COMMENT 'the row\'s place in its batch'
 ) ENGINE = ReplacingMergeTree
@@ -48,6 +49,24 @@ CREATE TABLE IF NOT EXISTS syscall_stats (
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMMDD(toDateTime(intDiv(timestamp, 1000000000)))
 ORDER BY (host, syscall_name, timestamp, ks_batch, ks_row);
+
+-- syscall_process_stats: Per interval and process: its calls of every syscall counted together (like bcc syscount -P); with --failures or --errno only those failures.
+CREATE TABLE IF NOT EXISTS syscall_process_stats (
+    timestamp Int64 COMMENT 'ns: wall-clock time, ns since the Unix epoch',
+    host LowCardinality(String) COMMENT 'hostname of the machine the event describes',
+    interval_ns Nullable(Int64) COMMENT 'ns',
+    pid Int64,
+    comm LowCardinality(Nullable(String)),
+    cgroup LowCardinality(Nullable(String)) COMMENT 'cgroup v2 path (/system.slice/x.service), resolved from the kernel\'s id when seen; empty when it was gone by then',
+    count Nullable(Int64) COMMENT 'count',
+    errors Nullable(Int64) COMMENT 'count',
+    total_ns Nullable(Int64) COMMENT 'ns',
+    max_ns Nullable(Int64) COMMENT 'ns',
+    ks_batch UInt64 COMMENT 'the ks-ingest batch the row came in',
+    ks_row UInt32 COMMENT 'the row\'s place in its batch'
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(toDateTime(intDiv(timestamp, 1000000000)))
+ORDER BY (host, pid, timestamp, ks_batch, ks_row);
 
 -- page_fault: A page fault slower than the threshold, or sampled; latency from fault entry to accounting, stamped when the fault was accounted.
 CREATE TABLE IF NOT EXISTS page_fault_events (
@@ -96,6 +115,7 @@ CREATE TABLE IF NOT EXISTS io_latency_stats (
     timestamp Int64 COMMENT 'ns: wall-clock time, ns since the Unix epoch',
     host LowCardinality(String) COMMENT 'hostname of the machine the event describes',
     device LowCardinality(Nullable(String)) COMMENT 'block device name, e.g. vda',
+    flags LowCardinality(Nullable(String)) COMMENT 'with ks-iolat --flags: the requests\' flags (sync, meta, prio, fua, preflush, readahead, background, comma-separated; none); else empty',
     interval_ns Nullable(Int64) COMMENT 'ns',
     read_count Nullable(Int64) COMMENT 'count',
     write_count Nullable(Int64) COMMENT 'count',
@@ -145,6 +165,7 @@ CREATE TABLE IF NOT EXISTS sched_stats (
     voluntary_switches Nullable(Int64) COMMENT 'count',
     involuntary_switches Nullable(Int64) COMMENT 'count',
     wakeups Nullable(Int64) COMMENT 'count',
+    cgroup LowCardinality(Nullable(String)) COMMENT 'cgroup v2 path (/system.slice/x.service), resolved from the kernel\'s id when seen; empty when it was gone by then',
     cpu_time_ms Nullable(Float64) COMMENT 'ms: time on a CPU as the scheduler accounts it (se.sum_exec_runtime, as in /proc/PID/schedstat and getrusage)',
     avg_timeslice_us Nullable(Float64) COMMENT 'us: cpu_time over context_switches',
     runq_wait_ns Nullable(Int64) COMMENT 'ns: time its threads were runnable but waiting for a CPU',
@@ -154,6 +175,29 @@ CREATE TABLE IF NOT EXISTS sched_stats (
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMMDD(toDateTime(intDiv(timestamp, 1000000000)))
 ORDER BY (host, timestamp, ks_batch, ks_row);
+
+-- runqlat_task: Per interval: run-queue latency histogram per process (ks-sched --hist-per process, as runqlat -P) or per thread (--hist-per thread, runqlat -L), the --top busiest; the rest summed into one row with pid -1.
+CREATE TABLE IF NOT EXISTS runqlat_task_stats (
+    timestamp Int64 COMMENT 'ns: wall-clock time, ns since the Unix epoch',
+    host LowCardinality(String) COMMENT 'hostname of the machine the event describes',
+    interval_ns Nullable(Int64) COMMENT 'ns',
+    pid Int64 COMMENT 'the process; -1 for the tasks past --top',
+    tid Nullable(Int64) COMMENT 'the thread (--hist-per thread); empty per process',
+    comm LowCardinality(Nullable(String)),
+    cgroup LowCardinality(Nullable(String)) COMMENT 'cgroup v2 path (/system.slice/x.service), resolved from the kernel\'s id when seen; empty when it was gone by then',
+    sum_us Nullable(Float64) COMMENT 'us',
+    count Nullable(Int64) COMMENT 'count: samples in the interval',
+    p50_us Nullable(Float64) COMMENT 'us: median',
+    p90_us Nullable(Float64) COMMENT 'us: 90th percentile',
+    p95_us Nullable(Float64) COMMENT 'us: 95th percentile',
+    p99_us Nullable(Float64) COMMENT 'us: 99th percentile',
+    max_us Nullable(Float64) COMMENT 'us: largest sample (its bucket\'s upper bound)',
+    buckets Nullable(String) COMMENT 'hist_us: histogram: JSON [[bucket, count], ...]',
+    ks_batch UInt64 COMMENT 'the ks-ingest batch the row came in',
+    ks_row UInt32 COMMENT 'the row\'s place in its batch'
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(toDateTime(intDiv(timestamp, 1000000000)))
+ORDER BY (host, pid, ifNull(tid, 0), timestamp, ks_batch, ks_row);
 
 -- runqlat: Per interval: run-queue latency histogram, whole machine (cpu = -1) and per CPU.
 CREATE TABLE IF NOT EXISTS runqlat_stats (
@@ -502,6 +546,40 @@ SELECT
     sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(write_buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(write_buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS write_buckets
 FROM io_latency_stats
 GROUP BY minute, host, device;
+
+-- runqlat_task_stats per minute and host, pid, tid; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS runqlat_task_stats_1m (
+    minute Int64 COMMENT 'ns: start of the minute',
+    host LowCardinality(String),
+    pid Int64,
+    tid Nullable(Int64),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    sum_us AggregateFunction(sum, Float64) COMMENT 'sum',
+    count AggregateFunction(sum, Int64) COMMENT 'sum',
+    buckets AggregateFunction(sumMap, Array(Int64), Array(Int64)) COMMENT 'hist_us: the rows\' buckets, summed per bucket'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMMDD(toDateTime(intDiv(minute, 1000000000)))
+ORDER BY (host, pid, ifNull(tid, 0), minute);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS runqlat_task_stats_1m_mv TO runqlat_task_stats_1m AS
+SELECT
+    intDiv(timestamp, 60000000000) * 60000000000 AS minute,
+    host,
+    pid,
+    tid,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(sum_us) AS sum_us,
+    sumState(count) AS count,
+    sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
+FROM runqlat_task_stats
+GROUP BY minute, host, pid, tid;
 
 -- runqlat_stats per minute and host, cpu; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.

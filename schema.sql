@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
     applied_ns INTEGER NOT NULL  -- ns: when this version was applied
 );
 
--- syscall: A system call slower than the tracer's threshold (default 10 ms), stamped when it returned.
+-- syscall: A system call slower than the tracer's threshold (default 10 ms), stamped when it returned. Calls whose job is to wait (epoll_wait, poll, nanosleep, futex waits, reads on pipes and ttys: `ks-syscalls --help` lists them) only with --include-waits.
 CREATE TABLE IF NOT EXISTS syscall_events (
     id INTEGER PRIMARY KEY,
     timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS syscall_events (
     ret_value INTEGER,  -- return value (negative errno on error)
     is_error INTEGER,  -- 1 when ret_value is an error
     arg0 INTEGER,  -- first argument, the raw register as signed 64-bit
-    comm TEXT  -- thread name, at most 16 characters
+    comm TEXT,  -- thread name, at most 16 characters
+    cgroup TEXT  -- cgroup v2 path (/system.slice/x.service), resolved from the kernel's id when seen; empty when it was gone by then
 );
 CREATE INDEX IF NOT EXISTS idx_syscall_events_timestamp ON syscall_events(timestamp);
 CREATE INDEX IF NOT EXISTS idx_syscall_events_pid ON syscall_events(pid);
@@ -44,6 +45,23 @@ CREATE TABLE IF NOT EXISTS syscall_stats (
 );
 CREATE INDEX IF NOT EXISTS idx_syscall_stats_timestamp ON syscall_stats(timestamp);
 CREATE INDEX IF NOT EXISTS idx_syscall_stats_syscall_name_timestamp ON syscall_stats(syscall_name, timestamp);
+
+-- syscall_process_stats: Per interval and process: its calls of every syscall counted together (like bcc syscount -P); with --failures or --errno only those failures.
+CREATE TABLE IF NOT EXISTS syscall_process_stats (
+    id INTEGER PRIMARY KEY,
+    timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
+    host TEXT,  -- hostname of the machine the event describes
+    interval_ns INTEGER,  -- ns
+    pid INTEGER,
+    comm TEXT,
+    cgroup TEXT,  -- cgroup v2 path (/system.slice/x.service), resolved from the kernel's id when seen; empty when it was gone by then
+    count INTEGER,  -- count
+    errors INTEGER,  -- count
+    total_ns INTEGER,  -- ns
+    max_ns INTEGER  -- ns
+);
+CREATE INDEX IF NOT EXISTS idx_syscall_process_stats_timestamp ON syscall_process_stats(timestamp);
+CREATE INDEX IF NOT EXISTS idx_syscall_process_stats_pid_timestamp ON syscall_process_stats(pid, timestamp);
 
 -- page_fault: A page fault slower than the threshold, or sampled; latency from fault entry to accounting, stamped when the fault was accounted.
 CREATE TABLE IF NOT EXISTS page_fault_events (
@@ -92,6 +110,7 @@ CREATE TABLE IF NOT EXISTS io_latency_stats (
     timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
     host TEXT,  -- hostname of the machine the event describes
     device TEXT,  -- block device name, e.g. vda
+    flags TEXT,  -- with ks-iolat --flags: the requests' flags (sync, meta, prio, fua, preflush, readahead, background, comma-separated; none); else empty
     interval_ns INTEGER,  -- ns
     read_count INTEGER,  -- count
     write_count INTEGER,  -- count
@@ -142,6 +161,7 @@ CREATE TABLE IF NOT EXISTS sched_stats (
     voluntary_switches INTEGER,  -- count
     involuntary_switches INTEGER,  -- count
     wakeups INTEGER,  -- count
+    cgroup TEXT,  -- cgroup v2 path (/system.slice/x.service), resolved from the kernel's id when seen; empty when it was gone by then
     cpu_time_ms REAL,  -- ms: time on a CPU as the scheduler accounts it (se.sum_exec_runtime, as in /proc/PID/schedstat and getrusage)
     avg_timeslice_us REAL,  -- us: cpu_time over context_switches
     runq_wait_ns INTEGER,  -- ns: time its threads were runnable but waiting for a CPU
@@ -149,6 +169,28 @@ CREATE TABLE IF NOT EXISTS sched_stats (
 );
 CREATE INDEX IF NOT EXISTS idx_sched_stats_timestamp ON sched_stats(timestamp);
 CREATE INDEX IF NOT EXISTS idx_sched_stats_pid ON sched_stats(pid);
+
+-- runqlat_task: Per interval: run-queue latency histogram per process (ks-sched --hist-per process, as runqlat -P) or per thread (--hist-per thread, runqlat -L), the --top busiest; the rest summed into one row with pid -1.
+CREATE TABLE IF NOT EXISTS runqlat_task_stats (
+    id INTEGER PRIMARY KEY,
+    timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
+    host TEXT,  -- hostname of the machine the event describes
+    interval_ns INTEGER,  -- ns
+    pid INTEGER,  -- the process; -1 for the tasks past --top
+    tid INTEGER,  -- the thread (--hist-per thread); empty per process
+    comm TEXT,
+    cgroup TEXT,  -- cgroup v2 path (/system.slice/x.service), resolved from the kernel's id when seen; empty when it was gone by then
+    sum_us REAL,  -- us
+    count INTEGER,  -- count: samples in the interval
+    p50_us REAL,  -- us: median
+    p90_us REAL,  -- us: 90th percentile
+    p95_us REAL,  -- us: 95th percentile
+    p99_us REAL,  -- us: 99th percentile
+    max_us REAL,  -- us: largest sample (its bucket's upper bound)
+    buckets TEXT  -- hist_us: histogram: JSON [[bucket, count], ...]
+);
+CREATE INDEX IF NOT EXISTS idx_runqlat_task_stats_timestamp ON runqlat_task_stats(timestamp);
+CREATE INDEX IF NOT EXISTS idx_runqlat_task_stats_pid_timestamp ON runqlat_task_stats(pid, timestamp);
 
 -- runqlat: Per interval: run-queue latency histogram, whole machine (cpu = -1) and per CPU.
 CREATE TABLE IF NOT EXISTS runqlat_stats (
@@ -515,6 +557,50 @@ CREATE TRIGGER IF NOT EXISTS trg_io_latency_stats_1m_delete AFTER DELETE ON io_l
         write_bytes = coalesce(write_bytes, 0) + coalesce(excluded.write_bytes, 0),
         read_buckets = CASE WHEN excluded.read_buckets IS NULL OR excluded.read_buckets = '[]' THEN read_buckets WHEN read_buckets IS NULL OR read_buckets = '[]' THEN excluded.read_buckets WHEN length(read_buckets) + length(excluded.read_buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(read_buckets) UNION ALL SELECT value FROM json_each(excluded.read_buckets)) GROUP BY b ORDER BY b)) ELSE substr(read_buckets, 1, length(read_buckets) - 1) || ',' || substr(excluded.read_buckets, 2) END,
         write_buckets = CASE WHEN excluded.write_buckets IS NULL OR excluded.write_buckets = '[]' THEN write_buckets WHEN write_buckets IS NULL OR write_buckets = '[]' THEN excluded.write_buckets WHEN length(write_buckets) + length(excluded.write_buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(write_buckets) UNION ALL SELECT value FROM json_each(excluded.write_buckets)) GROUP BY b ORDER BY b)) ELSE substr(write_buckets, 1, length(write_buckets) - 1) || ',' || substr(excluded.write_buckets, 2) END;
+END;
+
+-- runqlat_task_stats per minute and host, pid, tid, kept by its trigger.
+CREATE TABLE IF NOT EXISTS runqlat_task_stats_1m (
+    minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
+    host TEXT,
+    pid INTEGER,
+    tid INTEGER,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    sum_us REAL,  -- sum
+    count INTEGER,  -- sum
+    buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_runqlat_task_stats_1m_key ON runqlat_task_stats_1m(minute, ifnull(host, X''), ifnull(pid, X''), ifnull(tid, X''));
+CREATE TRIGGER IF NOT EXISTS trg_runqlat_task_stats_1m AFTER INSERT ON runqlat_task_stats BEGIN
+    INSERT INTO runqlat_task_stats_1m (minute, host, pid, tid, rows, first_ts, last_ts, interval_ns, sum_us, count, buckets)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.pid, NEW.tid, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.sum_us, NEW.count, CASE WHEN json_valid(NEW.buckets) THEN CASE WHEN json_type(NEW.buckets) = 'array' THEN json(NEW.buckets) END END)
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(pid, X''), ifnull(tid, X'')) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        sum_us = coalesce(sum_us, 0) + coalesce(excluded.sum_us, 0),
+        count = coalesce(count, 0) + coalesce(excluded.count, 0),
+        buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
+    UPDATE runqlat_task_stats_1m SET buckets = CASE WHEN buckets IS NULL OR buckets = '[]' THEN buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets)) GROUP BY b ORDER BY b)) END
+    WHERE minute = NEW.timestamp / 60000000000 * 60000000000 - 60000000000 AND ifnull(host, X'') = ifnull(NEW.host, X'') AND ifnull(pid, X'') = ifnull(NEW.pid, X'') AND ifnull(tid, X'') = ifnull(NEW.tid, X'')
+      AND (SELECT rows FROM runqlat_task_stats_1m WHERE minute = NEW.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(NEW.host, X'') AND ifnull(pid, X'') = ifnull(NEW.pid, X'') AND ifnull(tid, X'') = ifnull(NEW.tid, X'')) = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS trg_runqlat_task_stats_1m_delete AFTER DELETE ON runqlat_task_stats BEGIN
+    DELETE FROM runqlat_task_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(OLD.host, X'') AND ifnull(pid, X'') = ifnull(OLD.pid, X'') AND ifnull(tid, X'') = ifnull(OLD.tid, X'');
+    INSERT INTO runqlat_task_stats_1m (minute, host, pid, tid, rows, first_ts, last_ts, interval_ns, sum_us, count, buckets)
+    SELECT timestamp / 60000000000 * 60000000000, host, pid, tid, 1, timestamp, timestamp, interval_ns, sum_us, count, CASE WHEN json_valid(buckets) THEN CASE WHEN json_type(buckets) = 'array' THEN json(buckets) END END FROM runqlat_task_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND pid IS OLD.pid AND tid IS OLD.tid ORDER BY timestamp, id
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(pid, X''), ifnull(tid, X'')) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        sum_us = coalesce(sum_us, 0) + coalesce(excluded.sum_us, 0),
+        count = coalesce(count, 0) + coalesce(excluded.count, 0),
+        buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
 END;
 
 -- runqlat_stats per minute and host, cpu, kept by its trigger.

@@ -116,6 +116,12 @@ def C(name, sql=INTEGER, unit="", doc="", required=False, source=""):  # noqa: N
     return Column(name, sql, unit, doc, required, source)
 
 
+# The process's cgroup v2, as a path relative to the cgroup2 mount (a container, a
+# systemd unit): on the per-process tables, so queries can group by it.
+CGROUP = C("cgroup", TEXT, doc="cgroup v2 path (/system.slice/x.service), resolved from the "
+           "kernel's id when seen; empty when it was gone by then")
+
+
 # ---- units -----------------------------------------------------------------------------
 # Every unit a column may have, as (base unit, numerator, denominator): one of it is
 # numerator / denominator of the base unit.  Base units are Prometheus' (seconds,
@@ -183,7 +189,8 @@ TYPES: tuple[EventType, ...] = (
     EventType(
         "syscall", "syscall_events",
         "A system call slower than the tracer's threshold (default 10 ms), stamped when it "
-        "returned.",
+        "returned. Calls whose job is to wait (epoll_wait, poll, nanosleep, futex waits, "
+        "reads on pipes and ttys: `ks-syscalls --help` lists them) only with --include-waits.",
         (
             C("pid", required=True), C("tid"), C("cpu"), C("uid"),
             C("syscall_nr", doc="this architecture's syscall number"),
@@ -192,7 +199,7 @@ TYPES: tuple[EventType, ...] = (
             C("ret_value", doc="return value (negative errno on error)"),
             C("is_error", doc="1 when ret_value is an error"),
             C("arg0", doc="first argument, the raw register as signed 64-bit"),
-            C("comm", TEXT, doc="thread name, at most 16 characters"),
+            C("comm", TEXT, doc="thread name, at most 16 characters"), CGROUP,
         ),
         indexes=(("pid",), ("latency_ns",), ("syscall_name", "timestamp")),
         signature=("syscall_name", "latency_ms"),
@@ -210,6 +217,20 @@ TYPES: tuple[EventType, ...] = (
         indexes=(("syscall_name", "timestamp"),),
         producer="ks-syscalls --stats",
         rollup=Rollup(("syscall_name",), ("count", "errors", "total_ns"), ("max_ns",)),
+    ),
+    EventType(
+        "syscall_process_stats", "syscall_process_stats",
+        "Per interval and process: its calls of every syscall counted together (like bcc "
+        "syscount -P); with --failures or --errno only those failures.",
+        (
+            C("interval_ns", INTEGER, "ns"),
+            C("pid", required=True), C("comm", TEXT), CGROUP,
+            C("count", INTEGER, "count"), C("errors", INTEGER, "count"),
+            C("total_ns", INTEGER, "ns"), C("max_ns", INTEGER, "ns"),
+        ),
+        indexes=(("pid", "timestamp"),),
+        producer="ks-syscalls --stats --per-process",
+        since_version=6,
     ),
     EventType(
         "page_fault", "page_fault_events",
@@ -246,6 +267,8 @@ TYPES: tuple[EventType, ...] = (
         "Per interval and block device: I/O counts, bytes and latency percentiles.",
         (
             C("device", TEXT, doc="block device name, e.g. vda"),
+            C("flags", TEXT, doc="with ks-iolat --flags: the requests' flags (sync, meta, prio, "
+              "fua, preflush, readahead, background, comma-separated; none); else empty"),
             C("interval_ns", INTEGER, "ns"),
             C("read_count", INTEGER, "count"), C("write_count", INTEGER, "count"),
             C("read_bytes", INTEGER, "bytes"), C("write_bytes", INTEGER, "bytes"),
@@ -285,6 +308,7 @@ TYPES: tuple[EventType, ...] = (
             C("voluntary_switches", INTEGER, "count"),
             C("involuntary_switches", INTEGER, "count"),
             C("wakeups", INTEGER, "count"),
+            CGROUP,
             C("cpu_time_ms", REAL, "ms", "time on a CPU as the scheduler accounts it "
               "(se.sum_exec_runtime, as in /proc/PID/schedstat and getrusage)"),
             C("avg_timeslice_us", REAL, "us", "cpu_time over context_switches"),
@@ -294,6 +318,23 @@ TYPES: tuple[EventType, ...] = (
         indexes=(("pid",),),
         signature=("context_switches", "voluntary_switches"),
         producer="ks-sched --per-process",
+    ),
+    EventType(
+        "runqlat_task", "runqlat_task_stats",
+        "Per interval: run-queue latency histogram per process (ks-sched --hist-per process, "
+        "as runqlat -P) or per thread (--hist-per thread, runqlat -L), the --top busiest; "
+        "the rest summed into one row with pid -1.",
+        (
+            C("interval_ns", INTEGER, "ns"),
+            C("pid", required=True, doc="the process; -1 for the tasks past --top"),
+            C("tid", doc="the thread (--hist-per thread); empty per process"),
+            C("comm", TEXT), CGROUP,
+            C("sum_us", REAL, "us"),
+        ) + _hist_columns(),
+        indexes=(("pid", "timestamp"),),
+        producer="ks-sched --hist-per",
+        since_version=6,
+        rollup=Rollup(("pid", "tid"), ("sum_us", "count")),
     ),
     EventType(
         "runqlat", "runqlat_stats",
@@ -510,8 +551,10 @@ BY_ALIAS: dict[str, EventType] = {a: t for t in TYPES for a in t.aliases}
 UNKNOWN_TABLE = "unknown_events"
 
 # Bumped whenever a table or column is added; ks-ingest upgrades older files in place.
-SCHEMA_VERSION = 5   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
-                     # 5: a NULL rollup key is one key (schema.NULL_KEY_MERGED)
+SCHEMA_VERSION = 6   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
+                     # 5: a NULL rollup key is one key (schema.NULL_KEY_MERGED);
+                     # 6: syscall_process_stats; cgroup on the per-process tables;
+                     #    io_latency_stats.flags; runqlat_task_stats
 
 
 def columns_of(t: EventType) -> tuple[Column, ...]:

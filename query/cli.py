@@ -187,6 +187,12 @@ def _window_cmd(name: str, help: str, what: str, limit: int = 100):
     return register
 
 
+By = Annotated[str, typer.Option(
+    "--by", metavar="process|cgroup", help="One row per process (pid, comm), or per cgroup v2 "
+    "(its path, as the collectors resolved it: a container, a systemd unit; rows without one "
+    "under '').")]
+
+
 # Other names people type for a subcommand (`ks-query slow-syscalls --since 1h`).
 ALIASES = {"slow-syscalls": "syscalls"}
 
@@ -298,10 +304,10 @@ def syscalls_cmd(w: Window,
 
 @_window_cmd("syscall-procs", "Processes ranked by time blocked in slow system calls.",
              "slow syscalls", limit=10)
-def syscall_procs_cmd(w: Window):
+def syscall_procs_cmd(w: Window, by: By = "process"):
     from .syscalls import query_top_processes_by_syscall_latency as q
 
-    return lambda db: q(db, w.start, w.end, w.limit, host=w.host)
+    return lambda db: q(db, w.start, w.end, w.limit, host=w.host, by=by)
 
 
 @_window_cmd("syscall-stats", "Every call counted (ks-syscalls --stats): busiest syscalls by total time.",
@@ -396,10 +402,10 @@ def runqlat_cmd(w: Window,
 
 @_window_cmd("sched-procs", "Processes by total time waiting for a CPU, every wait (ks-sched --per-process).",
              "per-process scheduler rows (run ks-sched --per-process)", limit=10)
-def sched_procs_cmd(w: Window):
+def sched_procs_cmd(w: Window, by: By = "process"):
     from .sched import query_runqueue_wait_by_process as q
 
-    return lambda db: q(db, w.start, w.end, w.limit, host=w.host)
+    return lambda db: q(db, w.start, w.end, w.limit, host=w.host, by=by)
 
 
 @_window_cmd("sched-waits", "Processes with the most run-queue waits over ks-sched's threshold (10 ms); "

@@ -284,3 +284,26 @@ def counter_increases(db, table: str, keys: tuple[str, ...], cols: tuple[str, ..
         row.update(first=first, last=last, **dict(zip(cols, inc)))
         out.append(row)
     return out
+
+
+# ---- --by process | cgroup: the rows of per-process tables, grouped one way or the other
+GROUPINGS = ("process", "cgroup")
+
+
+def grouping(db, table: str, by: str) -> tuple[str, str, list[str]]:
+    """(select list, GROUP BY list, output keys) for per-process rows grouped by process
+    (pid, comm) or by cgroup (its path, and how many processes it had).  A file written
+    before the cgroup column existed (schema 6) is told so, not answered wrongly."""
+    from .db import QueryError
+
+    if by == "process":
+        return "pid, max(comm) AS comm", "host, pid", ["pid", "comm"]
+    if by != "cgroup":
+        raise QueryError(f"--by {by}: use one of {', '.join(GROUPINGS)}")
+    columns = {r[1] for r in db.rows(f"PRAGMA table_info({table})")}
+    if "cgroup" not in columns:
+        raise QueryError(f"{table} has no cgroup column (written by an older kernelsight): "
+                         "`ks-ingest --init-only` upgrades the file; rows stored before stay "
+                         "without one")
+    return ("coalesce(cgroup, '') AS cgroup, count(DISTINCT pid) AS processes", "host, cgroup",
+            ["cgroup", "processes"])
