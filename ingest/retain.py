@@ -20,7 +20,7 @@ import time
 import typer
 
 from . import events as ev
-from . import schema
+from . import schema, tiers
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
@@ -103,14 +103,24 @@ app = typer.Typer(add_completion=False)
 def run(
     db_path: str = typer.Option("data/kernelsight.db", help="the kernelsight database"),
     raw: str = typer.Option(..., help="keep raw rows this young (30m, 12h, 7d, 2y); older ones go, their rollups stay"),
+    rollups: str = typer.Option(None, help="keep per-minute rollups this young; older minutes are "
+                                "summarised per hour (<table>_1h), then go (docs/tiers.md)"),
+    hourly: str = typer.Option(None, help="keep hourly rollups this young; older hours go"),
     batch: int = typer.Option(5000, min=1, help="rows per short write transaction"),
     dry_run: bool = typer.Option(False, "--dry-run", help="only say per table how many rows and bytes would go"),
 ) -> None:
-    """Drop raw rows older than --raw from every event table; the per-minute rollups keep them."""
+    """Drop raw rows older than --raw from every event table; the per-minute rollups keep them.
+    --rollups and --hourly do the same for the minutes (kept per hour) and the hours."""
+    now = time.time_ns()
     try:
-        cutoff = time.time_ns() - parse_age(raw)
+        cutoff = now - parse_age(raw)
     except ValueError as e:
         typer.echo(f"ks-retain: --raw: {e}", err=True)
+        raise typer.Exit(2)
+    try:
+        kept = tiers.ages(now - cutoff, {"rollups": rollups, "hourly": hourly}, parse_age)
+    except ValueError as e:
+        typer.echo(f"ks-retain: {e}", err=True)
         raise typer.Exit(2)
     if not os.path.exists(db_path):   # connecting would create an empty file
         typer.echo(f"ks-retain: {db_path}: no such database", err=True)
@@ -120,9 +130,12 @@ def run(
         if dry_run:
             for table, (n, size) in would_drop(conn, cutoff).items():
                 typer.echo(f"{table}: {n} rows, about {size} bytes would be dropped")
-            return
-        for table, n in drop_raw(conn, cutoff, batch).items():
-            typer.echo(f"{table}: {n} rows dropped")
+        else:
+            for table, n in drop_raw(conn, cutoff, batch).items():
+                typer.echo(f"{table}: {n} rows dropped")
+            tiers.record_raw(conn, raw, cutoff)
+        for line in tiers.apply(conn, kept, now, batch, dry_run):
+            typer.echo(line)
     except sqlite3.Error as e:
         typer.echo(f"ks-retain: {db_path}: {e}", err=True)
         raise typer.Exit(1)

@@ -1,0 +1,166 @@
+"""Downsampling tiers (ingest/tiers.py, events.TIERS): hours built from the minutes,
+each tier's retention (ks-retain --rollups / --hourly), and queries that stitch raw
+rows, minutes and hours (query/common.py window_source)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import time
+
+import orjson
+import pytest
+
+from kernelsight.ingest import events as ev
+from kernelsight.ingest import histogram, schema, tiers
+from kernelsight.query import synthetic
+
+NS = 1_000_000_000
+H, M = ev.HOUR_NS, ev.ROLLUP_NS
+ROLLED = [t for t in ev.TYPES if t.rollup]
+SPACING = 600   # one synthetic second becomes ten minutes: two weeks in 2000 samples
+# The rollup-backed commands, with what identifies a row of their answer.
+COMMANDS = {"io": ("host", "device"), "rtt": ("host", "node"), "runqlat": ("host", "cpu"),
+            "syscall-stats": ("host", "syscall"), "block": ("host", "device"),
+            "network": ("host", "interface"), "retransmits": ("host",), "pagefaults": ("host", "pid")}
+
+
+def _exe(name: str) -> str:
+    return synthetic.ingest_command().replace("ks-ingest", name)
+
+
+def _weeks_db(tmp_path, samples: int = 2000):
+    """Two weeks of every table, one sample per ten minutes, ending an hour ago."""
+    end = time.time_ns() // H * H - H
+    start = end - samples * SPACING * NS
+    events = synthetic.scenario(start, samples).events
+    for e in events:
+        e["timestamp"] = start + (e["timestamp"] - start) * SPACING
+    path = tmp_path / "ks.db"
+    assert synthetic.write_events(path, events) == "ks-ingest"
+    return path, start
+
+
+def _query(path, command: str, *args: str) -> dict:
+    p = subprocess.run([_exe("ks-query"), command, "--db-path", str(path), "--format", "json", *args],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    rows = [orjson.loads(line) for line in p.stdout.splitlines()]
+    return {tuple(r.get(k) for k in COMMANDS[command]): r for r in rows}
+
+
+def _retain(path, *args: str) -> subprocess.CompletedProcess:
+    p = subprocess.run([_exe("ks-retain"), "--db-path", str(path), *args], capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return p
+
+
+def _count(path, table: str, where: str = "true", args=()) -> int:
+    with sqlite3.connect(path) as c:
+        return c.execute(f"SELECT count(*) FROM {table} WHERE {where}", args).fetchone()[0]
+
+
+def _close(a, b) -> bool:
+    """Equal, or (percentiles) within the histogram's relative error."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= abs(a) / histogram.SUB + 1e-9
+    return a == b
+
+
+def test_answers_after_raw_and_minutes_went(tmp_path):
+    """`--since 30d` over raw rows, then over minutes + raw, then hours + minutes +
+    raw: every rollup-backed command answers the same."""
+    path, start = _weeks_db(tmp_path)
+    before = {c: _query(path, c, "--since", "30d") for c in COMMANDS}
+    assert all(before.values())
+    _retain(path, "--raw", "3d", "--rollups", "7d", "--hourly", "2y")
+    now = time.time_ns()
+    assert _count(path, "io_latency_stats", "timestamp < ?", (now - 3 * 86400 * NS,)) == 0
+    assert _count(path, "io_latency_stats_1m", "minute < ?", (now - 7 * 86400 * NS - H,)) == 0
+    assert _count(path, "io_latency_stats_1h", "hour < ?", (now - 7 * 86400 * NS,)) > 100
+    for command, rows in before.items():
+        after = _query(path, command, "--since", "30d")
+        assert after.keys() == rows.keys(), command
+        for key, row in rows.items():
+            diff = {f: (v, after[key].get(f)) for f, v in row.items()
+                    if f != "time" and not _close(v, after[key].get(f))}   # time: the window start
+            assert not diff, (command, key, diff)
+
+
+def test_hours_equal_minutes_summed(tmp_path):
+    """An hour holds what its minutes held: rows, sums, peaks, buckets, counter increases
+    (checked against the raw rows, an independent source)."""
+    path, start = _weeks_db(tmp_path, samples=300)
+    conn = schema.connect(str(path))
+    conn.execute("BEGIN")
+    for t in ROLLED:
+        tiers.rebuild(conn, t)
+    conn.execute("COMMIT")
+    c = sqlite3.connect(path)
+    for dev, hour, rows, reads, buckets in c.execute(
+            "SELECT device, hour, rows, read_count, read_buckets FROM io_latency_stats_1h"):
+        raw = c.execute("SELECT count(*), sum(read_count) FROM io_latency_stats WHERE device = ? "
+                        "AND timestamp >= ? AND timestamp < ?", (dev, hour, hour + H)).fetchone()
+        assert (rows, reads) == raw
+        lists = [b for (b,) in c.execute("SELECT read_buckets FROM io_latency_stats WHERE device = ? "
+                                         "AND timestamp >= ? AND timestamp < ?", (dev, hour, hour + H))]
+        assert histogram.merge(lists) == histogram.merge([buckets])
+    for hour, inc, last in c.execute("SELECT hour, read_ios_inc, read_ios_last FROM block_stats_1h"):
+        vals = [v for (v,) in c.execute("SELECT read_ios FROM block_stats WHERE timestamp >= ? "
+                                        "AND timestamp < ? ORDER BY timestamp", (hour, hour + H))]
+        steps = [b - a if b >= a else b for a, b in zip(vals, vals[1:])]
+        assert (inc, last) == (sum(steps), vals[-1])
+    assert c.execute("SELECT count(*) FROM block_stats_1h").fetchone()[0] > 40
+
+
+def _edge_db(tmp_path, boundary: int, spacing: int):
+    """io_latency rows of one device at the boundary, a nanosecond before it and
+    every ``spacing`` around, each with its own read_count (a power of two)."""
+    stamps = sorted({boundary - 1, boundary, *(boundary + k * spacing for k in range(-6, 6))})
+    events = [{"type": "io_latency", "timestamp": ts, "host": "h", "device": "vda", "interval_ns": NS,
+               "read_count": 1 << i, "read_buckets": [[100 + i, 1 << i]]} for i, ts in enumerate(stamps)]
+    path = tmp_path / "edge.db"
+    synthetic.write_events(path, events, via="ks-ingest")
+    return path, dict(zip(stamps, (1 << i for i in range(len(stamps)))))
+
+
+def _reads(path, start: int, end: int) -> int:
+    from kernelsight.query import storage
+
+    return sum(r["read_ops"] for r in storage.query_io_latency_percentiles(str(path), start, end))
+
+
+@pytest.mark.parametrize("tier", ["raw", "minutes"])
+def test_boundary(tmp_path, tier):
+    """Rows exactly at a tier boundary and a nanosecond before it, each with its own
+    power of two: the sum says which were read, in windows that start, end on or
+    straddle the boundary.  Before it a row counts when its whole period (minute, or
+    hour) lies in the window; from it on, as the finer tier holds it."""
+    from kernelsight.ingest import retain
+
+    boundary = (time.time_ns() // H - 30 * 24) * H   # a month ago, on a whole hour
+    coarse, fine = (M, 1) if tier == "raw" else (H, M)
+    path, reads = _edge_db(tmp_path, boundary, 20 * coarse // 60)
+    conn = schema.connect(str(path))
+    raw_cutoff = boundary if tier == "raw" else boundary + 10 * H   # no raw rows near it
+    retain.drop_raw(conn, raw_cutoff)
+    tiers.record_raw(conn, "30d", raw_cutoff)
+    if tier == "minutes":
+        dropped = tiers.drop(conn, ev.MINUTES, "30d", boundary + M)   # rounded down to the hour
+        assert dropped["io_latency_stats_1m"] == len({ts // M for ts in reads if ts < boundary})
+    conn.close()
+
+    def expect(a, b):
+        total = 0
+        for ts, n in reads.items():
+            g = coarse if ts < boundary else fine
+            p = ts // g * g
+            total += n if p >= a and p + g <= b else 0
+        return total
+
+    spacing = 20 * coarse // 60
+    lo, hi = boundary - 5 * spacing, boundary + 5 * spacing
+    for a, b in ((lo, hi), (boundary, hi), (lo, boundary), (boundary - coarse, boundary + coarse),
+                 (boundary - 1, boundary + 1), (boundary - coarse - 1, boundary + 1)):
+        assert _reads(path, a, b) == expect(a, b), ((a - boundary) / NS, (b - boundary) / NS)
