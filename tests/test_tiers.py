@@ -216,3 +216,24 @@ def test_boundary(tmp_path, tier):
     for a, b in ((lo, hi), (boundary, hi), (lo, boundary), (boundary - coarse, boundary + coarse),
                  (boundary - 1, boundary + 1), (boundary - coarse - 1, boundary + 1)):
         assert _reads(path, a, b) == expect(a, b), ((a - boundary) / NS, (b - boundary) / NS)
+
+
+def test_tables_tiers_shows_each_tier_in_80_columns(tmp_path):
+    path, _ = _weeks_db(tmp_path, samples=600)   # 4.2 days
+    args = [_exe("ks-query"), "tables", "--tiers", "--db-path", str(path)]
+    before = [orjson.loads(x) for x in subprocess.run([*args, "-f", "json"], capture_output=True,
+                                                      text=True, check=True).stdout.splitlines()]
+    assert {r["keep"] for r in before} == {"unknown"}
+    _retain(path, "--raw", "1d", "--rollups", "2d", "--hourly", "1y")
+    rows = [orjson.loads(x) for x in subprocess.run([*args, "-f", "json"], capture_output=True,
+                                                    text=True, check=True).stdout.splitlines()]
+    tier_tables = {"raw": "", "1m": "_1m", "1h": "_1h"}
+    assert len(rows) == len(ev.TYPES) + 2 * len(ROLLED)
+    for r in rows:
+        assert r["rows"] == _count(path, r["table"] + tier_tables[r["tier"]]), r
+        assert r["keep"] == {"raw": "1d", "1m": "2d", "1h": "1y"}[r["tier"]]
+        assert r["MB"] > 0
+    hours = next(r for r in rows if r["table"] == "io_latency_stats" and r["tier"] == "1h")
+    assert hours["rows"] > 0 and hours["span"].endswith(" d")
+    text = subprocess.run([*args, "-f", "table"], capture_output=True, text=True, check=True).stdout
+    assert max(map(len, text.splitlines())) <= 80
