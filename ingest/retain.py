@@ -127,6 +127,12 @@ def run(
         raise typer.Exit(1)
     try:
         conn = schema.connect(db_path)
+        if not dry_run:   # an older file upgraded as ks-ingest would (its hours summarised)
+            schema.apply(conn, announce=lambda m: typer.echo(f"ks-retain: {m}", err=True))
+        elif kept and schema.current_version(conn) < ev.SCHEMA_VERSION:
+            typer.echo(f"ks-retain: {db_path}: its schema is older than this ks-retain's, which has "
+                       "hourly tiers: upgrade it first (ks-ingest --init-only --db-path ...)", err=True)
+            raise typer.Exit(1)
         if dry_run:
             for table, (n, size) in would_drop(conn, cutoff).items():
                 typer.echo(f"{table}: {n} rows, about {size} bytes would be dropped")
@@ -134,9 +140,9 @@ def run(
             for table, n in drop_raw(conn, cutoff, batch).items():
                 typer.echo(f"{table}: {n} rows dropped")
             tiers.record_raw(conn, raw, cutoff)
-        for line in tiers.apply(conn, kept, now, batch, dry_run):
+        for line in tiers.apply(conn, kept, now, batch, dry_run, cutoff):
             typer.echo(line)
-    except sqlite3.Error as e:
+    except (sqlite3.Error, schema.NewerSchema) as e:
         typer.echo(f"ks-retain: {db_path}: {e}", err=True)
         raise typer.Exit(1)
 

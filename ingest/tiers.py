@@ -180,14 +180,15 @@ def _write(conn: sqlite3.Connection, work, retries: int = 50):
     raise sqlite3.OperationalError("the database stayed busy")
 
 
-def _limit(conn: sqlite3.Connection, t: ev.EventType, tier: ev.Tier, cutoff: int) -> int:
+def _limit(conn: sqlite3.Connection, t: ev.EventType, tier: ev.Tier, cutoff: int, raw_cutoff: int) -> int:
     """Where ``tier``'s rows of ``t`` may go up to: the cutoff, in whole periods of the
-    next tier, and never past the oldest raw row (minutes are what a window reads
-    beside its raw rows: query/common.py)."""
+    next tier, and never past the oldest raw row from ``raw_cutoff`` on (minutes are
+    what a window reads beside its raw rows: query/common.py)."""
     coarse = _coarser(tier)
     limit = _floor(cutoff, coarse.ns) if coarse else cutoff
     if tier is ev.MINUTES:
-        oldest = conn.execute(f"SELECT min(timestamp) FROM {t.table}").fetchone()[0]
+        oldest = conn.execute(f"SELECT min(timestamp) FROM {t.table} WHERE timestamp >= ?",
+                              (raw_cutoff,)).fetchone()[0]
         if oldest is not None:
             limit = min(limit, _floor(oldest, coarse.ns))
     return limit
@@ -213,7 +214,7 @@ def _batch(conn: sqlite3.Connection, t: ev.EventType, tier: ev.Tier, limit: int,
 
 
 def drop(conn: sqlite3.Connection, tier: ev.Tier, keep: str, cutoff: int,
-         batch: int = 5000) -> dict[str, int]:
+         batch: int = 5000, raw_cutoff: int = -(1 << 63)) -> dict[str, int]:
     """Drop ``tier``'s rows older than ``cutoff`` from every rollup, in short batches,
     each first summarised into the next tier; returns {tier table: rows dropped}.
     Nothing coarser than ``tier`` loses a row."""
@@ -221,7 +222,7 @@ def drop(conn: sqlite3.Connection, tier: ev.Tier, keep: str, cutoff: int,
     for t in ev.TYPES:
         if not t.rollup:
             continue
-        limit = _limit(conn, t, tier, cutoff)
+        limit = _limit(conn, t, tier, cutoff, raw_cutoff)
         done = recorded(conn, t.table).get(tier.suffix)
         replace_from = done[1] if done else -(1 << 63)   # older periods were summarised before
         total = 0
@@ -268,23 +269,36 @@ def ages(raw_ns: int, given: dict[str, str | None], parse) -> list[tuple[ev.Tier
 
 
 def apply(conn: sqlite3.Connection, kept: list[tuple[ev.Tier, str, int]], now: int,
-          batch: int, dry_run: bool):
-    """ks-retain's tier part: one line per tier table, of what went (or would go)."""
+          batch: int, dry_run: bool, raw_cutoff: int):
+    """ks-retain's tier part, after --raw (``raw_cutoff``) went or would go: one line
+    per tier table, of what went (or would go)."""
+    folded: dict[str, int] = {}   # dry run: table -> the finer tier goes up to this
     for tier, text, age in kept:
         cutoff = now - age
         if dry_run:
             for t in ev.TYPES:
                 if t.rollup:
-                    yield _would_drop(conn, t, tier, cutoff)
+                    yield _would_drop(conn, t, tier, cutoff, raw_cutoff, folded)
             continue
-        for table, n in drop(conn, tier, text, cutoff, batch).items():
+        for table, n in drop(conn, tier, text, cutoff, batch, raw_cutoff).items():
             yield f"{table}: {n} rows dropped"
 
 
-def _would_drop(conn: sqlite3.Connection, t: ev.EventType, tier: ev.Tier, cutoff: int) -> str:
-    name, col = t.tier_table(tier), tier.time
-    old, total = conn.execute(f"SELECT count(*) FILTER (WHERE {col} < ?), count(*) FROM {name}",
-                              (_limit(conn, t, tier, cutoff),)).fetchone()
+def _would_drop(conn: sqlite3.Connection, t: ev.EventType, tier: ev.Tier, cutoff: int,
+                raw_cutoff: int, folded: dict[str, int]) -> str:
+    """What ``drop`` would say, counting the rows the finer tier's drop would add in
+    first (``folded``); the bytes are the table's pages now, shared out by rows."""
+    name, col, limit = t.tier_table(tier), tier.time, _limit(conn, t, tier, cutoff, raw_cutoff)
+    keys = ", ".join(f"ifnull({k}, X'')" for k in ("host", *t.rollup.keys))
+    rows = f"SELECT {col}, {keys} FROM {name} WHERE {col} < :limit"
+    if t.table in folded:
+        fine = ev.TIERS[ev.TIERS.index(tier) - 1]
+        period = f"{fine.time} / {tier.ns} * {tier.ns}"
+        rows += (f" UNION SELECT {period}, {keys} FROM {t.tier_table(fine)} "
+                 f"WHERE {fine.time} < :fine AND {period} < :limit")
+    old = conn.execute(f"SELECT count(*) FROM ({rows})", {"limit": limit, "fine": folded.get(t.table)}).fetchone()[0]
+    folded[t.table] = limit
+    total = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
     size = table_bytes(conn, name)
-    about = "unknown" if size is None else f"about {size * old // total if total else 0}"
+    about = "unknown" if size is None else f"about {size * min(old, total) // total if total else 0}"
     return f"{name}: {old} rows, {about} bytes would be dropped"

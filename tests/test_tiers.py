@@ -36,6 +36,7 @@ def _weeks_db(tmp_path, samples: int = 2000):
     events = synthetic.scenario(start, samples).events
     for e in events:
         e["timestamp"] = start + (e["timestamp"] - start) * SPACING
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "ks.db"
     assert synthetic.write_events(path, events) == "ks-ingest"
     return path, start
@@ -155,15 +156,22 @@ def test_a_late_minute_is_added_into_its_hour(tmp_path):
 
 
 def test_cli_tier_options(tmp_path):
+    """Bad usage exits 2 with a line; --dry-run says what the run then drops."""
     path, _ = _weeks_db(tmp_path, samples=50)
     exe = _exe("ks-retain")
     for args in (["--raw", "7d", "--rollups", "1d"], ["--raw", "1d", "--rollups", "7d", "--hourly", "2d"],
                  ["--raw", "1d", "--hourly", "12h"], ["--raw", "1d", "--rollups", "soon"]):
         p = subprocess.run([exe, "--db-path", str(path), *args], capture_output=True, text=True)
         assert p.returncode == 2 and "--" in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
-    dry = _retain(path, "--raw", "1d", "--rollups", "2d", "--hourly", "3d", "--dry-run")
-    assert sum("would be dropped" in line for line in dry.stdout.splitlines()) == len(ev.TYPES) + 2 * len(ROLLED)
-    assert _count(path, "io_latency_stats_1m") and not _count(path, "retention_state")
+    path, _ = _weeks_db(tmp_path / "long", samples=600)   # 4.2 days: minutes to drop
+    args = ["--raw", "1d", "--rollups", "2d", "--hourly", "3d"]
+    dry = _retain(path, *args, "--dry-run").stdout.splitlines()
+    assert len(dry) == len(ev.TYPES) + 2 * len(ROLLED) and all("would be dropped" in x for x in dry)
+    assert not _count(path, "retention_state")
+    done = _retain(path, *args).stdout.splitlines()
+    would = {x.split(":")[0]: int(x.split()[1]) for x in dry}
+    assert would == {x.split(":")[0]: int(x.split()[1]) for x in done}
+    assert would["io_latency_stats_1m"] > 0 and would["io_latency_stats_1h"] > 0
 
 
 def _edge_db(tmp_path, boundary: int, spacing: int):
@@ -237,3 +245,22 @@ def test_tables_tiers_shows_each_tier_in_80_columns(tmp_path):
     assert hours["rows"] > 0 and hours["span"].endswith(" d")
     text = subprocess.run([*args, "-f", "table"], capture_output=True, text=True, check=True).stdout
     assert max(map(len, text.splitlines())) <= 80
+
+
+def test_ks_retain_upgrades_a_version_5_file_first(tmp_path):
+    path, _ = _weeks_db(tmp_path, samples=600)
+    c = sqlite3.connect(path)
+    for t in ROLLED:
+        c.execute(f"DROP TABLE {t.tier_table(ev.HOURS)}")
+    c.execute("DROP TABLE retention_state")
+    c.execute("UPDATE schema_version SET version = 5")
+    c.commit()
+    c.close()
+    args = ["--db-path", str(path), "--raw", "1d", "--rollups", "2d"]
+    dry = subprocess.run([_exe("ks-retain"), *args, "--dry-run"], capture_output=True, text=True)
+    assert dry.returncode == 1 and "ks-ingest --init-only" in dry.stderr
+    before = _query(path, "io", "--since", "30d")
+    p = _retain(path, *args)
+    assert "per hour into io_latency_stats_1h (once, on upgrade)" in p.stderr
+    assert _query(path, "io", "--since", "30d").keys() == before.keys()
+    assert _count(path, "io_latency_stats_1h") and _count(path, "retention_state")
