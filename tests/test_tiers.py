@@ -111,8 +111,8 @@ def _assert_hours_match_raw(path) -> None:
     c.close()
 
 
-def test_a_version_5_file_gets_its_hours_on_upgrade(tmp_path):
-    path, _ = _weeks_db(tmp_path, samples=300)
+def _as_version_5(path) -> None:
+    """The file as kernelsight's schema version 5 left it: no hours, no retention_state."""
     c = sqlite3.connect(path)
     for t in ROLLED:
         c.execute(f"DROP TABLE {t.tier_table(ev.HOURS)}")
@@ -121,6 +121,11 @@ def test_a_version_5_file_gets_its_hours_on_upgrade(tmp_path):
     c.execute("INSERT INTO schema_version VALUES (5, 0)")
     c.commit()
     c.close()
+
+
+def test_a_version_5_file_gets_its_hours_on_upgrade(tmp_path):
+    path, _ = _weeks_db(tmp_path, samples=300)
+    _as_version_5(path)
     p = subprocess.run([synthetic.ingest_command(), "--init-only", "--db-path", str(path)],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
@@ -249,13 +254,7 @@ def test_tables_tiers_shows_each_tier_in_80_columns(tmp_path):
 
 def test_ks_retain_upgrades_a_version_5_file_first(tmp_path):
     path, _ = _weeks_db(tmp_path, samples=600)
-    c = sqlite3.connect(path)
-    for t in ROLLED:
-        c.execute(f"DROP TABLE {t.tier_table(ev.HOURS)}")
-    c.execute("DROP TABLE retention_state")
-    c.execute("UPDATE schema_version SET version = 5")
-    c.commit()
-    c.close()
+    _as_version_5(path)
     args = ["--db-path", str(path), "--raw", "1d", "--rollups", "2d"]
     dry = subprocess.run([_exe("ks-retain"), *args, "--dry-run"], capture_output=True, text=True)
     assert dry.returncode == 1 and "ks-ingest --init-only" in dry.stderr
