@@ -263,3 +263,41 @@ def test_ks_retain_upgrades_a_version_5_file_first(tmp_path):
     assert "per hour into io_latency_stats_1h (once, on upgrade)" in p.stderr
     assert _query(path, "io", "--since", "30d").keys() == before.keys()
     assert _count(path, "io_latency_stats_1h") and _count(path, "retention_state")
+
+
+def test_live_ingest_while_minutes_go(tmp_path):
+    """A ks-ingest writing while the minutes are summarised into hours and dropped, in
+    small batches on a connection that gives up on a lock at once (so the retries run):
+    every live row lands and the hours hold what the minutes held."""
+    from kernelsight.ingest import retain
+
+    path, start = _weeks_db(tmp_path, samples=600)
+    cutoff = (start // H + 60) * H
+    conn = sqlite3.connect(path, isolation_level=None, timeout=0.01)
+    retain.drop_raw(conn, cutoff)
+    per_hour = "SELECT {t} / {h} * {h}, device, sum(read_count), sum(rows) FROM io_latency_stats{s} " \
+               "WHERE {t} < ? GROUP BY 1, 2"
+    minutes = set(conn.execute(per_hour.format(t="minute", h=H, s="_1m"), (cutoff,)))
+    live = synthetic.scenario(time.time_ns() + H, 120, host="livehost", seed=2).events
+    lines = [orjson.dumps(e, option=orjson.OPT_APPEND_NEWLINE) for e in live]
+    proc = subprocess.Popen([synthetic.ingest_command(), "--db-path", str(path), "--batch-size", "5"],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"".join(lines[: len(lines) // 2]))
+        proc.stdin.flush()
+        dropped = tiers.drop(conn, ev.MINUTES, "1d", cutoff, batch=7)
+        proc.stdin.write(b"".join(lines[len(lines) // 2:]))
+        proc.stdin.close()
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()[-500:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert dropped["io_latency_stats_1m"] > 100
+    want: dict = {}
+    for e in live:
+        want[ev.lookup(e["type"]).table] = want.get(ev.lookup(e["type"]).table, 0) + 1
+    for table, n in want.items():
+        assert _count(path, table, "host = 'livehost'") == n, table
+    assert set(conn.execute(per_hour.format(t="hour", h=H, s="_1h"), (cutoff,))) == minutes
+    assert _count(path, "io_latency_stats_1m", "minute < ?", (cutoff,)) == 0
