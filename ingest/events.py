@@ -541,7 +541,7 @@ UNKNOWN_TABLE = "unknown_events"
 SCHEMA_VERSION = 6   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
                      # 5: a NULL rollup key is one key (schema.NULL_KEY_MERGED);
                      # 6: hourly tiers (<table>_1h, TIERS) built from the minutes, and
-                     #    retention_state (schema.TIERS_ADDED: hours backfilled on upgrade)
+                     #    retention_state (the hours summarised from the minutes on upgrade)
 
 
 def columns_of(t: EventType) -> tuple[Column, ...]:

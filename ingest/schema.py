@@ -433,7 +433,7 @@ def apply(conn: sqlite3.Connection, announce=lambda message: None) -> list[str]:
 
 
 def _backfill_tiers(conn: sqlite3.Connection, types, announce, changes: list[str]) -> None:
-    """The coarser tiers of a file from before TIERS_ADDED, built from its minutes."""
+    """The coarser tiers missing from an older file (before version 6), built from its minutes."""
     from . import tiers
 
     for t in types:
