@@ -131,6 +131,7 @@ TIERS: tuple[Tier, ...] = (
     Tier("_1h", HOUR_NS, "hour", "hourly", "per hour, built from the minutes before they are dropped"),
 )
 MINUTES, HOURS = TIERS
+RAW_TIER = "raw"   # the raw table's name where tiers are listed (retention_state, ks-query tables --tiers)
 
 # Every table starts with these.  `timestamp` is required on every event; `host`
 # defaults to the ingesting machine's hostname when a line lacks it.

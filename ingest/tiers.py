@@ -26,7 +26,7 @@ import time
 from . import events as ev
 from . import schema
 
-RAW = "raw"   # retention_state's name for the raw table itself
+RAW = ev.RAW_TIER
 
 
 def _coarser(tier: ev.Tier) -> ev.Tier | None:

@@ -9,7 +9,6 @@ from collections import defaultdict
 from typing import Iterable, Sequence
 
 from ..ingest import events as ev
-from ..ingest.tiers import RAW
 from . import times
 from .db import as_database, where
 
@@ -231,7 +230,7 @@ def _minutes_and_rows(db, table, cols, start, end, host, extra, params, step_s):
     minutes = _tier_part(db, table, ev.MINUTES, cols, start, end, host, extra, params)
     if minutes and step_s and step_s * NS % ev.ROLLUP_NS:
         minutes = None
-    raw_from = _tier_start(db, table, RAW)
+    raw_from = _tier_start(db, table, ev.RAW_TIER)
     if minutes and ev.by_table(table).rollup.counters and (raw_from is None or raw_from <= start):
         sql, p = minutes
         if db.one(f"{sql} AND NOT ordered LIMIT 1", p):
