@@ -13,6 +13,7 @@ import typer
 from .paths import SYSTEM_PATH, default_db_path
 
 from . import events as ev
+from . import retain_live
 from .parse import Parser
 from .locks import WaitNotice
 from .pipeline import Ingester, Options, RejectLog, ReplaySource, Stats, StopSignals, warn
@@ -104,11 +105,16 @@ def ingest(
         "A table TTL on ClickHouse 19.6 and newer (set when the tables are created); on older "
         "servers ks-ingest drops the whole days past it, at start and hourly.",
         show_default=False)] = None,
+    retain: Annotated[Optional[str], typer.Option(
+        "--retain", metavar="SPEC", help="Run ks-retain from here: at start, then every 5 minutes "
+        "(every=10m to change it).  SPEC is ks-retain's options as KEY=VALUE: "
+        "raw=7d,rollups=90d,hourly=2y,max-size=2GB,archive=FILE.  See docs/retention.md.", show_default=False)] = None,
 ) -> None:
     stats = Stats()
     if files and replay_rejects:
         warn("give FILES or --replay-rejects, not both")
         raise typer.Exit(EXIT_USAGE)
+    retention = _retention(retain, clickhouse, db_path)
     try:
         rejects = RejectLog(str(reject_file) if reject_file else None, stats)
     except OSError as e:
@@ -161,6 +167,8 @@ def ingest(
         if signals.signum:
             ingester.stopping = True
         status = EXIT_OK
+        if retention:
+            retention.start()
         try:
             if replay_rejects:
                 sources = _open_replays(replay_rejects, signals.read_fd, rejects)
@@ -177,6 +185,8 @@ def ingest(
             warn(str(e))
             status = EXIT_USAGE
         finally:
+            if retention:
+                retention.stop()
             committer.close()
             if options.progress:
                 sys.stderr.write("\n")
@@ -191,6 +201,21 @@ def ingest(
         warn(f"unknown fields dropped: {dropped}")
     warn(stats.summary())
     raise typer.Exit(status)
+
+
+def _retention(spec: str | None, clickhouse: str | None, db_path):
+    """--retain's policy, checked before anything opens (exit 2 when it is wrong)."""
+    if spec is None:
+        return None
+    if clickhouse:
+        warn("--retain works on SQLite; ClickHouse keeps days with --clickhouse-ttl")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        policy, every = retain_live.parse(spec)
+    except ValueError as e:
+        warn(f"--retain: {e}")
+        raise typer.Exit(EXIT_USAGE)
+    return retain_live.LiveRetention(db_path, policy, every, warn)
 
 
 class _NoInput(Exception):

@@ -343,6 +343,8 @@ def connect(path: str, *, readonly: bool = False, timeout: float = 10.0) -> sqli
         conn.execute("PRAGMA cache_size=-65536")
         return conn
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    if conn.execute("PRAGMA page_count").fetchone()[0] == 0:   # a new file: before WAL and any table, or
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")          # it never takes (ks-retain gives space back)
     for p in PRAGMAS:
         conn.execute(p)
     return conn

@@ -24,6 +24,7 @@ import sqlite3
 import time
 
 from . import events as ev
+from . import retain_size
 from . import schema
 
 RAW = ev.RAW_TIER
@@ -236,17 +237,6 @@ def drop(conn: sqlite3.Connection, tier: ev.Tier, keep: str, cutoff: int,
     return out
 
 
-def table_bytes(conn, name: str) -> int | None:
-    """Bytes of ``name``'s pages, its indexes' included (dbstat); None where SQLite
-    was built without dbstat."""
-    try:
-        return conn.execute("SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = ? OR name IN "
-                            "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?)",
-                            (name, name)).fetchone()[0]
-    except sqlite3.OperationalError:
-        return None
-
-
 def ages(raw_ns: int, given: dict[str, str | None], parse) -> list[tuple[ev.Tier, str, int]]:
     """[(tier, age as given, age in ns)] for the ks-retain options ``given`` ({option:
     text or None}, parsed by ``parse``); ValueError when a tier would be kept less
@@ -268,20 +258,22 @@ def ages(raw_ns: int, given: dict[str, str | None], parse) -> list[tuple[ev.Tier
     return out
 
 
-def apply(conn: sqlite3.Connection, kept: list[tuple[ev.Tier, str, int]], now: int,
-          batch: int, dry_run: bool, raw_cutoff: int):
-    """ks-retain's tier part, after --raw (``raw_cutoff``) went or would go: one line
-    per tier table, of what went (or would go)."""
-    folded: dict[str, int] = {}   # dry run: table -> the finer tier goes up to this
+def drop_all(conn: sqlite3.Connection, kept: list[tuple[ev.Tier, str, int]], now: int,
+             batch: int, raw_cutoff: int) -> dict[str, int]:
+    """ks-retain's tier part, after --raw (``raw_cutoff``) went: {tier table: rows gone}."""
+    out: dict[str, int] = {}
     for tier, text, age in kept:
-        cutoff = now - age
-        if dry_run:
-            for t in ev.TYPES:
-                if t.rollup:
-                    yield _would_drop(conn, t, tier, cutoff, raw_cutoff, folded)
-            continue
-        for table, n in drop(conn, tier, text, cutoff, batch, raw_cutoff).items():
-            yield f"{table}: {n} rows dropped"
+        out.update(drop(conn, tier, text, now - age, batch, raw_cutoff))
+    return out
+
+
+def dry_run(conn: sqlite3.Connection, kept: list[tuple[ev.Tier, str, int]], now: int, raw_cutoff: int):
+    """What drop_all would do, one line per tier table."""
+    folded: dict[str, int] = {}   # table -> the finer tier goes up to this
+    for tier, _, age in kept:
+        for t in ev.TYPES:
+            if t.rollup:
+                yield _would_drop(conn, t, tier, now - age, raw_cutoff, folded)
 
 
 def _would_drop(conn: sqlite3.Connection, t: ev.EventType, tier: ev.Tier, cutoff: int,
@@ -299,6 +291,5 @@ def _would_drop(conn: sqlite3.Connection, t: ev.EventType, tier: ev.Tier, cutoff
     old = conn.execute(f"SELECT count(*) FROM ({rows})", {"limit": limit, "fine": folded.get(t.table)}).fetchone()[0]
     folded[t.table] = limit
     total = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-    size = table_bytes(conn, name)
-    about = "unknown" if size is None else f"about {size * min(old, total) // total if total else 0}"
-    return f"{name}: {old} rows, {about} bytes would be dropped"
+    nbytes = retain_size.table_bytes(conn, name) * min(old, total) // total if total else 0
+    return f"{name}: {old} rows, about {nbytes} bytes would go"

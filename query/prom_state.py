@@ -53,6 +53,8 @@ class TableState:
     hists: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)    # "name|json labels" -> total
     named: dict = field(default_factory=dict)     # bounded column -> [values with their own series]
+    # ranked column of a raw table -> {"id": last row read, "steps": [[step, value, quantity]]}
+    recent: dict = field(default_factory=dict)
 
 
 class Busy(Exception):
@@ -84,7 +86,7 @@ class State:
             return
         for name, t in data.get("tables", {}).items():
             st = TableState(t["last_id"], t.get("last_ts"), t.get("hists", {}), t.get("counts", {}),
-                            t.get("named", {}))
+                            t.get("named", {}), t.get("recent", {}))
             for v in st.hists.values():
                 v["h"] = {int(k): c for k, c in v["h"].items()}
             self.tables[name] = st
@@ -94,7 +96,7 @@ class State:
             return
         data = {"version": STATE_VERSION, "tables": {
             name: {"last_id": t.last_id, "last_ts": t.last_ts, "hists": t.hists, "counts": t.counts,
-                   "named": t.named} for name, t in self.tables.items()}}
+                   "named": t.named, "recent": t.recent} for name, t in self.tables.items()}}
         tmp = f"{self.path}.tmp{os.getpid()}"
         with open(tmp, "w") as f:
             json.dump(data, f, separators=(",", ":"))

@@ -4,8 +4,10 @@ ks-retain last applied to it (ingest/tiers.py records it)."""
 
 from __future__ import annotations
 
+import sqlite3
+
 from ..ingest import events as ev
-from ..ingest import tiers
+from ..ingest import retain_size, tiers
 from . import times
 from .common import NS, r3
 
@@ -27,7 +29,10 @@ def query_tiers(db) -> list[dict]:
 
 def _tier_row(db, table: str, tier: str, name: str, time_col: str, kept) -> dict:
     n, first, last = db.one(f"SELECT count(*), min({time_col}), max({time_col}) FROM {name}")
-    size = tiers.table_bytes(db.conn, name)
+    try:
+        size = retain_size.table_bytes(db.conn, name)
+    except sqlite3.OperationalError:   # SQLite built without dbstat
+        size = None
     return {"table": table, "tier": tier, "rows": n,
             "span": times.span((last - first) / NS) if n else None,
             "MB": None if size is None else r3(size / 1e6),

@@ -84,8 +84,9 @@ def test_boot_relative_syscall_timestamp_becomes_wall_clock(loaded):
     assert row["is_error"] == 1 and row["ret_value"] == first["ret_value"]
     assert row["comm"] == first["comm"][:16]
     assert row["host"] == socket.gethostname()
-    assert "boot time" in stderr                 # said once
-    assert stderr.count("boot time") == 1
+    # Said once.  Match the conversion message itself: on a machine booted less than the
+    # fixture's ~1050 s ago, the future-timestamp warning also names "boot" times.
+    assert stderr.count("timestamps counted since boot were moved") == 1
 
 
 def test_zero_ticks_stay_zero_and_devices_are_kept(loaded):

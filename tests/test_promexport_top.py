@@ -168,3 +168,32 @@ def test_sched_procs_answers_who_waited_longest(tmp_path):
     # sched-waits, which reads only the waits over the threshold, has nothing to say here
     p = run_ks("ks-query", "sched-waits", "--db-path", str(db), "--since", "1h", "-f", "json")
     assert p.stdout == b"" and b"no long run-queue waits" in p.stderr
+
+
+def test_raw_table_ranks_read_incrementally_equal_a_fresh_read(tmp_path):
+    """sched_stats and perf_counters are ranked from raw rows, read run by run (a
+    scrape must not re-read hours of rows): the sums kept in the state, through a save
+    and a load, score every value exactly as reading the whole window afresh."""
+    from kernelsight.query import prom_rank
+    from kernelsight.query.db import Database
+    from kernelsight.query.prom_spec import RANKS
+    from kernelsight.query.prom_state import State
+
+    db, path = tmp_path / "ks.db", str(tmp_path / "state")
+    raw = [r for r in RANKS if r.table in ("sched_stats", "perf_counters")]
+    assert all(r.source == r.table for r in raw) and len(raw) == 2
+    # runs 4 h apart, the first rows leaving the 6 h window before the last run, and two
+    # runs a minute apart whose rows add to the same 10-minute step
+    for run, start in enumerate((T0, T0 + 4 * HOUR, T0 + 4 * HOUR + 60 * NS, T0 + 8 * HOUR)):
+        synthetic.write_events(db, sched_and_perf_rows(start, 30 + 5 * run))
+        state = State(path)
+        with Database(str(db)) as d:
+            kept = {r.column: prom_rank.scores(d, state.table(d, r.table), r, None) for r in raw}
+            fresh = {r.column: prom_rank.scores(d, State(None).table(d, r.table), r, None) for r in raw}
+        state.save()
+        state.close()
+        assert kept.keys() == fresh.keys() and all(kept[c] for c in kept)
+        for c in kept:
+            assert kept[c].keys() == fresh[c].keys()
+            for v in kept[c]:
+                assert abs(kept[c][v] - fresh[c][v]) <= 1e-9 * fresh[c][v], (run, c, v)

@@ -171,7 +171,7 @@ def test_cli_tier_options(tmp_path):
     path, _ = _weeks_db(tmp_path / "long", samples=600)   # 4.2 days: minutes to drop
     args = ["--raw", "1d", "--rollups", "2d", "--hourly", "3d"]
     dry = _retain(path, *args, "--dry-run").stdout.splitlines()
-    assert len(dry) == len(ev.TYPES) + 2 * len(ROLLED) and all("would be dropped" in x for x in dry)
+    assert len(dry) == len(ev.TYPES) + 2 * len(ROLLED) and all("would go" in x for x in dry)
     assert not _count(path, "retention_state")
     done = _retain(path, *args).stdout.splitlines()
     would = {x.split(":")[0]: int(x.split()[1]) for x in dry}
@@ -301,3 +301,14 @@ def test_live_ingest_while_minutes_go(tmp_path):
         assert _count(path, table, "host = 'livehost'") == n, table
     assert set(conn.execute(per_hour.format(t="hour", h=H, s="_1h"), (cutoff,))) == minutes
     assert _count(path, "io_latency_stats_1m", "minute < ?", (cutoff,)) == 0
+
+
+def test_ingest_retain_spec_takes_the_tiers():
+    from kernelsight.ingest import retain
+
+    p = retain.parse_spec("raw=1d,rollups=90d,hourly=2y")
+    assert [(tier, text) for tier, text, _ in p.tiers()] == [(ev.MINUTES, "90d"), (ev.HOURS, "2y")]
+    assert retain.parse_spec("rollups=30d").tiers()
+    for bad in ("raw=7d,rollups=1d", "rollups=30d,hourly=1d", "raw=1d,hourly=soon"):
+        with pytest.raises(ValueError):
+            retain.parse_spec(bad)
