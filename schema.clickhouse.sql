@@ -471,6 +471,40 @@ SELECT
 FROM syscall_stats
 GROUP BY minute, host, syscall_name;
 
+-- syscall_stats per hour and host, syscall_name; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS syscall_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    syscall_name LowCardinality(String),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    count AggregateFunction(sum, Int64) COMMENT 'sum',
+    errors AggregateFunction(sum, Int64) COMMENT 'sum',
+    total_ns AggregateFunction(sum, Int64) COMMENT 'sum',
+    max_ns AggregateFunction(max, Int64) COMMENT 'largest'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, syscall_name, hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS syscall_stats_1h_mv TO syscall_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    syscall_name,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(count) AS count,
+    sumState(errors) AS errors,
+    sumState(total_ns) AS total_ns,
+    maxState(max_ns) AS max_ns
+FROM syscall_stats
+GROUP BY hour, host, syscall_name;
+
 -- page_fault_stats per minute and host, pid, comm; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
 CREATE TABLE IF NOT EXISTS page_fault_stats_1m (
@@ -508,6 +542,44 @@ SELECT
     sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
 FROM page_fault_stats
 GROUP BY minute, host, pid, comm;
+
+-- page_fault_stats per hour and host, pid, comm; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS page_fault_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    pid Int64,
+    comm LowCardinality(Nullable(String)),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    minor_count AggregateFunction(sum, Int64) COMMENT 'sum',
+    major_count AggregateFunction(sum, Int64) COMMENT 'sum',
+    latency_sum_ns AggregateFunction(sum, Int64) COMMENT 'sum',
+    count AggregateFunction(sum, Int64) COMMENT 'sum',
+    buckets AggregateFunction(sumMap, Array(Int64), Array(Int64)) COMMENT 'hist_us: the rows\' buckets, summed per bucket'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, pid, ifNull(comm, ''), hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS page_fault_stats_1h_mv TO page_fault_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    pid,
+    comm,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(minor_count) AS minor_count,
+    sumState(major_count) AS major_count,
+    sumState(latency_sum_ns) AS latency_sum_ns,
+    sumState(count) AS count,
+    sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
+FROM page_fault_stats
+GROUP BY hour, host, pid, comm;
 
 -- io_latency_stats per minute and host, device; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
@@ -547,6 +619,44 @@ SELECT
 FROM io_latency_stats
 GROUP BY minute, host, device;
 
+-- io_latency_stats per hour and host, device; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS io_latency_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    device LowCardinality(Nullable(String)),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    read_count AggregateFunction(sum, Int64) COMMENT 'sum',
+    write_count AggregateFunction(sum, Int64) COMMENT 'sum',
+    read_bytes AggregateFunction(sum, Int64) COMMENT 'sum',
+    write_bytes AggregateFunction(sum, Int64) COMMENT 'sum',
+    read_buckets AggregateFunction(sumMap, Array(Int64), Array(Int64)) COMMENT 'hist_us: the rows\' buckets, summed per bucket',
+    write_buckets AggregateFunction(sumMap, Array(Int64), Array(Int64)) COMMENT 'hist_us: the rows\' buckets, summed per bucket'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, ifNull(device, ''), hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS io_latency_stats_1h_mv TO io_latency_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    device,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(read_count) AS read_count,
+    sumState(write_count) AS write_count,
+    sumState(read_bytes) AS read_bytes,
+    sumState(write_bytes) AS write_bytes,
+    sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(read_buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(read_buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS read_buckets,
+    sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(write_buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(write_buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS write_buckets
+FROM io_latency_stats
+GROUP BY hour, host, device;
+
 -- runqlat_task_stats per minute and host, pid, tid; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
 CREATE TABLE IF NOT EXISTS runqlat_task_stats_1m (
@@ -581,6 +691,40 @@ SELECT
 FROM runqlat_task_stats
 GROUP BY minute, host, pid, tid;
 
+-- runqlat_task_stats per hour and host, pid, tid; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS runqlat_task_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    pid Int64,
+    tid Nullable(Int64),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    sum_us AggregateFunction(sum, Float64) COMMENT 'sum',
+    count AggregateFunction(sum, Int64) COMMENT 'sum',
+    buckets AggregateFunction(sumMap, Array(Int64), Array(Int64)) COMMENT 'hist_us: the rows\' buckets, summed per bucket'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, pid, ifNull(tid, 0), hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS runqlat_task_stats_1h_mv TO runqlat_task_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    pid,
+    tid,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(sum_us) AS sum_us,
+    sumState(count) AS count,
+    sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
+FROM runqlat_task_stats
+GROUP BY hour, host, pid, tid;
+
 -- runqlat_stats per minute and host, cpu; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
 CREATE TABLE IF NOT EXISTS runqlat_stats_1m (
@@ -612,6 +756,38 @@ SELECT
     sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
 FROM runqlat_stats
 GROUP BY minute, host, cpu;
+
+-- runqlat_stats per hour and host, cpu; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS runqlat_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    cpu Nullable(Int64),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    sum_us AggregateFunction(sum, Float64) COMMENT 'sum',
+    count AggregateFunction(sum, Int64) COMMENT 'sum',
+    buckets AggregateFunction(sumMap, Array(Int64), Array(Int64)) COMMENT 'hist_us: the rows\' buckets, summed per bucket'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, ifNull(cpu, 0), hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS runqlat_stats_1h_mv TO runqlat_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    cpu,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(sum_us) AS sum_us,
+    sumState(count) AS count,
+    sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
+FROM runqlat_stats
+GROUP BY hour, host, cpu;
 
 -- rtt_stats per minute and host, node, peer; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
@@ -650,6 +826,44 @@ SELECT
     sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
 FROM rtt_stats
 GROUP BY minute, host, node, peer;
+
+-- rtt_stats per hour and host, node, peer; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS rtt_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    node LowCardinality(String),
+    peer Nullable(String),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    count AggregateFunction(sum, Int64) COMMENT 'sum',
+    sum_us AggregateFunction(sum, Int64) COMMENT 'sum',
+    retrans_count AggregateFunction(sum, Int64) COMMENT 'sum',
+    drop_count AggregateFunction(sum, Int64) COMMENT 'sum',
+    buckets AggregateFunction(sumMap, Array(Int64), Array(Int64)) COMMENT 'hist_us: the rows\' buckets, summed per bucket'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, node, ifNull(peer, ''), hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rtt_stats_1h_mv TO rtt_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    node,
+    peer,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(count) AS count,
+    sumState(sum_us) AS sum_us,
+    sumState(retrans_count) AS retrans_count,
+    sumState(drop_count) AS drop_count,
+    sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
+FROM rtt_stats
+GROUP BY hour, host, node, peer;
 
 -- block_stats per minute and host, device_name; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
@@ -717,6 +931,72 @@ SELECT
 FROM block_stats
 GROUP BY minute, host, device_name;
 
+-- block_stats per hour and host, device_name; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS block_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    device_name LowCardinality(String),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    in_flight AggregateFunction(max, Int64) COMMENT 'largest',
+    read_ios_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    read_ios_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    read_merges_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    read_merges_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    read_sectors_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    read_sectors_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    read_ticks_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    read_ticks_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    write_ios_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    write_ios_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    write_merges_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    write_merges_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    write_sectors_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    write_sectors_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    write_ticks_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    write_ticks_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    io_ticks_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    io_ticks_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    time_in_queue_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    time_in_queue_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, device_name, hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS block_stats_1h_mv TO block_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    device_name,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    maxState(in_flight) AS in_flight,
+    argMinState(read_ios, timestamp) AS read_ios_first,
+    argMaxState(read_ios, timestamp) AS read_ios_last,
+    argMinState(read_merges, timestamp) AS read_merges_first,
+    argMaxState(read_merges, timestamp) AS read_merges_last,
+    argMinState(read_sectors, timestamp) AS read_sectors_first,
+    argMaxState(read_sectors, timestamp) AS read_sectors_last,
+    argMinState(read_ticks, timestamp) AS read_ticks_first,
+    argMaxState(read_ticks, timestamp) AS read_ticks_last,
+    argMinState(write_ios, timestamp) AS write_ios_first,
+    argMaxState(write_ios, timestamp) AS write_ios_last,
+    argMinState(write_merges, timestamp) AS write_merges_first,
+    argMaxState(write_merges, timestamp) AS write_merges_last,
+    argMinState(write_sectors, timestamp) AS write_sectors_first,
+    argMaxState(write_sectors, timestamp) AS write_sectors_last,
+    argMinState(write_ticks, timestamp) AS write_ticks_first,
+    argMaxState(write_ticks, timestamp) AS write_ticks_last,
+    argMinState(io_ticks, timestamp) AS io_ticks_first,
+    argMaxState(io_ticks, timestamp) AS io_ticks_last,
+    argMinState(time_in_queue, timestamp) AS time_in_queue_first,
+    argMaxState(time_in_queue, timestamp) AS time_in_queue_last
+FROM block_stats
+GROUP BY hour, host, device_name;
+
 -- network_interface_stats per minute and host, interface_name; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
 CREATE TABLE IF NOT EXISTS network_interface_stats_1m (
@@ -772,6 +1052,62 @@ SELECT
     argMaxState(tx_drops, timestamp) AS tx_drops_last
 FROM network_interface_stats
 GROUP BY minute, host, interface_name;
+
+-- network_interface_stats per hour and host, interface_name; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS network_interface_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    interface_name LowCardinality(String),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    rx_bytes_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    rx_bytes_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    rx_packets_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    rx_packets_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    rx_errors_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    rx_errors_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    rx_drops_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    rx_drops_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    tx_bytes_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    tx_bytes_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    tx_packets_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    tx_packets_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    tx_errors_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    tx_errors_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    tx_drops_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    tx_drops_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, interface_name, hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS network_interface_stats_1h_mv TO network_interface_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    interface_name,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMinState(rx_bytes, timestamp) AS rx_bytes_first,
+    argMaxState(rx_bytes, timestamp) AS rx_bytes_last,
+    argMinState(rx_packets, timestamp) AS rx_packets_first,
+    argMaxState(rx_packets, timestamp) AS rx_packets_last,
+    argMinState(rx_errors, timestamp) AS rx_errors_first,
+    argMaxState(rx_errors, timestamp) AS rx_errors_last,
+    argMinState(rx_drops, timestamp) AS rx_drops_first,
+    argMaxState(rx_drops, timestamp) AS rx_drops_last,
+    argMinState(tx_bytes, timestamp) AS tx_bytes_first,
+    argMaxState(tx_bytes, timestamp) AS tx_bytes_last,
+    argMinState(tx_packets, timestamp) AS tx_packets_first,
+    argMaxState(tx_packets, timestamp) AS tx_packets_last,
+    argMinState(tx_errors, timestamp) AS tx_errors_first,
+    argMaxState(tx_errors, timestamp) AS tx_errors_last,
+    argMinState(tx_drops, timestamp) AS tx_drops_first,
+    argMaxState(tx_drops, timestamp) AS tx_drops_last
+FROM network_interface_stats
+GROUP BY hour, host, interface_name;
 
 -- tcp_retransmit_stats per minute and host; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
@@ -834,6 +1170,68 @@ SELECT
     argMaxState(listen_drops, timestamp) AS listen_drops_last
 FROM tcp_retransmit_stats
 GROUP BY minute, host;
+
+-- tcp_retransmit_stats per hour and host; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS tcp_retransmit_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    retrans_segs_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    retrans_segs_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    out_segs_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    out_segs_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    in_errs_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    in_errs_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    timeouts_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    timeouts_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    lost_retransmit_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    lost_retransmit_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    fast_retrans_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    fast_retrans_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    slow_start_retrans_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    slow_start_retrans_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    syn_retrans_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    syn_retrans_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    listen_overflows_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    listen_overflows_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    listen_drops_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    listen_drops_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS tcp_retransmit_stats_1h_mv TO tcp_retransmit_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMinState(retrans_segs, timestamp) AS retrans_segs_first,
+    argMaxState(retrans_segs, timestamp) AS retrans_segs_last,
+    argMinState(out_segs, timestamp) AS out_segs_first,
+    argMaxState(out_segs, timestamp) AS out_segs_last,
+    argMinState(in_errs, timestamp) AS in_errs_first,
+    argMaxState(in_errs, timestamp) AS in_errs_last,
+    argMinState(timeouts, timestamp) AS timeouts_first,
+    argMaxState(timeouts, timestamp) AS timeouts_last,
+    argMinState(lost_retransmit, timestamp) AS lost_retransmit_first,
+    argMaxState(lost_retransmit, timestamp) AS lost_retransmit_last,
+    argMinState(fast_retrans, timestamp) AS fast_retrans_first,
+    argMaxState(fast_retrans, timestamp) AS fast_retrans_last,
+    argMinState(slow_start_retrans, timestamp) AS slow_start_retrans_first,
+    argMaxState(slow_start_retrans, timestamp) AS slow_start_retrans_last,
+    argMinState(syn_retrans, timestamp) AS syn_retrans_first,
+    argMaxState(syn_retrans, timestamp) AS syn_retrans_last,
+    argMinState(listen_overflows, timestamp) AS listen_overflows_first,
+    argMaxState(listen_overflows, timestamp) AS listen_overflows_last,
+    argMinState(listen_drops, timestamp) AS listen_drops_first,
+    argMaxState(listen_drops, timestamp) AS listen_drops_last
+FROM tcp_retransmit_stats
+GROUP BY hour, host;
 
 -- Valid JSON objects ks-ingest could not place: kept whole, with when and why.
 CREATE TABLE IF NOT EXISTS unknown_events (

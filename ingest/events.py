@@ -94,6 +94,10 @@ class EventType:
     def rollup_table(self) -> str | None:
         return f"{self.table}{ROLLUP_SUFFIX}" if self.rollup else None
 
+    def tier_table(self, tier: "Tier") -> str | None:
+        """The table of one downsampling tier (TIERS) of this type's rollup."""
+        return f"{self.table}{tier.suffix}" if self.rollup else None
+
     def column(self, name: str) -> Column:
         for c in self.columns:
             if c.name == name:
@@ -103,6 +107,31 @@ class EventType:
 
 ROLLUP_SUFFIX = "_1m"
 ROLLUP_NS = 60 * 1_000_000_000
+HOUR_NS = 60 * ROLLUP_NS
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A downsampling tier of every Rollup: one row per ``ns`` and key in the table
+    ``<table><suffix>``, whose period starts at its column ``time``.  The first tier
+    (minutes) is kept from the raw rows by triggers; each later one is built from the
+    tier before it (ingest/tiers.py), so dropping the finer rows never changes it.
+    ``option`` is the ks-retain option that sets the tier's retention."""
+    suffix: str
+    ns: int
+    time: str
+    option: str
+    doc: str
+
+
+# Finest first.  Queries read, for each part of a window, the finest tier that still
+# holds it (query/common.py window_source).
+TIERS: tuple[Tier, ...] = (
+    Tier(ROLLUP_SUFFIX, ROLLUP_NS, "minute", "rollups", "per minute, kept by triggers on the raw table"),
+    Tier("_1h", HOUR_NS, "hour", "hourly", "per hour, built from the minutes before they are dropped"),
+)
+MINUTES, HOURS = TIERS
+RAW_TIER = "raw"   # the raw table's name where tiers are listed (retention_state, ks-query tables --tiers)
 
 # Every table starts with these.  `timestamp` is required on every event; `host`
 # defaults to the ingesting machine's hostname when a line lacks it.
@@ -551,10 +580,12 @@ BY_ALIAS: dict[str, EventType] = {a: t for t in TYPES for a in t.aliases}
 UNKNOWN_TABLE = "unknown_events"
 
 # Bumped whenever a table or column is added; ks-ingest upgrades older files in place.
-SCHEMA_VERSION = 6   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
+SCHEMA_VERSION = 7   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
                      # 5: a NULL rollup key is one key (schema.NULL_KEY_MERGED);
                      # 6: syscall_process_stats; cgroup on the per-process tables;
                      #    io_latency_stats.flags; runqlat_task_stats
+                     # 7: hourly tiers (<table>_1h, TIERS) built from the minutes, and
+                     #    retention_state (the hours summarised from the minutes on upgrade)
 
 
 def columns_of(t: EventType) -> tuple[Column, ...]:

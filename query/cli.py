@@ -244,12 +244,20 @@ def summary_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Unti
 def tables_cmd(db_path: DbPath = DEFAULT_PATH, since: Annotated[Optional[str], typer.Option(
                    "--since", "-s", metavar="TIME", help="Count only rows from this time on.")] = None,
                until: Until = "now", host: Host = None, limit: Limit = 1000, fmt: Format = None,
-               wide: Wide = False):
+               wide: Wide = False,
+               tiers: Annotated[bool, typer.Option(
+                   "--tiers", help="Per table and tier (raw rows, per-minute and hourly rollups): rows, "
+                   "span, size in MB (dbstat) and the age ks-retain keeps (docs/tiers.md).")] = False):
     from .overview import query_tables
 
     w = Window(db_path, since or "0", until, host, limit, fmt, wide)
     db = w.open()
     try:
+        if tiers:
+            from .tiers import query_tiers
+
+            render.write(query_tiers(db)[:limit], w.fmt)
+            return
         rows = query_tables(db, since and w.start, w.end if since or until != "now" else None, host=host)
         render.write(rows[:limit], w.fmt, width=w.width)
     finally:
