@@ -94,10 +94,14 @@ def sum_call_stats(per_cpu: list[bytes]) -> tuple[int, int, int, int]:
 
 
 def first_seen(per_cpu: list[bytes]) -> tuple[str, int]:
-    """(comm, cgroup id) of a struct proc_stats: from the first CPU that counted it."""
+    """(comm, cgroup id) of a struct proc_stats: from the CPU that created the entry.
+
+    A per-CPU hash entry made by a BPF program holds its initial value (the comm) on
+    the creating CPU only; the process may have run, and counted, on another CPU
+    first in CPU order, whose slot has counts but an empty comm."""
     for slot in per_cpu:
-        if CALL_STATS.unpack_from(slot)[0]:
-            fields = PROC_STATS.unpack_from(slot)
+        fields = PROC_STATS.unpack_from(slot)
+        if fields[4].rstrip(b"\0"):
             return comm_text(fields[4]), fields[5]
     return "", 0
 
