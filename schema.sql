@@ -993,6 +993,13 @@ CREATE TABLE IF NOT EXISTS unknown_events (
     raw TEXT NOT NULL  -- the line as read
 );
 
+-- The last commit of each running ks-ingest (ingest/writer.py): kept in the same transaction.
+CREATE TABLE IF NOT EXISTS ingest_commits (
+    writer TEXT PRIMARY KEY,  -- the run's token
+    batch INTEGER NOT NULL,  -- its last committed job
+    result TEXT NOT NULL  -- JSON: rows stored per table, rows refused
+);
+
 CREATE VIEW IF NOT EXISTS v_recent_slow_syscalls AS
 SELECT timestamp, host, pid, tid, comm, syscall_name,
        latency_ns / 1e6 AS latency_ms, ret_value, is_error

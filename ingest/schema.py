@@ -281,6 +281,18 @@ CREATE TABLE IF NOT EXISTS {ev.UNKNOWN_TABLE} (
     raw TEXT NOT NULL  -- the line as read
 );"""
 
+# What each running ks-ingest's writer process committed last (one row per run,
+# deleted when the run ends cleanly): a parent whose writer died right after a
+# commit reads it back before it calls the rows of that commit "not stored".
+COMMITS_TABLE = "ingest_commits"
+COMMITS_SQL = f"""\
+-- The last commit of each running ks-ingest (ingest/writer.py): kept in the same transaction.
+CREATE TABLE IF NOT EXISTS {COMMITS_TABLE} (
+    writer TEXT PRIMARY KEY,  -- the run's token
+    batch INTEGER NOT NULL,  -- its last committed job
+    result TEXT NOT NULL  -- JSON: rows stored per table, rows refused
+);"""
+
 VERSION_SQL = """\
 CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER NOT NULL,  -- kernelsight schema version
@@ -296,7 +308,7 @@ def ddl() -> str:
     for t in ev.TYPES:
         if t.rollup:
             parts += [*rollup_sql(t), ""]
-    parts += [UNKNOWN_SQL, ""]
+    parts += [UNKNOWN_SQL, "", COMMITS_SQL, ""]
     for name, body in VIEWS.items():
         parts += [f"CREATE VIEW IF NOT EXISTS {name} AS\n{body};", ""]
     return "\n".join(parts)

@@ -42,6 +42,20 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+def last_commit(path: str, writer: str) -> tuple[int, str] | None:
+    """(job number, result) of the last commit ``writer`` noted (SQLiteSink.record),
+    read back by a parent whose writer process died; None when there is none."""
+    try:
+        conn = schema.connect(path, readonly=True)
+        try:
+            return conn.execute(f"SELECT batch, result FROM {schema.COMMITS_TABLE} WHERE writer = ?",
+                                (writer,)).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+
+
 # SQLite result codes that will not go away by waiting.
 _FATAL_CODES = {
     getattr(sqlite3, name): text
@@ -174,6 +188,26 @@ class SQLiteSink:
 
     def rollback(self) -> None:
         self._abort()
+
+    def record(self, writer: str, batch: int, result: str) -> None:
+        """Note in the current transaction that ``writer`` committed job ``batch`` with
+        this result (schema.COMMITS_SQL): it commits with the rows, or not at all."""
+        self._begin()
+        try:
+            self.conn.execute(f"INSERT OR REPLACE INTO {schema.COMMITS_TABLE} VALUES (?, ?, ?)",
+                              (writer, batch, result))
+        except sqlite3.OperationalError as e:
+            self._abort()
+            if _primary(e) in _BUSY_CODES:
+                raise Busy() from None
+            raise SinkFailed(describe(e)) from None
+
+    def forget(self, writer: str) -> None:
+        """The run ended cleanly: its last commit needs no reading back."""
+        try:
+            self.conn.execute(f"DELETE FROM {schema.COMMITS_TABLE} WHERE writer = ?", (writer,))
+        except sqlite3.Error:
+            pass   # a row left behind is harmless: one small row per run
 
     def close(self) -> None:
         if self.conn is not None:
