@@ -13,11 +13,12 @@ from . import events as ev
 
 # Applied on every connection, as the original pipeline did (docs/design.md), plus a busy timeout so
 # concurrent writers wait for each other instead of failing.
+BUSY_TIMEOUT_MS = 10000
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA cache_size=-65536",   # 64 MB (negative: KiB)
-    "PRAGMA busy_timeout=10000",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
     "PRAGMA foreign_keys=OFF",
 )
 
