@@ -1000,6 +1000,15 @@ CREATE TABLE IF NOT EXISTS ingest_commits (
     result TEXT NOT NULL  -- JSON: rows stored per table, rows refused
 );
 
+-- Per input file: the lines ks-ingest has committed (stored, rejected or blank), for --resume.
+CREATE TABLE IF NOT EXISTS ingest_sources (
+    path TEXT PRIMARY KEY,  -- the file's real path
+    dev INTEGER NOT NULL,  -- st_dev and st_ino: the same file, not one put in its place
+    inode INTEGER NOT NULL,
+    lines INTEGER NOT NULL,  -- lines read and committed from its start
+    updated_ns INTEGER NOT NULL  -- ns: when that commit was made
+);
+
 CREATE VIEW IF NOT EXISTS v_recent_slow_syscalls AS
 SELECT timestamp, host, pid, tid, comm, syscall_name,
        latency_ns / 1e6 AS latency_ms, ret_value, is_error

@@ -543,7 +543,8 @@ UNKNOWN_TABLE = "unknown_events"
 SCHEMA_VERSION = 6   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
                      # 5: a NULL rollup key is one key (schema.NULL_KEY_MERGED);
                      # 6: collector_stats (BPF collectors' losses and CPU, issue 17 item 12),
-                     #    ingest_commits (a dead writer's last commit, schema.COMMITS_SQL)
+                     #    ingest_commits (a dead writer's last commit, schema.COMMITS_SQL),
+                     #    ingest_sources (committed lines per input file, --resume)
 
 
 def columns_of(t: EventType) -> tuple[Column, ...]:

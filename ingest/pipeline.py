@@ -34,6 +34,7 @@ import orjson
 
 from .parse import FUTURE_SKEW_NS, UNKNOWN_TARGET, Parser, Rejected, Target, Unknown
 from .reader import MAX_LINE, LineSource, Overlong
+from .schema import SOURCES_TABLE
 from .timestamps import SINCE_BOOT
 from .sink import SinkFailed
 
@@ -358,6 +359,7 @@ class Ingester:
         self.said_boot = False
         self.said_future = False
         self.lock_wait = None        # a locks.WaitNotice: says who holds a lock we wait for
+        self.positions = None        # a resume.Positions: committed lines per input file
         self.units = parser.norm.units
         stats.converted = self.units.converted
         self._told_units = 0         # entries of units.converted said on stderr
@@ -420,12 +422,16 @@ class Ingester:
             batch.meta.append((source, lineno, line))
             self.npending += 1
             if len(batch.rows) % size == 0:      # reached the batch size (again)
+                if self.positions:
+                    self.positions.parsed(source, lineno)
                 try:
                     self._batch_full()
                 except SinkFailed:
                     # the lines read but not parsed yet are pending too
                     self.unparsed = [(source, n, x) for n, x in enumerate(lines[lineno - base:], lineno + 1)]
                     raise
+        if self.positions:
+            self.positions.parsed(source, base + len(lines))
         if len(self.units.converted) > self._told_units:
             self._tell_units()
 
@@ -466,11 +472,13 @@ class Ingester:
 
         The previous transaction is settled first, so at most one is in flight: with
         the writer process, this batch is written while the next one is parsed."""
-        if not self.npending:
+        if not self.npending and not (self.positions and self.positions.moved()):
             return
         self.settle()
         batches = [b for b in self.pending.values() if b.rows]
-        self.committer.submit([(b.target.table, b.target.insert_sql, b.rows) for b in batches])
+        job = [(b.target.table, b.target.insert_sql, b.rows) for b in batches]
+        where = self.positions and self.positions.job_entry()
+        self.committer.submit(job + [where] if where else job)   # after the batches: their indexes hold
         self.inflight = [(b.target, b.rows, b.meta) for b in batches]
         for b in batches:          # fresh lists: the old ones are in flight
             b.rows, b.meta = [], []
@@ -521,6 +529,7 @@ class Ingester:
                     return ("failed", "the database stayed locked by another writer")
 
     def _count(self, stored: dict[str, int]) -> None:
+        stored.pop(SOURCES_TABLE, None)     # the files' positions (resume.py): no event rows
         for table, n in stored.items():
             self.stats.rows[table] = self.stats.rows.get(table, 0) + n
 

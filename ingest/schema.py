@@ -294,6 +294,19 @@ CREATE TABLE IF NOT EXISTS {COMMITS_TABLE} (
     result TEXT NOT NULL  -- JSON: rows stored per table, rows refused
 );"""
 
+# Where each input file's committed lines end (ks-ingest --resume, ingest/resume.py):
+# upserted in the transaction of the rows it covers, so it is never ahead of them.
+SOURCES_TABLE = "ingest_sources"
+SOURCES_SQL = f"""\
+-- Per input file: the lines ks-ingest has committed (stored, rejected or blank), for --resume.
+CREATE TABLE IF NOT EXISTS {SOURCES_TABLE} (
+    path TEXT PRIMARY KEY,  -- the file's real path
+    dev INTEGER NOT NULL,  -- st_dev and st_ino: the same file, not one put in its place
+    inode INTEGER NOT NULL,
+    lines INTEGER NOT NULL,  -- lines read and committed from its start
+    updated_ns INTEGER NOT NULL  -- ns: when that commit was made
+);"""
+
 VERSION_SQL = """\
 CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER NOT NULL,  -- kernelsight schema version
@@ -309,7 +322,7 @@ def ddl() -> str:
     for t in ev.TYPES:
         if t.rollup:
             parts += [*rollup_sql(t), ""]
-    parts += [UNKNOWN_SQL, "", COMMITS_SQL, ""]
+    parts += [UNKNOWN_SQL, "", COMMITS_SQL, "", SOURCES_SQL, ""]
     for name, body in VIEWS.items():
         parts += [f"CREATE VIEW IF NOT EXISTS {name} AS\n{body};", ""]
     return "\n".join(parts)
