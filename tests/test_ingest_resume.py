@@ -37,14 +37,26 @@ def committed(db) -> int:
 
 
 def kill_mid_file(db, src, at_least: int) -> None:
+    """kill -9 ks-ingest once it has committed ``at_least`` lines; its writer process
+    then finishes the job in flight and ends (its input closed): waited for, so the
+    database holds all it will."""
     p = subprocess.Popen([ks("ks-ingest"), "--db-path", str(db), str(src)], stderr=subprocess.DEVNULL)
+    writers: list[str] = []
     try:
         deadline = time.monotonic() + 60
         while committed(db) < at_least and p.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
+        try:
+            with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                writers = f.read().split()
+        except OSError:
+            pass      # it has ended: the test says it was not mid-file
     finally:
         p.send_signal(signal.SIGKILL)
         p.wait()
+    deadline = time.monotonic() + 30
+    while any(os.path.exists(f"/proc/{w}") for w in writers) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def resume(db, src, *more) -> str:
