@@ -12,7 +12,9 @@ Baseline: the same run before SQLiteSink truncated the WAL itself (PASSIVE
 autocheckpoints only), measured on this 2-core VM with other work beside it:
 peak WAL 1215-1609 MB = 10.8-14.0x a 115 MB database, writers done in 55-62 s.
 With the TRUNCATE checkpoint (WAL past the database's size, 1 s wait for readers):
-1.24x, 85 s.  Waiting 0.5 s gave 2.47x at 60 s, 1.5 s gave 1.12x at 98 s.
+1.24x, 1.90x and 1.46x in three runs (writers 85, 62, 56 s; load average 3-4.5 from
+other work: the peak is set by how long readers make a checkpoint wait).  Waiting
+0.5 s gave 2.47x at 60 s, 1.5 s gave 1.12x at 98 s.
 """
 
 from __future__ import annotations
