@@ -121,8 +121,8 @@ class SQLiteSink:
     # right after a commit, checkpoints with TRUNCATE, waiting at most
     # CHECKPOINT_WAIT_MS for the readers in flight (new ones read the database file);
     # when they outlast that it tries again after a later commit.  The wait holds the
-    # write lock: 1 s kept the bench's peak at 1.24x the database for 1.4x the writers'
-    # time under that flood (0.5 s: 2.47x, no slower; 1.5 s: 1.12x, 1.6x slower).
+    # write lock: 1 s kept the bench's peak at 1.2-1.9x the database, for up to 1.4x
+    # the writers' time under that flood (0.5 s: 2.47x, no slower; 1.5 s: 1.12x, 1.6x slower).
     # journal_size_limit keeps a WAL that did start over from staying large on disk.
     WAL_MAX_BYTES = 16 << 20
     CHECKPOINT_WAIT_MS = 1000
