@@ -11,7 +11,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
     applied_ns Int64 COMMENT 'ns: when this version was applied'
 ) ENGINE = MergeTree ORDER BY version;
 
--- syscall: A system call slower than the tracer's threshold (default 10 ms), stamped when it returned.
+-- syscall: A system call slower than the tracer's threshold (default 10 ms), stamped when it returned. Calls whose job is to wait (epoll_wait, poll, nanosleep, futex waits, reads on pipes and ttys: `ks-syscalls --help` lists them) only with --include-waits.
 CREATE TABLE IF NOT EXISTS syscall_events (
     timestamp Int64 COMMENT 'ns: wall-clock time, ns since the Unix epoch',
     host LowCardinality(String) COMMENT 'hostname of the machine the event describes',
@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS syscall_events (
     is_error Nullable(Int64) COMMENT '1 when ret_value is an error',
     arg0 Nullable(Int64) COMMENT 'first argument, the raw register as signed 64-bit',
     comm LowCardinality(Nullable(String)) COMMENT 'thread name, at most 16 characters',
+    cgroup LowCardinality(Nullable(String)) COMMENT 'cgroup v2 path (/system.slice/x.service), resolved from the kernel\'s id when seen; empty when it was gone by then',
     ks_batch UInt64 COMMENT 'the ks-ingest batch the row came in',
     ks_row UInt32 COMMENT 'the row\'s place in its batch'
 ) ENGINE = ReplacingMergeTree
@@ -48,6 +49,24 @@ CREATE TABLE IF NOT EXISTS syscall_stats (
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMMDD(toDateTime(intDiv(timestamp, 1000000000)))
 ORDER BY (host, syscall_name, timestamp, ks_batch, ks_row);
+
+-- syscall_process_stats: Per interval and process: its calls of every syscall counted together (like bcc syscount -P); with --failures or --errno only those failures.
+CREATE TABLE IF NOT EXISTS syscall_process_stats (
+    timestamp Int64 COMMENT 'ns: wall-clock time, ns since the Unix epoch',
+    host LowCardinality(String) COMMENT 'hostname of the machine the event describes',
+    interval_ns Nullable(Int64) COMMENT 'ns',
+    pid Int64,
+    comm LowCardinality(Nullable(String)),
+    cgroup LowCardinality(Nullable(String)) COMMENT 'cgroup v2 path (/system.slice/x.service), resolved from the kernel\'s id when seen; empty when it was gone by then',
+    count Nullable(Int64) COMMENT 'count',
+    errors Nullable(Int64) COMMENT 'count',
+    total_ns Nullable(Int64) COMMENT 'ns',
+    max_ns Nullable(Int64) COMMENT 'ns',
+    ks_batch UInt64 COMMENT 'the ks-ingest batch the row came in',
+    ks_row UInt32 COMMENT 'the row\'s place in its batch'
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(toDateTime(intDiv(timestamp, 1000000000)))
+ORDER BY (host, pid, timestamp, ks_batch, ks_row);
 
 -- page_fault: A page fault slower than the threshold, or sampled; latency from fault entry to accounting, stamped when the fault was accounted.
 CREATE TABLE IF NOT EXISTS page_fault_events (
@@ -96,6 +115,7 @@ CREATE TABLE IF NOT EXISTS io_latency_stats (
     timestamp Int64 COMMENT 'ns: wall-clock time, ns since the Unix epoch',
     host LowCardinality(String) COMMENT 'hostname of the machine the event describes',
     device LowCardinality(Nullable(String)) COMMENT 'block device name, e.g. vda',
+    flags LowCardinality(Nullable(String)) COMMENT 'with ks-iolat --flags: the requests\' flags (sync, meta, prio, fua, preflush, readahead, background, comma-separated; none); else empty',
     interval_ns Nullable(Int64) COMMENT 'ns',
     read_count Nullable(Int64) COMMENT 'count',
     write_count Nullable(Int64) COMMENT 'count',
@@ -145,6 +165,7 @@ CREATE TABLE IF NOT EXISTS sched_stats (
     voluntary_switches Nullable(Int64) COMMENT 'count',
     involuntary_switches Nullable(Int64) COMMENT 'count',
     wakeups Nullable(Int64) COMMENT 'count',
+    cgroup LowCardinality(Nullable(String)) COMMENT 'cgroup v2 path (/system.slice/x.service), resolved from the kernel\'s id when seen; empty when it was gone by then',
     cpu_time_ms Nullable(Float64) COMMENT 'ms: time on a CPU as the scheduler accounts it (se.sum_exec_runtime, as in /proc/PID/schedstat and getrusage)',
     avg_timeslice_us Nullable(Float64) COMMENT 'us: cpu_time over context_switches',
     runq_wait_ns Nullable(Int64) COMMENT 'ns: time its threads were runnable but waiting for a CPU',
@@ -154,6 +175,29 @@ CREATE TABLE IF NOT EXISTS sched_stats (
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMMDD(toDateTime(intDiv(timestamp, 1000000000)))
 ORDER BY (host, timestamp, ks_batch, ks_row);
+
+-- runqlat_task: Per interval: run-queue latency histogram per process (ks-sched --hist-per process, as runqlat -P) or per thread (--hist-per thread, runqlat -L), the --top busiest; the rest summed into one row with pid -1.
+CREATE TABLE IF NOT EXISTS runqlat_task_stats (
+    timestamp Int64 COMMENT 'ns: wall-clock time, ns since the Unix epoch',
+    host LowCardinality(String) COMMENT 'hostname of the machine the event describes',
+    interval_ns Nullable(Int64) COMMENT 'ns',
+    pid Int64 COMMENT 'the process; -1 for the tasks past --top',
+    tid Nullable(Int64) COMMENT 'the thread (--hist-per thread); empty per process',
+    comm LowCardinality(Nullable(String)),
+    cgroup LowCardinality(Nullable(String)) COMMENT 'cgroup v2 path (/system.slice/x.service), resolved from the kernel\'s id when seen; empty when it was gone by then',
+    sum_us Nullable(Float64) COMMENT 'us',
+    count Nullable(Int64) COMMENT 'count: samples in the interval',
+    p50_us Nullable(Float64) COMMENT 'us: median',
+    p90_us Nullable(Float64) COMMENT 'us: 90th percentile',
+    p95_us Nullable(Float64) COMMENT 'us: 95th percentile',
+    p99_us Nullable(Float64) COMMENT 'us: 99th percentile',
+    max_us Nullable(Float64) COMMENT 'us: largest sample (its bucket\'s upper bound)',
+    buckets Nullable(String) COMMENT 'hist_us: histogram: JSON [[bucket, count], ...]',
+    ks_batch UInt64 COMMENT 'the ks-ingest batch the row came in',
+    ks_row UInt32 COMMENT 'the row\'s place in its batch'
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(toDateTime(intDiv(timestamp, 1000000000)))
+ORDER BY (host, pid, ifNull(tid, 0), timestamp, ks_batch, ks_row);
 
 -- runqlat: Per interval: run-queue latency histogram, whole machine (cpu = -1) and per CPU.
 CREATE TABLE IF NOT EXISTS runqlat_stats (
@@ -450,6 +494,40 @@ SELECT
 FROM syscall_stats
 GROUP BY minute, host, syscall_name;
 
+-- syscall_stats per hour and host, syscall_name; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS syscall_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    syscall_name LowCardinality(String),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    count AggregateFunction(sum, Int64) COMMENT 'sum',
+    errors AggregateFunction(sum, Int64) COMMENT 'sum',
+    total_ns AggregateFunction(sum, Int64) COMMENT 'sum',
+    max_ns AggregateFunction(max, Int64) COMMENT 'largest'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, syscall_name, hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS syscall_stats_1h_mv TO syscall_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    syscall_name,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(count) AS count,
+    sumState(errors) AS errors,
+    sumState(total_ns) AS total_ns,
+    maxState(max_ns) AS max_ns
+FROM syscall_stats
+GROUP BY hour, host, syscall_name;
+
 -- page_fault_stats per minute and host, pid, comm; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
 CREATE TABLE IF NOT EXISTS page_fault_stats_1m (
@@ -487,6 +565,44 @@ SELECT
     sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
 FROM page_fault_stats
 GROUP BY minute, host, pid, comm;
+
+-- page_fault_stats per hour and host, pid, comm; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS page_fault_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    pid Int64,
+    comm LowCardinality(Nullable(String)),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    minor_count AggregateFunction(sum, Int64) COMMENT 'sum',
+    major_count AggregateFunction(sum, Int64) COMMENT 'sum',
+    latency_sum_ns AggregateFunction(sum, Int64) COMMENT 'sum',
+    count AggregateFunction(sum, Int64) COMMENT 'sum',
+    buckets AggregateFunction(sumMap, Array(Int64), Array(Int64)) COMMENT 'hist_us: the rows\' buckets, summed per bucket'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, pid, ifNull(comm, ''), hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS page_fault_stats_1h_mv TO page_fault_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    pid,
+    comm,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(minor_count) AS minor_count,
+    sumState(major_count) AS major_count,
+    sumState(latency_sum_ns) AS latency_sum_ns,
+    sumState(count) AS count,
+    sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
+FROM page_fault_stats
+GROUP BY hour, host, pid, comm;
 
 -- io_latency_stats per minute and host, device; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
@@ -526,6 +642,112 @@ SELECT
 FROM io_latency_stats
 GROUP BY minute, host, device;
 
+-- io_latency_stats per hour and host, device; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS io_latency_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    device LowCardinality(Nullable(String)),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    read_count AggregateFunction(sum, Int64) COMMENT 'sum',
+    write_count AggregateFunction(sum, Int64) COMMENT 'sum',
+    read_bytes AggregateFunction(sum, Int64) COMMENT 'sum',
+    write_bytes AggregateFunction(sum, Int64) COMMENT 'sum',
+    read_buckets AggregateFunction(sumMap, Array(Int64), Array(Int64)) COMMENT 'hist_us: the rows\' buckets, summed per bucket',
+    write_buckets AggregateFunction(sumMap, Array(Int64), Array(Int64)) COMMENT 'hist_us: the rows\' buckets, summed per bucket'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, ifNull(device, ''), hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS io_latency_stats_1h_mv TO io_latency_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    device,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(read_count) AS read_count,
+    sumState(write_count) AS write_count,
+    sumState(read_bytes) AS read_bytes,
+    sumState(write_bytes) AS write_bytes,
+    sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(read_buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(read_buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS read_buckets,
+    sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(write_buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(write_buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS write_buckets
+FROM io_latency_stats
+GROUP BY hour, host, device;
+
+-- runqlat_task_stats per minute and host, pid, tid; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS runqlat_task_stats_1m (
+    minute Int64 COMMENT 'ns: start of the minute',
+    host LowCardinality(String),
+    pid Int64,
+    tid Nullable(Int64),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    sum_us AggregateFunction(sum, Float64) COMMENT 'sum',
+    count AggregateFunction(sum, Int64) COMMENT 'sum',
+    buckets AggregateFunction(sumMap, Array(Int64), Array(Int64)) COMMENT 'hist_us: the rows\' buckets, summed per bucket'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMMDD(toDateTime(intDiv(minute, 1000000000)))
+ORDER BY (host, pid, ifNull(tid, 0), minute);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS runqlat_task_stats_1m_mv TO runqlat_task_stats_1m AS
+SELECT
+    intDiv(timestamp, 60000000000) * 60000000000 AS minute,
+    host,
+    pid,
+    tid,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(sum_us) AS sum_us,
+    sumState(count) AS count,
+    sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
+FROM runqlat_task_stats
+GROUP BY minute, host, pid, tid;
+
+-- runqlat_task_stats per hour and host, pid, tid; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS runqlat_task_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    pid Int64,
+    tid Nullable(Int64),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    sum_us AggregateFunction(sum, Float64) COMMENT 'sum',
+    count AggregateFunction(sum, Int64) COMMENT 'sum',
+    buckets AggregateFunction(sumMap, Array(Int64), Array(Int64)) COMMENT 'hist_us: the rows\' buckets, summed per bucket'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, pid, ifNull(tid, 0), hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS runqlat_task_stats_1h_mv TO runqlat_task_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    pid,
+    tid,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(sum_us) AS sum_us,
+    sumState(count) AS count,
+    sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
+FROM runqlat_task_stats
+GROUP BY hour, host, pid, tid;
+
 -- runqlat_stats per minute and host, cpu; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
 CREATE TABLE IF NOT EXISTS runqlat_stats_1m (
@@ -557,6 +779,38 @@ SELECT
     sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
 FROM runqlat_stats
 GROUP BY minute, host, cpu;
+
+-- runqlat_stats per hour and host, cpu; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS runqlat_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    cpu Nullable(Int64),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    sum_us AggregateFunction(sum, Float64) COMMENT 'sum',
+    count AggregateFunction(sum, Int64) COMMENT 'sum',
+    buckets AggregateFunction(sumMap, Array(Int64), Array(Int64)) COMMENT 'hist_us: the rows\' buckets, summed per bucket'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, ifNull(cpu, 0), hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS runqlat_stats_1h_mv TO runqlat_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    cpu,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(sum_us) AS sum_us,
+    sumState(count) AS count,
+    sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
+FROM runqlat_stats
+GROUP BY hour, host, cpu;
 
 -- rtt_stats per minute and host, node, peer; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
@@ -595,6 +849,44 @@ SELECT
     sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
 FROM rtt_stats
 GROUP BY minute, host, node, peer;
+
+-- rtt_stats per hour and host, node, peer; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS rtt_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    node LowCardinality(String),
+    peer Nullable(String),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    count AggregateFunction(sum, Int64) COMMENT 'sum',
+    sum_us AggregateFunction(sum, Int64) COMMENT 'sum',
+    retrans_count AggregateFunction(sum, Int64) COMMENT 'sum',
+    drop_count AggregateFunction(sum, Int64) COMMENT 'sum',
+    buckets AggregateFunction(sumMap, Array(Int64), Array(Int64)) COMMENT 'hist_us: the rows\' buckets, summed per bucket'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, node, ifNull(peer, ''), hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rtt_stats_1h_mv TO rtt_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    node,
+    peer,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(count) AS count,
+    sumState(sum_us) AS sum_us,
+    sumState(retrans_count) AS retrans_count,
+    sumState(drop_count) AS drop_count,
+    sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
+FROM rtt_stats
+GROUP BY hour, host, node, peer;
 
 -- collector_stats per minute and host, collector; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
@@ -641,6 +933,52 @@ SELECT
     sumState(bpf_runs) AS bpf_runs
 FROM collector_stats
 GROUP BY minute, host, collector;
+
+-- collector_stats per hour and host, collector; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS collector_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    collector LowCardinality(String),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    events AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_ringbuf AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_map_full AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_completion AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_untraced_switch AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_recursion AggregateFunction(sum, Int64) COMMENT 'sum',
+    cpu_user_ns AggregateFunction(sum, Int64) COMMENT 'sum',
+    cpu_system_ns AggregateFunction(sum, Int64) COMMENT 'sum',
+    bpf_run_ns AggregateFunction(sum, Int64) COMMENT 'sum',
+    bpf_runs AggregateFunction(sum, Int64) COMMENT 'sum'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, collector, hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS collector_stats_1h_mv TO collector_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    collector,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(events) AS events,
+    sumState(lost_ringbuf) AS lost_ringbuf,
+    sumState(lost_map_full) AS lost_map_full,
+    sumState(lost_completion) AS lost_completion,
+    sumState(lost_untraced_switch) AS lost_untraced_switch,
+    sumState(lost_recursion) AS lost_recursion,
+    sumState(cpu_user_ns) AS cpu_user_ns,
+    sumState(cpu_system_ns) AS cpu_system_ns,
+    sumState(bpf_run_ns) AS bpf_run_ns,
+    sumState(bpf_runs) AS bpf_runs
+FROM collector_stats
+GROUP BY hour, host, collector;
 
 -- block_stats per minute and host, device_name; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
@@ -708,6 +1046,72 @@ SELECT
 FROM block_stats
 GROUP BY minute, host, device_name;
 
+-- block_stats per hour and host, device_name; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS block_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    device_name LowCardinality(String),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    in_flight AggregateFunction(max, Int64) COMMENT 'largest',
+    read_ios_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    read_ios_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    read_merges_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    read_merges_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    read_sectors_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    read_sectors_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    read_ticks_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    read_ticks_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    write_ios_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    write_ios_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    write_merges_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    write_merges_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    write_sectors_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    write_sectors_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    write_ticks_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    write_ticks_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    io_ticks_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    io_ticks_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    time_in_queue_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    time_in_queue_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, device_name, hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS block_stats_1h_mv TO block_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    device_name,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    maxState(in_flight) AS in_flight,
+    argMinState(read_ios, timestamp) AS read_ios_first,
+    argMaxState(read_ios, timestamp) AS read_ios_last,
+    argMinState(read_merges, timestamp) AS read_merges_first,
+    argMaxState(read_merges, timestamp) AS read_merges_last,
+    argMinState(read_sectors, timestamp) AS read_sectors_first,
+    argMaxState(read_sectors, timestamp) AS read_sectors_last,
+    argMinState(read_ticks, timestamp) AS read_ticks_first,
+    argMaxState(read_ticks, timestamp) AS read_ticks_last,
+    argMinState(write_ios, timestamp) AS write_ios_first,
+    argMaxState(write_ios, timestamp) AS write_ios_last,
+    argMinState(write_merges, timestamp) AS write_merges_first,
+    argMaxState(write_merges, timestamp) AS write_merges_last,
+    argMinState(write_sectors, timestamp) AS write_sectors_first,
+    argMaxState(write_sectors, timestamp) AS write_sectors_last,
+    argMinState(write_ticks, timestamp) AS write_ticks_first,
+    argMaxState(write_ticks, timestamp) AS write_ticks_last,
+    argMinState(io_ticks, timestamp) AS io_ticks_first,
+    argMaxState(io_ticks, timestamp) AS io_ticks_last,
+    argMinState(time_in_queue, timestamp) AS time_in_queue_first,
+    argMaxState(time_in_queue, timestamp) AS time_in_queue_last
+FROM block_stats
+GROUP BY hour, host, device_name;
+
 -- network_interface_stats per minute and host, interface_name; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
 CREATE TABLE IF NOT EXISTS network_interface_stats_1m (
@@ -763,6 +1167,62 @@ SELECT
     argMaxState(tx_drops, timestamp) AS tx_drops_last
 FROM network_interface_stats
 GROUP BY minute, host, interface_name;
+
+-- network_interface_stats per hour and host, interface_name; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS network_interface_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    interface_name LowCardinality(String),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    rx_bytes_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    rx_bytes_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    rx_packets_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    rx_packets_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    rx_errors_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    rx_errors_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    rx_drops_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    rx_drops_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    tx_bytes_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    tx_bytes_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    tx_packets_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    tx_packets_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    tx_errors_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    tx_errors_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    tx_drops_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    tx_drops_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, interface_name, hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS network_interface_stats_1h_mv TO network_interface_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    interface_name,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMinState(rx_bytes, timestamp) AS rx_bytes_first,
+    argMaxState(rx_bytes, timestamp) AS rx_bytes_last,
+    argMinState(rx_packets, timestamp) AS rx_packets_first,
+    argMaxState(rx_packets, timestamp) AS rx_packets_last,
+    argMinState(rx_errors, timestamp) AS rx_errors_first,
+    argMaxState(rx_errors, timestamp) AS rx_errors_last,
+    argMinState(rx_drops, timestamp) AS rx_drops_first,
+    argMaxState(rx_drops, timestamp) AS rx_drops_last,
+    argMinState(tx_bytes, timestamp) AS tx_bytes_first,
+    argMaxState(tx_bytes, timestamp) AS tx_bytes_last,
+    argMinState(tx_packets, timestamp) AS tx_packets_first,
+    argMaxState(tx_packets, timestamp) AS tx_packets_last,
+    argMinState(tx_errors, timestamp) AS tx_errors_first,
+    argMaxState(tx_errors, timestamp) AS tx_errors_last,
+    argMinState(tx_drops, timestamp) AS tx_drops_first,
+    argMaxState(tx_drops, timestamp) AS tx_drops_last
+FROM network_interface_stats
+GROUP BY hour, host, interface_name;
 
 -- tcp_retransmit_stats per minute and host; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
@@ -825,6 +1285,68 @@ SELECT
     argMaxState(listen_drops, timestamp) AS listen_drops_last
 FROM tcp_retransmit_stats
 GROUP BY minute, host;
+
+-- tcp_retransmit_stats per hour and host; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS tcp_retransmit_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    retrans_segs_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    retrans_segs_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    out_segs_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    out_segs_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    in_errs_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    in_errs_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    timeouts_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    timeouts_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    lost_retransmit_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    lost_retransmit_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    fast_retrans_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    fast_retrans_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    slow_start_retrans_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    slow_start_retrans_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    syn_retrans_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    syn_retrans_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    listen_overflows_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    listen_overflows_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading',
+    listen_drops_first AggregateFunction(argMin, Int64, Int64) COMMENT 'first reading',
+    listen_drops_last AggregateFunction(argMax, Int64, Int64) COMMENT 'last reading'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS tcp_retransmit_stats_1h_mv TO tcp_retransmit_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMinState(retrans_segs, timestamp) AS retrans_segs_first,
+    argMaxState(retrans_segs, timestamp) AS retrans_segs_last,
+    argMinState(out_segs, timestamp) AS out_segs_first,
+    argMaxState(out_segs, timestamp) AS out_segs_last,
+    argMinState(in_errs, timestamp) AS in_errs_first,
+    argMaxState(in_errs, timestamp) AS in_errs_last,
+    argMinState(timeouts, timestamp) AS timeouts_first,
+    argMaxState(timeouts, timestamp) AS timeouts_last,
+    argMinState(lost_retransmit, timestamp) AS lost_retransmit_first,
+    argMaxState(lost_retransmit, timestamp) AS lost_retransmit_last,
+    argMinState(fast_retrans, timestamp) AS fast_retrans_first,
+    argMaxState(fast_retrans, timestamp) AS fast_retrans_last,
+    argMinState(slow_start_retrans, timestamp) AS slow_start_retrans_first,
+    argMaxState(slow_start_retrans, timestamp) AS slow_start_retrans_last,
+    argMinState(syn_retrans, timestamp) AS syn_retrans_first,
+    argMaxState(syn_retrans, timestamp) AS syn_retrans_last,
+    argMinState(listen_overflows, timestamp) AS listen_overflows_first,
+    argMaxState(listen_overflows, timestamp) AS listen_overflows_last,
+    argMinState(listen_drops, timestamp) AS listen_drops_first,
+    argMaxState(listen_drops, timestamp) AS listen_drops_last
+FROM tcp_retransmit_stats
+GROUP BY hour, host;
 
 -- Valid JSON objects ks-ingest could not place: kept whole, with when and why.
 CREATE TABLE IF NOT EXISTS unknown_events (

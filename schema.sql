@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
     applied_ns INTEGER NOT NULL  -- ns: when this version was applied
 );
 
--- syscall: A system call slower than the tracer's threshold (default 10 ms), stamped when it returned.
+-- syscall: A system call slower than the tracer's threshold (default 10 ms), stamped when it returned. Calls whose job is to wait (epoll_wait, poll, nanosleep, futex waits, reads on pipes and ttys: `ks-syscalls --help` lists them) only with --include-waits.
 CREATE TABLE IF NOT EXISTS syscall_events (
     id INTEGER PRIMARY KEY,
     timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS syscall_events (
     ret_value INTEGER,  -- return value (negative errno on error)
     is_error INTEGER,  -- 1 when ret_value is an error
     arg0 INTEGER,  -- first argument, the raw register as signed 64-bit
-    comm TEXT  -- thread name, at most 16 characters
+    comm TEXT,  -- thread name, at most 16 characters
+    cgroup TEXT  -- cgroup v2 path (/system.slice/x.service), resolved from the kernel's id when seen; empty when it was gone by then
 );
 CREATE INDEX IF NOT EXISTS idx_syscall_events_timestamp ON syscall_events(timestamp);
 CREATE INDEX IF NOT EXISTS idx_syscall_events_pid ON syscall_events(pid);
@@ -44,6 +45,23 @@ CREATE TABLE IF NOT EXISTS syscall_stats (
 );
 CREATE INDEX IF NOT EXISTS idx_syscall_stats_timestamp ON syscall_stats(timestamp);
 CREATE INDEX IF NOT EXISTS idx_syscall_stats_syscall_name_timestamp ON syscall_stats(syscall_name, timestamp);
+
+-- syscall_process_stats: Per interval and process: its calls of every syscall counted together (like bcc syscount -P); with --failures or --errno only those failures.
+CREATE TABLE IF NOT EXISTS syscall_process_stats (
+    id INTEGER PRIMARY KEY,
+    timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
+    host TEXT,  -- hostname of the machine the event describes
+    interval_ns INTEGER,  -- ns
+    pid INTEGER,
+    comm TEXT,
+    cgroup TEXT,  -- cgroup v2 path (/system.slice/x.service), resolved from the kernel's id when seen; empty when it was gone by then
+    count INTEGER,  -- count
+    errors INTEGER,  -- count
+    total_ns INTEGER,  -- ns
+    max_ns INTEGER  -- ns
+);
+CREATE INDEX IF NOT EXISTS idx_syscall_process_stats_timestamp ON syscall_process_stats(timestamp);
+CREATE INDEX IF NOT EXISTS idx_syscall_process_stats_pid_timestamp ON syscall_process_stats(pid, timestamp);
 
 -- page_fault: A page fault slower than the threshold, or sampled; latency from fault entry to accounting, stamped when the fault was accounted.
 CREATE TABLE IF NOT EXISTS page_fault_events (
@@ -92,6 +110,7 @@ CREATE TABLE IF NOT EXISTS io_latency_stats (
     timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
     host TEXT,  -- hostname of the machine the event describes
     device TEXT,  -- block device name, e.g. vda
+    flags TEXT,  -- with ks-iolat --flags: the requests' flags (sync, meta, prio, fua, preflush, readahead, background, comma-separated; none); else empty
     interval_ns INTEGER,  -- ns
     read_count INTEGER,  -- count
     write_count INTEGER,  -- count
@@ -142,6 +161,7 @@ CREATE TABLE IF NOT EXISTS sched_stats (
     voluntary_switches INTEGER,  -- count
     involuntary_switches INTEGER,  -- count
     wakeups INTEGER,  -- count
+    cgroup TEXT,  -- cgroup v2 path (/system.slice/x.service), resolved from the kernel's id when seen; empty when it was gone by then
     cpu_time_ms REAL,  -- ms: time on a CPU as the scheduler accounts it (se.sum_exec_runtime, as in /proc/PID/schedstat and getrusage)
     avg_timeslice_us REAL,  -- us: cpu_time over context_switches
     runq_wait_ns INTEGER,  -- ns: time its threads were runnable but waiting for a CPU
@@ -149,6 +169,28 @@ CREATE TABLE IF NOT EXISTS sched_stats (
 );
 CREATE INDEX IF NOT EXISTS idx_sched_stats_timestamp ON sched_stats(timestamp);
 CREATE INDEX IF NOT EXISTS idx_sched_stats_pid ON sched_stats(pid);
+
+-- runqlat_task: Per interval: run-queue latency histogram per process (ks-sched --hist-per process, as runqlat -P) or per thread (--hist-per thread, runqlat -L), the --top busiest; the rest summed into one row with pid -1.
+CREATE TABLE IF NOT EXISTS runqlat_task_stats (
+    id INTEGER PRIMARY KEY,
+    timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
+    host TEXT,  -- hostname of the machine the event describes
+    interval_ns INTEGER,  -- ns
+    pid INTEGER,  -- the process; -1 for the tasks past --top
+    tid INTEGER,  -- the thread (--hist-per thread); empty per process
+    comm TEXT,
+    cgroup TEXT,  -- cgroup v2 path (/system.slice/x.service), resolved from the kernel's id when seen; empty when it was gone by then
+    sum_us REAL,  -- us
+    count INTEGER,  -- count: samples in the interval
+    p50_us REAL,  -- us: median
+    p90_us REAL,  -- us: 90th percentile
+    p95_us REAL,  -- us: 95th percentile
+    p99_us REAL,  -- us: 99th percentile
+    max_us REAL,  -- us: largest sample (its bucket's upper bound)
+    buckets TEXT  -- hist_us: histogram: JSON [[bucket, count], ...]
+);
+CREATE INDEX IF NOT EXISTS idx_runqlat_task_stats_timestamp ON runqlat_task_stats(timestamp);
+CREATE INDEX IF NOT EXISTS idx_runqlat_task_stats_pid_timestamp ON runqlat_task_stats(pid, timestamp);
 
 -- runqlat: Per interval: run-queue latency histogram, whole machine (cpu = -1) and per CPU.
 CREATE TABLE IF NOT EXISTS runqlat_stats (
@@ -437,6 +479,22 @@ CREATE TRIGGER IF NOT EXISTS trg_syscall_stats_1m_delete AFTER DELETE ON syscall
         max_ns = max(coalesce(max_ns, excluded.max_ns), coalesce(excluded.max_ns, max_ns));
 END;
 
+-- syscall_stats per hour, built from the minutes before they are dropped.
+CREATE TABLE IF NOT EXISTS syscall_stats_1h (
+    hour INTEGER NOT NULL,  -- ns: start of the hour (timestamp / 3600 s)
+    host TEXT,
+    syscall_name TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    count INTEGER,  -- sum
+    errors INTEGER,  -- sum
+    total_ns INTEGER,  -- sum
+    max_ns INTEGER  -- largest
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_syscall_stats_1h_key ON syscall_stats_1h(hour, ifnull(host, X''), ifnull(syscall_name, X''));
+
 -- page_fault_stats per minute and host, pid, comm, kept by its trigger.
 CREATE TABLE IF NOT EXISTS page_fault_stats_1m (
     minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
@@ -486,6 +544,24 @@ CREATE TRIGGER IF NOT EXISTS trg_page_fault_stats_1m_delete AFTER DELETE ON page
         count = coalesce(count, 0) + coalesce(excluded.count, 0),
         buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
 END;
+
+-- page_fault_stats per hour, built from the minutes before they are dropped.
+CREATE TABLE IF NOT EXISTS page_fault_stats_1h (
+    hour INTEGER NOT NULL,  -- ns: start of the hour (timestamp / 3600 s)
+    host TEXT,
+    pid INTEGER,
+    comm TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    minor_count INTEGER,  -- sum
+    major_count INTEGER,  -- sum
+    latency_sum_ns INTEGER,  -- sum
+    count INTEGER,  -- sum
+    buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_page_fault_stats_1h_key ON page_fault_stats_1h(hour, ifnull(host, X''), ifnull(pid, X''), ifnull(comm, X''));
 
 -- io_latency_stats per minute and host, device, kept by its trigger.
 CREATE TABLE IF NOT EXISTS io_latency_stats_1m (
@@ -539,6 +615,84 @@ CREATE TRIGGER IF NOT EXISTS trg_io_latency_stats_1m_delete AFTER DELETE ON io_l
         write_buckets = CASE WHEN excluded.write_buckets IS NULL OR excluded.write_buckets = '[]' THEN write_buckets WHEN write_buckets IS NULL OR write_buckets = '[]' THEN excluded.write_buckets WHEN length(write_buckets) + length(excluded.write_buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(write_buckets) UNION ALL SELECT value FROM json_each(excluded.write_buckets)) GROUP BY b ORDER BY b)) ELSE substr(write_buckets, 1, length(write_buckets) - 1) || ',' || substr(excluded.write_buckets, 2) END;
 END;
 
+-- io_latency_stats per hour, built from the minutes before they are dropped.
+CREATE TABLE IF NOT EXISTS io_latency_stats_1h (
+    hour INTEGER NOT NULL,  -- ns: start of the hour (timestamp / 3600 s)
+    host TEXT,
+    device TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    read_count INTEGER,  -- sum
+    write_count INTEGER,  -- sum
+    read_bytes INTEGER,  -- sum
+    write_bytes INTEGER,  -- sum
+    read_buckets TEXT,  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
+    write_buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_io_latency_stats_1h_key ON io_latency_stats_1h(hour, ifnull(host, X''), ifnull(device, X''));
+
+-- runqlat_task_stats per minute and host, pid, tid, kept by its trigger.
+CREATE TABLE IF NOT EXISTS runqlat_task_stats_1m (
+    minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
+    host TEXT,
+    pid INTEGER,
+    tid INTEGER,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    sum_us REAL,  -- sum
+    count INTEGER,  -- sum
+    buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_runqlat_task_stats_1m_key ON runqlat_task_stats_1m(minute, ifnull(host, X''), ifnull(pid, X''), ifnull(tid, X''));
+CREATE TRIGGER IF NOT EXISTS trg_runqlat_task_stats_1m AFTER INSERT ON runqlat_task_stats BEGIN
+    INSERT INTO runqlat_task_stats_1m (minute, host, pid, tid, rows, first_ts, last_ts, interval_ns, sum_us, count, buckets)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.pid, NEW.tid, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.sum_us, NEW.count, CASE WHEN json_valid(NEW.buckets) THEN CASE WHEN json_type(NEW.buckets) = 'array' THEN json(NEW.buckets) END END)
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(pid, X''), ifnull(tid, X'')) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        sum_us = coalesce(sum_us, 0) + coalesce(excluded.sum_us, 0),
+        count = coalesce(count, 0) + coalesce(excluded.count, 0),
+        buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
+    UPDATE runqlat_task_stats_1m SET buckets = CASE WHEN buckets IS NULL OR buckets = '[]' THEN buckets ELSE (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets)) GROUP BY b ORDER BY b)) END
+    WHERE minute = NEW.timestamp / 60000000000 * 60000000000 - 60000000000 AND ifnull(host, X'') = ifnull(NEW.host, X'') AND ifnull(pid, X'') = ifnull(NEW.pid, X'') AND ifnull(tid, X'') = ifnull(NEW.tid, X'')
+      AND (SELECT rows FROM runqlat_task_stats_1m WHERE minute = NEW.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(NEW.host, X'') AND ifnull(pid, X'') = ifnull(NEW.pid, X'') AND ifnull(tid, X'') = ifnull(NEW.tid, X'')) = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS trg_runqlat_task_stats_1m_delete AFTER DELETE ON runqlat_task_stats BEGIN
+    DELETE FROM runqlat_task_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(OLD.host, X'') AND ifnull(pid, X'') = ifnull(OLD.pid, X'') AND ifnull(tid, X'') = ifnull(OLD.tid, X'');
+    INSERT INTO runqlat_task_stats_1m (minute, host, pid, tid, rows, first_ts, last_ts, interval_ns, sum_us, count, buckets)
+    SELECT timestamp / 60000000000 * 60000000000, host, pid, tid, 1, timestamp, timestamp, interval_ns, sum_us, count, CASE WHEN json_valid(buckets) THEN CASE WHEN json_type(buckets) = 'array' THEN json(buckets) END END FROM runqlat_task_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND pid IS OLD.pid AND tid IS OLD.tid ORDER BY timestamp, id
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(pid, X''), ifnull(tid, X'')) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        sum_us = coalesce(sum_us, 0) + coalesce(excluded.sum_us, 0),
+        count = coalesce(count, 0) + coalesce(excluded.count, 0),
+        buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
+END;
+
+-- runqlat_task_stats per hour, built from the minutes before they are dropped.
+CREATE TABLE IF NOT EXISTS runqlat_task_stats_1h (
+    hour INTEGER NOT NULL,  -- ns: start of the hour (timestamp / 3600 s)
+    host TEXT,
+    pid INTEGER,
+    tid INTEGER,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    sum_us REAL,  -- sum
+    count INTEGER,  -- sum
+    buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_runqlat_task_stats_1h_key ON runqlat_task_stats_1h(hour, ifnull(host, X''), ifnull(pid, X''), ifnull(tid, X''));
+
 -- runqlat_stats per minute and host, cpu, kept by its trigger.
 CREATE TABLE IF NOT EXISTS runqlat_stats_1m (
     minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
@@ -581,6 +735,21 @@ CREATE TRIGGER IF NOT EXISTS trg_runqlat_stats_1m_delete AFTER DELETE ON runqlat
         count = coalesce(count, 0) + coalesce(excluded.count, 0),
         buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
 END;
+
+-- runqlat_stats per hour, built from the minutes before they are dropped.
+CREATE TABLE IF NOT EXISTS runqlat_stats_1h (
+    hour INTEGER NOT NULL,  -- ns: start of the hour (timestamp / 3600 s)
+    host TEXT,
+    cpu INTEGER,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    sum_us REAL,  -- sum
+    count INTEGER,  -- sum
+    buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_runqlat_stats_1h_key ON runqlat_stats_1h(hour, ifnull(host, X''), ifnull(cpu, X''));
 
 -- rtt_stats per minute and host, node, peer, kept by its trigger.
 CREATE TABLE IF NOT EXISTS rtt_stats_1m (
@@ -631,6 +800,24 @@ CREATE TRIGGER IF NOT EXISTS trg_rtt_stats_1m_delete AFTER DELETE ON rtt_stats B
         drop_count = coalesce(drop_count, 0) + coalesce(excluded.drop_count, 0),
         buckets = CASE WHEN excluded.buckets IS NULL OR excluded.buckets = '[]' THEN buckets WHEN buckets IS NULL OR buckets = '[]' THEN excluded.buckets WHEN length(buckets) + length(excluded.buckets) > 4096 THEN (SELECT json_group_array(json_array(b, n)) FROM (SELECT value ->> 0 AS b, sum(value ->> 1) AS n FROM (SELECT value FROM json_each(buckets) UNION ALL SELECT value FROM json_each(excluded.buckets)) GROUP BY b ORDER BY b)) ELSE substr(buckets, 1, length(buckets) - 1) || ',' || substr(excluded.buckets, 2) END;
 END;
+
+-- rtt_stats per hour, built from the minutes before they are dropped.
+CREATE TABLE IF NOT EXISTS rtt_stats_1h (
+    hour INTEGER NOT NULL,  -- ns: start of the hour (timestamp / 3600 s)
+    host TEXT,
+    node TEXT,
+    peer TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    count INTEGER,  -- sum
+    sum_us INTEGER,  -- sum
+    retrans_count INTEGER,  -- sum
+    drop_count INTEGER,  -- sum
+    buckets TEXT  -- hist_us: the rows' buckets (a bucket may repeat: sum it)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_rtt_stats_1h_key ON rtt_stats_1h(hour, ifnull(host, X''), ifnull(node, X''), ifnull(peer, X''));
 
 -- collector_stats per minute and host, collector, kept by its trigger.
 CREATE TABLE IF NOT EXISTS collector_stats_1m (
@@ -692,6 +879,28 @@ CREATE TRIGGER IF NOT EXISTS trg_collector_stats_1m_delete AFTER DELETE ON colle
         bpf_run_ns = coalesce(bpf_run_ns, 0) + coalesce(excluded.bpf_run_ns, 0),
         bpf_runs = coalesce(bpf_runs, 0) + coalesce(excluded.bpf_runs, 0);
 END;
+
+-- collector_stats per hour, built from the minutes before they are dropped.
+CREATE TABLE IF NOT EXISTS collector_stats_1h (
+    hour INTEGER NOT NULL,  -- ns: start of the hour (timestamp / 3600 s)
+    host TEXT,
+    collector TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    events INTEGER,  -- sum
+    lost_ringbuf INTEGER,  -- sum
+    lost_map_full INTEGER,  -- sum
+    lost_completion INTEGER,  -- sum
+    lost_untraced_switch INTEGER,  -- sum
+    lost_recursion INTEGER,  -- sum
+    cpu_user_ns INTEGER,  -- sum
+    cpu_system_ns INTEGER,  -- sum
+    bpf_run_ns INTEGER,  -- sum
+    bpf_runs INTEGER  -- sum
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_collector_stats_1h_key ON collector_stats_1h(hour, ifnull(host, X''), ifnull(collector, X''));
 
 -- block_stats per minute and host, device_name, kept by its trigger.
 CREATE TABLE IF NOT EXISTS block_stats_1m (
@@ -797,6 +1006,49 @@ CREATE TRIGGER IF NOT EXISTS trg_block_stats_1m_delete AFTER DELETE ON block_sta
         ordered = ordered AND excluded.first_ts >= last_ts;
 END;
 
+-- block_stats per hour, built from the minutes before they are dropped.
+CREATE TABLE IF NOT EXISTS block_stats_1h (
+    hour INTEGER NOT NULL,  -- ns: start of the hour (timestamp / 3600 s)
+    host TEXT,
+    device_name TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    in_flight INTEGER,  -- largest
+    read_ios_first INTEGER,  -- first reading
+    read_ios_last INTEGER,  -- last reading
+    read_ios_inc INTEGER,  -- increase within the minute, resets handled
+    read_merges_first INTEGER,  -- first reading
+    read_merges_last INTEGER,  -- last reading
+    read_merges_inc INTEGER,  -- increase within the minute, resets handled
+    read_sectors_first INTEGER,  -- first reading
+    read_sectors_last INTEGER,  -- last reading
+    read_sectors_inc INTEGER,  -- increase within the minute, resets handled
+    read_ticks_first INTEGER,  -- first reading
+    read_ticks_last INTEGER,  -- last reading
+    read_ticks_inc INTEGER,  -- increase within the minute, resets handled
+    write_ios_first INTEGER,  -- first reading
+    write_ios_last INTEGER,  -- last reading
+    write_ios_inc INTEGER,  -- increase within the minute, resets handled
+    write_merges_first INTEGER,  -- first reading
+    write_merges_last INTEGER,  -- last reading
+    write_merges_inc INTEGER,  -- increase within the minute, resets handled
+    write_sectors_first INTEGER,  -- first reading
+    write_sectors_last INTEGER,  -- last reading
+    write_sectors_inc INTEGER,  -- increase within the minute, resets handled
+    write_ticks_first INTEGER,  -- first reading
+    write_ticks_last INTEGER,  -- last reading
+    write_ticks_inc INTEGER,  -- increase within the minute, resets handled
+    io_ticks_first INTEGER,  -- first reading
+    io_ticks_last INTEGER,  -- last reading
+    io_ticks_inc INTEGER,  -- increase within the minute, resets handled
+    time_in_queue_first INTEGER,  -- first reading
+    time_in_queue_last INTEGER,  -- last reading
+    time_in_queue_inc INTEGER,  -- increase within the minute, resets handled
+    ordered INTEGER  -- 0 once a row arrived older than the minute's last: queries then read that minute's rows
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_block_stats_1h_key ON block_stats_1h(hour, ifnull(host, X''), ifnull(device_name, X''));
+
 -- network_interface_stats per minute and host, interface_name, kept by its trigger.
 CREATE TABLE IF NOT EXISTS network_interface_stats_1m (
     minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
@@ -883,6 +1135,42 @@ CREATE TRIGGER IF NOT EXISTS trg_network_interface_stats_1m_delete AFTER DELETE 
         tx_drops_last = CASE WHEN excluded.first_ts >= last_ts THEN excluded.tx_drops_last ELSE tx_drops_last END,
         ordered = ordered AND excluded.first_ts >= last_ts;
 END;
+
+-- network_interface_stats per hour, built from the minutes before they are dropped.
+CREATE TABLE IF NOT EXISTS network_interface_stats_1h (
+    hour INTEGER NOT NULL,  -- ns: start of the hour (timestamp / 3600 s)
+    host TEXT,
+    interface_name TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    rx_bytes_first INTEGER,  -- first reading
+    rx_bytes_last INTEGER,  -- last reading
+    rx_bytes_inc INTEGER,  -- increase within the minute, resets handled
+    rx_packets_first INTEGER,  -- first reading
+    rx_packets_last INTEGER,  -- last reading
+    rx_packets_inc INTEGER,  -- increase within the minute, resets handled
+    rx_errors_first INTEGER,  -- first reading
+    rx_errors_last INTEGER,  -- last reading
+    rx_errors_inc INTEGER,  -- increase within the minute, resets handled
+    rx_drops_first INTEGER,  -- first reading
+    rx_drops_last INTEGER,  -- last reading
+    rx_drops_inc INTEGER,  -- increase within the minute, resets handled
+    tx_bytes_first INTEGER,  -- first reading
+    tx_bytes_last INTEGER,  -- last reading
+    tx_bytes_inc INTEGER,  -- increase within the minute, resets handled
+    tx_packets_first INTEGER,  -- first reading
+    tx_packets_last INTEGER,  -- last reading
+    tx_packets_inc INTEGER,  -- increase within the minute, resets handled
+    tx_errors_first INTEGER,  -- first reading
+    tx_errors_last INTEGER,  -- last reading
+    tx_errors_inc INTEGER,  -- increase within the minute, resets handled
+    tx_drops_first INTEGER,  -- first reading
+    tx_drops_last INTEGER,  -- last reading
+    tx_drops_inc INTEGER,  -- increase within the minute, resets handled
+    ordered INTEGER  -- 0 once a row arrived older than the minute's last: queries then read that minute's rows
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_network_interface_stats_1h_key ON network_interface_stats_1h(hour, ifnull(host, X''), ifnull(interface_name, X''));
 
 -- tcp_retransmit_stats per minute and host, kept by its trigger.
 CREATE TABLE IF NOT EXISTS tcp_retransmit_stats_1m (
@@ -984,6 +1272,47 @@ CREATE TRIGGER IF NOT EXISTS trg_tcp_retransmit_stats_1m_delete AFTER DELETE ON 
         ordered = ordered AND excluded.first_ts >= last_ts;
 END;
 
+-- tcp_retransmit_stats per hour, built from the minutes before they are dropped.
+CREATE TABLE IF NOT EXISTS tcp_retransmit_stats_1h (
+    hour INTEGER NOT NULL,  -- ns: start of the hour (timestamp / 3600 s)
+    host TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    retrans_segs_first INTEGER,  -- first reading
+    retrans_segs_last INTEGER,  -- last reading
+    retrans_segs_inc INTEGER,  -- increase within the minute, resets handled
+    out_segs_first INTEGER,  -- first reading
+    out_segs_last INTEGER,  -- last reading
+    out_segs_inc INTEGER,  -- increase within the minute, resets handled
+    in_errs_first INTEGER,  -- first reading
+    in_errs_last INTEGER,  -- last reading
+    in_errs_inc INTEGER,  -- increase within the minute, resets handled
+    timeouts_first INTEGER,  -- first reading
+    timeouts_last INTEGER,  -- last reading
+    timeouts_inc INTEGER,  -- increase within the minute, resets handled
+    lost_retransmit_first INTEGER,  -- first reading
+    lost_retransmit_last INTEGER,  -- last reading
+    lost_retransmit_inc INTEGER,  -- increase within the minute, resets handled
+    fast_retrans_first INTEGER,  -- first reading
+    fast_retrans_last INTEGER,  -- last reading
+    fast_retrans_inc INTEGER,  -- increase within the minute, resets handled
+    slow_start_retrans_first INTEGER,  -- first reading
+    slow_start_retrans_last INTEGER,  -- last reading
+    slow_start_retrans_inc INTEGER,  -- increase within the minute, resets handled
+    syn_retrans_first INTEGER,  -- first reading
+    syn_retrans_last INTEGER,  -- last reading
+    syn_retrans_inc INTEGER,  -- increase within the minute, resets handled
+    listen_overflows_first INTEGER,  -- first reading
+    listen_overflows_last INTEGER,  -- last reading
+    listen_overflows_inc INTEGER,  -- increase within the minute, resets handled
+    listen_drops_first INTEGER,  -- first reading
+    listen_drops_last INTEGER,  -- last reading
+    listen_drops_inc INTEGER,  -- increase within the minute, resets handled
+    ordered INTEGER  -- 0 once a row arrived older than the minute's last: queries then read that minute's rows
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_tcp_retransmit_stats_1h_key ON tcp_retransmit_stats_1h(hour, ifnull(host, X''));
+
 -- Valid JSON objects ks-ingest could not place: kept whole, with when and why.
 CREATE TABLE IF NOT EXISTS unknown_events (
     id INTEGER PRIMARY KEY,
@@ -991,6 +1320,17 @@ CREATE TABLE IF NOT EXISTS unknown_events (
     type TEXT,  -- its "type" field, if any
     reason TEXT,  -- why it was not placed
     raw TEXT NOT NULL  -- the line as read
+);
+
+-- What ks-retain last applied, per table and tier (raw, or a TIERS suffix): queries
+-- read a coarser tier where a finer one was dropped, and `ks-query tables` shows it.
+CREATE TABLE IF NOT EXISTS retention_state (
+    tbl TEXT NOT NULL,  -- the event table
+    tier TEXT NOT NULL,  -- raw, _1m, _1h
+    keep TEXT,  -- the age kept, as given to ks-retain (7d)
+    cutoff_ns INTEGER NOT NULL,  -- ns: rows of the tier older than this are gone
+    applied_ns INTEGER NOT NULL,  -- ns: when
+    PRIMARY KEY (tbl, tier)
 );
 
 -- The last commit of each running ks-ingest (ingest/writer.py): kept in the same transaction.

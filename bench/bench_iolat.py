@@ -10,6 +10,10 @@ scheduler so that block_rq_insert fires too.  Under:
 * ks-iolat                 - as shipped
 * empty + insert (floor)   - the floor of --queued: block_rq_insert too
 * ks-iolat --queued        - timed from insertion into the scheduler
+* ks-iolat --flags         - a histogram per set of request flags (biolatency -F)
+* empty + io_start (floor) - the floor of --cgroup: block_io_start too
+* ks-iolat --cgroup        - fio's own cgroup: every request marked at block_io_start
+                             and checked at issue (the filtered path's worst case)
 * minimal timer (reference) - the least any issue-to-completion timer does: a start
                              time into an array slot at issue, one clock read and a
                              counter at completion (no device, no histogram)
@@ -32,7 +36,10 @@ import os
 import subprocess
 import sys
 
-from bench_syscalls import BPF, compile_bpf, report, require_root, rounds, run_scenario
+from bench_syscalls import (BPF, compile_bpf, own_cgroup, report, require_root, rounds,
+                            run_scenario)
+
+from kernelsight.collectors.iolat import bpf_options
 
 BACKING = "/dev/shm/ks-bench-iolat.img"
 SIZE_MB = 64
@@ -45,6 +52,9 @@ EMPTY_BPF = """
 
     SEC("tp_btf/block_rq_insert")
     int BPF_PROG(empty_insert, struct request *rq) { return 0; }
+
+    SEC("tp_btf/block_io_start")
+    int BPF_PROG(empty_io_start, struct request *rq) { return 0; }
 
     SEC("tp_btf/block_rq_issue")
     int BPF_PROG(empty_issue, struct request *rq) { return 0; }
@@ -138,12 +148,16 @@ def scenario_objects() -> dict[str, tuple]:
     """name -> (object path or None, rodata, autoload overrides), as ks-iolat sets them."""
     empty = compile_bpf("empty_iolat", EMPTY_BPF)
     shipped = BPF / "iolat.bpf.o"
+    own = own_cgroup()
     return {
         "alone": (None, {}, {}),
-        "empty programs (floor)": (empty, {}, {"empty_insert": False}),
-        "ks-iolat": (shipped, {"targ_queued": 0}, {"rq_insert": False}),
-        "empty + insert (floor)": (empty, {}, {}),
-        "ks-iolat --queued": (shipped, {"targ_queued": 1}, {"rq_insert": True}),
+        "empty programs (floor)": (empty, {}, {"empty_insert": False, "empty_io_start": False}),
+        "ks-iolat": (shipped, *bpf_options(None, False, None)),
+        "ks-iolat --flags": (shipped, *bpf_options(None, False, None, flags=True)),
+        **({"empty + io_start (floor)": (empty, {}, {"empty_insert": False}),
+            "ks-iolat --cgroup": (shipped, *bpf_options(None, False, own))} if own else {}),
+        "empty + insert (floor)": (empty, {}, {"empty_io_start": False}),
+        "ks-iolat --queued": (shipped, *bpf_options(None, True, None)),
         "minimal timer (reference)": (compile_bpf("minimal_iolat", MINIMAL_BPF), {}, {}),
     }
 
@@ -166,7 +180,11 @@ def main() -> int:
             f"of {reps} rounds: wall ns per I/O, added cost vs the empty-program floor "
             "(target <= 2x), BPF ns per I/O")
     report(what, "I/O", subset(seen, "alone", "empty programs (floor)", "ks-iolat",
-                               "minimal timer (reference)"))
+                               "ks-iolat --flags", "minimal timer (reference)"))
+    if "ks-iolat --cgroup" in seen:
+        report(what.replace("fio", "--cgroup: fio", 1), "I/O",
+               subset(seen, "alone", "empty + io_start (floor)", "ks-iolat",
+                      "ks-iolat --cgroup"), floor_key="empty + io_start (floor)")
     report(what.replace("fio", "--queued: fio", 1), "I/O",
            subset(seen, "alone", "empty + insert (floor)", "ks-iolat --queued"),
            floor_key="empty + insert (floor)")

@@ -9,6 +9,8 @@ and at least two context switches), under:
 * ks-sched --start-map hash - enqueue times in a hash keyed by tid (the measured
                             alternative; also hooks sched_process_free to clean up)
 * ks-sched --per-process  - plus the per-process counters (a hash by tgid)
+* ks-sched --hist-per process - a histogram per process instead (runqlat -P; a hash of
+                           whole histograms, created on demand)
 * minimal timer (reference) - the least any run-queue timer does: an enqueue time in
                             task storage at wakeup and preemption, one clock read and
                             a counter when the task runs (no histogram, no filters)
@@ -109,12 +111,15 @@ def scenario_objects() -> dict[str, tuple]:
     task = build_rodata(10.0, None, None, per_process=False, start_map="task")
     hashed = build_rodata(10.0, None, None, per_process=False, start_map="hash")
     per_process = build_rodata(10.0, None, None, per_process=True, start_map="task")
+    hist_per = build_rodata(10.0, None, None, per_process=False, start_map="task",
+                            hist_per="process")
     return {
         "alone": (None, {}, {}),
         "empty programs (floor)": (empty, {}, {}),
         "ks-sched": (shipped, task, {"sched_process_free": False}),
         "ks-sched --start-map hash": (shipped, hashed, {"sched_process_free": True}),
         "ks-sched --per-process": (shipped, per_process, {"sched_process_free": False}),
+        "ks-sched --hist-per process": (shipped, hist_per, {"sched_process_free": False}),
         "minimal timer (reference)": (compile_bpf("minimal_sched", MINIMAL_BPF), {}, {}),
     }
 

@@ -11,6 +11,8 @@ each under:
 * ks-syscalls            - the shipped design: the call in flight in a per-CPU slot,
                            moved into task local storage when the thread leaves the CPU
 * ks-syscalls --stats    - plus the per-syscall counters
+* --stats --per-process  - the counters per process instead (a hash map, syscount -P)
+* --stats --failures     - only failed calls counted (none here: the filter's cost alone)
 * task storage only      - every start in task local storage (cpu_fast_path off)
 * hash map only          - every start in a hash map keyed by tid (-DKS_START_IN_HASH)
 
@@ -276,8 +278,11 @@ def scenario_objects() -> dict[str, tuple]:
     stats = build_rodata(10.0, None, None, None, errors_only=False, stats=True)
     # --cgroup of the cgroup this bench (so its workload) runs in: the filter passes
     # every call, the filtered path's worst case.
-    own = _own_cgroup()
+    own = own_cgroup()
     cgroup = build_rodata(10.0, None, None, None, errors_only=False, stats=False, cgroup=own) if own else None
+    per_process = build_rodata(10.0, None, None, None, errors_only=False, stats=True,
+                               per_process=True)
+    failures = build_rodata(10.0, None, None, None, errors_only=False, stats=True, failures=True)
     per_thread = {**default, "cpu_fast_path": 0}
     no_switch = {"sched_switch": False}
     return {
@@ -285,13 +290,15 @@ def scenario_objects() -> dict[str, tuple]:
         "empty programs (floor)": (empty, {}, {}),
         "ks-syscalls": (shipped, default, {}),
         "ks-syscalls --stats": (shipped, stats, {}),
+        "--stats --per-process": (shipped, per_process, {}),
+        "--stats --failures": (shipped, failures, {}),
         **({"ks-syscalls --cgroup": (shipped, cgroup, {})} if cgroup else {}),
         "task storage only": (shipped, per_thread, no_switch),
         "hash map only": (hashed, per_thread, no_switch),
     }
 
 
-def _own_cgroup() -> str | None:
+def own_cgroup() -> str | None:
     """This process's cgroup v2 path ("0::/x" in /proc/self/cgroup), None without v2."""
     with open("/proc/self/cgroup") as f:
         for line in f:

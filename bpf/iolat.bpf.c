@@ -17,12 +17,21 @@
  * context, could still be adding into an entry user space had just deleted.)
  * Request fields are read directly (tp_btf arguments are BTF pointers): a load
  * each, where BPF_CORE_READ would call a probe-read helper.
+ *
+ * --cgroup: at completion `current` is whoever the interrupt landed on, so the
+ * filter cannot look there.  block_io_start runs when the request is made from a
+ * bio, in the submitting task's context: a request made by a task of the cgroup is
+ * marked in its slot there, and only marked requests are timed.  I/O that others
+ * submit for the cgroup (the flusher threads' writeback of its dirty pages) is not
+ * marked.  Without --cgroup that program is not loaded and the checks are pruned.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "hist.bpf.h"
 #include "maps.bpf.h"
+#include "task_filter.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -36,6 +45,30 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 targ_dev = 0;	/* kernel dev_t of the one disk to trace; 0 = all */
 const volatile bool targ_queued = false;	/* start at block_rq_insert, not at issue */
+const volatile bool targ_flags = false;		/* --flags: a histogram per set of request flags */
+
+/* --flags: the request flags kept, as bits of dev_dir.dir above the direction (bit
+ * FLAG_SHIFT + i for the i-th of these; collectors/iolat.py FLAG_NAMES names them in
+ * the same order).  Their positions in cmd_flags change between kernels: CO-RE reads
+ * them from the running kernel's enum req_flag_bits. */
+#define FLAG_SHIFT 8
+static __always_inline __u32 rq_flag_bits(struct request *rq)
+{
+	__u64 f = rq->cmd_flags;
+	__u32 out = 0;
+
+#define KS_FLAG(i, name) \
+	if (f & (1ULL << bpf_core_enum_value(enum req_flag_bits, name))) out |= 1U << (FLAG_SHIFT + (i))
+	KS_FLAG(0, __REQ_SYNC);
+	KS_FLAG(1, __REQ_META);
+	KS_FLAG(2, __REQ_PRIO);
+	KS_FLAG(3, __REQ_FUA);
+	KS_FLAG(4, __REQ_PREFLUSH);
+	KS_FLAG(5, __REQ_RAHEAD);
+	KS_FLAG(6, __REQ_BACKGROUND);
+#undef KS_FLAG
+	return out;
+}
 
 KS_LOST_COUNTERS
 /* Requests whose completion never reached rq_complete: the kernel (seen on 6.18
@@ -53,7 +86,7 @@ struct slot {
 	__u32 dev;
 	__u32 bytes;
 	__u32 dir;
-	__u32 pad;
+	__u32 mark;		/* --cgroup: made by a task of the cgroup (block_io_start) */
 };
 
 struct dev_dir {
@@ -130,9 +163,9 @@ static __always_inline struct slot *claim_slot(__u64 id)
 		return a;
 	if (b->rq == id)
 		return b;
-	if (!a->ts)
+	if (!a->ts && (!targ_cgid || !a->mark))
 		return a;
-	if (!b->ts)
+	if (!b->ts && (!targ_cgid || !b->mark))
 		return b;
 	ks_count(lost_map_full);
 	return a;
@@ -158,6 +191,38 @@ static __always_inline int rq_dir(struct request *rq)
 	return (op & 1) ? DIR_WRITE : DIR_READ;
 }
 
+/* --cgroup: whether block_io_start marked this request as the cgroup's.  A mark
+ * whose slot still holds the start of an earlier use of the struct request (a
+ * completion we never saw; block_io_start clears those for the requests it marks)
+ * is that earlier use's: dropped, and the loss counted. */
+static __always_inline struct slot *marked_slot(struct request *rq, __u64 id)
+{
+	struct slot *s = find_slot(id);
+
+	if (!s || !s->mark)
+		return 0;
+	if (s->ts && s->alloc_ns != rq->start_time_ns) {
+		ks_count(lost_completion);
+		s->mark = 0;
+		s->ts = 0;
+		return 0;
+	}
+	return s;
+}
+
+/* --cgroup: a request that will not be timed gives its mark up (frees the slot). */
+static __always_inline int unmark(__u64 id)
+{
+	struct slot *s;
+
+	if (targ_cgid) {
+		s = find_slot(id);
+		if (s && !s->ts)
+			s->mark = 0;
+	}
+	return 0;
+}
+
 static __always_inline int trace_start(struct request *rq, __u64 id, bool at_issue)
 {
 	__u64 alloc_ns = rq->start_time_ns;
@@ -166,9 +231,11 @@ static __always_inline int trace_start(struct request *rq, __u64 id, bool at_iss
 	__u32 dev;
 
 	if (dir < 0)
-		return 0;
+		return unmark(id);
 	dev = rq_dev(rq);
 	if (targ_dev && dev != targ_dev)
+		return unmark(id);
+	if (targ_cgid && !marked_slot(rq, id))
 		return 0;
 	/* The allocation stamp tells this use of the struct request from an earlier
 	 * one.  Queued mode keeps the insert time of this same use (requests issued
@@ -189,9 +256,31 @@ static __always_inline int trace_start(struct request *rq, __u64 id, bool at_iss
 	s->rq = id;
 	s->alloc_ns = alloc_ns;
 	s->dev = dev;
-	s->dir = dir;
+	s->dir = targ_flags ? dir | rq_flag_bits(rq) : dir;
 	s->bytes = rq->__data_len;
 	s->ts = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* --cgroup only (autoloaded then): mark requests made by the cgroup's tasks. */
+SEC("tp_btf/block_io_start")
+int BPF_PROG(io_start, struct request *rq)
+{
+	__u64 id = rq_id(ctx);
+	struct slot *s;
+
+	if (!cgroup_matches(bpf_get_current_task_btf()))
+		return 0;
+	s = claim_slot(id);
+	if (!s)
+		return 0;
+	/* A start still here is this struct request's earlier use, never completed
+	 * (this use has not started yet), or one claim_slot displaced (counted). */
+	if (s->ts && s->rq == id)
+		ks_count(lost_completion);
+	s->ts = 0;
+	s->rq = id;
+	s->mark = 1;
 	return 0;
 }
 
@@ -225,6 +314,8 @@ int BPF_PROG(rq_complete, struct request *rq, blk_status_t error, unsigned int n
 	dd.dev = s->dev;
 	dd.dir = s->dir;
 	bytes = s->bytes;
+	if (targ_cgid)
+		s->mark = 0;	/* before the start: a free slot has neither */
 	/* Take the start, which frees the slot (read the rest first: a new request may
 	 * claim it at once); a nested or concurrent completion must not count twice. */
 	start = __sync_lock_test_and_set(&s->ts, 0);

@@ -26,6 +26,9 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u64 min_latency_ns = 10000000;	/* per-wait events at or above this */
 const volatile bool per_process = false;	/* fill proc_stats */
 const volatile bool use_hash = false;		/* start times in a hash, not task storage */
+#define HIST_PER_PROCESS 1
+#define HIST_PER_THREAD 2
+const volatile __u32 hist_per = 0;	/* --hist-per: a histogram per process (1) or thread (2) */
 
 KS_LOST_COUNTERS
 /* Waits whose end no sched_switch showed: the task ran (it is being switched out)
@@ -53,6 +56,7 @@ struct proc_stats {
 	__u64 cpu_ns;
 	__u64 runq_wait_ns;
 	__u64 runq_waits;
+	__u64 cgid;		/* the process's cgroup v2 id when first counted */
 };
 
 struct rq_hist {
@@ -110,6 +114,28 @@ struct {
 
 KS_GEN_MAP(stats_gen);
 
+/* --hist-per: a run-queue latency histogram per process or thread and generation
+ * (the key as proc_key's, the id a tgid or a tid).  Created on demand (no
+ * preallocation: a value is a whole histogram). */
+struct task_hist {
+	__u64 sum_us;
+	__u64 cgid;
+	__u32 tgid;		/* its process (the key's id is a tid with --hist-per thread) */
+	__u32 pad;
+	char comm[KS_COMM_LEN];
+	struct hist h;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 2 * 8192);
+	__type(key, struct proc_key);
+	__type(value, struct task_hist);
+} task_hists SEC(".maps");
+
+static struct task_hist zero_task_hist;	/* too big for the BPF stack */
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 18);
@@ -144,6 +170,7 @@ static __always_inline struct proc_stats *stats_of(struct task_struct *t)
 	if (st)
 		return st;
 	BPF_CORE_READ_STR_INTO(&zero.comm, t, group_leader, comm);
+	zero.cgid = task_cgroup_id(t);
 	st = map_lookup_or_try_init(&proc_stats, &key, &zero);
 	if (!st)
 		ks_count(lost_map_full);
@@ -210,6 +237,30 @@ static __always_inline void switched_out(struct task_struct *prev, bool runnable
 	}
 }
 
+/* --hist-per: count a wait into its process's or thread's histogram. */
+static __always_inline void count_task_hist(struct task_struct *t, __u64 us)
+{
+	struct proc_key key = { .tgid = hist_per == HIST_PER_THREAD ? t->pid : t->tgid,
+				.gen = ks_gen_of(&stats_gen) };
+	struct task_hist *th = bpf_map_lookup_elem(&task_hists, &key);
+
+	if (!th) {
+		th = map_lookup_or_try_init(&task_hists, &key, &zero_task_hist);
+		if (!th) {
+			ks_count(lost_map_full);
+			return;
+		}
+		th->cgid = task_cgroup_id(t);
+		th->tgid = t->tgid;
+		if (hist_per == HIST_PER_THREAD)
+			BPF_CORE_READ_STR_INTO(&th->comm, t, comm);
+		else
+			BPF_CORE_READ_STR_INTO(&th->comm, t, group_leader, comm);
+	}
+	__sync_fetch_and_add(&th->sum_us, us);
+	hist_add(&th->h, us);
+}
+
 static __always_inline void record_wait(struct task_struct *next, struct task_struct *prev,
 					bool preempt, unsigned int prev_state, __u64 now, __u64 delta)
 {
@@ -230,6 +281,8 @@ static __always_inline void record_wait(struct task_struct *next, struct task_st
 		__sync_fetch_and_add(&st->runq_wait_ns, delta);
 		__sync_fetch_and_add(&st->runq_waits, 1);
 	}
+	if (hist_per)
+		count_task_hist(next, us);
 	if (delta < min_latency_ns)
 		return;
 	e = ks_reserve(&events, sizeof(*e));

@@ -22,6 +22,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
 #include "task_filter.bpf.h"
 
@@ -35,6 +36,18 @@ const volatile __s32 targ_nr = -1;		/* --syscall: only this number */
 const volatile bool errors_only = false;	/* report only calls that failed */
 const volatile bool stats_on = false;		/* --stats: count every call */
 const volatile bool cpu_fast_path = true;	/* false: per-thread map only (bench) */
+const volatile bool failures_only = false;	/* --failures: only failed calls, counted and reported */
+const volatile __s32 targ_errno = 0;		/* --errno: only failures with this errno */
+const volatile bool per_process = false;	/* --stats --per-process: count per process */
+
+/* Calls whose job is to wait (collectors/syscall_waits.py has the list and why):
+ * left out of the slow-call events unless --include-waits, still counted by --stats.
+ * Decided only for a call already slow, so the fast path never pays for it. */
+const volatile bool include_waits = false;
+const volatile __u64 wait_nrs[MAX_SYSCALL_NR / 64] = {};	/* a bit per syscall */
+const volatile __s32 futex_nr = -1;	/* futex: a wait only for its WAIT ops */
+const volatile __s32 read_nr = -1;	/* read, readv: a wait on a pipe or a tty */
+const volatile __s32 readv_nr = -1;
 
 /* The kernel's tick rate (CONFIG_HZ, found by user space), to rule out most fast
  * calls without reading the clock at exit: bpf_ktime_get_ns is a chain of calls,
@@ -92,6 +105,26 @@ struct {
 	__type(value, struct call_stats);
 } stats SEC(".maps");
 
+/* --per-process: the counts per process and generation (the generation in the key,
+ * so user space takes one generation's entries while the programs fill the other). */
+struct proc_key {
+	__u32 gen;
+	__u32 tgid;
+};
+
+struct proc_stats {
+	struct call_stats st;
+	char comm[16];		/* the thread that made its first call in the interval */
+	__u64 cgid;		/* its cgroup v2 id then */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct proc_key);
+	__type(value, struct proc_stats);
+} proc_stats SEC(".maps");
+
 /* Which half of `stats` the programs fill (entry 0): user space flips it every
  * interval, waits an RCU grace period (membarrier), then reads and clears the other
  * half.  A map of its own, so writing it never races with the .bss counters. */
@@ -108,6 +141,7 @@ struct syscall_event {
 	__u32 cpu;
 	__s32 nr;
 	char comm[16];
+	__u64 cgid;		/* the thread's cgroup v2 id */
 };
 
 struct {
@@ -185,19 +219,8 @@ static __always_inline struct start *find_start(struct pt_regs *regs)
 	return is_exiting_call(s, regs) ? s : 0;
 }
 
-static __always_inline void count_call(__s64 nr, __u64 latency, bool failed)
+static __always_inline void add_call(struct call_stats *st, __u64 latency, bool failed)
 {
-	struct call_stats *st;
-	__u32 key;
-
-	if (nr < 0 || nr >= MAX_SYSCALL_NR) {
-		ks_count(stats_out_of_range);
-		return;
-	}
-	key = ks_gen_of(&stats_gen) * MAX_SYSCALL_NR + (__u32)nr;
-	st = bpf_map_lookup_elem(&stats, &key);
-	if (!st)
-		return;
 	/* Per-CPU, and tracepoint programs are not preempted: plain adds are exact. */
 	st->count++;
 	st->total_ns += latency;
@@ -205,6 +228,56 @@ static __always_inline void count_call(__s64 nr, __u64 latency, bool failed)
 		st->errors++;
 	if (latency > st->max_ns)
 		st->max_ns = latency;
+}
+
+/* --per-process: the calling process's counts, created with its comm on its first
+ * call of the generation. */
+static __always_inline void count_process(__u64 latency, bool failed)
+{
+	struct proc_key key = { .gen = ks_gen_of(&stats_gen),
+				.tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct proc_stats *v = bpf_map_lookup_elem(&proc_stats, &key);
+
+	if (!v) {
+		struct proc_stats init = {};
+
+		bpf_get_current_comm(init.comm, sizeof(init.comm));
+		init.cgid = task_cgroup_id(bpf_get_current_task_btf());
+		bpf_map_update_elem(&proc_stats, &key, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&proc_stats, &key);
+		if (!v) {
+			ks_count(lost_map_full);
+			return;
+		}
+	}
+	add_call(&v->st, latency, failed);
+}
+
+static __always_inline void count_call(__s64 nr, __u64 latency, bool failed)
+{
+	struct call_stats *st;
+	__u32 key;
+
+	if (per_process) {
+		count_process(latency, failed);
+		return;
+	}
+	if (nr < 0 || nr >= MAX_SYSCALL_NR) {
+		ks_count(stats_out_of_range);
+		return;
+	}
+	key = ks_gen_of(&stats_gen) * MAX_SYSCALL_NR + (__u32)nr;
+	st = bpf_map_lookup_elem(&stats, &key);
+	if (st)
+		add_call(st, latency, failed);
+}
+
+/* Whether a call's return value is a failure (-4095..-1), of --errno if given. */
+static __always_inline bool is_failure(long ret)
+{
+	if (ret >= 0 || ret < -MAX_ERRNO)
+		return false;
+	return !targ_errno || ret == -(long)targ_errno;
 }
 
 static __always_inline void report(struct start *s, __u64 now, __u64 latency, long ret)
@@ -228,6 +301,7 @@ static __always_inline void report(struct start *s, __u64 now, __u64 latency, lo
 	e->cpu = bpf_get_smp_processor_id();
 	e->nr = (__s32)s->nr;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->cgid = task_cgroup_id(task);
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -245,6 +319,64 @@ static __always_inline bool surely_fast(struct start *s)
 	return (ticks + 2) * 1000000000ULL < min_latency_ns * kernel_hz;
 }
 
+#define FUTEX_CMD_MASK 127	/* the op without FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME */
+#define FUTEX_WAIT 0
+#define FUTEX_WAIT_BITSET 9
+#define FUTEX_WAIT_REQUEUE_PI 11
+#define S_IFMT 00170000
+#define S_IFIFO 0010000
+#define S_IFCHR 0020000
+
+/* Whether a character device is a terminal: its major is the tty's (4: ttyN and
+ * serial, 5: /dev/tty, console, ptmx) or a pty slave's (136-143, /dev/pts/N). */
+static __always_inline bool is_tty(dev_t rdev)
+{
+	__u32 major = rdev >> 20;
+
+	return major == 4 || major == 5 || (major >= 136 && major <= 143);
+}
+
+/* Whether the fd a read was on is a pipe or a terminal: a reader there waits for
+ * someone else to write.  The fd is looked up at exit; a fd closed meanwhile by
+ * another thread reads as neither (the call is then reported). */
+static __always_inline bool reads_a_waiting_fd(__u64 fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *file = 0;
+	struct inode *inode;
+	umode_t mode;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return false;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return false;
+	inode = BPF_CORE_READ(file, f_inode);
+	mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;
+	return mode == S_IFIFO || (mode == S_IFCHR && is_tty(BPF_CORE_READ(inode, i_rdev)));
+}
+
+/* Whether a (slow) call was a wait: one of wait_nrs, a futex WAIT op, or a read
+ * of a pipe or a tty.  The registers are the caller's at exit: arguments intact. */
+static __always_inline bool is_wait(struct start *s, struct pt_regs *regs)
+{
+	__u64 nr = s->nr;	/* unsigned: a negative number is out of range too */
+
+	if (nr >= MAX_SYSCALL_NR)
+		return false;
+	if (wait_nrs[nr / 64] & (1ULL << (nr % 64)))
+		return true;
+	if (nr == futex_nr) {
+		int cmd = regs->si & FUTEX_CMD_MASK;
+
+		return cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET || cmd == FUTEX_WAIT_REQUEUE_PI;
+	}
+	if (nr == read_nr || nr == readv_nr)
+		return reads_a_waiting_fd(s->arg0);
+	return false;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
@@ -259,13 +391,20 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		s->regs = 0;
 		return 0;
 	}
+	/* After the shortcut, so the fast calls of the default path never load the knob;
+	 * before the clock, since a call left out needs no timing. */
+	if (failures_only && !is_failure(ret)) {
+		s->regs = 0;
+		return 0;
+	}
 	now = bpf_ktime_get_ns();
 	latency = now - s->ts;
 	s->regs = 0;
 	failed = ret < 0 && ret >= -MAX_ERRNO;
 	if (stats_on)
 		count_call(s->nr, latency, failed);
-	if (latency >= min_latency_ns && (!errors_only || failed))
+	if (latency >= min_latency_ns && (!errors_only || failed) &&
+	    (include_waits || !is_wait(s, regs)))
 		report(s, now, latency, ret);
 	return 0;
 }

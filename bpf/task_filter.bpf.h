@@ -35,14 +35,20 @@ static __always_inline bool comm_matches(struct task_struct *task)
 	return true;
 }
 
-/* Whether the thread is in the cgroup v2 of --cgroup: its cgroup on the default
- * hierarchy (the unified one) has the id of the directory, its inode number.  Only
- * that cgroup, not its children: where a container's processes live. */
+/* A thread's cgroup on the default hierarchy (the unified one, v2): its id is the
+ * inode number of the cgroup's directory (collectors/cgroups.py turns it into a path). */
+static __always_inline __u64 task_cgroup_id(struct task_struct *task)
+{
+	return task->cgroups->dfl_cgrp->kn->id;
+}
+
+/* Whether the thread is in the cgroup v2 of --cgroup.  Only that cgroup, not its
+ * children: where a container's processes live. */
 static __always_inline bool cgroup_matches(struct task_struct *task)
 {
 	if (!targ_cgid)
 		return true;
-	return task->cgroups->dfl_cgrp->kn->id == targ_cgid;
+	return task_cgroup_id(task) == targ_cgid;
 }
 
 /* Whether --pid, --comm or --cgroup was given: when not, callers skip even finding the task. */

@@ -35,3 +35,43 @@ def resolve(path: str) -> tuple[str, int]:
 def _under(path: str, root: str) -> bool:
     p = os.path.normpath(path)
     return p == root or p.startswith(root.rstrip("/") + "/")
+
+
+class CgroupNames:
+    """cgroup v2 ids (as the BPF programs read them) to paths relative to the v2 mount
+    ("/system.slice/nginx.service", "/" for the root), for the `cgroup` field.
+
+    The tree is walked once, and again when an id is not known (a cgroup created
+    since), at most once a second: a burst of events from a new container costs one
+    walk.  An id still unknown after a walk (the cgroup is gone already) is None."""
+
+    RESCAN_S = 1.0
+
+    def __init__(self, root: str | None = None, clock=None):
+        import time
+
+        roots = [root] if root else v2_mounts()
+        self.root = roots[0] if roots else None
+        self.clock = clock or time.monotonic
+        self.paths: dict[int, str] = {}
+        self.walked_at: float | None = None
+
+    def __call__(self, cgid: int) -> str | None:
+        if not cgid or self.root is None:
+            return None
+        path = self.paths.get(cgid)
+        if path is None and (self.walked_at is None or
+                             self.clock() - self.walked_at >= self.RESCAN_S):
+            self._walk()
+            path = self.paths.get(cgid)
+        return path
+
+    def _walk(self) -> None:
+        self.walked_at = self.clock()
+        for directory, subdirs, _ in os.walk(self.root, onerror=lambda e: None):
+            try:
+                ino = os.stat(directory).st_ino
+            except OSError:     # removed while walking
+                continue
+            rel = os.path.relpath(directory, self.root)
+            self.paths[ino] = "/" if rel == "." else "/" + rel

@@ -16,10 +16,15 @@ import typer
 
 from kernelsight.collectors.bpf_collector import BpfCollector
 from kernelsight.collectors.decode import disk_name, kernel_dev
-from kernelsight.collectors.runtime import EXIT_USAGE, Fatal, RunOptions, collector, warn
+from kernelsight.collectors.decode import task_filter
+from kernelsight.collectors.runtime import EXIT_USAGE, Cgroup, Fatal, RunOptions, collector, warn
 from kernelsight.ingest import histogram
 
 DIRECTIONS = ("read", "write")
+# --flags: the request flags the BPF side keeps, in its bit order (bpf/iolat.bpf.c
+# rq_flag_bits), as biolatency -F names them.
+FLAG_NAMES = ("sync", "meta", "prio", "fua", "preflush", "readahead", "background")
+FLAG_SHIFT = 8
 
 HELP = """\
 Block I/O latency per disk: one `io_latency` JSON line per disk and interval.
@@ -32,6 +37,16 @@ Flushes and discards are not counted (nor the data-less writes that only ask for
 a cache flush, which /proc/diskstats counts as writes).  The kernel now and then
 completes a request without running BPF for it (a few in ten thousand seen on
 6.18); ks-iolat notices each one and says "N lost" on stderr.
+
+With --cgroup, only the requests that a task of that cgroup made (marked at
+block_io_start, in the submitter's context, and timed as usual): reads, direct
+I/O, and writeback the task does itself (fsync, sync_file_range). Writeback of
+its dirty pages by the kernel's flusher threads is theirs, not the cgroup's.
+
+With --flags, one event per disk and set of request flags (the `flags` field:
+"sync", "sync,fua", "none"...), like biolatency -F: direct I/O is sync,
+readahead and background writeback say so. The per-minute rollup sums a disk's
+flag sets together.
 
 \b
 Examples:
@@ -68,8 +83,14 @@ def decode_value(raw: bytes) -> Totals:
 
 
 def decode_key(key: bytes) -> tuple[int, int]:
-    """struct dev_dir: (kernel dev_t, 0 read / 1 write)."""
+    """struct dev_dir: (kernel dev_t, 0 read / 1 write, with --flags' bits above)."""
     return int.from_bytes(key[:4], "little"), int.from_bytes(key[4:8], "little")
+
+
+def flags_text(dir_bits: int) -> str:
+    """The --flags part of a dev_dir.dir as text: "sync,fua", or "none"."""
+    names = [n for i, n in enumerate(FLAG_NAMES) if dir_bits >> (FLAG_SHIFT + i) & 1]
+    return ",".join(names) or "none"
 
 
 class Growth:
@@ -102,19 +123,24 @@ def direction_fields(prefix: str, count: int, nbytes: int, buckets: list[int] | 
     }
 
 
-def events_from(growth: dict[tuple[int, int], Totals], interval_ns: int) -> list[dict]:
-    """One event per disk that did I/O in the interval, sorted by name."""
-    per_dev: dict[int, dict[int, Totals]] = {}
-    for (dev, direction), totals in growth.items():
-        per_dev.setdefault(dev, {})[direction] = totals
+def events_from(growth: dict[tuple[int, int], Totals], interval_ns: int,
+                flags: bool = False) -> list[dict]:
+    """One event per disk that did I/O in the interval (with flags: per disk and set
+    of request flags), sorted by name."""
+    per_key: dict[tuple[int, int], dict[int, Totals]] = {}
+    for (dev, dir_bits), totals in growth.items():
+        flag_bits = dir_bits & ~((1 << FLAG_SHIFT) - 1)
+        per_key.setdefault((dev, flag_bits), {})[dir_bits & 1] = totals
     out = []
-    for dev, dirs in per_dev.items():
+    for (dev, flag_bits), dirs in per_key.items():
         event = {"device": disk_name(dev), "interval_ns": interval_ns}
+        if flags:
+            event["flags"] = flags_text(flag_bits)
         for d, prefix in enumerate(DIRECTIONS):
             count, nbytes, buckets = dirs.get(d, (0, 0, None))
             event.update(direction_fields(prefix, count, nbytes, buckets))
         out.append(event)
-    return sorted(out, key=lambda e: e["device"])
+    return sorted(out, key=lambda e: (e["device"], e.get("flags", "")))
 
 
 def interval_counters(events: list[dict]) -> str:
@@ -136,16 +162,25 @@ def report_unfinished(slots) -> None:
 
 
 # ---- the command -------------------------------------------------------------------
-def run(opts: RunOptions, device: str | None, queued: bool) -> None:
-    rodata = {"targ_queued": int(queued)}
+def bpf_options(device: str | None, queued: bool, cgroup: str | None,
+                flags: bool = False) -> tuple[dict, dict]:
+    """(rodata, autoload) of the BPF object for these options (the bench uses them too)."""
+    rodata: dict[str, int | bytes] = {"targ_queued": int(queued), "targ_flags": int(flags)}
     if device:
         rodata["targ_dev"] = resolve_disk(device)
-    with BpfCollector("ks-iolat", "iolat", opts, rodata=rodata,
-                      autoload={"rq_insert": queued}) as bc:
+    if cgroup:
+        rodata["targ_cgid"] = task_filter(None, None, cgroup)["targ_cgid"]
+    return rodata, {"rq_insert": queued, "io_start": bool(cgroup)}
+
+
+def run(opts: RunOptions, device: str | None, queued: bool, cgroup: str | None = None,
+        flags: bool = False) -> None:
+    rodata, autoload = bpf_options(device, queued, cgroup, flags)
+    with BpfCollector("ks-iolat", "iolat", opts, rodata=rodata, autoload=autoload) as bc:
         hists, growth = bc.map("hists"), Growth()
 
         def sample() -> None:
-            events = events_from(growth.interval(hists.items()), bc.runner.interval_ns)
+            events = events_from(growth.interval(hists.items()), bc.runner.interval_ns, flags)
             for event in events:
                 bc.emitter.emit("io_latency", event)
             if opts.verbose:
@@ -164,8 +199,12 @@ def main(
         "--queued", "-Q", help="Start timing when the request enters the I/O scheduler "
                                "(block_rq_insert) instead of at issue to the driver "
                                "(needs the disk's queue/iostats on, the default).")] = False,
+    cgroup: Cgroup = None,
+    flags: Annotated[bool, typer.Option(
+        "--flags", "-F", help="One event per disk and set of request flags (sync, meta, prio, "
+        "fua, preflush, readahead, background; 'none'), as biolatency -F.")] = False,
 ) -> None:
-    run(opts, device, queued)
+    run(opts, device, queued, cgroup, flags)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,12 @@ both out); system-wide it is the whole interval on every CPU.
 
 --pid counts one process, its threads and the children it starts from now on
 (inherit), as totals only; it stops when the process exits.  --cgroup counts a
-cgroup v2 directory per CPU.  System-wide and --cgroup need root or CAP_PERFMON
-(or kernel.perf_event_paranoid <= 0).
+cgroup per CPU (perf_event_open's cgroup mode, PERF_FLAG_PID_CGROUP): a directory
+of the hierarchy that holds the perf_event controller.  That is the cgroup2 mount
+(/sys/fs/cgroup on a pure v2 machine, /sys/fs/cgroup/unified on a hybrid one) unless
+a v1 perf_event hierarchy is mounted, which then holds it instead (and a v2
+directory is refused, said in one line).  System-wide and --cgroup need root or
+CAP_PERFMON (or kernel.perf_event_paranoid <= 0).
 
 Counters: {', '.join(COUNTERS)}.
 Default: {', '.join(DEFAULT_COUNTERS)}.
@@ -149,7 +153,9 @@ def main(
         "--pid", "-p", min=1, help="Count this process (its threads and new children).")] = None,
     cgroup: Annotated[Optional[str], typer.Option(
         "--cgroup", "-G", metavar="PATH",
-        help="Count this cgroup v2 directory (absolute, or relative to /sys/fs/cgroup).")] = None,
+        help="Count this cgroup: a directory, or a path relative to the hierarchy of the "
+        "perf_event controller (the v1 perf_event mount if there is one, else the cgroup2 "
+        "mount), as /proc/PID/cgroup shows it.")] = None,
 ) -> None:
     run(opts, _events(events), _scope(pid, cgroup))
 

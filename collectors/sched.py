@@ -10,11 +10,12 @@ per-process counters into `sched_stats` events.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
+from kernelsight.collectors.cgroups import CgroupNames
 from kernelsight.collectors.decode import CStruct, comm_text, task_filter
 from kernelsight.collectors.runtime import (
     EXIT_USAGE, Cgroup, Comm, Fatal, MinLatency, Pid, RunOptions, collector, warn)
@@ -22,6 +23,7 @@ from kernelsight.ingest import histogram
 
 TOOL = "ks-sched"
 START_MAPS = ("task", "hash")
+HIST_PER = {"process": 1, "thread": 2}     # --hist-per: the BPF side's hist_per
 
 HELP = """\
 Run-queue latency: how long runnable tasks waited for a CPU.
@@ -38,6 +40,9 @@ run_delay adds up).  Prints every interval:
   sched_stats  with --per-process: context switches (voluntary/involuntary),
                wakeups, CPU time, average timeslice and total run-queue wait
                per process
+  runqlat_task with --hist-per process|thread: the histogram per process
+               (runqlat -P) or thread (runqlat -L), the --top with the most
+               waits; the others summed into one row with pid -1
 
 CPU time is the scheduler's own sum (as schedstat and getrusage have it).  Some
 switches fire no sched_switch (seen on a VM: its agent's threads); a wait ended
@@ -48,11 +53,13 @@ by one cannot be timed, and ks-sched says "N lost" on stderr for each it notices
 Examples:
   ks-sched --min-latency 5 --comm postgres
   ks-sched --per-process --duration 60 | ks-ingest --db-path ks.db
+  ks-sched --hist-per process --top 5 -i 5 | ks-hist   # runqlat -P
 """
 
 # ---- records from the kernel ---------------------------------------------------------
 WAIT_EVENT = CStruct("sched", "wait_event", "<QQ5I16s4x")
-PROC_STATS = CStruct("sched", "proc_stats", "<16s7Q")
+PROC_STATS = CStruct("sched", "proc_stats", "<16s8Q")
+TASK_HIST = CStruct("sched", "task_hist", "<QQII16s", prefix=True)   # then the buckets
 
 # Task state bits as sched_switch reports them (include/linux/sched.h), in the order
 # the kernel's own state letters take them.
@@ -81,11 +88,11 @@ def decode_wait(raw: bytes) -> tuple[int, dict]:
             "comm": comm_text(comm)}
 
 
-def decode_stats(key: bytes, raw: bytes, interval_ns: int) -> dict:
-    comm, switches, vol, invol, wakeups, cpu_ns, wait_ns, waits = PROC_STATS.unpack_from(raw)
+def decode_stats(key: bytes, raw: bytes, interval_ns: int, cgroup_of=lambda cgid: None) -> dict:
+    comm, switches, vol, invol, wakeups, cpu_ns, wait_ns, waits, cgid = PROC_STATS.unpack_from(raw)
     return {
         "interval_ns": interval_ns, "pid": int.from_bytes(key[:4], "little"),
-        "comm": comm_text(comm), "context_switches": switches,
+        "comm": comm_text(comm), "cgroup": cgroup_of(cgid), "context_switches": switches,
         "voluntary_switches": vol, "involuntary_switches": invol, "wakeups": wakeups,
         "cpu_time_ms": round(cpu_ns / 1e6, 3),
         "avg_timeslice_us": round(cpu_ns / 1e3 / switches, 3) if switches else None,
@@ -136,21 +143,54 @@ def runqlat_events(per_cpu: list[tuple[int, int, dict[int, int]]], interval_ns: 
     return out
 
 
+# ---- --hist-per: one histogram per process or thread, the --top busiest ------------------
+def decode_task_hist(key: bytes, raw: bytes, per_thread: bool, cgroup_of) -> dict:
+    """A task_hists entry as (most of) a runqlat_task event, with its bucket dict."""
+    sum_us, cgid, tgid, _, comm = TASK_HIST.unpack_from(raw)
+    words = memoryview(raw)[TASK_HIST.size:].cast("Q")
+    h = {i: c for i, c in enumerate(words[:histogram.NBUCKETS]) if c}
+    return {"pid": tgid, "tid": int.from_bytes(key[:4], "little") if per_thread else None,
+            "comm": comm_text(comm), "cgroup": cgroup_of(cgid), "sum_us": float(sum_us),
+            "hist": h}
+
+
+def task_hist_events(tasks: list[dict], top: int, interval_ns: int) -> list[dict]:
+    """The `top` tasks with the most waits, then the rest summed into one pid -1 row:
+    what --top leaves out still counts."""
+    ranked = sorted(tasks, key=lambda t: (-histogram.total(t["hist"]), t["pid"], t["tid"] or 0))
+    shown, rest = ranked[:top], ranked[top:]
+    if rest:
+        shown.append({"pid": -1, "tid": None, "comm": f"({len(rest)} others)", "cgroup": None,
+                      "sum_us": sum(t["sum_us"] for t in rest),
+                      "hist": histogram.merge(t["hist"] for t in rest)})
+    out = []
+    for t in shown:
+        h = t.pop("hist")
+        out.append({"interval_ns": interval_ns, **t, **histogram.summary(h),
+                    "buckets": histogram.sparse(h)})
+    return out
+
+
 # ---- options -> rodata -----------------------------------------------------------------
 def build_rodata(min_latency_ms: float, pid: int | None, comm: str | None,
-                 per_process: bool, start_map: str, cgroup: str | None = None) -> dict:
+                 per_process: bool, start_map: str, cgroup: str | None = None,
+                 hist_per: str | None = None) -> dict:
+    if hist_per is not None and hist_per not in HIST_PER:
+        raise Fatal(f"--hist-per must be process or thread, not {hist_per!r}", EXIT_USAGE)
     rodata: dict[str, int | bytes] = {
         "min_latency_ns": int(min_latency_ms * 1_000_000),
         "per_process": int(per_process),
         "use_hash": int(start_map == "hash"),
+        "hist_per": HIST_PER.get(hist_per, 0),
     }
     rodata.update(task_filter(pid, comm, cgroup))
     return rodata
 
 
 # ---- the run -------------------------------------------------------------------------
-def run(opts: RunOptions, rodata: dict, per_process: bool) -> None:
+def run(opts: RunOptions, rodata: dict, per_process: bool, top: int = 20) -> None:
     use_hash = bool(rodata["use_hash"])
+    hist_per = rodata.get("hist_per", 0)
     with BpfCollector(TOOL, "sched", opts, rodata=rodata,
                       autoload={"sched_process_free": use_hash},
                       max_entries={} if use_hash else {"hash_starts": 1}) as bc:
@@ -164,15 +204,26 @@ def run(opts: RunOptions, rodata: dict, per_process: bool) -> None:
 
         bc.ring("events", on_wait)
         hist = RunqHistogram(bc)
-        stats, gens = bc.map("proc_stats"), Generations(bc)
+        stats, task_hists, gens = bc.map("proc_stats"), bc.map("task_hists"), Generations(bc)
+        cgroup_of = CgroupNames()
+
+        def per_task(ts: int) -> None:
+            old = gens.flip()   # one generation for both maps (proc_key: tgid, gen)
+            if per_process:
+                for key, raw in Generations.take(stats, old, 4):
+                    emit("sched_stats", decode_stats(key, raw, runner.interval_ns, cgroup_of), ts)
+            if hist_per:
+                tasks = [decode_task_hist(key, raw, hist_per == HIST_PER["thread"], cgroup_of)
+                         for key, raw in Generations.take(task_hists, old, 4)]
+                for fields in task_hist_events(tasks, top, runner.interval_ns):
+                    emit("runqlat_task", fields, ts)
 
         def sample() -> None:
             ts = runner.timestamp
             for fields in runqlat_events(hist.interval(), runner.interval_ns):
                 emit("runqlat", fields, ts)
-            if per_process:
-                for key, raw in Generations.take(stats, gens.flip(), 4):  # proc_key: tgid, gen
-                    emit("sched_stats", decode_stats(key, raw, runner.interval_ns), ts)
+            if per_process or hist_per:
+                per_task(ts)
             if opts.verbose:
                 warn(f"interval {runner.samples + 1}: {waits['n']} long waits so far")
 
@@ -198,10 +249,18 @@ def main(
         "--start-map", metavar="task|hash",
         help="Where enqueue times are kept: task local storage (default) or a hash by "
         "thread id (for kernels before 5.11).")] = "task",
+    hist_per: Annotated[Optional[str], typer.Option(
+        "--hist-per", metavar="process|thread",
+        help="Also a run-queue latency histogram per process (runqlat -P) or per thread "
+        "(runqlat -L) every interval: runqlat_task events.")] = None,
+    top: Annotated[int, typer.Option(
+        "--top", min=1, metavar="N", help="With --hist-per: the N tasks with the most waits; "
+        "the others summed into one row (pid -1).")] = 20,
 ) -> None:
     if start_map not in START_MAPS:
         raise Fatal(f"--start-map must be task or hash, not {start_map!r}", EXIT_USAGE)
-    run(opts, build_rodata(min_latency, pid, comm, per_process, start_map, cgroup=cgroup), per_process)
+    run(opts, build_rodata(min_latency, pid, comm, per_process, start_map, cgroup=cgroup,
+                           hist_per=hist_per), per_process, top)
 
 
 if __name__ == "__main__":

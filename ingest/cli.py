@@ -119,7 +119,7 @@ def ingest(
     retain: Annotated[Optional[str], typer.Option(
         "--retain", metavar="SPEC", help="Run ks-retain from here: at start, then every 5 minutes "
         "(every=10m to change it).  SPEC is ks-retain's options as KEY=VALUE: "
-        "raw=7d,max-size=2GB,archive=FILE.  See docs/retention.md.", show_default=False)] = None,
+        "raw=7d,rollups=90d,hourly=2y,max-size=2GB,archive=FILE.  See docs/retention.md.", show_default=False)] = None,
 ) -> None:
     stats = Stats()
     if files and replay_rejects:

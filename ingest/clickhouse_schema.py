@@ -20,7 +20,8 @@ to it by a test (``make schema`` regenerates it).  What the registry decides her
 * Each per-minute rollup (events.Rollup) is a materialized view into an
   AggregatingMergeTree ``<table>_1m``: rows, first/last timestamp, the last interval,
   sums, peaks, first and last reading of each counter, and each histogram summed per
-  bucket (``sumMap``, read with ``sumMapMerge``).
+  bucket (``sumMap``, read with ``sumMapMerge``).  Each coarser tier (``<table>_1h``)
+  is a materialized view of the same columns, also over the rows (see rollup_sql).
 * Retention: ``ttl_days`` adds a TTL clause, which needs ClickHouse 19.6 or newer
   (``TTL_SINCE``); on older servers ks-ingest drops whole day partitions instead
   (clickhouse_sink.py).
@@ -168,25 +169,39 @@ def rollup_aggregates(t: ev.EventType) -> list[tuple[str, str, str, str]]:
     return cols
 
 
-def rollup_sql(t: ev.EventType, ttl_days: int | None = None) -> list[str]:
-    name, keys = t.rollup_table, [t.column(k) for k in t.rollup.keys]
-    aggs = rollup_aggregates(t)
-    lines = [_column_line("minute", "Int64", "ns: start of the minute", False),
+def _tier_table(t: ev.EventType, tier: ev.Tier, partition: str, ttl: str) -> str:
+    keys, aggs = [t.column(k) for k in t.rollup.keys], rollup_aggregates(t)
+    lines = [_column_line(tier.time, "Int64", f"ns: start of the {tier.time}", False),
              _column_line("host", "LowCardinality(String)", "", False)]
     lines += [_column_line(c.name, column_type(c), "", False) for c in keys]
     lines += [_column_line(n, ty, doc, i == len(aggs) - 1) for i, (n, ty, _, doc) in enumerate(aggs)]
-    group = ", ".join(["minute", "host", *t.rollup.keys])
-    select = ",\n    ".join([f"intDiv(timestamp, {ev.ROLLUP_NS}) * {ev.ROLLUP_NS} AS minute", "host",
-                             *t.rollup.keys, *(f"{expr} AS {n}" for n, _, expr, _ in aggs)])
-    return [
-        f"-- {t.table} per minute and {', '.join(['host', *t.rollup.keys])}; read it with the "
-        f"-Merge combinators\n-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.\n"
-        f"CREATE TABLE IF NOT EXISTS {name} (\n" + "\n".join(lines)
-        + f"\n) ENGINE = AggregatingMergeTree\nPARTITION BY {_day('minute')}\n"
-        f"ORDER BY {sort_key(t, 'minute')}{_ttl('minute', ttl_days)};",
-        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name}_mv TO {name} AS\nSELECT\n    {select}\n"
-        f"FROM {t.table}\nGROUP BY {group};",
-    ]
+    return (f"-- {t.table} {tier.doc.split(',')[0]} and {', '.join(['host', *t.rollup.keys])}; "
+            f"read it with the -Merge combinators\n-- (countMerge(rows), sumMapMerge(buckets), ...) "
+            f"and GROUP BY.\nCREATE TABLE IF NOT EXISTS {t.tier_table(tier)} (\n" + "\n".join(lines)
+            + f"\n) ENGINE = AggregatingMergeTree\nPARTITION BY {partition}\n"
+            f"ORDER BY {sort_key(t, tier.time)}{ttl};")
+
+
+def _view(t: ev.EventType, tier: ev.Tier, source: str, period: str, aggregates: list[str]) -> str:
+    group = ", ".join([tier.time, "host", *t.rollup.keys])
+    select = ",\n    ".join([f"{period} AS {tier.time}", "host", *t.rollup.keys, *aggregates])
+    return (f"CREATE MATERIALIZED VIEW IF NOT EXISTS {t.tier_table(tier)}_mv TO {t.tier_table(tier)} "
+            f"AS\nSELECT\n    {select}\nFROM {source}\nGROUP BY {group};")
+
+
+def rollup_sql(t: ev.EventType, ttl_days: int | None = None) -> list[str]:
+    """The minutes and each coarser tier (events.TIERS), each a view over the rows:
+    18.16 does not run a view on the rows another view writes, so an hour cannot be
+    fed from its minutes here; its states are the same ones, which is all a reader
+    sees.  The TTL is the rows' and the minutes'; the hours are kept (a month's
+    partition of them is small) and dropped by hand."""
+    states = [f"{expr} AS {n}" for n, _, expr, _ in rollup_aggregates(t)]
+    out = [_tier_table(t, ev.MINUTES, _day("minute"), _ttl("minute", ttl_days)),
+           _view(t, ev.MINUTES, t.table, f"intDiv(timestamp, {ev.ROLLUP_NS}) * {ev.ROLLUP_NS}", states)]
+    for tier in ev.TIERS[1:]:
+        out += [_tier_table(t, tier, f"toYYYYMM(toDateTime(intDiv({tier.time}, 1000000000)))", ""),
+                _view(t, tier, t.table, f"intDiv(timestamp, {tier.ns}) * {tier.ns}", states)]
+    return out
 
 
 VERSION_SQL = """\
@@ -223,6 +238,11 @@ def stamp_column(table: str) -> str:
 
 def all_tables() -> list[str]:
     """Every table ks-ingest writes or the views fill, raw tables first."""
+    return ttl_tables() + [t.tier_table(tier) for tier in ev.TIERS[1:] for t in ev.TYPES if t.rollup]
+
+
+def ttl_tables() -> list[str]:
+    """The tables --clickhouse-ttl applies to: all but the coarser tiers."""
     return ([t.table for t in ev.TYPES] + [t.rollup_table for t in ev.TYPES if t.rollup]
             + [ev.UNKNOWN_TABLE])
 

@@ -303,7 +303,7 @@ class ClickHouseSink:
             "SELECT DISTINCT table, partition FROM system.parts WHERE database = %(d)s AND active",
             {"d": self.target.database})
         for table, partition in parts:
-            if partition.isdigit() and int(partition) < cutoff and table in chs.all_tables():
+            if partition.isdigit() and int(partition) < cutoff and table in chs.ttl_tables():
                 self.client.execute(f"ALTER TABLE {table} DROP PARTITION {partition}")
                 self.changes.append(f"dropped {table} day {partition} (older than {self.ttl_days} days)")
 

@@ -82,7 +82,13 @@ def rollup_doc(t: ev.EventType) -> str:
     return (f"Per minute: `{t.rollup_table}` holds one row per minute (`minute`, ns) and "
             f"{_names(('host', *r.keys))}: {'; '.join(what)}. SQLite triggers on `{t.table}` "
             f"keep it as rows are inserted or deleted, whoever writes them; queries over long "
-            f"windows read it for their whole minutes.\n")
+            f"windows read it for their whole minutes.{_tiers_doc(t)}\n")
+
+
+def _tiers_doc(t: ev.EventType) -> str:
+    """The coarser tiers (events.TIERS) of a table's rollup, one sentence each."""
+    return "".join(f" `{t.tier_table(tier)}` has the same columns {tier.doc} (`{tier.time}`, "
+                   f"ns; `ks-retain --{tier.option}`, docs/tiers.md)." for tier in ev.TIERS[1:])
 
 
 if __name__ == "__main__":

@@ -94,6 +94,10 @@ class EventType:
     def rollup_table(self) -> str | None:
         return f"{self.table}{ROLLUP_SUFFIX}" if self.rollup else None
 
+    def tier_table(self, tier: "Tier") -> str | None:
+        """The table of one downsampling tier (TIERS) of this type's rollup."""
+        return f"{self.table}{tier.suffix}" if self.rollup else None
+
     def column(self, name: str) -> Column:
         for c in self.columns:
             if c.name == name:
@@ -103,6 +107,31 @@ class EventType:
 
 ROLLUP_SUFFIX = "_1m"
 ROLLUP_NS = 60 * 1_000_000_000
+HOUR_NS = 60 * ROLLUP_NS
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A downsampling tier of every Rollup: one row per ``ns`` and key in the table
+    ``<table><suffix>``, whose period starts at its column ``time``.  The first tier
+    (minutes) is kept from the raw rows by triggers; each later one is built from the
+    tier before it (ingest/tiers.py), so dropping the finer rows never changes it.
+    ``option`` is the ks-retain option that sets the tier's retention."""
+    suffix: str
+    ns: int
+    time: str
+    option: str
+    doc: str
+
+
+# Finest first.  Queries read, for each part of a window, the finest tier that still
+# holds it (query/common.py window_source).
+TIERS: tuple[Tier, ...] = (
+    Tier(ROLLUP_SUFFIX, ROLLUP_NS, "minute", "rollups", "per minute, kept by triggers on the raw table"),
+    Tier("_1h", HOUR_NS, "hour", "hourly", "per hour, built from the minutes before they are dropped"),
+)
+MINUTES, HOURS = TIERS
+RAW_TIER = "raw"   # the raw table's name where tiers are listed (retention_state, ks-query tables --tiers)
 
 # Every table starts with these.  `timestamp` is required on every event; `host`
 # defaults to the ingesting machine's hostname when a line lacks it.
@@ -114,6 +143,12 @@ COMMON = (
 
 def C(name, sql=INTEGER, unit="", doc="", required=False, source=""):  # noqa: N802 - reads like a table
     return Column(name, sql, unit, doc, required, source)
+
+
+# The process's cgroup v2, as a path relative to the cgroup2 mount (a container, a
+# systemd unit): on the per-process tables, so queries can group by it.
+CGROUP = C("cgroup", TEXT, doc="cgroup v2 path (/system.slice/x.service), resolved from the "
+           "kernel's id when seen; empty when it was gone by then")
 
 
 # ---- units -----------------------------------------------------------------------------
@@ -183,7 +218,8 @@ TYPES: tuple[EventType, ...] = (
     EventType(
         "syscall", "syscall_events",
         "A system call slower than the tracer's threshold (default 10 ms), stamped when it "
-        "returned.",
+        "returned. Calls whose job is to wait (epoll_wait, poll, nanosleep, futex waits, "
+        "reads on pipes and ttys: `ks-syscalls --help` lists them) only with --include-waits.",
         (
             C("pid", required=True), C("tid"), C("cpu"), C("uid"),
             C("syscall_nr", doc="this architecture's syscall number"),
@@ -192,7 +228,7 @@ TYPES: tuple[EventType, ...] = (
             C("ret_value", doc="return value (negative errno on error)"),
             C("is_error", doc="1 when ret_value is an error"),
             C("arg0", doc="first argument, the raw register as signed 64-bit"),
-            C("comm", TEXT, doc="thread name, at most 16 characters"),
+            C("comm", TEXT, doc="thread name, at most 16 characters"), CGROUP,
         ),
         indexes=(("pid",), ("latency_ns",), ("syscall_name", "timestamp")),
         signature=("syscall_name", "latency_ms"),
@@ -210,6 +246,20 @@ TYPES: tuple[EventType, ...] = (
         indexes=(("syscall_name", "timestamp"),),
         producer="ks-syscalls --stats",
         rollup=Rollup(("syscall_name",), ("count", "errors", "total_ns"), ("max_ns",)),
+    ),
+    EventType(
+        "syscall_process_stats", "syscall_process_stats",
+        "Per interval and process: its calls of every syscall counted together (like bcc "
+        "syscount -P); with --failures or --errno only those failures.",
+        (
+            C("interval_ns", INTEGER, "ns"),
+            C("pid", required=True), C("comm", TEXT), CGROUP,
+            C("count", INTEGER, "count"), C("errors", INTEGER, "count"),
+            C("total_ns", INTEGER, "ns"), C("max_ns", INTEGER, "ns"),
+        ),
+        indexes=(("pid", "timestamp"),),
+        producer="ks-syscalls --stats --per-process",
+        since_version=6,
     ),
     EventType(
         "page_fault", "page_fault_events",
@@ -246,6 +296,8 @@ TYPES: tuple[EventType, ...] = (
         "Per interval and block device: I/O counts, bytes and latency percentiles.",
         (
             C("device", TEXT, doc="block device name, e.g. vda"),
+            C("flags", TEXT, doc="with ks-iolat --flags: the requests' flags (sync, meta, prio, "
+              "fua, preflush, readahead, background, comma-separated; none); else empty"),
             C("interval_ns", INTEGER, "ns"),
             C("read_count", INTEGER, "count"), C("write_count", INTEGER, "count"),
             C("read_bytes", INTEGER, "bytes"), C("write_bytes", INTEGER, "bytes"),
@@ -285,6 +337,7 @@ TYPES: tuple[EventType, ...] = (
             C("voluntary_switches", INTEGER, "count"),
             C("involuntary_switches", INTEGER, "count"),
             C("wakeups", INTEGER, "count"),
+            CGROUP,
             C("cpu_time_ms", REAL, "ms", "time on a CPU as the scheduler accounts it "
               "(se.sum_exec_runtime, as in /proc/PID/schedstat and getrusage)"),
             C("avg_timeslice_us", REAL, "us", "cpu_time over context_switches"),
@@ -294,6 +347,23 @@ TYPES: tuple[EventType, ...] = (
         indexes=(("pid",),),
         signature=("context_switches", "voluntary_switches"),
         producer="ks-sched --per-process",
+    ),
+    EventType(
+        "runqlat_task", "runqlat_task_stats",
+        "Per interval: run-queue latency histogram per process (ks-sched --hist-per process, "
+        "as runqlat -P) or per thread (--hist-per thread, runqlat -L), the --top busiest; "
+        "the rest summed into one row with pid -1.",
+        (
+            C("interval_ns", INTEGER, "ns"),
+            C("pid", required=True, doc="the process; -1 for the tasks past --top"),
+            C("tid", doc="the thread (--hist-per thread); empty per process"),
+            C("comm", TEXT), CGROUP,
+            C("sum_us", REAL, "us"),
+        ) + _hist_columns(),
+        indexes=(("pid", "timestamp"),),
+        producer="ks-sched --hist-per",
+        since_version=6,
+        rollup=Rollup(("pid", "tid"), ("sum_us", "count")),
     ),
     EventType(
         "runqlat", "runqlat_stats",
@@ -365,7 +435,7 @@ TYPES: tuple[EventType, ...] = (
         ),
         indexes=(("collector", "timestamp"),),
         producer="every BPF collector",
-        since_version=6,
+        since_version=8,
         rollup=Rollup(("collector",), ("events", "lost_ringbuf", "lost_map_full", "lost_completion",
                                        "lost_untraced_switch", "lost_recursion", "cpu_user_ns",
                                        "cpu_system_ns", "bpf_run_ns", "bpf_runs")),
@@ -540,9 +610,13 @@ BY_ALIAS: dict[str, EventType] = {a: t for t in TYPES for a in t.aliases}
 UNKNOWN_TABLE = "unknown_events"
 
 # Bumped whenever a table or column is added; ks-ingest upgrades older files in place.
-SCHEMA_VERSION = 6   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
+SCHEMA_VERSION = 8   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
                      # 5: a NULL rollup key is one key (schema.NULL_KEY_MERGED);
-                     # 6: collector_stats (BPF collectors' losses and CPU, issue 17 item 12),
+                     # 6: syscall_process_stats; cgroup on the per-process tables;
+                     #    io_latency_stats.flags; runqlat_task_stats
+                     # 7: hourly tiers (<table>_1h, TIERS) built from the minutes, and
+                     #    retention_state (the hours summarised from the minutes on upgrade)
+                     # 8: collector_stats (BPF collectors' losses and CPU, issue 17 item 12),
                      #    ingest_commits (a dead writer's last commit, schema.COMMITS_SQL),
                      #    ingest_sources (committed lines per input file, --resume)
 

@@ -22,7 +22,7 @@ import orjson
 from . import archive
 from . import events as ev
 from . import retain_size as size
-from . import schema
+from . import schema, tiers
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
@@ -33,6 +33,14 @@ def parse_age(text: str) -> int:
     if not m:
         raise ValueError(f"{text!r} is not an age like 30m, 12h, 7d, 2y")
     return int(m.group(1)) * _UNITS[m.group(2)] * 1_000_000_000
+
+
+def age_text(ns: int) -> str:
+    """An age as parse_age reads it, in the largest unit that divides it (weeks left
+    out: 14d, not 2w): 7d, 90m, 2y."""
+    s = ns // 1_000_000_000
+    unit = next((u for u in "ydhm" if s and s % _UNITS[u] == 0), "s")
+    return f"{s // _UNITS[unit]}{unit}"
 
 
 def _delete_trigger_sql(t: ev.EventType) -> str | None:
@@ -209,6 +217,13 @@ class Policy:
     max_bytes: int | None = None    # --max-size: then the oldest go until the file fits
     archive: str | None = None      # --archive: what goes is first copied there
     batch: int = 5000
+    rollups: str | None = None      # --rollups: minutes older than this go, summarised per hour
+    hourly: str | None = None       # --hourly: hours older than this go (ingest/tiers.py)
+
+    def tiers(self) -> list[tuple[ev.Tier, str, int]]:
+        """(tier, age as given, ns) of --rollups/--hourly; ValueError when a tier would
+        be kept less long than the finer one."""
+        return tiers.ages(self.raw_ns or 0, {"rollups": self.rollups, "hourly": self.hourly}, parse_age)
 
 
 # key=value of `ks-ingest --retain`, each one of ks-retain's options, parsed the same way
@@ -216,6 +231,8 @@ SPEC_KEYS: dict[str, Callable[[Policy, str], None]] = {
     "raw": lambda p, v: setattr(p, "raw_ns", parse_age(v)),
     "max-size": lambda p, v: setattr(p, "max_bytes", size.parse_size(v)),
     "archive": lambda p, v: setattr(p, "archive", v),
+    "rollups": lambda p, v: setattr(p, "rollups", v),
+    "hourly": lambda p, v: setattr(p, "hourly", v),
 }
 
 
@@ -231,8 +248,9 @@ def parse_spec(text: str, extra: dict[str, Callable[[str], None]] | None = None)
             extra[key](value)
         else:
             raise ValueError(f"{part!r}: expected KEY=VALUE with KEY one of {', '.join([*SPEC_KEYS, *extra])}")
-    if policy.raw_ns is None and policy.max_bytes is None:
-        raise ValueError(f"{text!r} names neither raw= nor max-size=: nothing would go")
+    kept = policy.tiers()   # ValueError when a tier is kept less long than the finer one
+    if policy.raw_ns is None and policy.max_bytes is None and not kept:
+        raise ValueError(f"{text!r} names none of raw=, max-size=, rollups=, hourly=: nothing would go")
     return policy
 
 
@@ -245,8 +263,12 @@ def apply(conn: sqlite3.Connection, policy: Policy, now_ns: int) -> dict[str, in
         out: dict[str, int] = {}
         if archived:
             finish_pending(conn)
+        raw_cutoff = -(1 << 63)
         if policy.raw_ns is not None:
-            out.update(drop_raw(conn, now_ns - policy.raw_ns, policy.batch, archived=archived))
+            raw_cutoff = now_ns - policy.raw_ns
+            out.update(drop_raw(conn, raw_cutoff, policy.batch, archived=archived))
+            tiers.record_raw(conn, age_text(policy.raw_ns), raw_cutoff)
+        out.update(tiers.drop_all(conn, policy.tiers(), now_ns, policy.batch, raw_cutoff))
         if policy.max_bytes is not None:
             for table, n in fit(conn, policy.max_bytes, policy.batch, archived).items():
                 out[table] = out.get(table, 0) + n

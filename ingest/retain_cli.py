@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 import typer
 
 from . import archive
-from . import retain
+from . import events as ev
+from . import retain, tiers
 from . import retain_size as size
 from . import schema
 from .flags import APP_SETTINGS, Version
@@ -27,6 +28,10 @@ transactions (a live ks-ingest keeps writing, ks-query keeps reading).  No rollu
 changes: `ks-query` answers that read minutes are the same before and after.  (A
 deliberate `DELETE FROM <table> ...` in sqlite3 still re-summarises its minutes.)
 
+--rollups drops the minutes older than it (in whole hours, once their raw rows are
+gone), each batch first summarised into the hourly rollups (<table>_1h), which
+--hourly keeps; ks-query reads hours where the minutes are gone (docs/tiers.md).
+
 --max-size then drops the oldest raw rows, and once none is left the oldest minutes,
 until the pages in use fit.  Freed pages go back to the file system at the end of
 every run on a database with incremental auto-vacuum (ks-ingest creates them so).
@@ -41,6 +46,7 @@ the same FILE finishes the interrupted batch.
 
 \b
   ks-retain --raw 7d                                    # hourly from cron or the timer
+  ks-retain --raw 7d --rollups 90d --hourly 2y          # minutes kept 90 days, then hours
   ks-retain --raw 7d --max-size 2GB --archive /srv/ks-archive.db
   ks-retain --raw 30d --dry-run                         # what would go, nothing changes
   ks-retain --vacuum --raw 7d                           # once, on a database from before
@@ -61,8 +67,9 @@ def _fail(status: int, message: str) -> typer.Exit:
     return typer.Exit(status)
 
 
-def _policy(raw: Optional[str], max_size: Optional[str], archive_file: Optional[str], batch: int) -> retain.Policy:
-    p = retain.Policy(archive=archive_file, batch=batch)
+def _policy(raw: Optional[str], max_size: Optional[str], archive_file: Optional[str], batch: int,
+            rollups: Optional[str] = None, hourly: Optional[str] = None) -> retain.Policy:
+    p = retain.Policy(archive=archive_file, batch=batch, rollups=rollups, hourly=hourly)
     for name, text, parse, field in (("--raw", raw, retain.parse_age, "raw_ns"),
                                      ("--max-size", max_size, size.parse_size, "max_bytes")):
         if text is not None:
@@ -70,6 +77,10 @@ def _policy(raw: Optional[str], max_size: Optional[str], archive_file: Optional[
                 setattr(p, field, parse(text))
             except ValueError as e:
                 raise _fail(EXIT_USAGE, f"{name}: {e}")
+    try:
+        p.tiers()
+    except ValueError as e:
+        raise _fail(EXIT_USAGE, str(e))
     return p
 
 
@@ -83,6 +94,12 @@ def _dry_run(conn: sqlite3.Connection, p: retain.Policy, now_ns: int) -> None:
         typer.echo(f"ks-retain: {excess:,} bytes over --max-size", err=True)
     for table, (n, nbytes) in retain.would_drop(conn, cutoff if cutoff is not None else 0).items():
         typer.echo(f"{table}: {n} rows, about {nbytes} bytes would go")
+    if p.tiers() and schema.current_version(conn) < ev.SCHEMA_VERSION:
+        raise _fail(EXIT_ERROR, "its schema is older than this ks-retain's, which has hourly tiers: "
+                    "upgrade it first (ks-ingest --init-only --db-path ...)")
+    raw_cutoff = now_ns - p.raw_ns if p.raw_ns is not None else -(1 << 63)
+    for line in tiers.dry_run(conn, p.tiers(), now_ns, raw_cutoff):
+        typer.echo(line)
 
 
 def _report(conn: sqlite3.Connection, db_path: str, p: retain.Policy, gone: dict[str, int],
@@ -117,17 +134,26 @@ def retain_command(
         "--dry-run", help="Only say per table how many rows and bytes would go.")] = False,
     batch: Annotated[int, typer.Option(
         "--batch", min=1, metavar="ROWS", help="Rows per short write transaction.")] = 5000,
+    rollups: Annotated[Optional[str], typer.Option(
+        "--rollups", metavar="AGE", help="Keep per-minute rollups this young; older minutes are "
+        "summarised per hour (<table>_1h), then go (docs/tiers.md).", show_default=False)] = None,
+    hourly: Annotated[Optional[str], typer.Option(
+        "--hourly", metavar="AGE", help="Keep hourly rollups this young; older hours go.",
+        show_default=False)] = None,
     version: Version = None,
 ) -> None:
-    p = _policy(raw, max_size, archive_file, batch)
-    if p.raw_ns is None and p.max_bytes is None and not vacuum:
-        raise _fail(EXIT_USAGE, "nothing to do: give --raw AGE, --max-size SIZE or --vacuum")
+    p = _policy(raw, max_size, archive_file, batch, rollups, hourly)
+    if p.raw_ns is None and p.max_bytes is None and not p.tiers() and not vacuum:
+        raise _fail(EXIT_USAGE, "nothing to do: give --raw AGE, --rollups AGE, --hourly AGE, "
+                    "--max-size SIZE or --vacuum")
     if not os.path.exists(db_path):   # connecting would create an empty file
         raise _fail(EXIT_ERROR, f"{db_path}: no such database (ks-ingest creates it)")
     try:
         conn = schema.connect(db_path)
         if dry_run:
             return _dry_run(conn, p, time.time_ns())
+        # an older file upgraded as ks-ingest would (its hours summarised from its minutes)
+        schema.apply(conn, announce=lambda m: typer.echo(f"ks-retain: {m}", err=True))
         before = os.path.getsize(db_path)
         gone = retain.apply(conn, p, time.time_ns())
         _report(conn, db_path, p, gone, before, vacuum)

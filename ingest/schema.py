@@ -90,7 +90,12 @@ def _summed(entries: str) -> str:
             f"sum(value ->> 1) AS n FROM ({entries}) GROUP BY b ORDER BY b))")
 
 
-def _merged(col: str) -> str:
+def summed_hist(col: str) -> str:
+    """SQL: the stored histogram ``col`` with each bucket once, its counts summed."""
+    return _summed(f"SELECT value FROM json_each({col})")
+
+
+def merged_hist(col: str) -> str:
     """SQL for the stored histogram ``col`` plus the incoming one (``excluded.col``):
     the two bucket lists appended, or, past COMPACT_CHARS, their union with the
     counts summed.  Either way a reader sums the counts per bucket."""
@@ -111,7 +116,7 @@ def _seal_previous_minute(t: ev.EventType) -> str:
     down to ~10k).  A minute a late row reopens is appended to again: still exact."""
     minute, keys = f"NEW.timestamp / {ev.ROLLUP_NS} * {ev.ROLLUP_NS}", _same_key(t, "NEW.")
     sets = ", ".join(f"{c} = CASE WHEN {c} IS NULL OR {c} = '[]' THEN {c} "
-                     f"ELSE {_summed(f'SELECT value FROM json_each({c})')} END"
+                     f"ELSE {summed_hist(c)} END"
                      for c in t.hist_columns)
     return (f"UPDATE {t.rollup_table} SET {sets}\n"
             f"    WHERE minute = {minute} - {ev.ROLLUP_NS} AND {keys}\n"
@@ -130,10 +135,12 @@ def _has_interval(t: ev.EventType) -> bool:
     return "interval_ns" in t.column_names
 
 
-def rollup_columns(t: ev.EventType) -> list[ev.Column]:
-    """The rollup table's columns."""
+def rollup_columns(t: ev.EventType, tier: ev.Tier = ev.MINUTES) -> list[ev.Column]:
+    """The columns of the rollup table of ``tier`` (every tier has the same ones but
+    the name of its time column)."""
     r, C = t.rollup, ev.Column
-    cols = [C("minute", "INTEGER NOT NULL", "ns", "start of the minute (timestamp / 60 s)"),
+    cols = [C(tier.time, "INTEGER NOT NULL", "ns", f"start of the {tier.time} "
+              f"(timestamp / {tier.ns // 10**9} s)"),
             C("host", ev.TEXT)]
     cols += [C(k, t.column(k).sql) for k in r.keys]
     cols += [C("rows", ev.INTEGER, "count", "rows summarised"),
@@ -159,7 +166,7 @@ def _upsert(t: ev.EventType, row: str, source: str) -> str:
     """Add rows to the rollup: ``row`` prefixes the source columns ("NEW." in the
     trigger), ``source`` is "VALUES (...)" or a SELECT with a {values} slot."""
     r = t.rollup
-    key = ", ".join(_key_columns(t))
+    key = ", ".join(key_columns(t))
     inorder = "excluded.first_ts >= last_ts"
     values = ([f"{row}timestamp / {ev.ROLLUP_NS} * {ev.ROLLUP_NS}", f"{row}host"]
               + [f"{row}{k}" for k in r.keys] + ["1", f"{row}timestamp", f"{row}timestamp"])
@@ -174,7 +181,7 @@ def _upsert(t: ev.EventType, row: str, source: str) -> str:
     updates += [f"{c} = max(coalesce({c}, excluded.{c}), coalesce(excluded.{c}, {c}))"
                 for c in r.maxes]
     values += [_hist_value(f"{row}{c}") for c in t.hist_columns]
-    updates += [f"{c} = {_merged(c)}" for c in t.hist_columns]
+    updates += [f"{c} = {merged_hist(c)}" for c in t.hist_columns]
     for c in r.counters:
         values += [f"{row}{c}", f"{row}{c}", "0"]
         both = f"{inorder} AND excluded.{c}_last IS NOT NULL AND {c}_last IS NOT NULL"
@@ -199,7 +206,7 @@ def rollup_sql(t: ev.EventType) -> list[str]:
     return [
         f"-- {t.table} per minute and {', '.join(['host', *t.rollup.keys])}, kept by its "
         f"trigger.\nCREATE TABLE IF NOT EXISTS {name} (\n{body}\n);",
-        f"CREATE UNIQUE INDEX IF NOT EXISTS idx_{name}_key ON {name}({', '.join(_key_columns(t))});",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS idx_{name}_key ON {name}({', '.join(key_columns(t))});",
         f"CREATE TRIGGER IF NOT EXISTS trg_{name} AFTER INSERT ON {t.table} BEGIN\n"
         f"    {_upsert(t, 'NEW.', 'VALUES ({values})')};\n"
         + (f"    {_seal_previous_minute(t)};\n" if t.hist_columns else "") + "END;",
@@ -208,6 +215,18 @@ def rollup_sql(t: ev.EventType) -> list[str]:
         f"CREATE TRIGGER IF NOT EXISTS trg_{name}_delete AFTER DELETE ON {t.table} BEGIN\n"
         f"    DELETE FROM {name} WHERE {_same_minute(t, 'minute', 'OLD.')};\n"
         f"    {_upsert(t, '', _resummarise(t))};\nEND;",
+    ]
+
+
+def tier_sql(t: ev.EventType, tier: ev.Tier) -> list[str]:
+    """A coarser tier's table and its unique key.  No trigger: ingest/tiers.py builds
+    it from the tier before, so deleting those rows never changes it."""
+    name, cols = t.tier_table(tier), rollup_columns(t, tier)
+    body = "\n".join(_column_sql(c, i == len(cols) - 1) for i, c in enumerate(cols))
+    return [
+        f"-- {t.table} {tier.doc}.\nCREATE TABLE IF NOT EXISTS {name} (\n{body}\n);",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS idx_{name}_key ON {name}"
+        f"({', '.join(key_columns(t, tier))});",
     ]
 
 
@@ -220,9 +239,9 @@ def _key(col: str) -> str:
     return f"ifnull({col}, X'')"
 
 
-def _key_columns(t: ev.EventType) -> list[str]:
-    """The rollup's unique key: the minute, the host and the keys, NULL as one key."""
-    return ["minute", *(_key(k) for k in ("host", *t.rollup.keys))]
+def key_columns(t: ev.EventType, tier: ev.Tier = ev.MINUTES) -> list[str]:
+    """The rollup's unique key: the minute (hour, ...), the host and the keys, NULL as one key."""
+    return [tier.time, *(_key(k) for k in ("host", *t.rollup.keys))]
 
 
 def _same_key(t: ev.EventType, old: str, raw: bool = False) -> str:
@@ -282,6 +301,18 @@ CREATE TABLE IF NOT EXISTS {ev.UNKNOWN_TABLE} (
     raw TEXT NOT NULL  -- the line as read
 );"""
 
+RETENTION_SQL = """\
+-- What ks-retain last applied, per table and tier (raw, or a TIERS suffix): queries
+-- read a coarser tier where a finer one was dropped, and `ks-query tables` shows it.
+CREATE TABLE IF NOT EXISTS retention_state (
+    tbl TEXT NOT NULL,  -- the event table
+    tier TEXT NOT NULL,  -- raw, _1m, _1h
+    keep TEXT,  -- the age kept, as given to ks-retain (7d)
+    cutoff_ns INTEGER NOT NULL,  -- ns: rows of the tier older than this are gone
+    applied_ns INTEGER NOT NULL,  -- ns: when
+    PRIMARY KEY (tbl, tier)
+);"""
+
 # What each running ks-ingest's writer process committed last (one row per run,
 # deleted when the run ends cleanly): a parent whose writer died right after a
 # commit reads it back before it calls the rows of that commit "not stored".
@@ -322,7 +353,9 @@ def ddl() -> str:
     for t in ev.TYPES:
         if t.rollup:
             parts += [*rollup_sql(t), ""]
-    parts += [UNKNOWN_SQL, "", COMMITS_SQL, "", SOURCES_SQL, ""]
+            for tier in ev.TIERS[1:]:
+                parts += [*tier_sql(t, tier), ""]
+    parts += [UNKNOWN_SQL, "", RETENTION_SQL, "", COMMITS_SQL, "", SOURCES_SQL, ""]
     for name, body in VIEWS.items():
         parts += [f"CREATE VIEW IF NOT EXISTS {name} AS\n{body};", ""]
     return "\n".join(parts)
@@ -385,6 +418,7 @@ def apply(conn: sqlite3.Connection, announce=lambda message: None) -> list[str]:
                         conn.execute(f"ALTER TABLE {t.table} ADD COLUMN {c.name} {c.sql}")
                         changes.append(f"added column {t.table}.{c.name}")
         missing = [t for t in ev.TYPES if t.rollup and not _existing_columns(conn, t.rollup_table)]
+        no_hours = [t for t in ev.TYPES if t.rollup and not _existing_columns(conn, t.tier_table(ev.HOURS))]
         if before < ev.SCHEMA_VERSION:  # triggers hold no data: an older version's are replaced
             for t in ev.TYPES:
                 if t.rollup:
@@ -409,6 +443,7 @@ def apply(conn: sqlite3.Connection, announce=lambda message: None) -> list[str]:
                      f"{t.rollup_table} again, one row per minute and key (once, on upgrade)")
             backfill_rollup(conn, t, _null_key(t))
             changes.append(f"summarised {t.table}'s rows with a NULL key again into {t.rollup_table}")
+        _backfill_tiers(conn, no_hours, announce, changes)
         if before < ev.SCHEMA_VERSION:
             conn.execute(
                 "INSERT INTO schema_version (version, applied_ns) VALUES (?, ?)",
@@ -423,6 +458,18 @@ def apply(conn: sqlite3.Connection, announce=lambda message: None) -> list[str]:
             conn.execute("ROLLBACK")
         raise
     return changes
+
+
+def _backfill_tiers(conn: sqlite3.Connection, types, announce, changes: list[str]) -> None:
+    """The coarser tiers missing from an older file (before version 7), built from its minutes."""
+    from . import tiers
+
+    for t in types:
+        if conn.execute(f"SELECT 1 FROM {t.rollup_table} LIMIT 1").fetchone():
+            announce(f"summarising {t.rollup_table} per hour into {t.tier_table(ev.HOURS)} "
+                     "(once, on upgrade)")
+            tiers.rebuild(conn, t)
+            changes.append(f"summarised {t.rollup_table} per hour into {t.tier_table(ev.HOURS)}")
 
 
 def _statements(sql: str) -> list[str]:

@@ -29,6 +29,7 @@ _EXPORTS = {
     "query_page_faults": "faults", "query_perf_counters": "perf",
     "correlate_syscalls_with_memory": "correlate", "correlate_rtt_with_cpu": "correlate",
     "summary": "overview", "query_tables": "overview", "query_hosts": "hosts",
+    "query_tiers": "tiers",
 }
 
 __all__ = sorted(_EXPORTS)

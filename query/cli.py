@@ -187,6 +187,12 @@ def _window_cmd(name: str, help: str, what: str, limit: int = 100):
     return register
 
 
+By = Annotated[str, typer.Option(
+    "--by", metavar="process|cgroup", help="One row per process (pid, comm), or per cgroup v2 "
+    "(its path, as the collectors resolved it: a container, a systemd unit; rows without one "
+    "under '').")]
+
+
 # Other names people type for a subcommand (`ks-query slow-syscalls --since 1h`).
 ALIASES = {"slow-syscalls": "syscalls"}
 
@@ -238,12 +244,20 @@ def summary_cmd(db_path: DbPath = DEFAULT_PATH, since: Since = "1h", until: Unti
 def tables_cmd(db_path: DbPath = DEFAULT_PATH, since: Annotated[Optional[str], typer.Option(
                    "--since", "-s", metavar="TIME", help="Count only rows from this time on.")] = None,
                until: Until = "now", host: Host = None, limit: Limit = 1000, fmt: Format = None,
-               wide: Wide = False):
+               wide: Wide = False,
+               tiers: Annotated[bool, typer.Option(
+                   "--tiers", help="Per table and tier (raw rows, per-minute and hourly rollups): rows, "
+                   "span, size in MB (dbstat) and the age ks-retain keeps (docs/tiers.md).")] = False):
     from .overview import query_tables
 
     w = Window(db_path, since or "0", until, host, limit, fmt, wide)
     db = w.open()
     try:
+        if tiers:
+            from .tiers import query_tiers
+
+            render.write(query_tiers(db)[:limit], w.fmt)
+            return
         rows = query_tables(db, since and w.start, w.end if since or until != "now" else None, host=host)
         render.write(rows[:limit], w.fmt, width=w.width)
     finally:
@@ -298,10 +312,10 @@ def syscalls_cmd(w: Window,
 
 @_window_cmd("syscall-procs", "Processes ranked by time blocked in slow system calls.",
              "slow syscalls", limit=10)
-def syscall_procs_cmd(w: Window):
+def syscall_procs_cmd(w: Window, by: By = "process"):
     from .syscalls import query_top_processes_by_syscall_latency as q
 
-    return lambda db: q(db, w.start, w.end, w.limit, host=w.host)
+    return lambda db: q(db, w.start, w.end, w.limit, host=w.host, by=by)
 
 
 @_window_cmd("syscall-stats", "Every call counted (ks-syscalls --stats): busiest syscalls by total time.",
@@ -396,10 +410,10 @@ def runqlat_cmd(w: Window,
 
 @_window_cmd("sched-procs", "Processes by total time waiting for a CPU, every wait (ks-sched --per-process).",
              "per-process scheduler rows (run ks-sched --per-process)", limit=10)
-def sched_procs_cmd(w: Window):
+def sched_procs_cmd(w: Window, by: By = "process"):
     from .sched import query_runqueue_wait_by_process as q
 
-    return lambda db: q(db, w.start, w.end, w.limit, host=w.host)
+    return lambda db: q(db, w.start, w.end, w.limit, host=w.host, by=by)
 
 
 @_window_cmd("sched-waits", "Processes with the most run-queue waits over ks-sched's threshold (10 ms); "

@@ -168,45 +168,77 @@ def covered_seconds(first_ns: int, last_ns: int, interval_ns: int | None) -> flo
     return (last_ns - first_ns + (interval_ns or NS)) / NS
 
 
-# ---- reading windows: whole minutes from the rollups ---------------------------------------
+# ---- reading windows: the finest tier that holds each part ---------------------------------
 def window_source(db, table: str, cols: Sequence[tuple[str, str, str]], start: int, end: int,
                   host=None, extra: str = "", params: Sequence = (), step_s: int | None = None):
     """(SQL, params) of a subquery over [start, end) of ``table``: ``first_ts``,
     ``last_ts``, ``n`` (rows), ``host`` and each ``(alias, column, rollup column)``.
 
-    The whole minutes inside the window come from the table's per-minute rollup
-    (ingest/events.py Rollup: sixty times fewer rows), the ragged edges from the
-    table itself, so what is summed, merged or compared over it is the same as over
-    every row.  ``extra`` may name only the rollup's keys.  Every row is read when
-    the window holds no whole minute, the file has no rollup, ``step_s`` is not a
-    whole number of minutes, or counters arrived out of order in one of its minutes.
+    Each part of the window comes from the finest tier that still holds it
+    (ingest/events.py TIERS, ingest/tiers.py): where ks-retain dropped the minutes,
+    whole hours from ``<table>_1h``; after that, the whole minutes from the
+    per-minute rollup (sixty times fewer rows) and the ragged edges from the table
+    itself, so what is summed, merged or compared over it is the same as over every
+    row.  The parts meet at the recorded cutoffs, which fall on whole hours (and
+    minutes), so no row is read twice.  Where a tier's rows are gone, a period that
+    starts before the window is left out, as its rows would be.  ``extra`` may name
+    only the rollup's keys.
     """
-    from ..ingest import events as ev
-
-    minute = ev.ROLLUP_NS
-    rollup = table + ev.ROLLUP_SUFFIX
-    m0, m1 = -(-start // minute) * minute, end // minute * minute
-
-    def part(src, a, b, first, last, n, col):
-        cond, p = where(a, b, host, extra)
-        if src == rollup:
-            cond = cond.replace("timestamp", "minute")
-        sel = [f"{first} AS first_ts", f"{last} AS last_ts", f"{n} AS n", "host"]
-        sel += [f"{c[col]} AS {c[0]}" for c in cols]
-        return f"SELECT {', '.join(sel)} FROM {src} WHERE {cond}", [*p, *params]
-
-    def raw(a, b):
-        return part(table, a, b, "timestamp", "timestamp", 1, 1)
-
-    whole = m0 < m1 and db.has(rollup) and not (step_s and step_s * NS % minute)
-    if whole and ev.by_table(table).rollup.counters:
-        sql, p = part(rollup, m0, m1, 1, 1, 1, 2)
-        whole = not db.one(f"{sql} AND NOT ordered LIMIT 1", p)
-    if not whole:
-        return raw(start, end)
-    parts = [raw(a, b) for a, b in ((start, m0), (m1, end)) if a < b]
-    parts.append(part(rollup, m0, m1, "first_ts", "last_ts", "rows", 2))
+    parts = []
+    hours_to = _tier_start(db, table, ev.MINUTES.suffix)   # the minutes are gone before this
+    if hours_to is not None and start < hours_to:
+        parts.append(_tier_part(db, table, ev.HOURS, cols, start, min(end, hours_to), host, extra, params))
+        start = hours_to
+    if start < end:
+        parts += _minutes_and_rows(db, table, cols, start, end, host, extra, params, step_s)
+    parts = [p for p in parts if p]
     return " UNION ALL ".join(sql for sql, _ in parts), [x for _, p in parts for x in p]
+
+
+def _tier_start(db, table: str, tier: str) -> int | None:
+    """Where the rows of ``table``'s ``tier`` (RAW or a suffix) begin since ks-retain
+    dropped older ones (None: never dropped)."""
+    if not db.has("retention_state"):
+        return None
+    row = db.one("SELECT cutoff_ns FROM retention_state WHERE tbl = ? AND tier = ?", (table, tier))
+    return row[0] if row else None
+
+
+def _tier_part(db, table, tier, cols, start, end, host, extra, params):
+    """(SQL, params) of the whole periods of ``tier`` in [start, end), or None."""
+    a, b = -(-start // tier.ns) * tier.ns, end // tier.ns * tier.ns
+    name = table + tier.suffix
+    if a >= b or not db.has(name):
+        return None
+    cond, p = where(a, b, host, extra)
+    sel = ["first_ts", "last_ts", "rows AS n", "host"] + [f"{c[2]} AS {c[0]}" for c in cols]
+    return f"SELECT {', '.join(sel)} FROM {name} WHERE {cond.replace('timestamp', tier.time)}", [*p, *params]
+
+
+def _minutes_and_rows(db, table, cols, start, end, host, extra, params, step_s):
+    """The parts of [start, end) that the per-minute rollup and the table hold: the
+    whole minutes from the rollup, the rest from the rows.  Every row is read where
+    raw rows are kept but the window holds no whole minute, the file has no rollup,
+    ``step_s`` is not a whole number of minutes, or counters arrived out of order in
+    one of its minutes."""
+    def raw(a, b):
+        cond, p = where(a, b, host, extra)
+        sel = ["timestamp AS first_ts", "timestamp AS last_ts", "1 AS n", "host"]
+        sel += [f"{c[1]} AS {c[0]}" for c in cols]
+        return f"SELECT {', '.join(sel)} FROM {table} WHERE {cond}", [*p, *params]
+
+    minutes = _tier_part(db, table, ev.MINUTES, cols, start, end, host, extra, params)
+    if minutes and step_s and step_s * NS % ev.ROLLUP_NS:
+        minutes = None
+    raw_from = _tier_start(db, table, ev.RAW_TIER)
+    if minutes and ev.by_table(table).rollup.counters and (raw_from is None or raw_from <= start):
+        sql, p = minutes
+        if db.one(f"{sql} AND NOT ordered LIMIT 1", p):
+            minutes = None
+    if not minutes:
+        return [raw(start, end)]
+    m0, m1 = -(-start // ev.ROLLUP_NS) * ev.ROLLUP_NS, end // ev.ROLLUP_NS * ev.ROLLUP_NS
+    return [raw(a, b) for a, b in ((start, m0), (m1, end)) if a < b] + [minutes]
 
 
 def same_columns(cols: Sequence[str]) -> list[tuple[str, str, str]]:
@@ -284,3 +316,26 @@ def counter_increases(db, table: str, keys: tuple[str, ...], cols: tuple[str, ..
         row.update(first=first, last=last, **dict(zip(cols, inc)))
         out.append(row)
     return out
+
+
+# ---- --by process | cgroup: the rows of per-process tables, grouped one way or the other
+GROUPINGS = ("process", "cgroup")
+
+
+def grouping(db, table: str, by: str) -> tuple[str, str, list[str]]:
+    """(select list, GROUP BY list, output keys) for per-process rows grouped by process
+    (pid, comm) or by cgroup (its path, and how many processes it had).  A file written
+    before the cgroup column existed (schema 6) is told so, not answered wrongly."""
+    from .db import QueryError
+
+    if by == "process":
+        return "pid, max(comm) AS comm", "host, pid", ["pid", "comm"]
+    if by != "cgroup":
+        raise QueryError(f"--by {by}: use one of {', '.join(GROUPINGS)}")
+    columns = {r[1] for r in db.rows(f"PRAGMA table_info({table})")}
+    if "cgroup" not in columns:
+        raise QueryError(f"{table} has no cgroup column (written by an older kernelsight): "
+                         "`ks-ingest --init-only` upgrades the file; rows stored before stay "
+                         "without one")
+    return ("coalesce(cgroup, '') AS cgroup, count(DISTINCT pid) AS processes", "host, cgroup",
+            ["cgroup", "processes"])

@@ -33,7 +33,8 @@ SPECS = _specs()
 
 def key_of(event: dict, keys: tuple[str, ...], column: str) -> str:
     """``runqlat cpu=-1``, ``io_latency device=vda op=read``."""
-    parts = [str(event.get("type"))] + [f"{k}={event.get(k)}" for k in keys]
+    parts = [str(event.get("type"))] + [f"{k}={event.get(k)}" for k in keys
+                                        if event.get(k) is not None]   # tid of a process row
     if column != "buckets":
         parts.append(f"op={column.removesuffix('_buckets')}")
     return " ".join(parts)

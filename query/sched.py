@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import times
-from .common import (NS, convert, hist_fields, interval_rows, per_step, r3, rollup_columns, step_of,
+from .common import (NS, convert, grouping, hist_fields, interval_rows, per_step, r3, rollup_columns, step_of,
                      stepped, unit_columns, windowed)
 from .db import where
 
@@ -51,21 +51,23 @@ def query_long_runqueue_waits(db, start, end, limit=10, *, host=None):
 
 
 @windowed
-def query_runqueue_wait_by_process(db, start, end, limit=10, *, host=None):
-    """Processes by total time runnable but waiting for a CPU (sched_stats, from
-    ks-sched --per-process: every wait, not only those over the threshold)."""
+def query_runqueue_wait_by_process(db, start, end, limit=10, *, host=None, by="process"):
+    """Processes (or, by="cgroup", cgroups) by total time runnable but waiting for a CPU
+    (sched_stats, from ks-sched --per-process: every wait, not only those over the
+    threshold)."""
     if not db.has("sched_stats"):
         return []
+    keys, group, names = grouping(db, "sched_stats", by)
     cond, params = where(start, end, host)
     rows = db.rows(
-        f"""SELECT host, pid, max(comm) AS comm, sum(runq_wait_ns) AS wait, sum(runq_waits) AS waits,
+        f"""SELECT host, {keys}, sum(runq_wait_ns) AS wait, sum(runq_waits) AS waits,
                    sum(cpu_time_ms) AS cpu_ms, sum(involuntary_switches) AS preempted,
                    min(timestamp) AS first
-            FROM sched_stats WHERE {cond} GROUP BY host, pid
-            HAVING sum(runq_wait_ns) > 0 ORDER BY wait DESC, pid LIMIT ?""",
+            FROM sched_stats WHERE {cond} GROUP BY {group}
+            HAVING sum(runq_wait_ns) > 0 ORDER BY wait DESC, {names[0]} LIMIT ?""",
         params + [limit],
     )
-    return [{"host": r["host"], "pid": r["pid"], "comm": r["comm"],
+    return [{"host": r["host"], **{k: r[k] for k in names},
              "runq_wait_ms": r3(convert(r["wait"], "ns", "ms")), "runq_waits": r["waits"],
              "mean_wait_us": r3(convert(r["wait"] / r["waits"], "ns", "us")) if r["waits"] else None,
              "cpu_time_ms": r3(r["cpu_ms"]), "preempted": r["preempted"], **times.stamp(r["first"])} for r in rows]

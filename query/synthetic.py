@@ -87,6 +87,10 @@ def scenario(start_ns: int, seconds: int = 300, host: str = "testhost", seed: in
         _record(sc, ("runq",), ts, vals)
         sc.add("runqlat", ts, host, interval_ns=NS, cpu=-1, sum_us=sum(vals), buckets=_hist(vals),
                **histogram.summary(histogram.decode(_hist(vals))))
+        # ... and the same waits per process (ks-sched --hist-per process): the busiest, the rest
+        for pid, comm, part in ((100, "postgres", vals[:60]), (-1, None, vals[60:])):
+            sc.add("runqlat_task", ts, host, interval_ns=NS, pid=pid, comm=comm, sum_us=sum(part),
+                   buckets=_hist(part), **histogram.summary(histogram.decode(_hist(part))))
         # --- page faults of two processes
         for pid, comm, n in ((100, "postgres", 40), (200, "java", 10)):
             vals = [rnd.randint(1, 30) for _ in range(n)]

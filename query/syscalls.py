@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import times
-from .common import NS, convert, covered_seconds, r3, rollup_columns, same_columns, window_source, windowed
+from .common import NS, convert, covered_seconds, grouping, r3, rollup_columns, same_columns, window_source, windowed
 from .db import where
 
 STATS_COLUMNS = (*rollup_columns("syscall_stats"), "interval_ns")
@@ -43,25 +43,29 @@ def query_syscalls_by_timerange(db, start, end, min_latency_ms=None, limit=100, 
 
 
 @windowed
-def query_top_processes_by_syscall_latency(db, start, end, limit=10, *, host=None):
-    """Processes ranked by the time they spent blocked in slow system calls."""
+def query_top_processes_by_syscall_latency(db, start, end, limit=10, *, host=None, by="process"):
+    """Processes (or, by="cgroup", cgroups) ranked by the time they spent blocked in
+    slow system calls."""
     if not db.has("syscall_events"):
         return []
+    keys, group, names = grouping(db, "syscall_events", by)
     cond, params = where(start, end, host)
     rows = db.rows(
-        f"""SELECT host, pid, max(comm) AS comm, count(*) AS n, sum(latency_ns) AS total,
+        f"""SELECT host, {keys}, count(*) AS n, sum(latency_ns) AS total,
                    max(latency_ns) AS worst, min(timestamp) AS first
             FROM syscall_events WHERE {cond}
-            GROUP BY host, pid ORDER BY total DESC LIMIT ?""",
+            GROUP BY {group} ORDER BY total DESC LIMIT ?""",
         params + [limit],
     )
-    top = _top_syscall_per_process(db, cond, params, [(r["host"], r["pid"]) for r in rows])
+    top = (_top_syscall_per_process(db, cond, params, [(r["host"], r["pid"]) for r in rows])
+           if by == "process" else {})
     return [
         {
-            "host": r["host"], "pid": r["pid"], "comm": r["comm"], "slow_calls": r["n"],
+            "host": r["host"], **{k: r[k] for k in names}, "slow_calls": r["n"],
             "total_latency_ms": r3(convert(r["total"], "ns", "ms")),
             "avg_latency_ms": r3(convert(r["total"] / r["n"], "ns", "ms")),
-            "max_latency_ms": r3(convert(r["worst"], "ns", "ms")), "top_syscall": top.get((r["host"], r["pid"])),
+            "max_latency_ms": r3(convert(r["worst"], "ns", "ms")),
+            **({"top_syscall": top.get((r["host"], r["pid"]))} if by == "process" else {}),
             **times.stamp(r["first"]),  # whole window: its data's first timestamp
         }
         for r in rows

@@ -191,3 +191,28 @@ def background_ks(name: str, *args: str, **popen_kw):
         if p.poll() is None:
             p.kill()
         p.wait()
+
+
+@pytest.fixture
+def fresh_cgroup():
+    """A new, empty cgroup v2 as (path relative to the v2 mount, its directory); every
+    process still in it is killed and the cgroup removed, even when the test fails."""
+    from kernelsight.collectors.cgroups import v2_mounts
+
+    roots = v2_mounts()
+    if not roots:
+        pytest.skip("no cgroup2 mounted")
+    path = os.path.join(roots[0], f"ks-test-{os.getpid()}-{threading.get_ident() % 10000}")
+    os.mkdir(path)
+    try:
+        yield "/" + os.path.basename(path), path
+    finally:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            for pid in map(int, f.read().split()):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 9)
+        for _ in range(100):        # a killed process leaves the cgroup once reaped
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+                break
+            threading.Event().wait(0.05)

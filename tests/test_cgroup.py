@@ -32,24 +32,19 @@ def _v2_root() -> str | None:
 
 
 @pytest.fixture
-def cgroup_pair():
-    """(cgroup path relative to the v2 mount, pid inside, pid outside); the cgroup is
-    removed and both processes killed even when the test fails."""
-    root = _v2_root()
-    if root is None:
-        pytest.skip("no cgroup2 mounted")
-    path = os.path.join(root, f"ks-test-{os.getpid()}")
-    os.mkdir(path)
+def cgroup_pair(fresh_cgroup):
+    """(cgroup path relative to the v2 mount, pid inside, pid outside); both processes
+    are killed even when the test fails (fresh_cgroup removes the cgroup)."""
+    path, directory = fresh_cgroup
     procs = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(2)]
     try:
-        with open(os.path.join(path, "cgroup.procs"), "w") as f:
+        with open(os.path.join(directory, "cgroup.procs"), "w") as f:
             f.write(str(procs[0].pid))
-        yield "/" + os.path.basename(path), procs[0].pid, procs[1].pid
+        yield path, procs[0].pid, procs[1].pid
     finally:
         for p in procs:
             p.kill()
             p.wait()
-        os.rmdir(path)
 
 
 @needs_root
@@ -67,6 +62,44 @@ def test_only_the_process_inside(cgroup_pair, tool, args, kind):
     pids = {e["pid"] for e in evs}
     assert pids == {inside}, (pids, inside, outside)
     assert all(e.get("comm", "python3").startswith("python") for e in evs)
+    if kind in ("syscall", "sched_stats"):   # the per-process events name the cgroup
+        assert {e["cgroup"] for e in evs} == {path}
+
+
+@needs_root
+@pytest.mark.parametrize("tool, args, kind", [
+    ("ks-syscalls", ("--stats", "--per-process"), "syscall_process_stats"),
+    ("ks-sched", ("--per-process",), "sched_stats"),
+])
+def test_per_process_rows_name_each_cgroup(cgroup_pair, tool, args, kind):
+    """Unfiltered, each process's rows carry its own cgroup as /proc/PID/cgroup says."""
+    path, inside, outside = cgroup_pair
+    out = subprocess.run([ks(tool), *args, "-i", "0.5", "--count", "2"],
+                         capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    evs = [e for e in map(orjson.loads, out.stdout.splitlines()) if e["type"] == kind]
+    named = {e["pid"]: e["cgroup"] for e in evs if e["pid"] in (inside, outside)}
+    assert named == {inside: path, outside: _proc_cgroup(outside)}
+
+
+def _proc_cgroup(pid: int) -> str:
+    with open(f"/proc/{pid}/cgroup") as f:
+        return next(line[3:].strip() for line in f if line.startswith("0::"))
+
+
+def test_cgroup_names_walk_once_then_again_for_a_new_id(tmp_path):
+    from kernelsight.collectors.cgroups import CgroupNames
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    now = [0.0]
+    names = CgroupNames(str(tmp_path), clock=lambda: now[0])
+    ino = lambda p: p.stat().st_ino  # noqa: E731
+    assert names(ino(tmp_path / "a" / "b")) == "/a/b" and names(ino(tmp_path)) == "/"
+    (tmp_path / "c").mkdir()
+    assert names(ino(tmp_path / "c")) is None       # walked less than a second ago
+    now[0] = 1.5
+    assert names(ino(tmp_path / "c")) == "/c"       # a new id: walked again
+    assert names(0) is None
 
 
 @needs_root

@@ -186,23 +186,26 @@ def test_every_event_type_lands_with_exact_counts_and_values(server, database, t
 
 
 @needs_server
-def test_rollup_views_sum_what_the_rows_hold(server, database, tmp_path):
-    """A minute of rtt_stats from its materialized view: rows, sums and every
+@pytest.mark.parametrize("tier", ev.TIERS, ids=[t.suffix for t in ev.TIERS])
+def test_rollup_views_sum_what_the_rows_hold(server, database, tmp_path, tier):
+    """A minute (an hour) of rtt_stats from its materialized view: rows, sums and every
     histogram bucket equal to the same sums over the raw rows (read in Python)."""
     events = [e for e in every_type(600, hosts=("h1",)) if e["type"] == "rtt"]
+    for e in events:   # over about three hours, so that there are several
+        e["timestamp"] = TS0 + (e["timestamp"] - TS0) * 180
     data = write_ndjson(tmp_path / "rtt.ndjson", events)
     r = run_ks("ks-ingest", "--clickhouse", server.url(database), "--spool-dir", str(tmp_path / "spool"), str(data))
     assert r.returncode == 0, r.stderr.decode()
     minutes: dict = collections.defaultdict(lambda: [0, 0, collections.Counter()])
     for e in events:
-        m = minutes[(e["timestamp"] // (60 * NS) * 60 * NS, e.get("node"), e.get("peer"))]
+        m = minutes[(e["timestamp"] // tier.ns * tier.ns, e.get("node"), e.get("peer"))]
         m[0] += 1
         m[1] += e.get("retrans_count") or 0
         m[2].update({b: n for b, n in e.get("buckets", [])})
     got = client(server, database).execute(
-        "SELECT minute, node, peer, countMerge(rows), sumMerge(retrans_count), sumMapMerge(buckets) "
-        "FROM rtt_stats_1m GROUP BY minute, node, peer")
-    assert len(got) == len(minutes)
+        f"SELECT {tier.time}, node, peer, countMerge(rows), sumMerge(retrans_count), sumMapMerge(buckets) "
+        f"FROM rtt_stats{tier.suffix} GROUP BY {tier.time}, node, peer")
+    assert len(got) == len(minutes) and len({k[0] for k in minutes}) > 2
     for minute, node, peer, rows, retrans, (buckets, counts) in got:
         want = minutes[(minute, node, peer)]
         assert (rows, retrans or 0) == (want[0], want[1])

@@ -104,18 +104,27 @@ def loop_device(tmp_path_factory):
         os.unlink(path)
 
 
+def attached_tracer(err, *args: str, stdout=subprocess.PIPE) -> subprocess.Popen:
+    """ks-iolat -v started with its stderr into the file err, once it says it is attached."""
+    tracer = subprocess.Popen([ks("ks-iolat"), "--verbose", *args], stdout=stdout,
+                              stderr=err.open("wb"))
+    end = time.monotonic() + 20
+    while "attached" not in err.read_text():
+        if tracer.poll() is not None or time.monotonic() > end:
+            tracer.kill()
+            tracer.wait()
+            pytest.fail(f"ks-iolat did not attach: {err.read_text()}")
+        time.sleep(0.05)
+    return tracer
+
+
 def traced_fio(tmp_path, loop_device, *flags: str) -> dict:
     """fio reads then writes on the loop device, with ks-iolat running around them."""
     dev, disk = loop_device
     name = os.path.basename(dev)
     out, err = tmp_path / "out.ndjson", tmp_path / "err.txt"
-    tracer = subprocess.Popen([ks("ks-iolat"), "--interval", "1", "--verbose", *flags],
-                              stdout=out.open("wb"), stderr=err.open("wb"))
+    tracer = attached_tracer(err, "--interval", "1", *flags, stdout=out.open("wb"))
     try:
-        end = time.monotonic() + 20
-        while "attached" not in err.read_text():
-            assert tracer.poll() is None and time.monotonic() < end, err.read_text()
-            time.sleep(0.05)
         os.sync()   # earlier tests' writeback would share the backing disk with fio
         before = {d: diskstats(d) for d in (name, disk)}
         jobs = {"read": fio(dev, "randread", READS), "write": fio(dev, "randwrite", WRITES)}
@@ -284,3 +293,92 @@ def test_starts_left_at_exit_are_reported_lost(capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["ks-iolat"])  # warn() names the program from argv
     iolat.report_unfinished(Slots())
     assert reported(capsys.readouterr().err, "lost: ") == 1
+
+
+# ---- --cgroup: only the requests a task of the cgroup made ---------------------------------
+IN_READS, IN_WRITES, OUT_READS = 600, 300, 1500
+
+
+def fio_in(cgroup_dir: str | None, dev: str, rw: str, count: int) -> subprocess.Popen:
+    """fio started inside a cgroup (its job process inherits it), or where we are."""
+    enter = f'echo $$ > {cgroup_dir}/cgroup.procs && ' if cgroup_dir else ""
+    return subprocess.Popen(
+        ["sh", "-c", enter + f"exec fio --name={rw} --filename={dev} --size={FILE_MB}m "
+         f"--io_size={count * 4}k --bs=4k --rw={rw} --direct=1 --ioengine=psync "
+         "--output-format=json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def fio_ios(p: subprocess.Popen) -> int:
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    job = json.loads(out[out.index(b"{"):])["jobs"][0]
+    return job["read"]["total_ios"] + job["write"]["total_ios"]
+
+
+@needs_root
+def test_cgroup_counts_only_what_its_tasks_submitted(tmp_path, loop_device, fresh_cgroup):
+    """fio inside a fresh cgroup and another fio outside, at once, on the same loop
+    device: the counts are the inside fio's own, to the request."""
+    dev, _ = loop_device
+    name = os.path.basename(dev)
+    path, directory = fresh_cgroup
+    err = tmp_path / "err.txt"
+    tracer = attached_tracer(err, "--cgroup", path, "--device", name, "--interval", "0.5")
+    try:
+        outside = fio_in(None, dev, "randread", OUT_READS)
+        inside = fio_in(directory, dev, "randread", IN_READS)
+        in_reads = fio_ios(inside)
+        inside = fio_in(directory, dev, "randwrite", IN_WRITES)
+        in_writes = fio_ios(inside)
+        assert fio_ios(outside) == OUT_READS
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        out, _ = tracer.communicate(timeout=20)
+    assert tracer.returncode == 0, err.read_text()
+    assert (in_reads, in_writes) == (IN_READS, IN_WRITES)
+    events = collector_events(out)
+    assert {e["device"] for e in events} == {name}
+    lost = reported(err.read_text(), "lost: ")
+    reads, writes = (sum(e[f"{d}_count"] for e in events) for d in ("read", "write"))
+    assert IN_READS - lost <= reads <= IN_READS, err.read_text()
+    assert IN_WRITES - lost <= writes <= IN_WRITES, err.read_text()
+    assert sum(e["read_bytes"] for e in events) == reads * 4096
+
+
+@needs_root
+def test_flags_split_direct_reads_from_readahead(tmp_path, loop_device):
+    """--flags: fio's direct reads are "sync", a buffered sequential read of the same
+    device is readahead; the flag sets add up to the loop device's diskstats."""
+    dev, _ = loop_device
+    name = os.path.basename(dev)
+    err = tmp_path / "err.txt"
+    tracer = attached_tracer(err, "--flags", "--device", name, "-i", "0.5")
+    try:
+        subprocess.run(["blockdev", "--flushbufs", dev], check=True)   # no cached pages
+        before = diskstats(name)
+        direct = fio(dev, "randread", 256)["total_ios"]
+        subprocess.run(["dd", f"if={dev}", "of=/dev/null", "bs=64k", "count=128"],
+                       check=True, capture_output=True)
+        after = diskstats(name)
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        out, _ = tracer.communicate(timeout=20)
+    assert tracer.returncode == 0, err.read_text()
+    reads: dict[str, int] = {}
+    for e in collector_events(out):
+        assert e["device"] == name
+        reads[e["flags"]] = reads.get(e["flags"], 0) + e["read_count"]
+    lost = reported(err.read_text(), "lost: ")
+    assert direct - lost <= reads.get("sync", 0) <= direct, reads
+    assert reads.get("readahead", 0) > 0, reads
+    assert after[0] - before[0] - lost <= sum(reads.values()) <= after[0] - before[0], reads
+
+
+def test_flag_bits_are_named_in_the_kernels_order():
+    from kernelsight.collectors.iolat import FLAG_SHIFT, events_from, flags_text
+
+    assert flags_text(0) == "none" and flags_text(1 << FLAG_SHIFT | 1 << (FLAG_SHIFT + 3)) == "sync,fua"
+    growth = {(8 << 20, 1 << FLAG_SHIFT): (3, 12288, [0] * 4),
+              (8 << 20, 1 | 1 << FLAG_SHIFT): (2, 8192, [0] * 4), (8 << 20, 0): (1, 4096, [0] * 4)}
+    got = [(e["flags"], e["read_count"], e["write_count"]) for e in events_from(growth, 1, True)]
+    assert got == [("none", 1, 0), ("sync", 3, 2)]

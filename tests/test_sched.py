@@ -22,6 +22,7 @@ from conftest import collector_events, ks, needs_root, pipe_into_ingest, reporte
 BUSY_COMM = "ksbusy"
 BUSY_SECONDS = 3.0
 MIN_LATENCY_MS = 5
+TOP = 2     # --hist-per process --top: fewer than the children, so some are summed
 
 # A child that names itself, says it is ready, waits for "go" on stdin, spins for
 # BUSY_SECONDS, says "done" and sleeps on stdin until it is killed.
@@ -76,6 +77,7 @@ def busy_run(request, tmp_path_factory):
         # when "go" gives it the CPU, the moment `before` stands for.
         tracer = subprocess.Popen(
             [ks("ks-sched"), "--per-process", "--comm", BUSY_COMM, "--interval", "0.5",
+             "--hist-per", "process", "--top", str(TOP),
              "--min-latency", str(MIN_LATENCY_MS), "--start-map", request.param, "--verbose"],
             stdout=out.open("wb"), stderr=err.open("wb"))
         wait_for(err, "attached", tracer)
@@ -244,6 +246,59 @@ def test_histogram_sums_agree_with_the_per_process_totals(busy_run):
             assert e["p50_us"] <= e["p99_us"] <= e["max_us"]
             # no wait without a start time turned into a huge one
             assert e["max_us"] < 10 * BUSY_SECONDS * 1e6
+
+
+@needs_root
+def test_per_process_histograms_hold_each_process_s_waits(busy_run):
+    """--hist-per process --top 2: per interval, the two children with the most waits
+    have their own histogram (as many waits as their sched_stats row, the same sum),
+    the others one summed row (pid -1): nothing left out."""
+    stats = {(e["timestamp"], e["pid"]): e for e in of_type(busy_run, "sched_stats")}
+    hists = of_type(busy_run, "runqlat_task")
+    assert hists and {e["tid"] for e in hists} == {None}
+    for ts in {e["timestamp"] for e in hists}:
+        rows_ = [e for e in hists if e["timestamp"] == ts]
+        own = [e for e in rows_ if e["pid"] != -1]
+        assert len(own) <= TOP and len(rows_) <= TOP + 1
+        waits = {pid: e["runq_waits"] for (t, pid), e in stats.items() if t == ts}
+        for e in own:
+            s = stats[(ts, e["pid"])]
+            assert e["count"] == s["runq_waits"] and e["comm"] == BUSY_COMM
+            assert s["runq_wait_ns"] / 1000 - e["count"] <= e["sum_us"] <= s["runq_wait_ns"] / 1000
+            assert e["count"] >= max((n for p, n in waits.items() if p not in
+                                      {r["pid"] for r in own}), default=0)
+        others = [e["count"] for e in rows_ if e["pid"] == -1]
+        assert sum(others) == sum(waits.values()) - sum(e["count"] for e in own)
+
+
+@needs_root
+def test_per_thread_histograms_name_each_thread(tmp_path):
+    """--hist-per thread: a process with two spinning threads (more runnable threads
+    than CPUs, with the main one) gets one row per thread, pid its own."""
+    code = ("import threading, time, sys\n"
+            "def spin():\n    end = time.monotonic() + 1.5\n    while time.monotonic() < end: pass\n"
+            "ts = [threading.Thread(target=spin) for _ in range(3)]\n"
+            "[t.start() for t in ts]\nprint(*[t.native_id for t in ts], flush=True)\n"
+            "[t.join() for t in ts]\nsys.stdin.readline()\n")
+    err = tmp_path / "err.txt"
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE)
+    tracer = None
+    try:
+        tracer = subprocess.Popen([ks("ks-sched"), "--hist-per", "thread", "--pid", str(child.pid),
+                                   "-i", "0.5", "-v"], stdout=subprocess.PIPE, stderr=err.open("wb"))
+        wait_for(err, "attached", tracer)
+        tids = {int(t) for t in child.stdout.readline().split()}
+        time.sleep(2)
+    finally:
+        if tracer:
+            tracer.send_signal(signal.SIGINT)
+            out, _ = tracer.communicate(timeout=20)
+        child.kill()
+        child.wait()
+    rows_ = [e for e in collector_events(out) if e["type"] == "runqlat_task"]
+    assert {e["pid"] for e in rows_} == {child.pid}
+    assert tids <= {e["tid"] for e in rows_} <= tids | {child.pid}
 
 
 @needs_root
