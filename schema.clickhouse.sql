@@ -263,6 +263,29 @@ CREATE TABLE IF NOT EXISTS tcp_events (
 PARTITION BY toYYYYMMDD(toDateTime(intDiv(timestamp, 1000000000)))
 ORDER BY (host, kind, timestamp, ks_batch, ks_row);
 
+-- collector_stats: Per interval and BPF collector: what it printed, what it lost and why, and the CPU it and its BPF programs used; so losses reach the database, not only stderr.
+CREATE TABLE IF NOT EXISTS collector_stats (
+    timestamp Int64 COMMENT 'ns: wall-clock time, ns since the Unix epoch',
+    host LowCardinality(String) COMMENT 'hostname of the machine the event describes',
+    interval_ns Nullable(Int64) COMMENT 'ns',
+    collector LowCardinality(String) COMMENT 'the ks command, e.g. ks-syscalls',
+    pid Nullable(Int64) COMMENT 'the collector\'s process id',
+    events Nullable(Int64) COMMENT 'count: event lines printed in the interval (this one not counted)',
+    lost_ringbuf Nullable(Int64) COMMENT 'count: per-event records dropped: the ring buffer was full',
+    lost_map_full Nullable(Int64) COMMENT 'count: new keys not counted: a map was full',
+    lost_completion Nullable(Int64) COMMENT 'count: I/O completions the kernel did not pass to BPF',
+    lost_untraced_switch Nullable(Int64) COMMENT 'count: run-queue waits ended by a switch the kernel did not trace',
+    lost_recursion Nullable(Int64) COMMENT 'count: program runs the kernel skipped (already running on that CPU, the hook hit again from an interrupt)',
+    cpu_user_ns Nullable(Int64) COMMENT 'ns: user CPU time of the collector process (getrusage)',
+    cpu_system_ns Nullable(Int64) COMMENT 'ns: system CPU time of the collector process (getrusage)',
+    bpf_run_ns Nullable(Int64) COMMENT 'ns: time its BPF programs ran (NULL unless kernel.bpf_stats_enabled=1)',
+    bpf_runs Nullable(Int64) COMMENT 'count: runs of its BPF programs (NULL unless kernel.bpf_stats_enabled=1)',
+    ks_batch UInt64 COMMENT 'the ks-ingest batch the row came in',
+    ks_row UInt32 COMMENT 'the row\'s place in its batch'
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(toDateTime(intDiv(timestamp, 1000000000)))
+ORDER BY (host, collector, timestamp, ks_batch, ks_row);
+
 -- memory: /proc/meminfo.
 CREATE TABLE IF NOT EXISTS memory_metrics (
     timestamp Int64 COMMENT 'ns: wall-clock time, ns since the Unix epoch',
@@ -864,6 +887,98 @@ SELECT
     sumMapState(arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), '\\[\\s*(-?\\d+)\\s*,')), arrayMap(x -> toInt64(x), extractAll(ifNull(buckets, ''), ',\\s*(-?\\d+)\\s*\\]'))) AS buckets
 FROM rtt_stats
 GROUP BY hour, host, node, peer;
+
+-- collector_stats per minute and host, collector; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS collector_stats_1m (
+    minute Int64 COMMENT 'ns: start of the minute',
+    host LowCardinality(String),
+    collector LowCardinality(String),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    events AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_ringbuf AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_map_full AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_completion AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_untraced_switch AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_recursion AggregateFunction(sum, Int64) COMMENT 'sum',
+    cpu_user_ns AggregateFunction(sum, Int64) COMMENT 'sum',
+    cpu_system_ns AggregateFunction(sum, Int64) COMMENT 'sum',
+    bpf_run_ns AggregateFunction(sum, Int64) COMMENT 'sum',
+    bpf_runs AggregateFunction(sum, Int64) COMMENT 'sum'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMMDD(toDateTime(intDiv(minute, 1000000000)))
+ORDER BY (host, collector, minute);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS collector_stats_1m_mv TO collector_stats_1m AS
+SELECT
+    intDiv(timestamp, 60000000000) * 60000000000 AS minute,
+    host,
+    collector,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(events) AS events,
+    sumState(lost_ringbuf) AS lost_ringbuf,
+    sumState(lost_map_full) AS lost_map_full,
+    sumState(lost_completion) AS lost_completion,
+    sumState(lost_untraced_switch) AS lost_untraced_switch,
+    sumState(lost_recursion) AS lost_recursion,
+    sumState(cpu_user_ns) AS cpu_user_ns,
+    sumState(cpu_system_ns) AS cpu_system_ns,
+    sumState(bpf_run_ns) AS bpf_run_ns,
+    sumState(bpf_runs) AS bpf_runs
+FROM collector_stats
+GROUP BY minute, host, collector;
+
+-- collector_stats per hour and host, collector; read it with the -Merge combinators
+-- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.
+CREATE TABLE IF NOT EXISTS collector_stats_1h (
+    hour Int64 COMMENT 'ns: start of the hour',
+    host LowCardinality(String),
+    collector LowCardinality(String),
+    rows AggregateFunction(count) COMMENT 'rows summarised',
+    first_ts AggregateFunction(min, Int64) COMMENT 'first row\'s timestamp',
+    last_ts AggregateFunction(max, Int64) COMMENT 'last row\'s timestamp',
+    interval_ns AggregateFunction(argMax, Int64, Int64) COMMENT 'the last row\'s interval',
+    events AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_ringbuf AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_map_full AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_completion AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_untraced_switch AggregateFunction(sum, Int64) COMMENT 'sum',
+    lost_recursion AggregateFunction(sum, Int64) COMMENT 'sum',
+    cpu_user_ns AggregateFunction(sum, Int64) COMMENT 'sum',
+    cpu_system_ns AggregateFunction(sum, Int64) COMMENT 'sum',
+    bpf_run_ns AggregateFunction(sum, Int64) COMMENT 'sum',
+    bpf_runs AggregateFunction(sum, Int64) COMMENT 'sum'
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000000000)))
+ORDER BY (host, collector, hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS collector_stats_1h_mv TO collector_stats_1h AS
+SELECT
+    intDiv(timestamp, 3600000000000) * 3600000000000 AS hour,
+    host,
+    collector,
+    countState() AS rows,
+    minState(timestamp) AS first_ts,
+    maxState(timestamp) AS last_ts,
+    argMaxState(interval_ns, timestamp) AS interval_ns,
+    sumState(events) AS events,
+    sumState(lost_ringbuf) AS lost_ringbuf,
+    sumState(lost_map_full) AS lost_map_full,
+    sumState(lost_completion) AS lost_completion,
+    sumState(lost_untraced_switch) AS lost_untraced_switch,
+    sumState(lost_recursion) AS lost_recursion,
+    sumState(cpu_user_ns) AS cpu_user_ns,
+    sumState(cpu_system_ns) AS cpu_system_ns,
+    sumState(bpf_run_ns) AS bpf_run_ns,
+    sumState(bpf_runs) AS bpf_runs
+FROM collector_stats
+GROUP BY hour, host, collector;
 
 -- block_stats per minute and host, device_name; read it with the -Merge combinators
 -- (countMerge(rows), sumMapMerge(buckets), ...) and GROUP BY.

@@ -253,6 +253,28 @@ CREATE TABLE IF NOT EXISTS tcp_events (
 CREATE INDEX IF NOT EXISTS idx_tcp_events_timestamp ON tcp_events(timestamp);
 CREATE INDEX IF NOT EXISTS idx_tcp_events_kind_timestamp ON tcp_events(kind, timestamp);
 
+-- collector_stats: Per interval and BPF collector: what it printed, what it lost and why, and the CPU it and its BPF programs used; so losses reach the database, not only stderr.
+CREATE TABLE IF NOT EXISTS collector_stats (
+    id INTEGER PRIMARY KEY,
+    timestamp INTEGER NOT NULL,  -- ns: wall-clock time, ns since the Unix epoch
+    host TEXT,  -- hostname of the machine the event describes
+    interval_ns INTEGER,  -- ns
+    collector TEXT,  -- the ks command, e.g. ks-syscalls
+    pid INTEGER,  -- the collector's process id
+    events INTEGER,  -- count: event lines printed in the interval (this one not counted)
+    lost_ringbuf INTEGER,  -- count: per-event records dropped: the ring buffer was full
+    lost_map_full INTEGER,  -- count: new keys not counted: a map was full
+    lost_completion INTEGER,  -- count: I/O completions the kernel did not pass to BPF
+    lost_untraced_switch INTEGER,  -- count: run-queue waits ended by a switch the kernel did not trace
+    lost_recursion INTEGER,  -- count: program runs the kernel skipped (already running on that CPU, the hook hit again from an interrupt)
+    cpu_user_ns INTEGER,  -- ns: user CPU time of the collector process (getrusage)
+    cpu_system_ns INTEGER,  -- ns: system CPU time of the collector process (getrusage)
+    bpf_run_ns INTEGER,  -- ns: time its BPF programs ran (NULL unless kernel.bpf_stats_enabled=1)
+    bpf_runs INTEGER  -- count: runs of its BPF programs (NULL unless kernel.bpf_stats_enabled=1)
+);
+CREATE INDEX IF NOT EXISTS idx_collector_stats_timestamp ON collector_stats(timestamp);
+CREATE INDEX IF NOT EXISTS idx_collector_stats_collector_timestamp ON collector_stats(collector, timestamp);
+
 -- memory: /proc/meminfo.
 CREATE TABLE IF NOT EXISTS memory_metrics (
     id INTEGER PRIMARY KEY,
@@ -797,6 +819,89 @@ CREATE TABLE IF NOT EXISTS rtt_stats_1h (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS idx_rtt_stats_1h_key ON rtt_stats_1h(hour, ifnull(host, X''), ifnull(node, X''), ifnull(peer, X''));
 
+-- collector_stats per minute and host, collector, kept by its trigger.
+CREATE TABLE IF NOT EXISTS collector_stats_1m (
+    minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
+    host TEXT,
+    collector TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    events INTEGER,  -- sum
+    lost_ringbuf INTEGER,  -- sum
+    lost_map_full INTEGER,  -- sum
+    lost_completion INTEGER,  -- sum
+    lost_untraced_switch INTEGER,  -- sum
+    lost_recursion INTEGER,  -- sum
+    cpu_user_ns INTEGER,  -- sum
+    cpu_system_ns INTEGER,  -- sum
+    bpf_run_ns INTEGER,  -- sum
+    bpf_runs INTEGER  -- sum
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_collector_stats_1m_key ON collector_stats_1m(minute, ifnull(host, X''), ifnull(collector, X''));
+CREATE TRIGGER IF NOT EXISTS trg_collector_stats_1m AFTER INSERT ON collector_stats BEGIN
+    INSERT INTO collector_stats_1m (minute, host, collector, rows, first_ts, last_ts, interval_ns, events, lost_ringbuf, lost_map_full, lost_completion, lost_untraced_switch, lost_recursion, cpu_user_ns, cpu_system_ns, bpf_run_ns, bpf_runs)
+    VALUES (NEW.timestamp / 60000000000 * 60000000000, NEW.host, NEW.collector, 1, NEW.timestamp, NEW.timestamp, NEW.interval_ns, NEW.events, NEW.lost_ringbuf, NEW.lost_map_full, NEW.lost_completion, NEW.lost_untraced_switch, NEW.lost_recursion, NEW.cpu_user_ns, NEW.cpu_system_ns, NEW.bpf_run_ns, NEW.bpf_runs)
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(collector, X'')) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        events = coalesce(events, 0) + coalesce(excluded.events, 0),
+        lost_ringbuf = coalesce(lost_ringbuf, 0) + coalesce(excluded.lost_ringbuf, 0),
+        lost_map_full = coalesce(lost_map_full, 0) + coalesce(excluded.lost_map_full, 0),
+        lost_completion = coalesce(lost_completion, 0) + coalesce(excluded.lost_completion, 0),
+        lost_untraced_switch = coalesce(lost_untraced_switch, 0) + coalesce(excluded.lost_untraced_switch, 0),
+        lost_recursion = coalesce(lost_recursion, 0) + coalesce(excluded.lost_recursion, 0),
+        cpu_user_ns = coalesce(cpu_user_ns, 0) + coalesce(excluded.cpu_user_ns, 0),
+        cpu_system_ns = coalesce(cpu_system_ns, 0) + coalesce(excluded.cpu_system_ns, 0),
+        bpf_run_ns = coalesce(bpf_run_ns, 0) + coalesce(excluded.bpf_run_ns, 0),
+        bpf_runs = coalesce(bpf_runs, 0) + coalesce(excluded.bpf_runs, 0);
+END;
+CREATE TRIGGER IF NOT EXISTS trg_collector_stats_1m_delete AFTER DELETE ON collector_stats BEGIN
+    DELETE FROM collector_stats_1m WHERE minute = OLD.timestamp / 60000000000 * 60000000000 AND ifnull(host, X'') = ifnull(OLD.host, X'') AND ifnull(collector, X'') = ifnull(OLD.collector, X'');
+    INSERT INTO collector_stats_1m (minute, host, collector, rows, first_ts, last_ts, interval_ns, events, lost_ringbuf, lost_map_full, lost_completion, lost_untraced_switch, lost_recursion, cpu_user_ns, cpu_system_ns, bpf_run_ns, bpf_runs)
+    SELECT timestamp / 60000000000 * 60000000000, host, collector, 1, timestamp, timestamp, interval_ns, events, lost_ringbuf, lost_map_full, lost_completion, lost_untraced_switch, lost_recursion, cpu_user_ns, cpu_system_ns, bpf_run_ns, bpf_runs FROM collector_stats WHERE timestamp >= OLD.timestamp / 60000000000 * 60000000000 AND timestamp < OLD.timestamp / 60000000000 * 60000000000 + 60000000000 AND host IS OLD.host AND collector IS OLD.collector ORDER BY timestamp, id
+    ON CONFLICT (minute, ifnull(host, X''), ifnull(collector, X'')) DO UPDATE SET
+        rows = rows + 1,
+        first_ts = min(first_ts, excluded.first_ts),
+        last_ts = max(last_ts, excluded.last_ts),
+        interval_ns = CASE WHEN excluded.last_ts >= last_ts THEN excluded.interval_ns ELSE interval_ns END,
+        events = coalesce(events, 0) + coalesce(excluded.events, 0),
+        lost_ringbuf = coalesce(lost_ringbuf, 0) + coalesce(excluded.lost_ringbuf, 0),
+        lost_map_full = coalesce(lost_map_full, 0) + coalesce(excluded.lost_map_full, 0),
+        lost_completion = coalesce(lost_completion, 0) + coalesce(excluded.lost_completion, 0),
+        lost_untraced_switch = coalesce(lost_untraced_switch, 0) + coalesce(excluded.lost_untraced_switch, 0),
+        lost_recursion = coalesce(lost_recursion, 0) + coalesce(excluded.lost_recursion, 0),
+        cpu_user_ns = coalesce(cpu_user_ns, 0) + coalesce(excluded.cpu_user_ns, 0),
+        cpu_system_ns = coalesce(cpu_system_ns, 0) + coalesce(excluded.cpu_system_ns, 0),
+        bpf_run_ns = coalesce(bpf_run_ns, 0) + coalesce(excluded.bpf_run_ns, 0),
+        bpf_runs = coalesce(bpf_runs, 0) + coalesce(excluded.bpf_runs, 0);
+END;
+
+-- collector_stats per hour, built from the minutes before they are dropped.
+CREATE TABLE IF NOT EXISTS collector_stats_1h (
+    hour INTEGER NOT NULL,  -- ns: start of the hour (timestamp / 3600 s)
+    host TEXT,
+    collector TEXT,
+    rows INTEGER,  -- count: rows summarised
+    first_ts INTEGER,  -- ns: first row's timestamp
+    last_ts INTEGER,  -- ns: last row's timestamp
+    interval_ns INTEGER,  -- ns: the last row's interval
+    events INTEGER,  -- sum
+    lost_ringbuf INTEGER,  -- sum
+    lost_map_full INTEGER,  -- sum
+    lost_completion INTEGER,  -- sum
+    lost_untraced_switch INTEGER,  -- sum
+    lost_recursion INTEGER,  -- sum
+    cpu_user_ns INTEGER,  -- sum
+    cpu_system_ns INTEGER,  -- sum
+    bpf_run_ns INTEGER,  -- sum
+    bpf_runs INTEGER  -- sum
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_collector_stats_1h_key ON collector_stats_1h(hour, ifnull(host, X''), ifnull(collector, X''));
+
 -- block_stats per minute and host, device_name, kept by its trigger.
 CREATE TABLE IF NOT EXISTS block_stats_1m (
     minute INTEGER NOT NULL,  -- ns: start of the minute (timestamp / 60 s)
@@ -1226,6 +1331,22 @@ CREATE TABLE IF NOT EXISTS retention_state (
     cutoff_ns INTEGER NOT NULL,  -- ns: rows of the tier older than this are gone
     applied_ns INTEGER NOT NULL,  -- ns: when
     PRIMARY KEY (tbl, tier)
+);
+
+-- The last commit of each running ks-ingest (ingest/writer.py): kept in the same transaction.
+CREATE TABLE IF NOT EXISTS ingest_commits (
+    writer TEXT PRIMARY KEY,  -- the run's token
+    batch INTEGER NOT NULL,  -- its last committed job
+    result TEXT NOT NULL  -- JSON: rows stored per table, rows refused
+);
+
+-- Per input file: the lines ks-ingest has committed (stored, rejected or blank), for --resume.
+CREATE TABLE IF NOT EXISTS ingest_sources (
+    path TEXT PRIMARY KEY,  -- the file's real path
+    dev INTEGER NOT NULL,  -- st_dev and st_ino: the same file, not one put in its place
+    inode INTEGER NOT NULL,
+    lines INTEGER NOT NULL,  -- lines read and committed from its start
+    updated_ns INTEGER NOT NULL  -- ns: when that commit was made
 );
 
 CREATE VIEW IF NOT EXISTS v_recent_slow_syscalls AS

@@ -10,8 +10,10 @@ rest the same way for all of them:
         bc.run(sample)                     # until --duration/--count/Ctrl-C/closed pipe
 
 Lost records (ring buffer full, map full) are counted by the BPF side in .bss
-(KS_LOST_COUNTERS in maps.bpf.h) and reported on stderr every interval they grow:
-never silent.
+(KS_LOST_COUNTERS in maps.bpf.h), runs the kernel skipped by the programs' info
+(recursion_misses).  Every interval they go into a ``collector_stats`` event
+(collector_stats.py) with the events printed and the CPU used, and onto stderr
+without flooding it (loss_notice.py): never silent.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import time
 from typing import Callable
 
 from kernelsight.bpf import libbpf
+from kernelsight.collectors.collector_stats import CollectorStats
+from kernelsight.collectors.loss_notice import LossNotice
 from kernelsight.collectors.runtime import Emitter, RunOptions, Runner, warn
 
 LOST_COUNTERS = {
@@ -28,6 +32,10 @@ LOST_COUNTERS = {
     "lost_completion": "I/O completions the kernel did not pass to BPF (those I/Os not counted)",
     "lost_untraced_switch": "run-queue waits ended by a switch the kernel did not trace (not timed)",
 }
+# Not a .bss counter: the programs' recursion_misses (prog info), per interval.
+LOST_RECURSION = "lost_recursion"
+LOSSES = {**LOST_COUNTERS, LOST_RECURSION: "the kernel skipped a program already running on "
+          "that CPU (hook hit again from an interrupt)"}
 
 
 class BpfCollector:
@@ -43,6 +51,7 @@ class BpfCollector:
         self.rings: list[libbpf.RingBuffer] = []
         self.lost_seen = dict.fromkeys(LOST_COUNTERS, 0)
         self.misses_seen = 0
+        self.losses = LossNotice(LOSSES, warn, verbose=opts.verbose)
         # Signals first: a Ctrl-C while the programs load must end the run after its
         # report like any other, not as a KeyboardInterrupt that skips it.
         self.runner.install_signals()
@@ -61,6 +70,7 @@ class BpfCollector:
             self.obj.close()
             raise
         self.attach_seconds = time.monotonic() - started
+        self.stats = CollectorStats(tool, self.emitter, self.runner, self._prog_fds)
         if opts.verbose:
             progs = ", ".join(self.obj.program_fds())
             warn(f"attached {progs} in {self.attach_seconds * 1000:.0f} ms")
@@ -84,40 +94,40 @@ class BpfCollector:
             rb.consume()
 
     def report_lost(self) -> dict[str, int]:
-        """Warn about records lost since the last call; returns the new losses."""
+        """The records lost since the last call, by cause (LOSSES), told on stderr
+        (LossNotice decides when)."""
         new = {}
-        for name, what in LOST_COUNTERS.items():
+        for name in LOST_COUNTERS:
             try:
                 total = self.obj.read_u64(name)
             except (libbpf.BpfError, KeyError):
-                continue
-            delta = total - self.lost_seen[name]
-            if delta > 0:
-                new[name] = delta
-                warn(f"{delta} lost: {what} (total {total})")
+                continue     # this object does not count that cause
+            new[name] = total - self.lost_seen[name]
             self.lost_seen[name] = total
         misses = self.recursion_misses()
-        delta = misses - self.misses_seen
-        if delta > 0:
-            new["recursion_misses"] = delta
-            warn(f"{delta} lost: the kernel skipped a program already running on that CPU "
-                 f"(hook hit again from an interrupt) (total {misses})")
+        new[LOST_RECURSION] = misses - self.misses_seen
         self.misses_seen = misses
+        self.losses.add(new)
         return new
+
+    def _prog_fds(self) -> list[int]:
+        return [fd for fd in self.obj.program_fds().values() if fd >= 0]
 
     def recursion_misses(self) -> int:
         """Runs of our programs the kernel skipped (prog info recursion_misses)."""
-        return sum(libbpf.prog_stats(fd)["recursion_misses"]
-                   for fd in self.obj.program_fds().values() if fd >= 0)
+        return sum(libbpf.prog_stats(fd)["recursion_misses"] for fd in self._prog_fds())
 
     def run(self, sample: Callable[[], None]) -> None:
         """The interval loop; ``sample`` runs after the ring buffers are drained."""
         def tick() -> None:
             self.drain_rings()
             sample()
-            self.report_lost()
+            self.stats.emit(self.report_lost())
 
-        self.runner.run(tick, wait=self._wait)
+        try:
+            self.runner.run(tick, wait=self._wait)
+        finally:
+            self.losses.close()
 
     def close(self) -> None:
         for rb in self.rings:

@@ -223,12 +223,14 @@ class Emitter:
         self.host = host or socket.gethostname()
         self._lines: list[bytes] = []
         self.written = 0
+        self.emitted = 0     # events queued, whether flushed yet or not
 
     def emit(self, type_: str, fields: dict, timestamp: int | None = None) -> None:
         """Queue one event; ``type``, ``timestamp`` (now) and ``host`` are filled in."""
         event = {"type": type_, "timestamp": timestamp or time.time_ns(), "host": self.host}
         event.update(fields)
         self._lines.append(orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE))
+        self.emitted += 1
 
     def flush(self) -> None:
         """Write what is queued; raises Stop when the reader has gone away."""

@@ -19,6 +19,7 @@ from .parse import Parser
 from .locks import WaitNotice
 from .pipeline import Ingester, Options, RejectLog, ReplaySource, Stats, StopSignals, warn
 from .reader import LineSource
+from .resume import Positions, committed_lines
 from .sink import SinkFailed, SQLiteSink
 from .writer import InlineCommitter, ProcessCommitter
 
@@ -40,6 +41,7 @@ what is pending.
   ks-ingest --batch-size 10000 recorded/*.ndjson        # bulk load: few commits
   ks-ingest --init-only --db-path data/kernelsight.db   # create or upgrade the schema
   ks-ingest --replay-rejects rejects.ndjson --reject-file again.ndjson
+  ks-ingest --resume recorded/*.ndjson                  # after a crash: each line once
   ks-rtt | ks-ingest --clickhouse clickhouse://ch1:9000/kernelsight   # the fleet store
 
 Lines of the original KernelSight tools are accepted too (their type names, nested
@@ -86,6 +88,11 @@ def ingest(
         "--replay-rejects", metavar="FILE", help="Read the lines kept in this reject file "
         "(from --reject-file) instead of FILES, exactly as they were first read.  Repeatable.",
         show_default=False)] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="After a crash or kill: skip the lines of each FILE that an earlier run "
+        "already committed (the database notes, per file path, its inode and the lines "
+        "committed with each commit), so each line is stored once.  A file put in the place "
+        "of the one read before (another inode) is read from its start.")] = False,
     progress: Annotated[bool, typer.Option(
         "--progress", help="Show a live rate on stderr (when it is a terminal).")] = False,
     verbose: Annotated[bool, typer.Option(
@@ -117,6 +124,10 @@ def ingest(
     stats = Stats()
     if files and replay_rejects:
         warn("give FILES or --replay-rejects, not both")
+        raise typer.Exit(EXIT_USAGE)
+    if resume and (clickhouse or not files or any(str(f) == "-" for f in files)):
+        warn("--resume needs FILES to read (standard input cannot be read again) and SQLite "
+             "(not --clickhouse, whose spool already sends each batch once)")
         raise typer.Exit(EXIT_USAGE)
     retention = _retention(retain, clickhouse, db_path)
     try:
@@ -178,6 +189,8 @@ def ingest(
                 sources = _open_replays(replay_rejects, signals.read_fd, rejects)
             else:
                 sources = _open_sources(files, signals.read_fd)
+                if not clickhouse:
+                    ingester.positions = _positions(sources, db_path, resume)
             _not_the_reject_file(sources, rejects)
             try:
                 ingester.run(sources)
@@ -224,6 +237,20 @@ def _retention(spec: str | None, clickhouse: str | None, db_path):
 
 class _NoInput(Exception):
     pass
+
+
+def _positions(sources: list[LineSource], db_path, resume: bool) -> Positions:
+    """Track each input file's committed lines; with --resume, skip those of an earlier run."""
+    positions = Positions()
+    for src in sources:
+        positions.track(src)
+        if resume and src.name in positions.files:
+            skip, note = committed_lines(db_path, src)
+            warn(note)
+            if skip and src.skip(skip) < skip:
+                warn(f"{src.name}: has only {src.lineno:,} lines now: nothing left to read")
+            positions.parsed(src.name, src.lineno)
+    return positions
 
 
 def _open_sources(files: list[pathlib.Path] | None, wake_fd: int, source=LineSource) -> list:

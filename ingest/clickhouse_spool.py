@@ -77,13 +77,14 @@ class Spool:
     def batches(self) -> Iterator[Batch]:
         """The batches not acknowledged yet, oldest first."""
         self.file.flush()
+        # Read before yielding: the caller acks as it goes, and the last ack truncates
+        # the file under a reader that is still in the middle of a long line.
         with open(self.path, "rb") as f:
-            acked = {r["ack"] for r in map(orjson.loads, f) if "ack" in r}
-            f.seek(0)
-            for line in f:
-                r = orjson.loads(line)
-                if "batch" in r and r["batch"] not in acked:
-                    yield Batch(r["batch"], [(t, rows) for t, rows in r["tables"]])
+            records = [orjson.loads(line) for line in f]
+        acked = {r["ack"] for r in records if "ack" in r}
+        for r in records:
+            if "batch" in r and r["batch"] not in acked:
+                yield Batch(r["batch"], [(t, rows) for t, rows in r["tables"]])
 
     def _write(self, record: dict) -> None:
         self.file.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))

@@ -410,6 +410,36 @@ TYPES: tuple[EventType, ...] = (
         indexes=(("kind", "timestamp"),),
         producer="ks-rtt",
     ),
+    EventType(
+        "collector_stats", "collector_stats",
+        "Per interval and BPF collector: what it printed, what it lost and why, and the CPU it "
+        "and its BPF programs used; so losses reach the database, not only stderr.",
+        (
+            C("interval_ns", INTEGER, "ns"),
+            C("collector", TEXT, required=True, doc="the ks command, e.g. ks-syscalls"),
+            C("pid", doc="the collector's process id"),
+            C("events", INTEGER, "count", "event lines printed in the interval (this one not counted)"),
+            C("lost_ringbuf", INTEGER, "count", "per-event records dropped: the ring buffer was full"),
+            C("lost_map_full", INTEGER, "count", "new keys not counted: a map was full"),
+            C("lost_completion", INTEGER, "count", "I/O completions the kernel did not pass to BPF"),
+            C("lost_untraced_switch", INTEGER, "count",
+              "run-queue waits ended by a switch the kernel did not trace"),
+            C("lost_recursion", INTEGER, "count", "program runs the kernel skipped (already running "
+              "on that CPU, the hook hit again from an interrupt)"),
+            C("cpu_user_ns", INTEGER, "ns", "user CPU time of the collector process (getrusage)"),
+            C("cpu_system_ns", INTEGER, "ns", "system CPU time of the collector process (getrusage)"),
+            C("bpf_run_ns", INTEGER, "ns", "time its BPF programs ran (NULL unless "
+              "kernel.bpf_stats_enabled=1)"),
+            C("bpf_runs", INTEGER, "count", "runs of its BPF programs (NULL unless "
+              "kernel.bpf_stats_enabled=1)"),
+        ),
+        indexes=(("collector", "timestamp"),),
+        producer="every BPF collector",
+        since_version=8,
+        rollup=Rollup(("collector",), ("events", "lost_ringbuf", "lost_map_full", "lost_completion",
+                                       "lost_untraced_switch", "lost_recursion", "cpu_user_ns",
+                                       "cpu_system_ns", "bpf_run_ns", "bpf_runs")),
+    ),
     # ---- /proc and /sys scrapers --------------------------------------------------
     EventType(
         "memory", "memory_metrics",
@@ -580,12 +610,15 @@ BY_ALIAS: dict[str, EventType] = {a: t for t in TYPES for a in t.aliases}
 UNKNOWN_TABLE = "unknown_events"
 
 # Bumped whenever a table or column is added; ks-ingest upgrades older files in place.
-SCHEMA_VERSION = 7   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
+SCHEMA_VERSION = 8   # 3: per-minute rollup tables; 4: a minute's buckets summed when it ends;
                      # 5: a NULL rollup key is one key (schema.NULL_KEY_MERGED);
                      # 6: syscall_process_stats; cgroup on the per-process tables;
                      #    io_latency_stats.flags; runqlat_task_stats
                      # 7: hourly tiers (<table>_1h, TIERS) built from the minutes, and
                      #    retention_state (the hours summarised from the minutes on upgrade)
+                     # 8: collector_stats (BPF collectors' losses and CPU, issue 17 item 12),
+                     #    ingest_commits (a dead writer's last commit, schema.COMMITS_SQL),
+                     #    ingest_sources (committed lines per input file, --resume)
 
 
 def columns_of(t: EventType) -> tuple[Column, ...]:

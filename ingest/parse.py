@@ -16,9 +16,11 @@ Two paths produce the same rows:
 
 Timestamps counted since boot (the original tracers print ``bpf_ktime_get_ns()``) are
 told apart from epoch timestamps by size: a value below ``EPOCH_MIN_NS`` (10**18 ns,
-2001-09-09) cannot be a wall clock on a machine running this today, and no machine has
-been up for the 31 years it would take to reach it.  Such values get this machine's
-boot time added (so they are right when the events come from this boot).
+2001-09-09) cannot be a wall clock in ns on a machine running this today, and no machine
+has been up for the 31 years it would take to reach it.  Such a value is ns since boot
+(this machine's boot time is added: right when the events come from this boot), or
+epoch seconds, milliseconds or microseconds, told apart by magnitude against the boot
+time and now (timestamps.py); an ambiguous one is rejected.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import orjson
 
 from . import events as ev
 from . import histogram
+from .timestamps import SINCE_BOOT, Ambiguous, UnitGuesser
 
 EPOCH_MIN_NS = 10**18
 # time_bucket is seconds since boot in the original sched tracer; a value this large
@@ -178,6 +181,7 @@ class Normalizer:
         self.boot_relative = 0          # events whose timestamp counted since boot
         self.future = 0                 # events stamped more than FUTURE_SKEW_NS ahead
         self.future_ns = time.time_ns() + FUTURE_SKEW_NS   # refreshed when passed
+        self.units = UnitGuesser(self.boot_ns, FUTURE_SKEW_NS)   # timestamps below 10**18
         self.dropped: dict[str, int] = {}   # unknown keys dropped, by name
 
     def normalize(self, obj: dict) -> tuple[ev.EventType, tuple]:
@@ -215,8 +219,11 @@ class Normalizer:
             else:
                 ts *= 1_000_000_000
         elif ts < EPOCH_MIN_NS:
-            self.boot_relative += 1
-            ts += self.boot_ns
+            try:
+                unit, ts = self.units.to_epoch_ns(ts)
+            except Ambiguous as e:
+                raise Rejected(str(e)) from None
+            self.boot_relative += unit == SINCE_BOOT
         if ts > INT64_MAX:
             raise Rejected("timestamp out of SQLite's 64-bit integer range")
         if ts > self.future_ns:

@@ -34,6 +34,8 @@ import orjson
 
 from .parse import FUTURE_SKEW_NS, UNKNOWN_TARGET, Parser, Rejected, Target, Unknown
 from .reader import MAX_LINE, LineSource, Overlong
+from .schema import SOURCES_TABLE
+from .timestamps import SINCE_BOOT
 from .sink import SinkFailed
 
 # Rejects reported one by one on stderr before we go quiet and only count them.
@@ -74,6 +76,8 @@ class Stats:
     rows: dict[str, int] = field(default_factory=dict)
     commits: int = 0
     started: float = field(default_factory=time.monotonic)
+    # (source, unit) -> timestamps converted to ns since the epoch (timestamps.py)
+    converted: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def summary(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -82,6 +86,12 @@ class Stats:
         blank = f", {self.blank} blank" if self.blank else ""
         if self.not_records:
             blank += f", {self.not_records} not reject records"
+        if self.converted:
+            units: dict[str, int] = {}
+            for (_, unit), n in self.converted.items():
+                units[unit] = units.get(unit, 0) + n
+            blank += (f", {sum(units.values())} timestamps converted ("
+                      + ", ".join(f"{n} from {u}" for u, n in sorted(units.items())) + ")")
         return (f"{self.lines} lines read, {sum(rows.values())} rows stored ({tables}), "
                 f"{self.rejected} rejected, {self.unknown} unknown{blank}, "
                 f"{self.lines / elapsed:,.0f} lines/s over {elapsed:.1f} s")
@@ -349,6 +359,10 @@ class Ingester:
         self.said_boot = False
         self.said_future = False
         self.lock_wait = None        # a locks.WaitNotice: says who holds a lock we wait for
+        self.positions = None        # a resume.Positions: committed lines per input file
+        self.units = parser.norm.units
+        stats.converted = self.units.converted
+        self._told_units = 0         # entries of units.converted said on stderr
         self._progress_at = 0.0
 
     # -- input ----------------------------------------------------------------------------
@@ -389,6 +403,7 @@ class Ingester:
         pending = self.pending
         size = self.opt.batch_size
         self.stats.lines += len(lines)
+        self.units.source = source
         if not self.npending:
             self.oldest = time.monotonic()
         for lineno, line in enumerate(lines, base + 1):
@@ -407,12 +422,27 @@ class Ingester:
             batch.meta.append((source, lineno, line))
             self.npending += 1
             if len(batch.rows) % size == 0:      # reached the batch size (again)
+                if self.positions:
+                    self.positions.parsed(source, lineno)
                 try:
                     self._batch_full()
                 except SinkFailed:
                     # the lines read but not parsed yet are pending too
                     self.unparsed = [(source, n, x) for n, x in enumerate(lines[lineno - base:], lineno + 1)]
                     raise
+        if self.positions:
+            self.positions.parsed(source, base + len(lines))
+        if len(self.units.converted) > self._told_units:
+            self._tell_units()
+
+    def _tell_units(self) -> None:
+        """Say once per source and unit that its timestamps were converted (the boot
+        time's conversion is said once for all, in settle())."""
+        for source, unit in list(self.units.converted)[self._told_units:]:
+            if unit != SINCE_BOOT:
+                where = "standard input" if source == "-" else source
+                warn(f"{where}: timestamps in epoch {unit} (by their size) converted to ns since the epoch")
+        self._told_units = len(self.units.converted)
 
     def _batch_full(self) -> None:
         """A table's batch is full: commit now, or -- while the writer is still busy
@@ -442,11 +472,13 @@ class Ingester:
 
         The previous transaction is settled first, so at most one is in flight: with
         the writer process, this batch is written while the next one is parsed."""
-        if not self.npending:
+        if not self.npending and not (self.positions and self.positions.moved()):
             return
         self.settle()
         batches = [b for b in self.pending.values() if b.rows]
-        self.committer.submit([(b.target.table, b.target.insert_sql, b.rows) for b in batches])
+        job = [(b.target.table, b.target.insert_sql, b.rows) for b in batches]
+        where = self.positions and self.positions.job_entry()
+        self.committer.submit(job + [where] if where else job)   # after the batches: their indexes hold
         self.inflight = [(b.target, b.rows, b.meta) for b in batches]
         for b in batches:          # fresh lists: the old ones are in flight
             b.rows, b.meta = [], []
@@ -497,6 +529,7 @@ class Ingester:
                     return ("failed", "the database stayed locked by another writer")
 
     def _count(self, stored: dict[str, int]) -> None:
+        stored.pop(SOURCES_TABLE, None)     # the files' positions (resume.py): no event rows
         for table, n in stored.items():
             self.stats.rows[table] = self.stats.rows.get(table, 0) + n
 

@@ -35,6 +35,7 @@ class LineSource:
         self._tail = b""
         self._skipping: Overlong | None = None
         self._cr = False         # the last chunk ended in \r: maybe half of a \r\n
+        self._held: list[bytes] = []   # lines read past a skip(), handed out next
 
     def read(self, timeout: float | None) -> list[bytes]:
         """The complete lines that arrived within ``timeout`` seconds (maybe none).
@@ -42,6 +43,10 @@ class LineSource:
         Returns early, with no lines, when the wake-up fd becomes readable (a
         signal).  After EOF, ``eof`` is true and the unterminated tail is returned.
         """
+        if self._held:
+            held, self._held = self._held, []
+            self.lineno += len(held)
+            return held
         if self.eof:
             return []
         fds = [self.fd] if self.wake_fd is None else [self.fd, self.wake_fd]
@@ -98,6 +103,16 @@ class LineSource:
         out.extend(lines)
         self.lineno += len(out)
         return out
+
+    def skip(self, n: int) -> int:
+        """Read past the first ``n`` lines without handing them out (--resume);
+        returns how many there were (fewer when the file has shrunk)."""
+        while self.lineno < n and not self.eof:
+            lines = self.read(None)
+            if self.lineno > n:                  # read past the skip: hand those out next
+                keep = self.lineno - n
+                self._held, self.lineno = lines[-keep:], n
+        return self.lineno
 
     def unterminated(self) -> list[bytes]:
         """The last line, still without its line end, when we stop reading early."""

@@ -13,11 +13,12 @@ from . import events as ev
 
 # Applied on every connection, as the original pipeline did (docs/design.md), plus a busy timeout so
 # concurrent writers wait for each other instead of failing.
+BUSY_TIMEOUT_MS = 10000
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA cache_size=-65536",   # 64 MB (negative: KiB)
-    "PRAGMA busy_timeout=10000",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
     "PRAGMA foreign_keys=OFF",
 )
 
@@ -312,6 +313,31 @@ CREATE TABLE IF NOT EXISTS retention_state (
     PRIMARY KEY (tbl, tier)
 );"""
 
+# What each running ks-ingest's writer process committed last (one row per run,
+# deleted when the run ends cleanly): a parent whose writer died right after a
+# commit reads it back before it calls the rows of that commit "not stored".
+COMMITS_TABLE = "ingest_commits"
+COMMITS_SQL = f"""\
+-- The last commit of each running ks-ingest (ingest/writer.py): kept in the same transaction.
+CREATE TABLE IF NOT EXISTS {COMMITS_TABLE} (
+    writer TEXT PRIMARY KEY,  -- the run's token
+    batch INTEGER NOT NULL,  -- its last committed job
+    result TEXT NOT NULL  -- JSON: rows stored per table, rows refused
+);"""
+
+# Where each input file's committed lines end (ks-ingest --resume, ingest/resume.py):
+# upserted in the transaction of the rows it covers, so it is never ahead of them.
+SOURCES_TABLE = "ingest_sources"
+SOURCES_SQL = f"""\
+-- Per input file: the lines ks-ingest has committed (stored, rejected or blank), for --resume.
+CREATE TABLE IF NOT EXISTS {SOURCES_TABLE} (
+    path TEXT PRIMARY KEY,  -- the file's real path
+    dev INTEGER NOT NULL,  -- st_dev and st_ino: the same file, not one put in its place
+    inode INTEGER NOT NULL,
+    lines INTEGER NOT NULL,  -- lines read and committed from its start
+    updated_ns INTEGER NOT NULL  -- ns: when that commit was made
+);"""
+
 VERSION_SQL = """\
 CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER NOT NULL,  -- kernelsight schema version
@@ -329,7 +355,7 @@ def ddl() -> str:
             parts += [*rollup_sql(t), ""]
             for tier in ev.TIERS[1:]:
                 parts += [*tier_sql(t, tier), ""]
-    parts += [UNKNOWN_SQL, "", RETENTION_SQL, ""]
+    parts += [UNKNOWN_SQL, "", RETENTION_SQL, "", COMMITS_SQL, "", SOURCES_SQL, ""]
     for name, body in VIEWS.items():
         parts += [f"CREATE VIEW IF NOT EXISTS {name} AS\n{body};", ""]
     return "\n".join(parts)

@@ -10,10 +10,16 @@ A committer takes a *job* -- ``[(table, insert_sql, rows), ...]``, one transacti
 and later hands back its *result*: ``("ok", {table: stored}, [(job index, row index,
 reason), ...])`` for rows the database refused, or ``("failed", cause)``.  At most one
 job is in flight: the parent waits for it before sending the next.
+
+The writer process numbers each job it commits and notes the number and the result in
+the same transaction (sink.record, the ingest_commits table): when it dies between its
+commit and its answer, the parent reads the answer back from the database instead of
+calling the committed rows "not stored".
 """
 
 from __future__ import annotations
 
+import json
 import marshal
 import os
 import select
@@ -24,15 +30,20 @@ import sys
 import time
 from typing import Callable
 
-from .sink import Busy, Sink, SinkFailed, SQLiteSink
+from .sink import Busy, Sink, SinkFailed, SQLiteSink, last_commit
 
 Job = list[tuple[str, str, list[tuple]]]
 BUSY_RETRY_S = 0.05
 WAIT_POLL_S = 0.2   # how often the parent looks up from a wait for the writer
+# A test hook: the writer process kills itself right after its Nth commit, before
+# it answers (tests/test_ingest_faults.py: a crash at the worst moment).
+KILL_AFTER_COMMIT_ENV = "KS_INGEST_TEST_KILL_AFTER_COMMIT"
 
 
-def run_job(sink: Sink, job: Job, on_busy: Callable[[], None] = lambda: None) -> tuple:
-    """One transaction: every table's rows, then commit; waits out a busy database."""
+def run_job(sink: Sink, job: Job, on_busy: Callable[[], None] = lambda: None,
+            mark: tuple[str, int] | None = None) -> tuple:
+    """One transaction: every table's rows, then commit; waits out a busy database.
+    ``mark`` (writer, job number): noted with the result in the same transaction."""
     while True:
         try:
             stored, refused = {}, []
@@ -40,6 +51,8 @@ def run_job(sink: Sink, job: Job, on_busy: Callable[[], None] = lambda: None) ->
                 bad = sink.write(table, sql, rows)
                 stored[table] = stored.get(table, 0) + len(rows) - len(bad)
                 refused += [(j, i, reason) for i, reason in bad]
+            if mark is not None:
+                sink.record(*mark, json.dumps([stored, refused]))
             sink.commit()
             return ("ok", stored, refused)
         except Busy:
@@ -89,8 +102,12 @@ class ProcessCommitter:
                  should_stop: Callable[[], bool] = lambda: False,
                  on_wait: Callable[[], None] = lambda: None):
         # sink_args: another sink's arguments for this module's main (clickhouse_cli.py)
+        self.db_path = None if sink_args else str(db_path)
+        # this run's name in ingest_commits: unique on the machine and over time
+        self.writer = f"{os.uname().nodename}:{os.getpid()}:{time.time_ns()}"
+        self.jobs = 0
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kernelsight.ingest.writer", *(sink_args or [str(db_path)])],
+            [sys.executable, "-m", "kernelsight.ingest.writer", *(sink_args or [str(db_path), self.writer])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         self._out = self.proc.stdin.fileno()
         self._in = self.proc.stdout.fileno()
@@ -113,8 +130,9 @@ class ProcessCommitter:
         return self._recv()
 
     def submit(self, job: Job) -> None:
+        self.jobs += 1
         try:
-            _send(self._out, job)
+            _send(self._out, (self.jobs, job))
         except OSError:
             pass      # the child is gone: result() says so
 
@@ -128,9 +146,26 @@ class ProcessCommitter:
             if deadline is not None and not self._readable(max(deadline - time.monotonic(), 0.0)):
                 return None
             r = self._recv()
+            if r[0] == "failed":
+                return self._committed() or r
             if r[0] != "busy":
                 return r
             self.busy = True   # the child waits for another writer; so do we
+
+    def _committed(self) -> tuple | None:
+        """The result of the job in flight, read back from the database, when the
+        child died after committing it (before it could answer)."""
+        if self.db_path is None:
+            return None
+        try:
+            self.proc.wait(5)    # its pipe closes before it is quite gone
+        except subprocess.TimeoutExpired:
+            return None          # alive, yet not answering: nothing to read back
+        done = last_commit(self.db_path, self.writer)
+        if done is None or done[0] != self.jobs:
+            return None
+        stored, refused = json.loads(done[1])
+        return ("ok", stored, [tuple(r) for r in refused])
 
     def _readable(self, timeout: float) -> bool:
         try:
@@ -192,8 +227,10 @@ def _receive(fd: int):
     return marshal.loads(_read_exactly(fd, n))
 
 
-def child_main(db_path: str, make_sink: Callable[[], Sink] | None = None) -> int:
-    """The writer process: jobs from stdin, results to stdout, until EOF."""
+def child_main(db_path: str, make_sink: Callable[[], Sink] | None = None,
+               writer: str | None = None) -> int:
+    """The writer process: jobs from stdin, results to stdout, until EOF.  With
+    ``writer``, each commit is noted under that name (sink.record)."""
     # Ctrl-C reaches the whole process group: only the parent decides when to stop;
     # the child ends when the parent closes the pipe (or dies).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -206,6 +243,7 @@ def child_main(db_path: str, make_sink: Callable[[], Sink] | None = None) -> int
         return 1
     parent = os.getppid()
     said_busy = False
+    kill_after = int(os.environ.get(KILL_AFTER_COMMIT_ENV) or 0)
 
     def on_busy():
         nonlocal said_busy
@@ -219,11 +257,16 @@ def child_main(db_path: str, make_sink: Callable[[], Sink] | None = None) -> int
         _send(results, ("ready", sink.changes))
         while True:
             try:
-                job = _receive(jobs)
+                number, job = _receive(jobs)
             except (EOFError, OSError):
+                if writer:
+                    sink.forget(writer)
                 break
             said_busy = False
-            _send(results, run_job(sink, job, on_busy))
+            result = run_job(sink, job, on_busy, (writer, number) if writer else None)
+            if kill_after and result[0] == "ok" and number >= kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            _send(results, result)
     except OSError:
         pass   # the parent is gone
     finally:
@@ -236,4 +279,4 @@ if __name__ == "__main__":
         from .clickhouse_cli import child_sink
 
         sys.exit(child_main("", lambda: child_sink(sys.argv[2:])))
-    sys.exit(child_main(sys.argv[1]))
+    sys.exit(child_main(sys.argv[1], writer=sys.argv[2] if len(sys.argv) > 2 else None))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..ingest import events as ev
 from . import times, units
-from .common import NS, convert, r3, window_source, windowed
+from .common import NS, convert, r3, same_columns, window_source, windowed
 from .db import as_database, where
 from .faults import query_page_faults
 from .memory import query_memory_usage
@@ -125,8 +125,34 @@ def summary(db, start, end, *, host=None, top=3):
     """What happened in the window, across every table: one line per finding,
     grouped by section (``section``, ``subject``, ``text`` plus the numbers)."""
     out = _coverage(db, start, end, host)
-    for part in (_syscalls, _sched, _io, _faults, _rtt, _network, _memory, _cpu, _perf, _freshness):
+    for part in (_collectors, _syscalls, _sched, _io, _faults, _rtt, _network, _memory, _cpu, _perf,
+                 _freshness):
         out += part(db, start, end, host, top)
+    return out
+
+
+LOST_COLUMNS = tuple(c.name for c in ev.BY_NAME["collector_stats"].columns if c.name.startswith("lost_"))
+
+
+def _collectors(db, start, end, host, top):
+    """Per BPF collector: what it printed and lost (by cause) and its CPU; losses first,
+    since every other line of the summary is short by them."""
+    if not db.has("collector_stats"):
+        return []
+    cols = ("events", *LOST_COLUMNS, "cpu_user_ns", "cpu_system_ns")
+    src, params = window_source(db, "collector_stats", same_columns(("collector", *cols)), start, end, host)
+    sums = ", ".join(f"total({c}) AS {c}" for c in cols)
+    out = []
+    for r in db.rows(f"SELECT host, collector, {sums} FROM ({src}) GROUP BY host, collector "
+                     f"ORDER BY collector", params):
+        lost = {c.removeprefix("lost_"): int(r[c]) for c in LOST_COLUMNS if r[c]}
+        events, total = int(r["events"]), sum(lost.values())
+        share = f" ({100 * total / (events + total):.1f} % of records)" if total else ""
+        causes = ", ".join(f"{n:,} {cause}" for cause, n in lost.items())
+        cpu = convert(r["cpu_user_ns"] + r["cpu_system_ns"], "ns", "seconds")
+        out.append(_line("Collectors", r["collector"],
+                         f"{events:,} events, {total:,} lost{share}" + (f": {causes}" if causes else "")
+                         + f"; {cpu:.1f} CPU-s", events=events, lost=total, lost_by_cause=lost))
     return out
 
 

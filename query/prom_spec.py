@@ -90,6 +90,28 @@ def _perf_counters(unit: str) -> tuple[str, ...]:
     return tuple(name for name, c in PERF.items() if c.unit == unit)
 
 
+def _collector_counters() -> tuple[CountSource, ...]:
+    """The BPF collectors' own accounts (collector_stats): records lost per cause,
+    events printed, CPU of the process and of its BPF programs."""
+    by = (("collector", "collector"),)
+    t = "collector_stats"
+    lost = tuple(
+        CountSource("ks_collector_lost", "Records a BPF collector lost, per cause (collector_stats).",
+                    t, "", c.name, also=by, extra=(("cause", c.name.removeprefix("lost_")),))
+        for c in ev.BY_TABLE[t].columns if c.name.startswith("lost_"))
+    return lost + (
+        CountSource("ks_collector_events", "Event lines a BPF collector printed.", t, "", "events", also=by),
+        CountSource("ks_collector_cpu_seconds", "CPU time of a BPF collector's process (getrusage).",
+                    t, "", "cpu_user_ns", also=by, extra=(("mode", "user"),)),
+        CountSource("ks_collector_cpu_seconds", "CPU time of a BPF collector's process (getrusage).",
+                    t, "", "cpu_system_ns", also=by, extra=(("mode", "system"),)),
+        CountSource("ks_collector_bpf_seconds", "Time a BPF collector's programs ran "
+                    "(only while kernel.bpf_stats_enabled=1).", t, "", "bpf_run_ns", also=by),
+        CountSource("ks_collector_bpf_runs", "Runs of a BPF collector's programs "
+                    "(only while kernel.bpf_stats_enabled=1).", t, "", "bpf_runs", also=by),
+    )
+
+
 COUNTERS = (
     CountSource("ks_tcp_node_retransmits", "TCP retransmits per node seen by ks-rtt.",
                 "rtt_stats", "node", "retrans_count", "node"),
@@ -112,7 +134,7 @@ COUNTERS = (
     CountSource("ks_perf_clock_seconds", "perf clock counters (task-clock, cpu-clock) per scope (ks-perf).",
                 "perf_counters", "scope", "value", "scope", also=(("counter", "counter"),),
                 only=(("cpu", (-1, None)), ("counter", _perf_counters("ns"))), unit="ns"),
-)
+) + _collector_counters()
 
 
 # ---- open-ended labels: ranked by what they measure (prom_rank.py) --------------------------

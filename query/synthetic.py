@@ -148,6 +148,11 @@ def scenario(start_ns: int, seconds: int = 300, host: str = "testhost", seed: in
                full_avg300=0.0, full_total_us=0)
         sc.add("perf", ts, host, interval_ns=NS, counter="context-switches", cpu=-1, scope="system",
                value=5000.0, enabled_ns=NS, running_ns=NS)
+        # --- ks-syscalls' own account: its ring buffer overflows while alpha is slow
+        sc.add("collector_stats", ts, host, interval_ns=NS, collector="ks-syscalls", pid=50,
+               events=3 if slow else 2, lost_ringbuf=5 if slow else 0, lost_map_full=0,
+               lost_recursion=0, cpu_user_ns=2_000_000, cpu_system_ns=1_000_000,
+               bpf_run_ns=None, bpf_runs=None)
     return sc
 
 

@@ -22,10 +22,12 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "kernelsight-v1"
 
 
-def collector_events(out: bytes) -> list[dict]:
+def collector_events(out: bytes, *, stats: bool = False) -> list[dict]:
     """A collector's stdout as events, each checked against the registry: a known type
     and only fields that are its columns, so a misspelt field fails the test instead of
-    being dropped by ks-ingest (which counts, but stores nothing of, a key it lacks)."""
+    being dropped by ks-ingest (which counts, but stores nothing of, a key it lacks).
+    The collector_stats events every BPF collector adds are left out (``stats=True``:
+    only those)."""
     import orjson
 
     from kernelsight.ingest import events as ev
@@ -36,7 +38,7 @@ def collector_events(out: bytes) -> list[dict]:
         assert t is not None, f"not a registered event type: {e}"
         extra = set(e) - {c.name for c in ev.columns_of(t)} - {"type"}
         assert not extra, f"{t.name}: fields the registry lacks: {sorted(extra)} in {e}"
-    return events
+    return [e for e in events if (e["type"] == "collector_stats") == stats]
 
 
 def ks(name: str) -> str:

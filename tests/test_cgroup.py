@@ -10,7 +10,7 @@ import sys
 import orjson
 import pytest
 
-from conftest import ks, needs_root
+from conftest import collector_events, ks, needs_root
 
 # Syscalls, page faults and context switches, without forking (children would join too).
 BUSY = """
@@ -109,7 +109,7 @@ def test_the_full_mount_path_too(cgroup_pair):
     out = subprocess.run([ks("ks-pagefaults"), "--cgroup", full, "-i", "0.5", "--count", "1"],
                          capture_output=True, timeout=30)
     assert out.returncode == 0, out.stderr
-    assert {e["pid"] for e in map(orjson.loads, out.stdout.splitlines())} == {inside}
+    assert {e["pid"] for e in collector_events(out.stdout)} == {inside}
 
 
 @needs_root

@@ -156,3 +156,34 @@ def test_locked_mid_run_is_said_without_verbose(db_path):
         p.wait(timeout=60)
     assert p.returncode == 0
     assert rows(db_path, "SELECT count(*) FROM load_metrics")[0][0] == 2
+
+
+def test_writer_killed_right_after_a_commit_calls_no_committed_row_not_stored(tmp_path):
+    """The writer process dies between its commit and its answer (the test hook kills
+    it there): what it committed is read back, so each line is stored or rejected,
+    exactly once, and the summary counts what the database holds."""
+    from kernelsight.ingest.writer import KILL_AFTER_COMMIT_ENV
+
+    n = 20000     # five commits or more: a commit holds at most 4000 rows (GROUP_LIMIT_ROWS)
+    lines = [load(i) if i % 500 else b"{bad line %d" % i for i in range(1, n + 1)]
+    src = tmp_path / "in.ndjson"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    for trial in range(20):
+        db, rej = tmp_path / f"t{trial}.db", tmp_path / f"t{trial}.rej"
+        env = {**os.environ, KILL_AFTER_COMMIT_ENV: str(1 + trial % 4)}
+        p = subprocess.run([ks("ks-ingest"), "--db-path", str(db), "--reject-file", str(rej), str(src)],
+                           capture_output=True, env=env, timeout=60)
+        err = p.stderr.decode()
+        assert p.returncode == 1 and "the writer process ended unexpectedly" in err, err
+        stored = {r[0] for r in rows(db, "SELECT last_pid FROM load_metrics")}
+        kept = [json.loads(x) for x in rej.read_bytes().splitlines()]
+        not_stored = {json.loads(k["raw"])["last_pid"] for k in kept
+                      if k["reason"].startswith("not stored") and not k["raw"].startswith("{bad")}
+        assert stored and not stored & not_stored, trial
+        # the lines read (a file keeps those after them): each stored or kept, once
+        said = re.search(r"(\d+) lines read, (\d+) rows stored .*?, (\d+) rejected", err)
+        read, said_stored, said_rejected = map(int, said.groups())
+        assert (said_stored, said_rejected) == (len(stored), len(kept)), err
+        assert len(stored) + len(kept) == read <= n, (trial, len(stored), len(kept), read)
+        assert stored | not_stored == {i for i in range(1, read + 1) if i % 500}, trial
+        assert rows(db, "SELECT count(*) FROM ingest_commits")[0][0] <= 1
