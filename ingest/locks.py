@@ -8,6 +8,8 @@ an OFD lock, whose owner it does not know) and the file as major:minor:inode.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 
 
 def holders(db_path: str, exclude: frozenset[int] = frozenset()) -> list[int]:
@@ -75,3 +77,16 @@ class WaitNotice:
 
     def done(self) -> None:
         self._since = None
+
+
+def retry_busy(fn, what: str, retries: int = 50):
+    """fn() again while another writer (a live ks-ingest) holds the lock past the
+    connection's busy timeout: a failed transaction changed nothing."""
+    for attempt in range(retries):
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise sqlite3.OperationalError(f"{what}: database stayed busy")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import sqlite3
-import time
 from typing import Callable
 
 import orjson
@@ -23,6 +22,7 @@ from . import archive
 from . import events as ev
 from . import retain_size as size
 from . import schema, tiers
+from .locks import retry_busy
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
@@ -77,26 +77,13 @@ def _delete(conn: sqlite3.Connection, t: ev.EventType, ids: list[int], archived:
         raise
 
 
-def _retrying(fn, what: str, retries: int = 50):
-    """fn() again while another writer (a live ks-ingest) holds the lock past the
-    connection's busy timeout: a failed transaction changed nothing."""
-    for attempt in range(retries):
-        try:
-            return fn()
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) and "busy" not in str(e):
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    raise sqlite3.OperationalError(f"{what}: database stayed busy")
-
-
 def finish_pending(conn: sqlite3.Connection) -> int:
     """With an archive attached: the batch a killed run copied but had not deleted."""
     left = archive.pending(conn)
     if not left:
         return 0
     t, ids = left
-    return _retrying(lambda: _delete(conn, t, ids, True), t.table)
+    return retry_busy(lambda: _delete(conn, t, ids, True), t.table)
 
 
 def drop_raw(conn: sqlite3.Connection, cutoff: int, batch: int = 5000, retries: int = 50,
@@ -113,8 +100,8 @@ def drop_raw(conn: sqlite3.Connection, cutoff: int, batch: int = 5000, retries: 
             if not ids:
                 break
             if archived:
-                _retrying(lambda: archive.copy(conn, t, ids), t.table, retries)
-            total += _retrying(lambda: _delete(conn, t, ids, archived), t.table, retries)
+                retry_busy(lambda: archive.copy(conn, t, ids), t.table, retries)
+            total += retry_busy(lambda: _delete(conn, t, ids, archived), t.table, retries)
             if len(ids) < batch:
                 break
         out[t.table] = total
@@ -129,10 +116,10 @@ def drop_minutes(conn: sqlite3.Connection, cutoff: int, batch: int = 5000,
         if not t.rollup:
             continue
         if archived:
-            _retrying(lambda: archive.copy_minutes(conn, t, cutoff), t.rollup_table)
+            retry_busy(lambda: archive.copy_minutes(conn, t, cutoff), t.rollup_table)
         total = 0
         while True:
-            n = _retrying(lambda: conn.execute(
+            n = retry_busy(lambda: conn.execute(
                 f"DELETE FROM main.{t.rollup_table} WHERE rowid IN (SELECT rowid FROM main.{t.rollup_table} "
                 "WHERE minute < ? LIMIT ?)", (cutoff, batch)).rowcount, t.rollup_table)
             total += n

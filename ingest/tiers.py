@@ -26,6 +26,7 @@ import time
 from . import events as ev
 from . import retain_size
 from . import schema
+from .locks import retry_busy
 
 RAW = ev.RAW_TIER
 
@@ -163,22 +164,18 @@ def record_raw(conn: sqlite3.Connection, keep: str, cutoff: int) -> None:
 def _write(conn: sqlite3.Connection, work, retries: int = 50):
     """``work(conn)`` in one write transaction, run again while another writer holds
     the lock past the busy timeout (a live ks-ingest): nothing half-done is kept."""
-    for attempt in range(retries):
+    def once():
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                out = work(conn)
-                conn.execute("COMMIT")
-                return out
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) and "busy" not in str(e):
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    raise sqlite3.OperationalError("the database stayed busy")
+            out = work(conn)
+            conn.execute("COMMIT")
+            return out
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    return retry_busy(once, "tier retention", retries)
 
 
 def _limit(conn: sqlite3.Connection, t: ev.EventType, tier: ev.Tier, cutoff: int, raw_cutoff: int) -> int:
