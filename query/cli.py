@@ -286,8 +286,12 @@ def sql_cmd(query: Annotated[Optional[str], typer.Argument(
                          "(docs/clickhouse.md has examples)")
     text = _sql_text(query, file)
     with Database(db_path) as db:  # any SQLite file: sql is for looking around
-        cols, rows = sqlguard.run(db.conn, text, limit, timeout or None)
-        render.write([dict(zip(cols, tuple(r))) for r in rows], w.fmt, columns=cols, width=w.width)
+        cols, chunks = sqlguard.stream(db.conn, text, limit, timeout or None)
+        dicts = ([dict(zip(cols, tuple(r))) for r in chunk] for chunk in chunks)
+        if w.fmt in ("json", "csv"):   # streamed: written as fetched
+            render.write_chunks(dicts, w.fmt, columns=cols)
+        else:                          # a table's widths need every row
+            render.write([r for chunk in dicts for r in chunk], w.fmt, columns=cols, width=w.width)
 
 
 def _sql_text(query: str | None, file: pathlib.Path | None) -> str:

@@ -36,7 +36,7 @@ def terminal_width() -> int:
 
 
 def write(rows: list[dict], fmt: str, out=None, columns: list[str] | None = None,
-          width: int | None = None, prog: str = "ks-query") -> None:
+          width: int | None = None, prog: str = "ks-query", header: bool = True) -> None:
     """Write ``rows`` as ``fmt``; a table fits ``width`` (default: the terminal's; 0: no limit)."""
     out = out or sys.stdout
     if fmt == "json":
@@ -48,7 +48,8 @@ def write(rows: list[dict], fmt: str, out=None, columns: list[str] | None = None
         cols = columns or _columns(rows)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(cols)
+        if header:
+            w.writerow(cols)
         for r in rows:
             w.writerow([_csv_value(r.get(c)) for c in cols])
         out.write(buf.getvalue())
@@ -60,6 +61,16 @@ def write(rows: list[dict], fmt: str, out=None, columns: list[str] | None = None
             sys.stderr.write(f"{prog}: {n} column{'s' * (n > 1)} left out to fit {width or terminal_width()} "
                              f"characters: {', '.join(left_out)} (--wide shows every column)\n")
     out.flush()
+
+
+def write_chunks(chunks, fmt: str, out=None, columns: list[str] | None = None) -> None:
+    """json or csv, written chunk by chunk as the rows come (the csv header once)."""
+    first = True
+    for rows in chunks:
+        write(rows, fmt, out, columns=columns, header=first)
+        first = False
+    if first:   # no row: csv still says its columns
+        write([], fmt, out, columns=columns)
 
 
 def _csv_value(v):

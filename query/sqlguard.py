@@ -47,22 +47,45 @@ def authorizer(action, arg1, arg2, dbname, source):
     return sqlite3.SQLITE_DENY
 
 
+CHUNK = 1000   # rows fetched (and, for json/csv, written) at a time
+
+
 def run(conn: sqlite3.Connection, sql: str, limit: int | None = None,
         timeout: float | None = DEFAULT_TIMEOUT_S) -> tuple[list[str], list[tuple]]:
     """(column names, rows) of one read-only statement, ended after ``timeout``
     seconds (running and fetching alike; None: no limit) or on Ctrl-C/SIGTERM."""
+    cols, chunks = stream(conn, sql, limit, timeout)
+    return cols, [r for chunk in chunks for r in chunk]
+
+
+def stream(conn: sqlite3.Connection, sql: str, limit: int | None = None,
+           timeout: float | None = DEFAULT_TIMEOUT_S):
+    """(column names, an iterator of row chunks): rows are fetched as they are written,
+    so an answer of millions of rows never sits in memory (issue 17 item 8)."""
     conn.set_authorizer(authorizer)
     deadline = None if timeout is None else time.monotonic() + timeout
     conn.set_progress_handler(lambda: _should_end(deadline), 10_000)
     try:
         cur = conn.execute(sql)
-        cols = [d[0] for d in cur.description or ()]
-        rows = cur.fetchmany(limit) if limit else cur.fetchall()
     except sqlite3.DatabaseError as e:
         raise _refusal(e, deadline, timeout) from None
     except sqlite3.ProgrammingError as e:
         raise Refused(f"SQL error: {e}") from None
-    return cols, rows
+    return [d[0] for d in cur.description or ()], _chunks(cur, limit, deadline, timeout)
+
+
+def _chunks(cur: sqlite3.Cursor, limit: int | None, deadline, timeout):
+    left = limit
+    while left is None or left > 0:
+        try:
+            rows = cur.fetchmany(CHUNK if left is None else min(CHUNK, left))
+        except sqlite3.DatabaseError as e:
+            raise _refusal(e, deadline, timeout) from None
+        if not rows:
+            return
+        if left is not None:
+            left -= len(rows)
+        yield rows
 
 
 def _should_end(deadline: float | None) -> int:
