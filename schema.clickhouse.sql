@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS page_fault_events (
     access_type LowCardinality(Nullable(String)) COMMENT 'read, write or exec',
     user_mode Nullable(Int64) COMMENT '1 when the fault came from user space',
     comm LowCardinality(Nullable(String)),
+    cgroup LowCardinality(Nullable(String)) COMMENT 'cgroup v2 path (/system.slice/x.service), resolved from the kernel\'s id when seen; empty when it was gone by then',
     ks_batch UInt64 COMMENT 'the ks-ingest batch the row came in',
     ks_row UInt32 COMMENT 'the row\'s place in its batch'
 ) ENGINE = ReplacingMergeTree
@@ -94,6 +95,7 @@ CREATE TABLE IF NOT EXISTS page_fault_stats (
     interval_ns Nullable(Int64) COMMENT 'ns',
     pid Int64,
     comm LowCardinality(Nullable(String)),
+    cgroup LowCardinality(Nullable(String)) COMMENT 'cgroup v2 path (/system.slice/x.service), resolved from the kernel\'s id when seen; empty when it was gone by then',
     minor_count Nullable(Int64) COMMENT 'count',
     major_count Nullable(Int64) COMMENT 'count',
     latency_sum_ns Nullable(Int64) COMMENT 'ns',

@@ -76,7 +76,8 @@ CREATE TABLE IF NOT EXISTS page_fault_events (
     fault_type TEXT,  -- minor or major
     access_type TEXT,  -- read, write or exec
     user_mode INTEGER,  -- 1 when the fault came from user space
-    comm TEXT
+    comm TEXT,
+    cgroup TEXT  -- cgroup v2 path (/system.slice/x.service), resolved from the kernel's id when seen; empty when it was gone by then
 );
 CREATE INDEX IF NOT EXISTS idx_page_fault_events_timestamp ON page_fault_events(timestamp);
 CREATE INDEX IF NOT EXISTS idx_page_fault_events_pid ON page_fault_events(pid);
@@ -90,6 +91,7 @@ CREATE TABLE IF NOT EXISTS page_fault_stats (
     interval_ns INTEGER,  -- ns
     pid INTEGER,
     comm TEXT,
+    cgroup TEXT,  -- cgroup v2 path (/system.slice/x.service), resolved from the kernel's id when seen; empty when it was gone by then
     minor_count INTEGER,  -- count
     major_count INTEGER,  -- count
     latency_sum_ns INTEGER,  -- ns

@@ -80,6 +80,7 @@ struct proc_faults {
 	__u64 major;
 	__u64 latency_sum_ns;
 	char comm[16];
+	__u64 cgid;		/* its cgroup v2 id when first counted (task_filter.bpf.h) */
 	struct hist latency;
 };
 
@@ -109,6 +110,7 @@ struct fault_event {
 	__u8 user;
 	__u8 pad[6];
 	char comm[16];
+	__u64 cgid;		/* the thread's cgroup v2 id */
 };
 
 struct {
@@ -190,8 +192,10 @@ static __always_inline void count_fault(__u32 tgid, __u64 latency, bool major)
 		ks_count(lost_map_full);
 		return;
 	}
-	if (!p->comm[0])
+	if (!p->comm[0]) {
 		bpf_get_current_comm(p->comm, sizeof(p->comm));
+		p->cgid = task_cgroup_id(bpf_get_current_task_btf());
+	}
 	if (major)
 		__sync_fetch_and_add(&p->major, 1);
 	else
@@ -218,6 +222,7 @@ static __always_inline void report(struct task_struct *task, struct fault_start 
 	e->major = major;
 	e->user = s->user;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->cgid = task_cgroup_id(task);
 	bpf_ringbuf_submit(e, 0);
 }
 

@@ -15,6 +15,7 @@ import typer
 
 from kernelsight.bpf import libbpf
 from kernelsight.collectors.bpf_collector import BpfCollector, Generations
+from kernelsight.collectors.cgroups import CgroupNames
 from kernelsight.collectors.decode import CStruct, comm_text, task_filter
 from kernelsight.collectors.runtime import (
     Cgroup, Comm, MinLatency, Pid, RunOptions, collector, warn)
@@ -26,8 +27,8 @@ TOOL = "ks-pagefaults"
 X86_PF_WRITE = 1 << 1
 X86_PF_INSTR = 1 << 4
 
-EVENT = CStruct("pagefaults", "fault_event", "<QQQIIIIBB6x16s")
-PROC_HEAD = CStruct("pagefaults", "proc_faults", "<QQQ16s", prefix=True)  # then the hist
+EVENT = CStruct("pagefaults", "fault_event", "<QQQIIIIBB6x16sQ")
+PROC_HEAD = CStruct("pagefaults", "proc_faults", "<QQQ16sQ", prefix=True)  # then the hist
 PROC_HIST = CStruct("pagefaults", "hist", f"<{histogram.NBUCKETS}Q")
 
 HELP = """Report page faults with their latency: slow or sampled ones one by one
@@ -62,9 +63,10 @@ def access_type(error_code: int) -> str:
     return "write" if error_code & X86_PF_WRITE else "read"
 
 
-def decode_event(raw: bytes) -> tuple[int, dict]:
-    """(kernel timestamp, event fields) of one ring-buffer record."""
-    ts, latency, address, pid, tid, cpu, error_code, major, user, comm = EVENT.unpack_from(raw)
+def decode_event(raw: bytes, cgroup_of=lambda cgid: None) -> tuple[int, dict]:
+    """(kernel timestamp, event fields) of one ring-buffer record; cgroup_of names
+    the thread's cgroup from its id (cgroups.CgroupNames)."""
+    ts, latency, address, pid, tid, cpu, error_code, major, user, comm, cgid = EVENT.unpack_from(raw)
     return ts, {
         "pid": pid, "tid": tid, "cpu": cpu,
         # SQLite integers are signed 64-bit; kernel addresses would not fit unsigned.
@@ -73,19 +75,19 @@ def decode_event(raw: bytes) -> tuple[int, dict]:
         "fault_type": "major" if major else "minor",
         "access_type": access_type(error_code),
         "user_mode": int(user),
-        "comm": comm_text(comm),
+        "comm": comm_text(comm), "cgroup": cgroup_of(cgid),
     }
 
 
-def decode_proc(key: bytes, value: bytes, interval_ns: int) -> dict:
+def decode_proc(key: bytes, value: bytes, interval_ns: int, cgroup_of=lambda cgid: None) -> dict:
     """One process's page_fault_stats event from its map entry."""
-    minor, major, latency_sum, comm = PROC_HEAD.unpack_from(value)
+    minor, major, latency_sum, comm, cgid = PROC_HEAD.unpack_from(value)
     buckets = PROC_HIST.unpack_from(value, PROC_HEAD.size)
     h = {i: c for i, c in enumerate(buckets) if c}
     return {
         "interval_ns": interval_ns,
         "pid": int.from_bytes(key[:4], "little"),
-        "comm": comm_text(comm),
+        "comm": comm_text(comm), "cgroup": cgroup_of(cgid),
         "minor_count": minor, "major_count": major,
         "latency_sum_ns": latency_sum,
         **histogram.summary(h),
@@ -134,17 +136,18 @@ def run(opts: RunOptions, rodata: dict) -> None:
         procs = bc.map("procs")
         gens = Generations(bc)
         ends = FaultEnds(bc.obj)
+        cgroup_of = CgroupNames()
         if opts.verbose:
             warn(f"fault ends counted on {ends.attached // 2} CPUs")
 
         def on_event(raw: bytes) -> None:
-            ts, fields = decode_event(raw)
+            ts, fields = decode_event(raw, cgroup_of)
             emit("page_fault", fields, runner.clock.to_epoch(ts))
 
         def sample() -> None:
             entries = Generations.take(procs, gens.flip(), 4)   # struct proc_key: tgid, gen
             for key, value in entries:
-                emit("page_fault_stats", decode_proc(key, value, runner.interval_ns))
+                emit("page_fault_stats", decode_proc(key, value, runner.interval_ns, cgroup_of))
             if opts.verbose:
                 unmatched = bc.obj.read_u64("unmatched_ends")
                 warn(f"interval {runner.samples + 1}: {len(entries)} processes "

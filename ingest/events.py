@@ -272,7 +272,7 @@ TYPES: tuple[EventType, ...] = (
             C("fault_type", TEXT, doc="minor or major"),
             C("access_type", TEXT, doc="read, write or exec"),
             C("user_mode", doc="1 when the fault came from user space"),
-            C("comm", TEXT),
+            C("comm", TEXT), CGROUP,
         ),
         indexes=(("pid",), ("latency_ns",)),
         aliases=("pagefault",),
@@ -283,7 +283,7 @@ TYPES: tuple[EventType, ...] = (
         "Per interval and process: minor and major fault counts and a latency histogram.",
         (
             C("interval_ns", INTEGER, "ns"),
-            C("pid", required=True), C("comm", TEXT),
+            C("pid", required=True), C("comm", TEXT), CGROUP,
             C("minor_count", INTEGER, "count"), C("major_count", INTEGER, "count"),
             C("latency_sum_ns", INTEGER, "ns"),
         ) + _hist_columns(),
@@ -618,7 +618,8 @@ SCHEMA_VERSION = 8   # 3: per-minute rollup tables; 4: a minute's buckets summed
                      #    retention_state (the hours summarised from the minutes on upgrade)
                      # 8: collector_stats (BPF collectors' losses and CPU, issue 17 item 12),
                      #    ingest_commits (a dead writer's last commit, schema.COMMITS_SQL),
-                     #    ingest_sources (committed lines per input file, --resume)
+                     #    ingest_sources (committed lines per input file, --resume);
+                     #    cgroup on page_fault_events and page_fault_stats
 
 
 def columns_of(t: EventType) -> tuple[Column, ...]:

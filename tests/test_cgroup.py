@@ -62,7 +62,8 @@ def test_only_the_process_inside(cgroup_pair, tool, args, kind):
     pids = {e["pid"] for e in evs}
     assert pids == {inside}, (pids, inside, outside)
     assert all(e.get("comm", "python3").startswith("python") for e in evs)
-    if kind in ("syscall", "sched_stats"):   # the per-process events name the cgroup
+    # the per-process events name the cgroup
+    if kind in ("syscall", "sched_stats", "page_fault_stats"):
         assert {e["cgroup"] for e in evs} == {path}
 
 
@@ -70,6 +71,8 @@ def test_only_the_process_inside(cgroup_pair, tool, args, kind):
 @pytest.mark.parametrize("tool, args, kind", [
     ("ks-syscalls", ("--stats", "--per-process"), "syscall_process_stats"),
     ("ks-sched", ("--per-process",), "sched_stats"),
+    ("ks-pagefaults", (), "page_fault_stats"),
+    ("ks-pagefaults", ("--min-latency", "0"), "page_fault"),
 ])
 def test_per_process_rows_name_each_cgroup(cgroup_pair, tool, args, kind):
     """Unfiltered, each process's rows carry its own cgroup as /proc/PID/cgroup says."""

@@ -280,16 +280,17 @@ def test_event_and_summary_decoding():
                                                    decode_proc)
     from kernelsight.ingest import histogram
 
-    raw = EVENT.pack(5, 1500, 0xFFFF_8880_0000_0000, 10, 11, 1, 0b10, 1, 0, b"db\0" + b"\0" * 13)
-    ts, e = decode_event(raw)
+    raw = EVENT.pack(5, 1500, 0xFFFF_8880_0000_0000, 10, 11, 1, 0b10, 1, 0, b"db\0" + b"\0" * 13, 77)
+    ts, e = decode_event(raw, {77: "/pod"}.get)
     assert ts == 5 and e["address"] < 0 and e["fault_type"] == "major"
     assert e["access_type"] == "write" and e["user_mode"] == 0 and e["comm"] == "db"
+    assert e["cgroup"] == "/pod"
     buckets = [0] * histogram.NBUCKETS
     buckets[histogram.index(3)] = 2
     buckets[histogram.index(900)] = 1
-    value = PROC_HEAD.pack(2, 1, 906_000, b"db") + PROC_HIST.pack(*buckets)
-    s = decode_proc((42).to_bytes(4, "little"), value, 1_000_000_000)
-    assert (s["pid"], s["comm"], s["minor_count"], s["major_count"], s["count"]) == \
-        (42, "db", 2, 1, 3)
+    value = PROC_HEAD.pack(2, 1, 906_000, b"db", 77) + PROC_HIST.pack(*buckets)
+    s = decode_proc((42).to_bytes(4, "little"), value, 1_000_000_000, {77: "/pod"}.get)
+    assert (s["pid"], s["comm"], s["cgroup"], s["minor_count"], s["major_count"], s["count"]) == \
+        (42, "db", "/pod", 2, 1, 3)
     assert s["buckets"] == [[3, 2], [histogram.index(900), 1]]
     assert s["p50_us"] < 4 <= 900 <= s["max_us"]
