@@ -110,23 +110,17 @@ def drop_raw(conn: sqlite3.Connection, cutoff: int, batch: int = 5000, retries: 
 
 def drop_minutes(conn: sqlite3.Connection, cutoff: int, batch: int = 5000,
                  archived: bool = False) -> dict[str, int]:
-    """Delete rollup minutes older than cutoff (--max-size, once no raw row is left)."""
-    out: dict[str, int] = {}
-    for t in ev.TYPES:
-        if not t.rollup:
-            continue
-        if archived:
-            retry_busy(lambda: archive.copy_minutes(conn, t, cutoff), t.rollup_table)
-        total = 0
-        while True:
-            n = retry_busy(lambda: conn.execute(
-                f"DELETE FROM main.{t.rollup_table} WHERE rowid IN (SELECT rowid FROM main.{t.rollup_table} "
-                "WHERE minute < ? LIMIT ?)", (cutoff, batch)).rowcount, t.rollup_table)
-            total += n
-            if n < batch:
-                break
-        out[t.rollup_table] = total
-    return out
+    """--max-size, once no raw row is left: rollup minutes older than cutoff go, each
+    hour first summarised into the hourly tier as --rollups does (ingest/tiers.py), so
+    the hours still answer for them.  The cutoff is rounded up to a whole hour, so
+    every round frees at least one."""
+    cutoff = -(-cutoff // ev.HOURS.ns) * ev.HOURS.ns
+    if archived:
+        for t in ev.TYPES:
+            if t.rollup:
+                upto = tiers.limit(conn, t, ev.MINUTES, cutoff)
+                retry_busy(lambda: archive.copy_minutes(conn, t, upto), t.rollup_table)
+    return tiers.drop(conn, ev.MINUTES, "--max-size", cutoff, batch)
 
 
 def would_drop(conn: sqlite3.Connection, cutoff: int) -> dict[str, tuple[int, int]]:

@@ -178,7 +178,8 @@ def _write(conn: sqlite3.Connection, work, retries: int = 50):
     return retry_busy(once, "tier retention", retries)
 
 
-def _limit(conn: sqlite3.Connection, t: ev.EventType, tier: ev.Tier, cutoff: int, raw_cutoff: int) -> int:
+def limit(conn: sqlite3.Connection, t: ev.EventType, tier: ev.Tier, cutoff: int,
+          raw_cutoff: int = -(1 << 63)) -> int:
     """Where ``tier``'s rows of ``t`` may go up to: the cutoff, in whole periods of the
     next tier, and never past the oldest raw row from ``raw_cutoff`` on (minutes are
     what a window reads beside its raw rows: query/common.py)."""
@@ -220,16 +221,16 @@ def drop(conn: sqlite3.Connection, tier: ev.Tier, keep: str, cutoff: int,
     for t in ev.TYPES:
         if not t.rollup:
             continue
-        limit = _limit(conn, t, tier, cutoff, raw_cutoff)
+        upto = limit(conn, t, tier, cutoff, raw_cutoff)
         done = recorded(conn, t.table).get(tier.suffix)
         replace_from = done[1] if done else -(1 << 63)   # older periods were summarised before
         total = 0
         while True:
-            n = _write(conn, lambda c: _batch(c, t, tier, limit, batch, replace_from))
+            n = _write(conn, lambda c: _batch(c, t, tier, upto, batch, replace_from))
             total += n
             if n == 0:
                 break
-        _write(conn, lambda c: record(c, t.table, tier.suffix, keep, limit))
+        _write(conn, lambda c: record(c, t.table, tier.suffix, keep, upto))
         out[t.tier_table(tier)] = total
     return out
 
@@ -277,7 +278,7 @@ def _would_drop(conn: sqlite3.Connection, t: ev.EventType, tier: ev.Tier, cutoff
                 raw_cutoff: int, folded: dict[str, int]) -> str:
     """What ``drop`` would say, counting the rows the finer tier's drop would add in
     first (``folded``); the bytes are the table's pages now, shared out by rows."""
-    name, col, limit = t.tier_table(tier), tier.time, _limit(conn, t, tier, cutoff, raw_cutoff)
+    name, col, upto = t.tier_table(tier), tier.time, limit(conn, t, tier, cutoff, raw_cutoff)
     keys = ", ".join(f"ifnull({k}, X'')" for k in ("host", *t.rollup.keys))
     rows = f"SELECT {col}, {keys} FROM {name} WHERE {col} < :limit"
     if t.table in folded:
@@ -285,8 +286,8 @@ def _would_drop(conn: sqlite3.Connection, t: ev.EventType, tier: ev.Tier, cutoff
         period = f"{fine.time} / {tier.ns} * {tier.ns}"
         rows += (f" UNION SELECT {period}, {keys} FROM {t.tier_table(fine)} "
                  f"WHERE {fine.time} < :fine AND {period} < :limit")
-    old = conn.execute(f"SELECT count(*) FROM ({rows})", {"limit": limit, "fine": folded.get(t.table)}).fetchone()[0]
-    folded[t.table] = limit
+    old = conn.execute(f"SELECT count(*) FROM ({rows})", {"limit": upto, "fine": folded.get(t.table)}).fetchone()[0]
+    folded[t.table] = upto
     total = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
     nbytes = retain_size.table_bytes(conn, name) * min(old, total) // total if total else 0
     return f"{name}: {old} rows, about {nbytes} bytes would go"

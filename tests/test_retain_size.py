@@ -101,6 +101,14 @@ def test_max_size_then_minutes_go_oldest_first(tmp_path):
         if left:
             first = min(r[0] for r in left)
             assert left == [r for r in rollups[t.rollup_table] if r[0] >= first]
+    # ... and the minutes that went were summarised into hours first: every sum is whole
+    with sqlite3.connect(path) as c, sqlite3.connect(tmp_path / "copy.db") as was:
+        for t in ROLLED:
+            for col in t.rollup.sums:
+                before = was.execute(f"SELECT total({col}) FROM {t.rollup_table}").fetchone()[0]
+                now = sum(c.execute(f"SELECT total({col}) FROM {t.tier_table(tier)}").fetchone()[0]
+                          for tier in ev.TIERS)
+                assert now == before, (t.table, col)
 
 
 def test_max_size_that_cannot_be_met_fails_clearly(tmp_path):
