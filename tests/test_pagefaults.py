@@ -252,7 +252,16 @@ def test_ctrl_c_and_closed_pipe_are_quiet():
 
 @needs_root
 def test_pipeline_into_ks_ingest(db_path):
-    pipe_into_ingest(db_path, "ks-pagefaults", "--duration", "3", "--sample", "100")
+    # 4096 faults of our own while it collects, so 1 in 100 sampled gives events even on
+    # an idle machine (which alone may fault fewer than 100 times in 3 s: seen in CI)
+    def fault_4096_pages():
+        time.sleep(1)
+        subprocess.run([sys.executable, "-c", "import mmap\n"
+                        "m = mmap.mmap(-1, 4096 * 4096); m.madvise(mmap.MADV_NOHUGEPAGE)\n"
+                        "m[::4096] = b'x' * 4096"], check=True, timeout=30)
+
+    pipe_into_ingest(db_path, "ks-pagefaults", "--duration", "3", "--sample", "100",
+                     during=fault_4096_pages)
     got = rows(db_path, "SELECT SUM(minor_count) AS n, COUNT(DISTINCT pid) AS procs "
                "FROM page_fault_stats")[0]
     assert got["n"] > 0 and got["procs"] > 0
