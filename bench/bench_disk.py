@@ -22,6 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kernelsight.ingest import events as ev  # noqa: E402
+from kernelsight.ingest import retain_size  # noqa: E402
 
 DEMO_DB = ROOT / "data" / "demo.db"
 DAY_S = 86400
@@ -29,13 +30,7 @@ DAY_S = 86400
 
 def bytes_per_row(conn: sqlite3.Connection, table: str) -> float | None:
     rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    if not rows:
-        return None
-    names = [table] + [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE tbl_name = ? AND type = 'index'", (table,))]
-    used = sum(conn.execute("SELECT total(pgsize - unused) FROM dbstat WHERE name = ?", (n,)).fetchone()[0]
-               for n in names)
-    return used / rows
+    return retain_size.table_bytes(conn, table, in_use=True) / rows if rows else None
 
 
 def span_s(conn: sqlite3.Connection) -> float:

@@ -130,7 +130,7 @@ def would_drop(conn: sqlite3.Connection, cutoff: int) -> dict[str, tuple[int, in
     for t in ev.TYPES:
         old, total = conn.execute(
             f"SELECT count(*) FILTER (WHERE timestamp < ?), count(*) FROM main.{t.table}", (cutoff,)).fetchone()
-        out[t.table] = (old, size.table_bytes(conn, t.table) * old // total if total else 0)
+        out[t.table] = (old, size.rows_bytes(conn, t.table, old, total))
     return out
 
 

@@ -64,12 +64,20 @@ def vacuum(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA main.wal_checkpoint(TRUNCATE)").fetchall()
 
 
-def table_bytes(conn: sqlite3.Connection, table: str) -> int:
+def table_bytes(conn: sqlite3.Connection, table: str, in_use: bool = False) -> int:
     """Bytes of a table's pages and its indexes' (dbstat: exact, but it reads every
-    page header of the table, so it is asked once per table per round)."""
+    page header of the table, so it is asked once per table per round); ``in_use``:
+    only the bytes the rows take, leaving out the free space inside the pages."""
+    size = "pgsize - unused" if in_use else "pgsize"
     return conn.execute(
-        "SELECT coalesce(sum(pgsize), 0) FROM dbstat('main') WHERE name IN "
+        f"SELECT coalesce(sum({size}), 0) FROM dbstat('main') WHERE name IN "
         "(SELECT name FROM main.sqlite_master WHERE tbl_name = ?)", (table,)).fetchone()[0]
+
+
+def rows_bytes(conn: sqlite3.Connection, table: str, rows: int, total: int) -> int:
+    """About how many bytes ``rows`` of the table's ``total`` hold: its pages shared
+    out by row count (an estimate for --dry-run, not a page count)."""
+    return table_bytes(conn, table) * min(rows, total) // total if total else 0
 
 
 NO_AUTO_VACUUM = ("{db} was created without incremental auto-vacuum: the rows freed are "

@@ -289,5 +289,5 @@ def _would_drop(conn: sqlite3.Connection, t: ev.EventType, tier: ev.Tier, cutoff
     old = conn.execute(f"SELECT count(*) FROM ({rows})", {"limit": upto, "fine": folded.get(t.table)}).fetchone()[0]
     folded[t.table] = upto
     total = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-    nbytes = retain_size.table_bytes(conn, name) * min(old, total) // total if total else 0
+    nbytes = retain_size.rows_bytes(conn, name, old, total)
     return f"{name}: {old} rows, about {nbytes} bytes would go"
