@@ -18,12 +18,20 @@
  * Request fields are read directly (tp_btf arguments are BTF pointers): a load
  * each, where BPF_CORE_READ would call a probe-read helper.
  *
- * --cgroup: at completion `current` is whoever the interrupt landed on, so the
- * filter cannot look there.  block_io_start runs when the request is made from a
- * bio, in the submitting task's context: a request made by a task of the cgroup is
- * marked in its slot there, and only marked requests are timed.  I/O that others
- * submit for the cgroup (the flusher threads' writeback of its dirty pages) is not
- * marked.  Without --cgroup that program is not loaded and the checks are pruned.
+ * --cgroup, two ways (collectors/iolat.py picks one):
+ * - targ_blkcg: where the kernel charges I/O to the cgroup itself (its own io
+ *   controller on v2, or a v1 blkio cgroup of the same processes), the request says
+ *   whose it is: its bios carry the blkcg they are charged to (bio->bi_blkg, set at
+ *   submission: the submitter's, or for writeback the owner of the pages; bios of two
+ *   blkcgs are never merged).  Compared at the start, no other program: a few loads.
+ * - targ_cgid: otherwise.  At completion `current` is whoever the interrupt landed
+ *   on, and at issue often a kworker dispatching the scheduler's queue, so the filter
+ *   cannot look there.  block_io_start runs when the request is made from a bio, in
+ *   the submitting task's context: a request made by a task of the cgroup is marked
+ *   in its slot there, and only marked requests are timed.  I/O that others submit
+ *   for the cgroup (the flusher threads' writeback of its dirty pages) is not marked.
+ *   That program costs what any program on block_io_start costs (bench/bench_iolat.py).
+ * Without --cgroup neither is loaded and the checks are pruned.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -46,6 +54,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 targ_dev = 0;	/* kernel dev_t of the one disk to trace; 0 = all */
 const volatile bool targ_queued = false;	/* start at block_rq_insert, not at issue */
 const volatile bool targ_flags = false;		/* --flags: a histogram per set of request flags */
+const volatile __u64 targ_blkcg = 0;	/* --cgroup: the id of the cgroup its I/O is charged to */
 
 /* --flags: the request flags kept, as bits of dev_dir.dir above the direction (bit
  * FLAG_SHIFT + i for the i-th of these; collectors/iolat.py FLAG_NAMES names them in
@@ -191,6 +200,13 @@ static __always_inline int rq_dir(struct request *rq)
 	return (op & 1) ? DIR_WRITE : DIR_READ;
 }
 
+/* --cgroup (targ_blkcg): the id of the cgroup the request's I/O is charged to.  A
+ * request without a bio or a blkcg (the loads of a NULL pointer read 0) is nobody's. */
+static __always_inline __u64 rq_blkcg_id(struct request *rq)
+{
+	return rq->bio->bi_blkg->blkcg->css.cgroup->kn->id;
+}
+
 /* --cgroup: whether block_io_start marked this request as the cgroup's.  A mark
  * whose slot still holds the start of an earlier use of the struct request (a
  * completion we never saw; block_io_start clears those for the requests it marks)
@@ -235,6 +251,8 @@ static __always_inline int trace_start(struct request *rq, __u64 id, bool at_iss
 	dev = rq_dev(rq);
 	if (targ_dev && dev != targ_dev)
 		return unmark(id);
+	if (targ_blkcg && rq_blkcg_id(rq) != targ_blkcg)
+		return 0;
 	if (targ_cgid && !marked_slot(rq, id))
 		return 0;
 	/* The allocation stamp tells this use of the struct request from an earlier

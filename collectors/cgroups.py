@@ -5,6 +5,10 @@ file system is /sys/fs/cgroup on a pure v2 machine and /sys/fs/cgroup/unified on
 hybrid (v1 + v2) one; /proc/self/mounts says which.  A path is taken either as a
 directory (/sys/fs/cgroup/unified/system.slice/foo.service) or relative to the v2
 mount (/system.slice/foo.service, as /proc/PID/cgroup's "0::" line writes it).
+
+Some controllers are looked up where they live instead: perf_event (ks-perf's perf
+cgroup mode) and blkio (the cgroup ks-iolat's requests are charged to) may be on a v1
+mount of their own on a hybrid machine.
 """
 
 from __future__ import annotations
@@ -13,10 +17,68 @@ import os
 
 from kernelsight.collectors.runtime import Fatal
 
-def v2_mounts(mounts: str = "/proc/self/mounts") -> list[str]:
-    """Where cgroup2 is mounted, e.g. ['/sys/fs/cgroup/unified']."""
+
+MOUNTS = "/proc/self/mounts"
+
+
+def _cgroup_mounts(mounts: str) -> list[tuple[str, str, list[str]]]:
+    """(where, fstype, options) of each cgroup and cgroup2 mount."""
     with open(mounts) as f:
-        return [line.split()[1] for line in f if len(line.split()) > 2 and line.split()[2] == "cgroup2"]
+        rows = [line.split() for line in f]
+    return [(r[1], r[2], r[3].split(",")) for r in rows
+            if len(r) > 3 and r[2] in ("cgroup", "cgroup2")]
+
+
+def v2_mounts(mounts: str = MOUNTS) -> list[str]:
+    """Where cgroup2 is mounted, e.g. ['/sys/fs/cgroup/unified']."""
+    return [where for where, fstype, _ in _cgroup_mounts(mounts) if fstype == "cgroup2"]
+
+
+def controller_root(v1_name: str, mounts: str = MOUNTS) -> str | None:
+    """The hierarchy that holds a controller (named as v1 names it: "perf_event",
+    "blkio"): its v1 mount if it has one, else the cgroup2 mount; None without either.
+    A controller mounted on v1 is not available to v2 (the kernel binds it to one)."""
+    cgroup_mounts = _cgroup_mounts(mounts)
+    for where, fstype, options in cgroup_mounts:
+        if fstype == "cgroup" and v1_name in options:
+            return where
+    return next((where for where, fstype, _ in cgroup_mounts if fstype == "cgroup2"), None)
+
+
+def io_cgroup(directory: str, mounts: str = MOUNTS) -> tuple[str, int] | None:
+    """(directory, id) of the cgroup the kernel charges the block I/O of this cgroup
+    v2's processes to, when that cgroup stands for exactly them; else None.
+
+    On v2 that is the cgroup itself once the io controller is enabled for it (its
+    cgroup.controllers lists "io"); below that, its I/O is charged to an ancestor.
+    Where blkio is mounted on v1 (a hybrid machine), it is the blkio cgroup of the
+    same path, if that holds the same processes now (systemd and container runtimes
+    make one cgroup per hierarchy and move processes into all of them)."""
+    roots = v2_mounts(mounts)
+    root = controller_root("blkio", mounts)
+    if not roots or root is None:
+        return None
+    if root in roots:
+        if "io" not in _words(os.path.join(root, "cgroup.controllers")):
+            return None         # no io controller on v2 at all
+        if os.path.normpath(directory) != os.path.normpath(root) and \
+                "io" not in _words(os.path.join(directory, "cgroup.controllers")):
+            return None
+        return directory, os.stat(directory).st_ino
+    rel = os.path.relpath(directory, next(r for r in roots if _under(directory, r)))
+    v1 = os.path.normpath(os.path.join(root, rel))
+    if not os.path.isdir(v1) or _words(os.path.join(v1, "cgroup.procs")) != \
+            _words(os.path.join(directory, "cgroup.procs")):
+        return None
+    return v1, os.stat(v1).st_ino
+
+
+def _words(path: str) -> set[str]:
+    try:
+        with open(path) as f:
+            return set(f.read().split())
+    except OSError:
+        return set()
 
 
 def resolve(path: str) -> tuple[str, int]:

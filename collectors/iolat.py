@@ -16,7 +16,7 @@ import typer
 
 from kernelsight.collectors.bpf_collector import BpfCollector
 from kernelsight.collectors.decode import disk_name, kernel_dev
-from kernelsight.collectors.decode import task_filter
+from kernelsight.collectors import cgroups
 from kernelsight.collectors.runtime import EXIT_USAGE, Cgroup, Fatal, RunOptions, collector, warn
 from kernelsight.ingest import histogram
 
@@ -38,10 +38,18 @@ a cache flush, which /proc/diskstats counts as writes).  The kernel now and then
 completes a request without running BPF for it (a few in ten thousand seen on
 6.18); ks-iolat notices each one and says "N lost" on stderr.
 
-With --cgroup, only the requests that a task of that cgroup made (marked at
-block_io_start, in the submitter's context, and timed as usual): reads, direct
-I/O, and writeback the task does itself (fsync, sync_file_range). Writeback of
-its dirty pages by the kernel's flusher threads is theirs, not the cgroup's.
+With --cgroup, only that cgroup's requests, told one of two ways (said on
+stderr at start). Where the kernel charges block I/O to the cgroup itself
+(cgroup v2 with the io controller enabled for it; on a hybrid machine, a blkio
+cgroup of the same path holding the same processes, as systemd and container
+runtimes make), by the cgroup each request is charged to, read at issue: its
+tasks' reads and writes, and on v2 (io + memory) the writeback of pages it
+dirtied too.
+
+Otherwise, by marking at block_io_start (in the submitter's context) the
+requests its tasks submit: reads, direct I/O and writeback a task does itself
+(fsync); the flusher threads' writeback is theirs. That costs one more BPF
+program per I/O (bench/bench_iolat.py measures both ways).
 
 With --flags, one event per disk and set of request flags (the `flags` field:
 "sync", "sync,fua", "none"...), like biolatency -F: direct I/O is sync,
@@ -162,20 +170,51 @@ def report_unfinished(slots) -> None:
 
 
 # ---- the command -------------------------------------------------------------------
-def bpf_options(device: str | None, queued: bool, cgroup: str | None,
+def cgroup_filter(cgroup: str, mark: bool | None = None) -> tuple[dict, str]:
+    """(rodata, what is counted) for --cgroup: by the cgroup the requests are charged
+    to, where the kernel charges I/O to this very cgroup (no extra program: cheap),
+    else by marking at block_io_start what its tasks submit (bpf/iolat.bpf.c).
+    `mark` forces one way (the bench measures both)."""
+    directory, cgid = cgroups.resolve(cgroup)
+    charged = None if mark else cgroups.io_cgroup(directory)
+    if charged:
+        v1 = f" (on cgroup v1 here: the blkio cgroup {charged[0]})" if charged[0] != directory else ""
+        return {"targ_blkcg": charged[1]}, f"the block I/O charged to {cgroup}{v1}"
+    if mark is False:
+        raise Fatal(f"--cgroup {cgroup}: its block I/O is not charged to it")
+    return {"targ_cgid": cgid}, (
+        f"the block I/O that {cgroup}'s tasks submit, marked at block_io_start, since the "
+        f"kernel does not charge I/O to it ({_charge_hint(directory)})")
+
+
+def _charge_hint(directory: str) -> str:
+    """How to have the kernel charge a cgroup's I/O to it, and what that brings."""
+    blkio = cgroups.controller_root("blkio")
+    if blkio and blkio not in cgroups.v2_mounts():
+        return (f"blkio is on cgroup v1 here: a blkio cgroup of the same path under {blkio} "
+                "holding the same processes would be told at less cost per I/O")
+    return (f"echo +io > {os.path.dirname(directory)}/cgroup.subtree_control would charge it, "
+            "count its writeback too, and cost less per I/O")
+
+
+def bpf_options(device: str | None, queued: bool, cgroup: dict | None = None,
                 flags: bool = False) -> tuple[dict, dict]:
-    """(rodata, autoload) of the BPF object for these options (the bench uses them too)."""
-    rodata: dict[str, int | bytes] = {"targ_queued": int(queued), "targ_flags": int(flags)}
+    """(rodata, autoload) of the BPF object for these options (the bench uses them
+    too); `cgroup` is cgroup_filter's rodata."""
+    rodata: dict[str, int | bytes] = {"targ_queued": int(queued), "targ_flags": int(flags),
+                                      **(cgroup or {})}
     if device:
         rodata["targ_dev"] = resolve_disk(device)
-    if cgroup:
-        rodata["targ_cgid"] = task_filter(None, None, cgroup)["targ_cgid"]
-    return rodata, {"rq_insert": queued, "io_start": bool(cgroup)}
+    return rodata, {"rq_insert": queued, "io_start": "targ_cgid" in rodata}
 
 
 def run(opts: RunOptions, device: str | None, queued: bool, cgroup: str | None = None,
         flags: bool = False) -> None:
-    rodata, autoload = bpf_options(device, queued, cgroup, flags)
+    by_cgroup = None
+    if cgroup:
+        by_cgroup, counted = cgroup_filter(cgroup)
+        warn(f"--cgroup: counting {counted}")
+    rodata, autoload = bpf_options(device, queued, by_cgroup, flags)
     with BpfCollector("ks-iolat", "iolat", opts, rodata=rodata, autoload=autoload) as bc:
         hists, growth = bc.map("hists"), Growth()
 

@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
+from . import cgroups
 from .perf_events import (COUNTERS, Counter, online_cpus, perf_event_open, read_counter,
                           scaled)
 from .runtime import EXIT_NOPERM, EXIT_UNAVAILABLE, Fatal
@@ -211,23 +212,9 @@ def _cgroup_path(cgroup: str) -> str:
     return os.path.join(cgroup_root(), cgroup.lstrip("/"))
 
 
-def cgroup_root(mounts: str = "/proc/self/mounts") -> str:
-    """The v1 perf_event hierarchy if one is mounted, else the cgroup2 mount.
-
-    Hybrid systems mount cgroup2 at /sys/fs/cgroup/unified, pure v2 ones at /sys/fs/cgroup.
-    """
-    v2 = None
-    try:
-        with open(mounts) as f:
-            for line in f:
-                _, where, fstype, options = line.split()[:4]
-                if fstype == "cgroup" and "perf_event" in options.split(","):
-                    return where
-                if fstype == "cgroup2" and v2 is None:
-                    v2 = where
-    except OSError:
-        pass
-    return v2 or "/sys/fs/cgroup"
+def cgroup_root() -> str:
+    """The hierarchy of the perf_event controller (collectors/cgroups.py)."""
+    return cgroups.controller_root("perf_event") or "/sys/fs/cgroup"
 
 
 def _paranoid() -> str:

@@ -207,12 +207,54 @@ def fresh_cgroup():
     try:
         yield "/" + os.path.basename(path), path
     finally:
-        with open(os.path.join(path, "cgroup.procs")) as f:
-            for pid in map(int, f.read().split()):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, 9)
-        for _ in range(100):        # a killed process leaves the cgroup once reaped
-            with contextlib.suppress(OSError):
-                os.rmdir(path)
-                break
-            threading.Event().wait(0.05)
+        _remove_cgroup(path)
+
+
+def _remove_cgroup(path: str) -> None:
+    """Kill what is still in a cgroup and remove it (v1 or v2), however the test went."""
+    with open(os.path.join(path, "cgroup.procs")) as f:
+        for pid in map(int, f.read().split()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+    for _ in range(100):        # a killed process leaves the cgroup once reaped
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+            break
+        threading.Event().wait(0.05)
+
+
+@pytest.fixture
+def charged_cgroup(fresh_cgroup):
+    """fresh_cgroup with the kernel charging its block I/O to it, as (path, the
+    directories a process joins to be in it): on a hybrid machine (blkio on v1) a blkio
+    cgroup of the same path beside it; on a v2 one the io controller enabled for it
+    (and the root's subtree_control put back afterwards)."""
+    from kernelsight.collectors.cgroups import controller_root, v2_mounts
+
+    path, directory = fresh_cgroup
+    blkio = controller_root("blkio")
+    if blkio is None:
+        pytest.skip("no blkio/io controller on this kernel")
+    if blkio in v2_mounts():
+        with open(os.path.join(blkio, "cgroup.controllers")) as f:
+            if "io" not in f.read().split():
+                pytest.skip("no io controller on cgroup v2 (nor blkio on v1)")
+        control = os.path.join(blkio, "cgroup.subtree_control")
+        with open(control) as f:
+            enabled = "io" in f.read().split()
+        if not enabled:
+            with open(control, "w") as f:
+                f.write("+io")
+        try:
+            yield path, [directory]
+        finally:
+            if not enabled:
+                with contextlib.suppress(OSError), open(control, "w") as f:
+                    f.write("-io")
+        return
+    twin = os.path.join(blkio, path.lstrip("/"))
+    os.mkdir(twin)
+    try:
+        yield path, [directory, twin]
+    finally:
+        _remove_cgroup(twin)

@@ -122,3 +122,58 @@ def test_no_such_cgroup_is_one_clear_line():
     assert out.returncode != 0
     assert b"--cgroup /ks-no-such-cgroup: no such cgroup v2" in out.stderr
     assert b"Traceback" not in out.stderr
+
+
+# ---- which hierarchy holds a controller; whom the kernel charges a cgroup's I/O to --------
+def _fake_machine(tmp_path, *mounts: tuple[str, str, str]) -> str:
+    """A mounts file listing (where, fstype, options) under tmp_path; returns its path."""
+    lines = [f"cgroup {tmp_path / where} {fstype} rw,{options} 0 0" for where, fstype, options in mounts]
+    for where, _, _ in mounts:
+        (tmp_path / where).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "mounts").write_text("proc /proc proc rw 0 0\n" + "\n".join(lines) + "\n")
+    return str(tmp_path / "mounts")
+
+
+def _cgroup(root, rel: str, controllers: str = "", procs: str = "") -> str:
+    d = root / rel
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "cgroup.controllers").write_text(controllers + "\n")
+    (d / "cgroup.procs").write_text(procs)
+    return str(d)
+
+
+def test_a_controller_lives_on_its_v1_mount_else_on_v2(tmp_path):
+    from kernelsight.collectors.cgroups import controller_root
+
+    hybrid = _fake_machine(tmp_path, ("blkio", "cgroup", "blkio"), ("unified", "cgroup2", "nsdelegate"))
+    assert controller_root("blkio", hybrid) == str(tmp_path / "blkio")
+    assert controller_root("perf_event", hybrid) == str(tmp_path / "unified")
+    assert controller_root("blkio", _fake_machine(tmp_path, ("cpu", "cgroup", "cpu"))) is None
+
+
+def test_io_charged_to_the_cgroup_on_v2_only_with_io_enabled_for_it(tmp_path):
+    from kernelsight.collectors.cgroups import io_cgroup
+
+    mounts = _fake_machine(tmp_path, ("v2", "cgroup2", "nsdelegate"))
+    root = tmp_path / "v2"
+    _cgroup(root, "", "cpu io memory")
+    on = _cgroup(root, "pod", "io memory")
+    off = _cgroup(root, "pod/sidecar", "memory")      # io not enabled below pod
+    assert io_cgroup(on, mounts) == (on, os.stat(on).st_ino)
+    assert io_cgroup(off, mounts) is None
+    assert io_cgroup(str(root), mounts) == (str(root), os.stat(root).st_ino)
+    _cgroup(root, "", "cpu memory")                   # io bound elsewhere: none on v2
+    assert io_cgroup(on, mounts) is None
+
+
+def test_io_charged_on_a_hybrid_machine_to_the_blkio_twin_with_the_same_processes(tmp_path):
+    from kernelsight.collectors.cgroups import io_cgroup
+
+    mounts = _fake_machine(tmp_path, ("blkio", "cgroup", "blkio"), ("unified", "cgroup2", "x"))
+    v2 = _cgroup(tmp_path / "unified", "system.slice/db.service", "", "10\n11\n")
+    v1 = _cgroup(tmp_path / "blkio", "system.slice/db.service", "", "11\n10\n")
+    assert io_cgroup(v2, mounts) == (v1, os.stat(v1).st_ino)
+    (tmp_path / "blkio" / "system.slice/db.service/cgroup.procs").write_text("10\n")
+    assert io_cgroup(v2, mounts) is None              # 11 is charged elsewhere
+    lonely = _cgroup(tmp_path / "unified", "only-v2", "", "12\n")
+    assert io_cgroup(lonely, mounts) is None          # no blkio cgroup of that path

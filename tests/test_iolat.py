@@ -299,9 +299,9 @@ def test_starts_left_at_exit_are_reported_lost(capsys, monkeypatch):
 IN_READS, IN_WRITES, OUT_READS = 600, 300, 1500
 
 
-def fio_in(cgroup_dir: str | None, dev: str, rw: str, count: int) -> subprocess.Popen:
-    """fio started inside a cgroup (its job process inherits it), or where we are."""
-    enter = f'echo $$ > {cgroup_dir}/cgroup.procs && ' if cgroup_dir else ""
+def fio_in(cgroup_dirs: list[str], dev: str, rw: str, count: int) -> subprocess.Popen:
+    """fio started inside cgroups (its job process inherits them), or where we are."""
+    enter = "".join(f"echo $$ > {d}/cgroup.procs && " for d in cgroup_dirs)
     return subprocess.Popen(
         ["sh", "-c", enter + f"exec fio --name={rw} --filename={dev} --size={FILE_MB}m "
          f"--io_size={count * 4}k --bs=4k --rw={rw} --direct=1 --ioengine=psync "
@@ -315,20 +315,19 @@ def fio_ios(p: subprocess.Popen) -> int:
     return job["read"]["total_ios"] + job["write"]["total_ios"]
 
 
-@needs_root
-def test_cgroup_counts_only_what_its_tasks_submitted(tmp_path, loop_device, fresh_cgroup):
-    """fio inside a fresh cgroup and another fio outside, at once, on the same loop
-    device: the counts are the inside fio's own, to the request."""
+def inside_and_outside(loop_device, tmp_path, path: str, dirs: list[str], *args: str) -> str:
+    """fio inside the cgroup and another fio outside, at once, on the same loop device,
+    under ks-iolat --cgroup: its counts are the inside fio's own, to the request.
+    Returns what ks-iolat said on stderr."""
     dev, _ = loop_device
     name = os.path.basename(dev)
-    path, directory = fresh_cgroup
     err = tmp_path / "err.txt"
-    tracer = attached_tracer(err, "--cgroup", path, "--device", name, "--interval", "0.5")
+    tracer = attached_tracer(err, "--cgroup", path, "--device", name, "--interval", "0.5", *args)
     try:
-        outside = fio_in(None, dev, "randread", OUT_READS)
-        inside = fio_in(directory, dev, "randread", IN_READS)
+        outside = fio_in([], dev, "randread", OUT_READS)
+        inside = fio_in(dirs, dev, "randread", IN_READS)
         in_reads = fio_ios(inside)
-        inside = fio_in(directory, dev, "randwrite", IN_WRITES)
+        inside = fio_in(dirs, dev, "randwrite", IN_WRITES)
         in_writes = fio_ios(inside)
         assert fio_ios(outside) == OUT_READS
     finally:
@@ -343,6 +342,26 @@ def test_cgroup_counts_only_what_its_tasks_submitted(tmp_path, loop_device, fres
     assert IN_READS - lost <= reads <= IN_READS, err.read_text()
     assert IN_WRITES - lost <= writes <= IN_WRITES, err.read_text()
     assert sum(e["read_bytes"] for e in events) == reads * 4096
+    return err.read_text()
+
+
+@needs_root
+def test_cgroup_counts_only_what_its_tasks_submitted(tmp_path, loop_device, fresh_cgroup):
+    """A cgroup v2 the kernel does not charge I/O to (no io controller for it): ks-iolat
+    marks what its tasks submit at block_io_start, and says so."""
+    path, directory = fresh_cgroup
+    said = inside_and_outside(loop_device, tmp_path, path, [directory])
+    assert "marked at block_io_start" in said, said
+
+
+@needs_root
+@pytest.mark.parametrize("queued", [False, True])
+def test_cgroup_counts_the_io_charged_to_it(tmp_path, loop_device, charged_cgroup, queued):
+    """A cgroup the kernel charges I/O to (v2 with io enabled for it, or here its blkio
+    twin on v1): told by the blkcg each request is charged to, no block_io_start."""
+    path, dirs = charged_cgroup
+    said = inside_and_outside(loop_device, tmp_path, path, dirs, *(["--queued"] if queued else []))
+    assert f"counting the block I/O charged to {path}" in said, said
 
 
 @needs_root
