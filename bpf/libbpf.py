@@ -337,19 +337,39 @@ class Map:
         return out
 
     def _batch(self, delete: bool) -> list[tuple[bytes, bytes]]:
+        out: list[tuple[bytes, bytes]] = []
+        ks, vs = self.key_size, self.buf_size
+        for kraw, vraw, count in self._batches(delete, 256):
+            out.extend((kraw[i * ks:(i + 1) * ks], vraw[i * vs:(i + 1) * vs]) for i in range(count))
+        return out
+
+    def values_raw(self) -> bytes:
+        """Every value, end to end (buf_size bytes each), in one batch read per 4096
+        entries: what a caller that scans a big array needs, without a tuple per entry."""
+        if self._batch_ok:
+            try:
+                return b"".join(vraw[:count * self.buf_size]
+                                for _, vraw, count in self._batches(False, 4096))
+            except _NoBatch:
+                self._batch_ok = False
+        return b"".join(v for _, v in self.items())
+
+    def _batches(self, delete: bool, chunk: int) -> Iterator[tuple[bytes, bytes, int]]:
+        """(keys, values, count) of each batch of up to `chunk` entries the kernel hands
+        out (the buffers are chunk entries big: small for maps read every interval)."""
         fn = lib.bpf_map_lookup_and_delete_batch if delete else lib.bpf_map_lookup_batch
-        chunk = max(1, min(self.max_entries, 256))
+        chunk = max(1, min(self.max_entries, chunk))
         keys = ct.create_string_buffer(self.key_size * chunk)
         vals = ct.create_string_buffer(self.buf_size * chunk)
         in_b = None
         out_b = ct.create_string_buffer(max(self.key_size, 8))
-        out: list[tuple[bytes, bytes]] = []
+        first = True
         while True:
             count = ct.c_uint32(chunk)
             rc = fn(self.fd, in_b, out_b, keys, vals, ct.byref(count), None)
             err = ct.get_errno() if rc else 0
             if rc and err not in (errno.ENOENT,):
-                if err in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP) and not out:
+                if err in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP) and first:
                     raise _NoBatch()
                 if err == errno.ENOSPC:  # a hash bucket bigger than our chunk: grow
                     chunk *= 2
@@ -357,12 +377,10 @@ class Map:
                     vals = ct.create_string_buffer(self.buf_size * chunk)
                     continue
                 raise _errno_error(f"batch read of map {self.name}", err)
-            kraw, vraw = keys.raw, vals.raw
-            for i in range(count.value):
-                out.append((kraw[i * self.key_size:(i + 1) * self.key_size],
-                            vraw[i * self.buf_size:(i + 1) * self.buf_size]))
+            first = False
+            yield keys.raw, vals.raw, count.value
             if err == errno.ENOENT:
-                return out
+                return
             in_b = ct.create_string_buffer(out_b.raw, len(out_b))
 
     def per_cpu(self, value: bytes) -> list[bytes]:

@@ -286,13 +286,15 @@ def test_starts_left_at_exit_are_reported_lost(capsys, monkeypatch):
     from kernelsight.collectors import iolat
 
     class Slots:
-        def items(self):
+        buf_size = 40
+
+        def values_raw(self):
             slot = lambda rq, ts: rq.to_bytes(8, "little") + ts.to_bytes(8, "little") + bytes(24)  # noqa: E731
-            return [(b"0", slot(0xffff1, 123)), (b"1", slot(0xffff2, 0)), (b"2", slot(0, 0))]
+            return slot(0xffff1, 123) + slot(0xffff2, 0) + slot(0, 0) + slot(0, 1 << 40)
 
     monkeypatch.setattr(sys, "argv", ["ks-iolat"])  # warn() names the program from argv
     iolat.report_unfinished(Slots())
-    assert reported(capsys.readouterr().err, "lost: ") == 1
+    assert reported(capsys.readouterr().err, "lost: ") == 2
 
 
 # ---- --cgroup: only the requests a task of the cgroup made ---------------------------------
