@@ -3,6 +3,7 @@ counts, and a live ks-sched pipeline."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 import subprocess
@@ -15,6 +16,7 @@ from conftest import ks, needs_root, run_ks
 STREAMS = pathlib.Path(__file__).resolve().parent / "fixtures" / "streams"
 ROW = re.compile(r"^\s*(\S+) -> (\S+) : (\d+)\s+\|")
 TOTAL = re.compile(r"^count (\d+)  p50 ")
+UTC = {**os.environ, "TZ": "UTC"}
 
 
 def blocks(text: str) -> dict[str, list[tuple[str, str, int]]]:
@@ -22,6 +24,8 @@ def blocks(text: str) -> dict[str, list[tuple[str, str, int]]]:
     out: dict[str, list] = {}
     for chunk in text.strip().split("\n\n"):
         title, *lines = chunk.splitlines()
+        if not lines:       # a heading: an interval's time, or "all N blocks"
+            continue
         name, n = title, 1
         while name in out:
             n += 1
@@ -41,12 +45,14 @@ def events(name: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("stream, args, golden", [
-    ("sched.ndjson", (), "sched.hist.txt"),
-    ("sched.ndjson", ("--linear", "--top", "1", "-w", "20"), "sched.linear.txt"),
+    ("sched.ndjson", (), "sched.intervals.txt"),
+    ("sched.ndjson", ("--total",), "sched.hist.txt"),
+    ("sched.ndjson", ("--linear", "--top", "1", "-w", "20", "--total"), "sched.linear.txt"),
     ("iolat.ndjson", ("-i", "1", "--msecs"), "iolat.msecs.txt"),
 ])
 def test_golden(stream, args, golden):
-    r = run_ks("ks-hist", *args, input=(STREAMS / stream).read_bytes())
+    """Blocks per interval, headed by its time (TZ=UTC here), and all of them at the end."""
+    r = run_ks("ks-hist", *args, input=(STREAMS / stream).read_bytes(), env=UTC)
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode() == (STREAMS / golden).read_text()
 
@@ -54,7 +60,8 @@ def test_golden(stream, args, golden):
 def test_rows_add_up_to_the_collectors_counts():
     """Each key's rows sum to the sum of the events' own `count` (the kernel's)."""
     evs = [e for e in events("sched.ndjson") if e["type"] == "runqlat"]
-    out = run_ks("ks-hist", input=(STREAMS / "sched.ndjson").read_bytes(), check=True).stdout.decode()
+    out = run_ks("ks-hist", "--total", input=(STREAMS / "sched.ndjson").read_bytes(),
+                 check=True).stdout.decode()
     got = blocks(out)
     assert set(got) == {f"runqlat cpu={c}" for c in {e["cpu"] for e in evs}}
     for title, rows in got.items():
@@ -99,24 +106,26 @@ def test_unicode_only_on_a_terminal(monkeypatch):
 
 def test_top_keeps_the_busiest_keys():
     out = run_ks("ks-hist", "--top", "1", input=(STREAMS / "sched.ndjson").read_bytes(), check=True).stdout.decode()
-    assert list(blocks(out)) == ["runqlat cpu=-1"]
+    assert list(blocks(out)) == ["runqlat cpu=-1"] + [f"runqlat cpu=-1 #{n}" for n in (2, 3, 4)]
 
 
 @needs_root
 def test_live_one_block_per_interval(tmp_path):
-    """ks-sched -i 1 --count 3 | tee | ks-hist -i 1: three whole-machine blocks, each
-    summing to the count of the interval's event (which tee kept)."""
+    """ks-sched -i 1 --count 3 | tee | ks-hist: a whole-machine block per interval, each
+    summing to the count of the interval's event (which tee kept), then all of them."""
     rec = tmp_path / "rec.ndjson"
     sched = subprocess.Popen([ks("ks-sched"), "-i", "1", "--count", "3"], stdout=subprocess.PIPE)
     tee = subprocess.Popen(["tee", str(rec)], stdin=sched.stdout, stdout=subprocess.PIPE)
     sched.stdout.close()
-    out, _ = subprocess.Popen([ks("ks-hist"), "-i", "0.9"], stdin=tee.stdout,
+    out, _ = subprocess.Popen([ks("ks-hist")], stdin=tee.stdout,
                               stdout=subprocess.PIPE).communicate(timeout=30)
     assert sched.wait(10) == 0 and tee.wait(10) == 0
     whole = [e["count"] for e in map(orjson.loads, rec.read_bytes().splitlines()) if e.get("cpu") == -1]
-    got = [rows for t, rows in blocks(out.decode()).items() if t.startswith("runqlat cpu=-1")]
+    got = [sum(c for *_, c in rows) for t, rows in blocks(out.decode()).items()
+           if t.startswith("runqlat cpu=-1")]
     assert len(whole) == 3
-    assert [sum(c for *_, c in rows) for rows in got] == [n for n in whole if n]
+    per_interval = [n for n in whole if n]
+    assert got == per_interval + ([sum(whole)] if len(per_interval) > 1 else [])
 
 
 def test_malformed_histograms_counted():
@@ -128,15 +137,42 @@ def test_malformed_histograms_counted():
     assert [c for *_, c in blocks(r.stdout.decode())["runqlat cpu=0"]] == [2]
 
 
-def test_ctrl_c_prints_what_was_read():
-    import signal
+def _read_until(p: subprocess.Popen, text: bytes, timeout: float = 10) -> bytes:
+    """What p printed, read as it comes until `text` is in it (or the time is up)."""
+    import select
     import time
 
-    p = subprocess.Popen([ks("ks-hist")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    p.stdin.write((STREAMS / "sched.ndjson").read_bytes())
-    p.stdin.flush()
-    time.sleep(1)  # stdin stays open: ks-hist waits for more
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=10)
+    got, end = b"", time.monotonic() + timeout
+    while text not in got and time.monotonic() < end:
+        if select.select([p.stdout], [], [], 0.1)[0]:
+            got += os.read(p.stdout.fileno(), 1 << 16)
+    return got
+
+
+def test_each_block_printed_when_its_interval_has_come():
+    """A live pipe: an interval's block appears as soon as its lines have come, before
+    the next interval's; Ctrl-C then prints all of them and exits 130 (as runqlat)."""
+    import signal
+
+    lines = (STREAMS / "sched.ndjson").read_bytes().splitlines(keepends=True)
+    intervals = [lines[i:i + 3] for i in range(0, 9, 3)]     # cpu -1, 0 and 1 of one time
+    golden = (STREAMS / "sched.intervals.txt").read_text()
+    p = subprocess.Popen([ks("ks-hist")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=UTC)
+    try:
+        shown = b""
+        for n, interval in enumerate(intervals, 1):
+            p.stdin.write(b"".join(interval))
+            p.stdin.flush()
+            # the n-th block is whole once the next heading (or the total) would follow
+            expected = golden[:golden.index("all 3 blocks")] if n == 3 else \
+                golden[:golden.index(["08:50:47", "08:50:48"][n - 1])]
+            shown += _read_until(p, expected.encode()[len(shown):][-40:])
+            assert shown.decode() == expected, n
+        p.send_signal(signal.SIGINT)    # stdin still open: only Ctrl-C ends it
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
     assert p.returncode == 130, err
-    assert out.decode() == (STREAMS / "sched.hist.txt").read_text()
+    assert (shown + out).decode() == golden

@@ -43,7 +43,7 @@ def test_runqlat_hist_rows_exact(db_path):
     assert sum(rows.values()) == 6 * N
     assert f"count {6 * N}  " in out
     # the database answers what ks-hist says of the stream itself
-    assert out.strip() == run_ks("ks-hist", input=data, check=True).stdout.decode().strip()
+    assert out.strip() == run_ks("ks-hist", "--total", input=data, check=True).stdout.decode().strip()
 
 
 def test_io_hist_per_device_and_op(db_path):
