@@ -13,6 +13,7 @@ cost in noise), then unmaps it:
 * ks-pagefaults    - the shipped object (default: 1 ms threshold, no sampling)
 * ks --sample 100  - plus one event in 100 through the ring buffer (nobody reads it
                      here: once full, the rest are counted as lost, as in real life)
+* ks-pagefaults --cgroup - the bench's own cgroup: every fault passes the filter
 * task storage only - every start in task local storage, no per-CPU slot (the
                      design before; cpu_fast_path off, no sched_switch program)
 
@@ -30,8 +31,8 @@ import pathlib
 import subprocess
 import sys
 
-from bench_syscalls import (BPF, compile_bpf, compile_c, libbpf, measure_attached, report,
-                            require_root, rounds)
+from bench_syscalls import (BPF, compile_bpf, compile_c, libbpf, measure_attached, own_cgroup,
+                            report, require_root, rounds)
 from kernelsight.collectors.pagefaults import FaultEnds, build_rodata
 
 TOUCH_C = """
@@ -124,11 +125,15 @@ def main() -> int:
     empty = compile_bpf("empty_pagefaults", EMPTY_BPF)
     shipped = BPF / "pagefaults.bpf.o"
     default = build_rodata(1.0, 0, None, None)  # exactly as the collector sets them
+    own = own_cgroup()
     scenarios = {
         "alone": (None, {}, {}),
         "empty programs (floor)": (empty, {}, {}),
         "ks-pagefaults": (shipped, default, {}),
         "ks --sample 100": (shipped, build_rodata(1.0, 100, None, None), {}),
+        # the bench's own cgroup: every fault passes the filter (its worst case)
+        **({"ks-pagefaults --cgroup": (shipped, build_rodata(1.0, 0, None, None, own), {})}
+           if own else {}),
         "task storage only": (shipped, {**default, "cpu_fast_path": 0},
                               {"sched_switch": False}),
     }

@@ -11,6 +11,7 @@ and at least two context switches), under:
 * ks-sched --per-process  - plus the per-process counters (a hash by tgid)
 * ks-sched --hist-per process - a histogram per process instead (runqlat -P; a hash of
                            whole histograms, created on demand)
+* ks-sched --cgroup      - the bench's own cgroup: every task passes the filter
 * minimal timer (reference) - the least any run-queue timer does: an enqueue time in
                             task storage at wakeup and preemption, one clock read and
                             a counter when the task runs (no histogram, no filters)
@@ -28,8 +29,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench_syscalls import (BPF, PINGPONG_C, compile_bpf, compile_c, report, require_root,
-                            rounds, run_exe, run_scenario)
+from bench_syscalls import (BPF, PINGPONG_C, compile_bpf, compile_c, own_cgroup, report,
+                            require_root, rounds, run_exe, run_scenario)
 from kernelsight.collectors.sched import build_rodata
 
 EMPTY_BPF = """
@@ -113,6 +114,10 @@ def scenario_objects() -> dict[str, tuple]:
     per_process = build_rodata(10.0, None, None, per_process=True, start_map="task")
     hist_per = build_rodata(10.0, None, None, per_process=False, start_map="task",
                             hist_per="process")
+    # --cgroup of the bench's own cgroup: every switch passes the filter (its worst case)
+    own = own_cgroup()
+    cgroup = build_rodata(10.0, None, None, per_process=False, start_map="task",
+                          cgroup=own) if own else None
     return {
         "alone": (None, {}, {}),
         "empty programs (floor)": (empty, {}, {}),
@@ -120,6 +125,7 @@ def scenario_objects() -> dict[str, tuple]:
         "ks-sched --start-map hash": (shipped, hashed, {"sched_process_free": True}),
         "ks-sched --per-process": (shipped, per_process, {"sched_process_free": False}),
         "ks-sched --hist-per process": (shipped, hist_per, {"sched_process_free": False}),
+        **({"ks-sched --cgroup": (shipped, cgroup, {"sched_process_free": False})} if cgroup else {}),
         "minimal timer (reference)": (compile_bpf("minimal_sched", MINIMAL_BPF), {}, {}),
     }
 
