@@ -68,6 +68,7 @@ class Window:
 
     def __init__(self, db_path, since, until, host, limit, fmt, wide=False):
         self.fmt = fmt or render.default_format()
+        self.fmt_given = fmt is not None    # --hist prints blocks in a pipe unless -f asks
         self.width = 0 if wide else None   # None: the terminal's (render.write)
         if self.fmt not in render.FORMATS:
             raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="'--format'")
@@ -116,7 +117,8 @@ def _run(w: Window, what: str, query: Callable) -> None:
 
 
 HistOpt = Annotated[bool, typer.Option("--hist", help="Print bcc-style log2 histograms (as ks-hist does) "
-                                      "of the merged buckets over the window, per key, instead of rows.")]
+                                      "of the merged buckets over the window, per key, instead of rows; "
+                                      "with -f json, one row per key with its buckets, which ks-hist reads.")]
 
 
 def _only(column: str, value) -> tuple[str, list]:
@@ -125,11 +127,17 @@ def _only(column: str, value) -> tuple[str, list]:
 
 
 def _hist(w: Window, type_name: str, extra: str = "", params=()) -> None:
-    """The --hist of a subcommand: one block per key, from the window's merged buckets."""
+    """The --hist of a subcommand: one block per key, from the window's merged buckets;
+    with -f json/csv one row per key with its merged buckets (ks-hist reads them)."""
     from . import hist
 
     db = w.open()
     try:
+        if w.fmt_given and w.fmt != "table":
+            rows = hist.merged_rows(db, type_name, w.start, w.end, w.host, extra, params)
+            rows.sort(key=lambda r: -sum(v for k, v in r.items() if k.endswith("count")))
+            _emit(w, db, rows[:w.limit] if w.limit else rows, f"{type_name} histograms")
+            return
         hists = hist.from_db(db, type_name, w.start, w.end, w.host, extra, params)
         if not hists:
             _emit(w, db, [], f"{type_name} histograms")

@@ -155,13 +155,41 @@ def from_db(db, type_name: str, start: int, end: int, host=None, extra: str = ""
             params=()) -> dict[str, dict[int, int]]:
     """Per key, the buckets of ``type_name``'s table over [start, end) merged (whole
     minutes from the rollup, as every ks-query percentile is)."""
+    acc = Accumulator()
+    for row in merged_rows(db, type_name, start, end, host, extra, params):
+        acc.add(row)
+    return acc.take()
+
+
+def merged_rows(db, type_name: str, start: int, end: int, host=None, extra: str = "",
+                params=()) -> list[dict]:
+    """Per key, one row shaped as the collector's events are (``type``, the key columns,
+    each histogram column's buckets merged over the window), so that ks-hist reads
+    ``ks-query ... --hist -f json`` back as it reads a stream; with the count and
+    p50/p99/max (us) of each histogram and the key's first data timestamp."""
     from ..ingest.events import lookup
+    from . import times
     from .common import interval_rows, rollup_columns
 
     t = lookup(type_name)
     if not db.has(t.table):
-        return {}
-    acc = Accumulator()
+        return []
+    keys, cols = SPECS[type_name]
+    groups: dict[tuple, list] = {}
     for r in interval_rows(db, t.table, rollup_columns(t.table), start, end, host, extra, params):
-        acc.add({"type": type_name, **dict(r)})
-    return acc.take()
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    out = []
+    for key, rs in groups.items():
+        row = {"type": type_name, **times.stamp(rs[0]["first_ts"]),
+               **{k: v for k, v in zip(keys, key) if v is not None}}
+        for c in cols:
+            h = histogram.merge(r[c] for r in rs)
+            prefix = c.removesuffix("buckets")
+            row[c] = histogram.sparse(h)
+            row.update({f"{prefix}count": histogram.total(h),
+                        f"{prefix}p50_us": histogram.percentile(h, 50),
+                        f"{prefix}p99_us": histogram.percentile(h, 99),
+                        f"{prefix}max_us": histogram.max_value(h)})
+        if any(row[c] for c in cols):
+            out.append(row)
+    return out

@@ -29,7 +29,7 @@ page_fault_stats), one histogram per key (CPU, device + op, peer, process) with
 count, p50, p99 and max under it. A collector's events of one interval make one
 block, printed as soon as the interval's lines have come (its time above it);
 after more than one, a block of them all at the end (and on Ctrl-C). Rows
-without an interval (ks-query ... -f json) make that one block. Other lines are
+without an interval (ks-query io --hist -f json) make that one block. Other lines are
 counted and told on stderr at the end. Bars are Unicode and the titles bold on a
 terminal (NO_COLOR turns colour off), plain ASCII in a pipe.
 """

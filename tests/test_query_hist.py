@@ -73,3 +73,22 @@ def test_hist_nothing_in_the_window(db_path):
                                             "buckets": BUCKETS}))
     r = run_ks("ks-query", "rtt", "--hist", "--db-path", str(db_path), "--since", str(T0 // 10**9))
     assert r.stdout == b"" and b"no rtt histograms" in r.stderr
+
+
+def test_hist_as_json_rows_that_ks_hist_reads_back(db_path):
+    """--hist -f json: one event-shaped row per key with its merged buckets and counts;
+    piped into ks-hist it prints the blocks --hist prints itself."""
+    def ev(ts, i):
+        return {"type": "io_latency", "timestamp": ts, "host": "h", "device": "vd" + "ab"[i % 2],
+                "interval_ns": 20 * 10**9, "read_buckets": BUCKETS, "write_buckets": [[5, 4]]}
+    _ingest(db_path, _stream(ev))
+    rows = [orjson.loads(line) for line in _hist(db_path, "io", "-f", "json").splitlines()]
+    na, nb = (N + 1) // 2, N // 2
+    by_device = {r["device"]: r for r in rows}
+    assert set(by_device) == {"vda", "vdb"} and all(r["type"] == "io_latency" for r in rows)
+    assert by_device["vda"]["read_buckets"] == [[b, c * na] for b, c in BUCKETS]
+    assert (by_device["vda"]["read_count"], by_device["vdb"]["write_count"]) == (6 * na, 4 * nb)
+    assert by_device["vda"]["timestamp_ns"] == T0
+    text = "\n".join(orjson.dumps(r).decode() for r in rows)
+    again = run_ks("ks-hist", "--total", input=text, check=True).stdout.decode()
+    assert again.strip() == _hist(db_path, "io").strip()
