@@ -14,9 +14,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from kernelsight.collectors import cgroups
 from kernelsight.collectors.bpf_collector import BpfCollector
 from kernelsight.collectors.decode import disk_name, kernel_dev
-from kernelsight.collectors import cgroups
 from kernelsight.collectors.runtime import EXIT_USAGE, Cgroup, Fatal, RunOptions, collector, warn
 from kernelsight.ingest import histogram
 
