@@ -13,7 +13,9 @@ import time
 
 
 def holders(db_path: str, exclude: frozenset[int] = frozenset()) -> list[int]:
-    """Pids holding a lock on the database, its -wal or its -shm (sorted; maybe none)."""
+    """Pids holding a lock on the database, its -wal or its -shm (sorted; maybe none),
+    but for those in ``exclude`` and their children (ks-ingest's writer process holds
+    a read lock while it waits for the write lock: it is not whom we wait for)."""
     inodes = set()
     for suffix in ("", "-wal", "-shm"):
         try:
@@ -28,9 +30,19 @@ def holders(db_path: str, exclude: frozenset[int] = frozenset()) -> list[int]:
                 pid = _holder(line, inodes)
                 if pid is not None and pid > 0 and pid not in exclude:
                     pids.add(pid)
+        pids = {p for p in pids if _parent(p) not in exclude}
     except OSError:
         pass          # no /proc: the message just names no pid
     return sorted(pids)
+
+
+def _parent(pid: int) -> int | None:
+    """The parent of a process (/proc/PID/stat's fourth field), None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _holder(line: str, inodes: set) -> int | None:

@@ -118,7 +118,7 @@ def test_locked_at_start_says_who_holds_it_and_sigterm_keeps_the_lines(db_path, 
         p.stdin.write(b"\n".join(load(i) for i in range(500)) + b"\n")
         p.stdin.flush()
         err = _wait_for(p.stderr, "held by pid")
-        assert f"held by pid {os.getpid()}" in err, err
+        assert f"held by pid {os.getpid()} (" in err, err   # only the holder: not its own writer
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=60)
         err += p.stderr.read().decode()
@@ -150,7 +150,7 @@ def test_locked_mid_run_is_said_without_verbose(db_path):
         p.stdin.write(load(1) + b"\n")
         p.stdin.flush()
         err = _wait_for(p.stderr, "held by pid")
-        assert f"held by pid {os.getpid()}" in err, err
+        assert f"held by pid {os.getpid()} (" in err, err   # only the holder: not its own writer
         lock.close()
         p.stdin.close()
         p.wait(timeout=60)
