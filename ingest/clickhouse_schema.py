@@ -121,6 +121,20 @@ def table_sql(t: ev.EventType, ttl_days: int | None = None) -> str:
             f"ORDER BY {sort_key(t, 'timestamp', *BATCH_COLUMNS)}{_ttl('timestamp', ttl_days)};")
 
 
+def missing_columns(t: ev.EventType, have: set[str]) -> list[tuple[str, str]]:
+    """(column, ALTER) adding to an existing raw table the columns a newer registry has (the
+    cgroup and flags columns of schema 6 and 8, say); ``have`` is what it has.  Each
+    column comes after the one before it in the registry, as a new table has it.  The
+    rollup views read only the columns they always did, so they stay as they are."""
+    cols = ev.columns_of(t)
+    out = []
+    for i, c in enumerate(cols):
+        if c.name not in have:
+            after = f" AFTER {cols[i - 1].name}" if i else ""
+            out.append((c.name, f"ALTER TABLE {t.table} ADD COLUMN {c.name} {column_type(c)}{after}"))
+    return out
+
+
 def unknown_sql(ttl_days: int | None = None) -> str:
     cols = [("received_ns", "Int64", "ns: when ks-ingest read it"),
             ("type", "Nullable(String)", 'its "type" field, if any'),

@@ -118,12 +118,34 @@ def create_schema(target: Target, ttl_days: int | None = None) -> list[str]:
     for statement in chs.statements(ttl):
         client.execute(statement)
     created = [t for t in chs.all_tables() if t not in have]
-    if not client.execute("SELECT count() FROM schema_version")[0][0]:
+    added = _add_missing_columns(client, target.database, have)
+    stored = client.execute("SELECT max(version), count() FROM schema_version")[0]
+    if not stored[1] or stored[0] < ev.SCHEMA_VERSION:
         client.execute("INSERT INTO schema_version (version, applied_ns) VALUES",
                        [(ev.SCHEMA_VERSION, time.time_ns())])
     client.disconnect()
     changes = [f"created {len(created)} tables"] if created else []
+    if added:
+        changes.append(f"added {len(added)} columns a newer kernelsight writes: {', '.join(added)}")
     return changes
+
+
+def _add_missing_columns(client, database: str, have: set[str]) -> list[str]:
+    """Bring the raw tables of an existing database (made by an older kernelsight) up
+    to the registry's columns, or the inserts of the new ones would fail; returns
+    table.column of each one added."""
+    columns: dict[str, set[str]] = {}
+    for table, name in client.execute(
+            "SELECT table, name FROM system.columns WHERE database = %(db)s", {"db": database}):
+        columns.setdefault(table, set()).add(name)
+    added = []
+    for t in ev.TYPES:
+        if t.table not in have:
+            continue            # created just now, whole
+        for name, alter in chs.missing_columns(t, columns.get(t.table, set())):
+            client.execute(alter)
+            added.append(f"{t.table}.{name}")
+    return added
 
 
 def _errors():

@@ -529,3 +529,29 @@ def test_init_only_creates_every_table_and_needs_the_server(server, database, tm
     r = run_ks("ks-ingest", "--init-only", "--clickhouse", down.url(database), *spool)
     assert r.returncode == 1 and b"does not answer" in r.stderr
     assert b"Traceback" not in r.stderr
+
+
+@needs_server
+def test_a_database_of_an_older_kernelsight_gets_the_new_columns(server, database, tmp_path):
+    """A store made before the cgroup columns (schema 8) takes a newer ks-ingest's rows:
+    the missing columns are added, said once, and the rows land with their values."""
+    spool = ["--spool-dir", str(tmp_path / "spool")]
+    r = run_ks("ks-ingest", "--init-only", "--clickhouse", server.url(database), *spool)
+    assert r.returncode == 0, r.stderr.decode()
+    c = client(server, database)
+    for table in ("sched_stats", "page_fault_stats"):      # as an older kernelsight made them
+        c.execute(f"ALTER TABLE {table} DROP COLUMN cgroup")
+    events = [{"type": "sched_stats", "timestamp": TS0 + i, "host": "h1", "interval_ns": 10**9,
+               "pid": 40 + i, "comm": "db", "cgroup": f"/pod{i}", "runq_wait_ns": 1000 * i}
+              for i in range(5)]
+    r = run_ks("ks-ingest", "--clickhouse", server.url(database), *spool,
+               str(write_ndjson(tmp_path / "new.ndjson", events)))
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert "added 2 columns" in err and "sched_stats.cgroup" in err, err
+    got = c.execute("SELECT pid, cgroup FROM sched_stats FINAL ORDER BY pid")
+    assert got == [(40 + i, f"/pod{i}") for i in range(5)]
+    order = [name for (name, *_) in c.execute("DESCRIBE TABLE page_fault_stats")]
+    assert order[:len(order) - len(chs.BATCH_COLUMNS)] == [col.name for col in ev.columns_of(ev.lookup("page_fault_stats"))]
+    r = run_ks("ks-ingest", "--init-only", "--clickhouse", server.url(database), *spool)
+    assert r.returncode == 0 and b"added" not in r.stderr, r.stderr
