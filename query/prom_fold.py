@@ -67,7 +67,7 @@ def _update_table(db: Database, state: State, table: str, top: int, host: str | 
                     estimate.setdefault(key, []).append(r[col])
         for s in counters:
             value = 1 if not s.column else (r[s.column] or 0)
-            if not value or not s.counts(r):
+            if not (value or (s.zeros and r[s.column] is not None)) or not s.counts(r):
                 continue
             label = _bounded(st, s.label, r[s.label]) if s.label else None
             t = (s.name, r["host"], label, *[r[c] for c, _ in s.also], *[v for _, v in s.extra])

@@ -71,6 +71,7 @@ class CountSource:
     also: tuple[tuple[str, str], ...] = ()   # (column, label): unbounded labels (few values)
     only: tuple[tuple[str, tuple], ...] = ()  # (column, values): the rows it counts
     unit: str = ""        # the values' unit, when the column's own does not say it
+    zeros: bool = False   # a row's 0 makes the series too (at 0): see _collector_counters
 
     def columns(self) -> set[str]:
         return {self.label, self.column, *(c for c, _ in self.also), *(c for c, _ in self.only)} - {""}
@@ -92,12 +93,15 @@ def _perf_counters(unit: str) -> tuple[str, ...]:
 
 def _collector_counters() -> tuple[CountSource, ...]:
     """The BPF collectors' own accounts (collector_stats): records lost per cause,
-    events printed, CPU of the process and of its BPF programs."""
+    events printed, CPU of the process and of its BPF programs.  Losses are exported
+    at 0 from a collector's first row: a series that first appears at its first loss
+    hides that loss from increase() and rate(), the usual alert on it."""
     by = (("collector", "collector"),)
     t = "collector_stats"
     lost = tuple(
         CountSource("ks_collector_lost", "Records a BPF collector lost, per cause (collector_stats).",
-                    t, "", c.name, also=by, extra=(("cause", c.name.removeprefix("lost_")),))
+                    t, "", c.name, also=by, extra=(("cause", c.name.removeprefix("lost_")),),
+                    zeros=True)
         for c in ev.BY_TABLE[t].columns if c.name.startswith("lost_"))
     return lost + (
         CountSource("ks_collector_events", "Event lines a BPF collector printed.", t, "", "events", also=by),

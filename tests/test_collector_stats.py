@@ -154,3 +154,24 @@ def test_summary_and_prometheus_show_the_losses(flooded, tmp_path):
             if name == "ks_collector_lost_total" and ("cause", "ringbuf") in labels]
     events = [v for (name, _), v in got.items() if name == "ks_collector_events_total"]
     assert lost == [said] and events == [printed]
+
+
+def test_losses_are_exported_at_zero_before_the_first_one(tmp_path):
+    """ks_collector_lost_total{cause} exists at 0 from a collector's first row, so the
+    usual alert, increase(...[5m]) > 0, sees the first loss (a series that appears at
+    its first loss has no earlier sample to increase from).  A cause the row leaves
+    out makes no series."""
+    import time
+
+    now = time.time_ns()
+    rows = [{"type": "collector_stats", "timestamp": now - (3 - i) * 10**9, "host": "h",
+             "interval_ns": 10**9, "collector": "ks-iolat", "pid": 9, "events": 2,
+             "lost_ringbuf": 0, "lost_map_full": 3 * i, "lost_completion": 0} for i in range(3)]
+    db = tmp_path / "ks.db"
+    data = b"".join(orjson.dumps(r) + b"\n" for r in rows)
+    assert run_ks("ks-ingest", "--db-path", str(db), input=data).returncode == 0
+    prom = run_ks("ks-promexport", "--db-path", str(db), "-")
+    assert prom.returncode == 0, prom.stderr
+    lost = {s.labels["cause"]: s.value for fam in text_string_to_metric_families(prom.stdout.decode())
+            for s in fam.samples if s.name == "ks_collector_lost_total"}
+    assert lost == {"ringbuf": 0, "map_full": 9, "completion": 0}
