@@ -186,10 +186,7 @@ def merged_rows(db, type_name: str, start: int, end: int, host=None, extra: str 
             h = histogram.merge(r[c] for r in rs)
             prefix = c.removesuffix("buckets")
             row[c] = histogram.sparse(h)
-            row.update({f"{prefix}count": histogram.total(h),
-                        f"{prefix}p50_us": histogram.percentile(h, 50),
-                        f"{prefix}p99_us": histogram.percentile(h, 99),
-                        f"{prefix}max_us": histogram.max_value(h)})
+            row.update({prefix + k: v for k, v in histogram.summary(h, (50, 99)).items()})
         if any(row[c] for c in cols):
             out.append(row)
     return out
