@@ -40,6 +40,12 @@ def key_of(event: dict, keys: tuple[str, ...], column: str) -> str:
     return " ".join(parts)
 
 
+def spec_of(event) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(key columns, histogram columns) of an event of a type with histograms, else None."""
+    kind = event.get("type") if isinstance(event, dict) else None
+    return SPECS.get(kind) if isinstance(kind, str) else None
+
+
 @dataclass
 class Accumulator:
     """Merged buckets per key, and what was left out (counted, never silent)."""
@@ -48,8 +54,7 @@ class Accumulator:
     malformed: int = 0    # a histogram field that is not a bucket list
 
     def add(self, event: dict) -> bool:
-        kind = event.get("type") if isinstance(event, dict) else None
-        spec = SPECS.get(kind) if isinstance(kind, str) else None
+        spec = spec_of(event)
         if spec is None:
             self.skipped += 1
             return False

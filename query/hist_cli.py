@@ -91,24 +91,40 @@ class Blocks:
     """What is printed: a block per collector interval (or per --interval of event
     time), and with more than one of them the total at the end."""
 
-    def __init__(self, out, top, opts, total_only: bool):
+    def __init__(self, out, top, opts, interval: float | None, total_only: bool):
         from . import hist
 
         self.hist, self.out, self.top, self.opts = hist, out, top, opts
         self.acc, self.total = hist.Accumulator(), {}
-        self.total_only, self.printed = total_only, 0
+        self.interval, self.total_only, self.printed = interval, total_only, 0
         self.start = self.end = None    # event time of the open block
         self.live = False               # it holds a collector's interval events
 
     def add(self, ev) -> None:
-        """Count an event in the open block; only counted events time it."""
+        """Count an event, in the next block if it opens one; only events with a
+        histogram time the blocks."""
+        ts = ev.get("timestamp") if self.hist.spec_of(ev) else None
+        timed = isinstance(ts, int) and not isinstance(ts, bool)
+        if timed and self.start is not None and self._opens(ev, ts):
+            self.flush()
         if not self.acc.add(ev):
             return
-        ts = ev.get("timestamp")
-        if isinstance(ts, int) and not isinstance(ts, bool):
+        if timed:
             self.start = ts if self.start is None else self.start
             self.end = ts
         self.live = self.live or "interval_ns" in ev
+
+    def _opens(self, ev: dict, ts: int) -> bool:
+        """Whether this event starts the next block: --interval's worth of event time
+        since the block began, else (a collector's event) another interval's timestamp."""
+        if self.interval:
+            return ts - self.start >= self.interval * NS
+        return "interval_ns" in ev and ts != self.end
+
+    def quiet(self) -> None:
+        """The input went quiet: a collector's interval has all come, print its block."""
+        if self.interval is None and self.live:
+            self.flush()
 
     def flush(self) -> None:
         hists = self.acc.take()
@@ -140,20 +156,13 @@ def _clock(ns: int) -> str:
 
 
 def run(stream, out, *, interval: float | None, top, opts, total_only: bool = False) -> None:
-    from .hist import SPECS
-
-    b = Blocks(out, top, opts, total_only)
+    b = Blocks(out, top, opts, interval, total_only)
     try:
         for ev in _lines(stream):
             if ev is QUIET:
-                if interval is None and b.live:
-                    b.flush()
-                continue
-            kind, ts = (ev.get("type"), ev.get("timestamp")) if isinstance(ev, dict) else (None, None)
-            if isinstance(kind, str) and kind in SPECS and isinstance(ts, int) \
-                    and b.start is not None and opens_block(ev, ts, b, interval):
-                b.flush()
-            b.add(ev)
+                b.quiet()
+            else:
+                b.add(ev)
     finally:  # at EOF, and on Ctrl-C (as runqlat does): what was read is printed
         b.finish()
     acc = b.acc
@@ -161,14 +170,6 @@ def run(stream, out, *, interval: float | None, top, opts, total_only: bool = Fa
         sys.stderr.write(f"ks-hist: {acc.skipped} event(s) without a histogram, skipped\n")
     if acc.malformed:
         sys.stderr.write(f"ks-hist: {acc.malformed} event(s) with a malformed histogram, skipped\n")
-
-
-def opens_block(ev: dict, ts: int, b: Blocks, interval: float | None) -> bool:
-    """Whether this event starts the next block: --interval's worth of event time
-    since the block began, else (a collector's event) another interval's timestamp."""
-    if interval:
-        return ts - b.start >= interval * NS
-    return "interval_ns" in ev and ts != b.end
 
 
 def command(
