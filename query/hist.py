@@ -30,6 +30,11 @@ def _specs() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
 
 SPECS = _specs()
 
+# Types whose events are single samples, a latency_ns each (ks-syscalls' and
+# ks-pagefaults' slow or sampled events): counted one per event into the bucket of
+# its latency, per these keys, as biolatency counts requests.
+SAMPLES = {"syscall": ("syscall_name",), "page_fault": ("fault_type",)}
+
 
 def key_of(event: dict, keys: tuple[str, ...], column: str) -> str:
     """``runqlat cpu=-1``, ``io_latency device=vda op=read``."""
@@ -41,9 +46,22 @@ def key_of(event: dict, keys: tuple[str, ...], column: str) -> str:
 
 
 def spec_of(event) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-    """(key columns, histogram columns) of an event of a type with histograms, else None."""
+    """(key columns, histogram columns) of an event ks-hist counts, else None; a
+    single sample's one "histogram" is its latency (``buckets``, see _found)."""
     kind = event.get("type") if isinstance(event, dict) else None
-    return SPECS.get(kind) if isinstance(kind, str) else None
+    if not isinstance(kind, str):
+        return None
+    return SPECS.get(kind) or ((SAMPLES[kind], ("buckets",)) if kind in SAMPLES else None)
+
+
+def _found(event: dict, cols: tuple[str, ...]) -> list[tuple[str, dict[int, int]]]:
+    """(column, histogram) of each histogram column; ValueError/TypeError if malformed."""
+    if event["type"] in SAMPLES:
+        ns = event.get("latency_ns")
+        if not isinstance(ns, int) or isinstance(ns, bool) or ns < 0:
+            raise ValueError(f"latency_ns {ns!r}")
+        return [("buckets", {histogram.index(ns // 1000): 1})]
+    return [(c, histogram.decode(event.get(c))) for c in cols]
 
 
 @dataclass
@@ -60,7 +78,7 @@ class Accumulator:
             return False
         keys, cols = spec
         try:
-            found = [(c, histogram.decode(event.get(c))) for c in cols]
+            found = _found(event, cols)
         except (ValueError, TypeError):
             self.malformed += 1
             return False

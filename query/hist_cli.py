@@ -26,7 +26,9 @@ Examples:
 
 Every event type with a histogram column is read (runqlat, io_latency, rtt,
 page_fault_stats), one histogram per key (CPU, device + op, peer, process) with
-count, p50, p99 and max under it. A collector's events of one interval make one
+count, p50, p99 and max under it; so are the single slow or sampled events of
+ks-syscalls and ks-pagefaults, one latency each, per syscall and fault type
+(ks-syscalls | ks-hist -i 10). A collector's events of one interval make one
 block, printed as soon as the interval's lines have come (its time above it);
 after more than one, a block of them all at the end (and on Ctrl-C). Rows
 without an interval (ks-query io --hist -f json) make that one block. Other lines are

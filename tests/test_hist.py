@@ -176,3 +176,20 @@ def test_each_block_printed_when_its_interval_has_come():
             p.kill()
     assert p.returncode == 130, err
     assert (shown + out).decode() == golden
+
+
+def test_single_samples_make_a_histogram_per_syscall():
+    """ks-syscalls' events are one latency each: counted one per event, per syscall,
+    each into the row holding its latency; a bad latency is counted, not fatal."""
+    lat = {"read": [1500, 3000, 3999, 70_000], "fsync": [12_000_000]}
+    lines = [orjson.dumps({"type": "syscall", "timestamp": 10**18 + i, "syscall_name": name,
+                           "latency_ns": ns})
+             for i, (name, ns) in enumerate((n, ns) for n, v in lat.items() for ns in v)]
+    lines.append(b'{"type":"syscall","timestamp":1,"syscall_name":"read","latency_ns":-5}')
+    lines.append(b'{"type":"page_fault","timestamp":2,"fault_type":"major","latency_ns":2500000}')
+    r = run_ks("ks-hist", "--total", input=b"\n".join(lines) + b"\n", check=True)
+    got = {t: [(lo, hi, c) for lo, hi, c in rows if c] for t, rows in blocks(r.stdout.decode()).items()}
+    assert got == {"syscall syscall_name=read": [("0", "1", 1), ("2", "3", 2), ("64", "127", 1)],
+                   "syscall syscall_name=fsync": [("8192", "16383", 1)],
+                   "page_fault fault_type=major": [("2048", "4095", 1)]}
+    assert "1 event(s) with a malformed histogram" in r.stderr.decode()
